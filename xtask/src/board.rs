@@ -1,0 +1,800 @@
+//! Board descriptions: `targets/<board>.toml` parsed into [`Board`] and validated.
+//!
+//! Parsing is strict (unknown keys and wrong types are errors) and validation checks what a
+//! type cannot: the partition layout against the storage, erase-block alignment, that patch
+//! sets, fragments and packages exist, that the image kind fits the architecture. Every
+//! problem is reported as `file:line:col: key: what is wrong; what is allowed`, all at once.
+
+use crate::kernel::policy;
+use crate::size::Size;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One board, as described by its TOML file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    /// Short name; must equal the file stem (`targets/<id>.toml`).
+    pub id: String,
+    /// Human name, e.g. "Linksys WRT54GL v1.1".
+    pub name: String,
+    pub arch: Arch,
+    pub rust: RustTarget,
+    pub kernel: KernelSpec,
+    pub storage: Storage,
+    #[serde(default)]
+    pub partitions: Vec<Partition>,
+    pub images: Vec<ImageFormat>,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Largest allowed firmware (kernel + root filesystem) in bytes.
+    pub size_budget: Option<Size>,
+    pub qemu: Option<QemuSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    X86_64,
+    Mipsel,
+    Mips,
+    Arm,
+    Aarch64,
+}
+
+impl Arch {
+    /// The kernel's ARCH= for this architecture.
+    pub fn kernel_arch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86",
+            Arch::Mipsel | Arch::Mips => "mips",
+            Arch::Arm => "arm",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+
+    /// Prefixes a Rust target triple for this architecture starts with.
+    fn triple_prefixes(self) -> &'static [&'static str] {
+        match self {
+            Arch::X86_64 => &["x86_64-"],
+            Arch::Mipsel => &["mipsel-", "mipsisa32r6el-"],
+            Arch::Mips => &["mips-", "mipsisa32r6-"],
+            Arch::Arm => &["arm-", "armv5te-", "armv7-", "thumbv7neon-"],
+            Arch::Aarch64 => &["aarch64-"],
+        }
+    }
+
+    /// Whether this machine's host toolchain runs this architecture natively.
+    pub fn is_host(self) -> bool {
+        self == Arch::X86_64 && cfg!(target_arch = "x86_64")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RustTarget {
+    /// Rust target triple, e.g. `mipsel-unknown-linux-musl`.
+    pub target: String,
+    /// `-C target-cpu`, e.g. `mips32`.
+    pub cpu: String,
+    /// `-C target-feature` entries, e.g. `["-mips32r2"]`.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// Kernel series, e.g. "6.1": selects `kernel-patches/<series>/`.
+    pub series: String,
+    pub source: KernelSource,
+    /// `tinyconfig`, `allnoconfig`, `defconfig` or an arch `<name>_defconfig`.
+    pub base_config: String,
+    /// Config fragments in `targets/`, applied after the generic one, in order.
+    #[serde(default)]
+    pub fragments: Vec<String>,
+    /// Patch sets in `kernel-patches/<series>/`, applied in order (generic first).
+    pub patch_sets: Vec<String>,
+    /// Built-in kernel command line ("" for none).
+    #[serde(default)]
+    pub cmdline: String,
+    pub image: KernelImage,
+    pub compression: Compression,
+    /// Cross compiler prefix (CROSS_COMPILE=), empty for the host compiler.
+    #[serde(default)]
+    pub cross_compile: String,
+    /// Obsolete filesystems this board builds in despite the generic policy.
+    #[serde(default)]
+    pub reenable_filesystems: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSource {
+    /// A path or an http(s) URL of a kernel source tarball.
+    pub tarball: String,
+    /// Its sha256, hex.
+    pub sha256: String,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+pub enum KernelImage {
+    #[serde(rename = "bzImage")]
+    BzImage,
+    #[serde(rename = "vmlinux")]
+    Vmlinux,
+    #[serde(rename = "vmlinuz")]
+    Vmlinuz,
+    #[serde(rename = "zImage")]
+    ZImage,
+    Image,
+}
+
+impl KernelImage {
+    /// The make target and the file it produces, relative to the object directory.
+    pub fn make_target(self, kernel_arch: &str) -> (&'static str, String) {
+        match self {
+            KernelImage::BzImage => ("bzImage", format!("arch/{kernel_arch}/boot/bzImage")),
+            KernelImage::Vmlinux => ("vmlinux", "vmlinux".into()),
+            KernelImage::Vmlinuz => ("vmlinuz", "vmlinuz".into()),
+            KernelImage::ZImage => ("zImage", format!("arch/{kernel_arch}/boot/zImage")),
+            KernelImage::Image => ("Image", format!("arch/{kernel_arch}/boot/Image")),
+        }
+    }
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            KernelImage::BzImage => "bzImage",
+            KernelImage::Vmlinux => "vmlinux",
+            KernelImage::Vmlinuz => "vmlinuz",
+            KernelImage::ZImage => "zImage",
+            KernelImage::Image => "Image",
+        }
+    }
+
+    fn fits(self, arch: Arch) -> bool {
+        match self {
+            KernelImage::BzImage => arch == Arch::X86_64,
+            KernelImage::Vmlinux => true,
+            KernelImage::Vmlinuz => matches!(arch, Arch::Mips | Arch::Mipsel),
+            KernelImage::ZImage => arch == Arch::Arm,
+            KernelImage::Image => matches!(arch, Arch::Arm | Arch::Aarch64),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Lzma,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    /// The Kconfig choice member selecting this compression.
+    pub fn kconfig(self) -> Option<&'static str> {
+        match self {
+            Compression::None => None,
+            Compression::Gzip => Some("KERNEL_GZIP"),
+            Compression::Lzma => Some("KERNEL_LZMA"),
+            Compression::Xz => Some("KERNEL_XZ"),
+            Compression::Zstd => Some("KERNEL_ZSTD"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    pub kind: StorageKind,
+    /// Flash size, or the size of the disk image.
+    pub size: Size,
+    /// Flash erase block; required for NOR flash.
+    pub erase_block: Option<Size>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum StorageKind {
+    NorFlash,
+    Disk,
+}
+
+/// Partition alignment on disks: 1 MiB, what partitioning tools use.
+pub const DISK_ALIGN: u64 = 1 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    pub name: String,
+    pub role: PartitionRole,
+    /// Start; defaults to the end of the previous partition.
+    pub offset: Option<Size>,
+    /// Length; may be left out to fill up to the next partition (or the end).
+    pub size: Option<Size>,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionRole {
+    /// Bootloader (CFE, U-Boot): never written by oxwrt.
+    Bootloader,
+    /// Bootloader environment / NVRAM.
+    Nvram,
+    /// Kernel + root filesystem (+ writable area) as one flash region (TRX, uImage).
+    Firmware,
+    /// EFI system partition holding the kernel.
+    Esp,
+    Kernel,
+    Rootfs,
+    /// Writable data (overlay upper layer).
+    Data,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageFormat {
+    /// GPT disk image (EFI system partition, root, data).
+    GptDisk,
+    /// Kernel and root filesystem as separate files, for QEMU `-kernel`.
+    KernelRootfs,
+    /// Broadcom TRX.
+    Trx,
+    /// Linksys code-pattern header + TRX, for the stock web UI.
+    LinksysFactory,
+    /// Netgear CHK.
+    NetgearChk,
+    /// U-Boot legacy uImage.
+    Uimage,
+}
+
+impl ImageFormat {
+    pub const ALL: &'static str = "gpt-disk, kernel-rootfs, trx, linksys-factory, netgear-chk, uimage";
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuSpec {
+    /// e.g. `qemu-system-x86_64`.
+    pub system: String,
+    pub machine: String,
+    pub cpu: Option<String>,
+    pub memory: Size,
+}
+
+/// A partition with its offset and size resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub name: String,
+    pub role: PartitionRole,
+    pub offset: u64,
+    pub size: u64,
+    pub read_only: bool,
+}
+
+/// One problem found in a board file, located in the source.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub key: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Everything wrong with one board file.
+#[derive(Debug)]
+pub struct BoardError {
+    pub file: PathBuf,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for BoardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "{}: {n} problem{} in this board description:", self.file.display(), if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            writeln!(f, "  {}:{}:{}: `{}`: {}", self.file.display(), p.line, p.col, p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for BoardError {}
+
+/// Where the repository keeps what a board refers to.
+pub struct Repo<'a> {
+    pub root: &'a Path,
+}
+
+impl Repo<'_> {
+    pub fn targets(&self) -> PathBuf {
+        self.root.join("targets")
+    }
+    pub fn patch_series_dir(&self, series: &str) -> PathBuf {
+        self.root.join("kernel-patches").join(series)
+    }
+    pub fn board_file(&self, id: &str) -> PathBuf {
+        self.targets().join(format!("{id}.toml"))
+    }
+
+    /// Ids of all boards, sorted.
+    pub fn board_ids(&self) -> anyhow::Result<Vec<String>> {
+        let dir = self.targets();
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| anyhow::anyhow!("cannot list {}: {e}", dir.display()))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                    ids.push(stem.to_string());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Patch sets present for a series (directories holding a `series` file), sorted.
+    pub fn patch_sets(&self, series: &str) -> Vec<String> {
+        let mut sets: Vec<String> = std::fs::read_dir(self.patch_series_dir(series))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("series").is_file())
+            .filter_map(|e| e.file_name().to_str().map(String::from))
+            .collect();
+        sets.sort();
+        sets
+    }
+
+    /// Load and validate a board by id.
+    pub fn load_board(&self, id: &str) -> anyhow::Result<Board> {
+        let path = self.board_file(id);
+        if !path.is_file() {
+            let known = self.board_ids().unwrap_or_default().join(", ");
+            anyhow::bail!("no board `{id}`: {} does not exist. Known boards: {known}", path.display());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Ok(parse_board(self, &path, &text)?)
+    }
+}
+
+/// Parse and validate board source text. `path` is used for messages and the id check.
+pub fn parse_board(repo: &Repo, path: &Path, text: &str) -> Result<Board, BoardError> {
+    let fail = |problems| BoardError { file: display_path(repo, path), problems };
+    let doc = match text.parse::<toml_edit::ImDocument<String>>() {
+        Ok(doc) => doc,
+        Err(e) => {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            return Err(fail(vec![Problem { key: "(syntax)".into(), line, col, message: e.message().trim().to_string() }]));
+        }
+    };
+    let board: Board = match toml::from_str(text) {
+        Ok(b) => b,
+        Err(e) => {
+            let start = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, col) = line_col(text, start);
+            let key = key_at(&doc, start).unwrap_or_else(|| "(top level)".into());
+            return Err(fail(vec![Problem { key, line, col, message: explain_serde(e.message()) }]));
+        }
+    };
+    let mut v = Validator { repo, doc: &doc, text, problems: Vec::new() };
+    v.check(&board, path);
+    if v.problems.is_empty() {
+        Ok(board)
+    } else {
+        Err(fail(v.problems))
+    }
+}
+
+fn display_path(repo: &Repo, path: &Path) -> PathBuf {
+    path.strip_prefix(repo.root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// serde's messages are good; make the common ones say what to do.
+fn explain_serde(msg: &str) -> String {
+    let msg = msg.trim();
+    if msg.starts_with("unknown field") {
+        format!("{msg}; remove or rename the key")
+    } else if msg.starts_with("missing field") {
+        format!("{msg}; add it (see docs/boards.md)")
+    } else {
+        msg.to_string()
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    (line, col)
+}
+
+/// One step of a key path.
+#[derive(Clone, Debug)]
+pub enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn path_string(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// The dotted key whose key or value contains `offset` (the deepest one).
+fn key_at(doc: &toml_edit::ImDocument<String>, offset: usize) -> Option<String> {
+    fn in_span(span: Option<std::ops::Range<usize>>, off: usize) -> bool {
+        span.is_some_and(|s| s.start <= off && off < s.end.max(s.start + 1))
+    }
+    fn walk_table_like<'a>(
+        entries: Vec<(&'a toml_edit::Key, &'a toml_edit::Item)>,
+        off: usize,
+        prefix: &mut Vec<String>,
+        best: &mut Option<String>,
+    ) {
+        for (k, item) in entries {
+            prefix.push(k.get().to_string());
+            if in_span(k.span(), off) || in_span(item.span(), off) {
+                *best = Some(prefix.join("."));
+            }
+            walk_item(item, off, prefix, best);
+            prefix.pop();
+        }
+    }
+    fn walk_item(item: &toml_edit::Item, off: usize, prefix: &mut Vec<String>, best: &mut Option<String>) {
+        match item {
+            toml_edit::Item::Table(t) => walk_table_like(t.iter().map(|(k, _)| t.get_key_value(k).unwrap()).collect(), off, prefix, best),
+            toml_edit::Item::ArrayOfTables(a) => {
+                for (i, t) in a.iter().enumerate() {
+                    let last = prefix.pop().unwrap_or_default();
+                    prefix.push(format!("{last}[{i}]"));
+                    if in_span(t.span(), off) {
+                        *best = Some(prefix.join("."));
+                    }
+                    walk_table_like(t.iter().map(|(k, _)| t.get_key_value(k).unwrap()).collect(), off, prefix, best);
+                    prefix.pop();
+                    prefix.push(last);
+                }
+            }
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+                walk_table_like(t.iter().map(|(k, _)| t.get_key_value(k).unwrap()).collect(), off, prefix, best)
+            }
+            toml_edit::Item::Value(toml_edit::Value::Array(a)) => {
+                for (i, v) in a.iter().enumerate() {
+                    if in_span(v.span(), off) {
+                        let last = prefix.pop().unwrap_or_default();
+                        prefix.push(format!("{last}[{i}]"));
+                        *best = Some(prefix.join("."));
+                        prefix.pop();
+                        prefix.push(last);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut best = None;
+    let mut prefix = Vec::new();
+    walk_item(doc.as_item(), offset, &mut prefix, &mut best);
+    best
+}
+
+/// Source position of a key path: the deepest key (or array element) of it that exists.
+fn locate(doc: &toml_edit::ImDocument<String>, path: &[Seg]) -> Option<usize> {
+    use toml_edit::{Item, Value};
+    enum Node<'a> {
+        Item(&'a Item),
+        Table(&'a toml_edit::Table),
+        Value(&'a Value),
+    }
+    let start = |s: Option<std::ops::Range<usize>>| s.map(|r| r.start);
+    let mut node = Node::Item(doc.as_item());
+    let mut pos = None;
+    for seg in path {
+        node = match (seg, node) {
+            (Seg::Key(k), Node::Item(Item::Table(t)) | Node::Table(t)) => match t.get_key_value(k) {
+                Some((key, it)) => {
+                    pos = start(key.span()).or(pos);
+                    Node::Item(it)
+                }
+                None => return pos,
+            },
+            (Seg::Key(k), Node::Item(Item::Value(Value::InlineTable(t))) | Node::Value(Value::InlineTable(t))) => match t.get_key_value(k) {
+                Some((key, it)) => {
+                    pos = start(key.span()).or(pos);
+                    Node::Item(it)
+                }
+                None => return pos,
+            },
+            (Seg::Index(i), Node::Item(Item::ArrayOfTables(a))) => match a.get(*i) {
+                Some(t) => {
+                    pos = start(t.span()).or(pos);
+                    Node::Table(t)
+                }
+                None => return pos,
+            },
+            (Seg::Index(i), Node::Item(Item::Value(Value::Array(a))) | Node::Value(Value::Array(a))) => match a.get(*i) {
+                Some(v) => {
+                    pos = start(v.span()).or(pos);
+                    Node::Value(v)
+                }
+                None => return pos,
+            },
+            _ => return pos,
+        };
+    }
+    pos
+}
+
+struct Validator<'a> {
+    repo: &'a Repo<'a>,
+    doc: &'a toml_edit::ImDocument<String>,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn report(&mut self, path: &[Seg], message: impl Into<String>) {
+        let off = locate(self.doc, path).unwrap_or(0);
+        let (line, col) = line_col(self.text, off);
+        self.problems.push(Problem { key: path_string(path), line, col, message: message.into() });
+    }
+
+    fn check(&mut self, b: &Board, path: &Path) {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if b.id != stem {
+            self.report(&[Seg::Key("id")], format!("is `{}` but the file is named `{stem}.toml`; the id must equal the file name", b.id));
+        }
+        if b.id.is_empty() || !b.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            self.report(&[Seg::Key("id")], "may contain only a-z, 0-9 and `-`");
+        }
+        if b.name.trim().is_empty() {
+            self.report(&[Seg::Key("name")], "is empty; give the board's human name");
+        }
+        self.check_rust(b);
+        self.check_kernel(b);
+        self.check_layout(b);
+        self.check_images(b);
+        self.check_packages(b);
+    }
+
+    fn check_rust(&mut self, b: &Board) {
+        if !b.arch.triple_prefixes().iter().any(|p| b.rust.target.starts_with(p)) {
+            self.report(
+                &[Seg::Key("rust"), Seg::Key("target")],
+                format!("`{}` is not a target for arch {:?}; it must start with one of: {}", b.rust.target, b.arch, b.arch.triple_prefixes().join(", ")),
+            );
+        }
+        for (i, f) in b.rust.features.iter().enumerate() {
+            if !(f.starts_with('+') || f.starts_with('-')) {
+                self.report(&[Seg::Key("rust"), Seg::Key("features"), Seg::Index(i)], format!("`{f}` must start with + or - (e.g. \"-mips32r2\")"));
+            }
+        }
+    }
+
+    fn check_kernel(&mut self, b: &Board) {
+        let k = &b.kernel;
+        let series_dir = self.repo.patch_series_dir(&k.series);
+        if !series_dir.is_dir() {
+            self.report(&[Seg::Key("kernel"), Seg::Key("series")], format!("no directory kernel-patches/{} for series `{}`; known series are the folders of kernel-patches/", k.series, k.series));
+        } else {
+            let known = self.repo.patch_sets(&k.series);
+            for (i, set) in k.patch_sets.iter().enumerate() {
+                if !known.contains(set) {
+                    self.report(
+                        &[Seg::Key("kernel"), Seg::Key("patch_sets"), Seg::Index(i)],
+                        format!("unknown patch set `{set}`: kernel-patches/{}/{set}/series does not exist; known sets: {}", k.series, known.join(", ")),
+                    );
+                }
+            }
+            if k.patch_sets.first().map(String::as_str) != Some("generic") && known.iter().any(|s| s == "generic") {
+                self.report(&[Seg::Key("kernel"), Seg::Key("patch_sets")], "must start with \"generic\": the generic set applies first, then the board's");
+            }
+        }
+        for (i, frag) in k.fragments.iter().enumerate() {
+            let p = self.repo.targets().join(frag);
+            if !p.is_file() {
+                self.report(&[Seg::Key("kernel"), Seg::Key("fragments"), Seg::Index(i)], format!("config fragment targets/{frag} does not exist (fragments are files in targets/)"));
+            }
+        }
+        let base = k.base_config.as_str();
+        if !(matches!(base, "tinyconfig" | "allnoconfig" | "defconfig") || base.ends_with("_defconfig")) {
+            self.report(&[Seg::Key("kernel"), Seg::Key("base_config")], format!("`{base}` is not a base config; allowed: tinyconfig, allnoconfig, defconfig or an arch's <name>_defconfig"));
+        }
+        let sha = &k.source.sha256;
+        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            self.report(&[Seg::Key("kernel"), Seg::Key("source"), Seg::Key("sha256")], "must be the 64 hex digits of the tarball's sha256 (sha256sum <tarball>)");
+        }
+        let t = &k.source.tarball;
+        if !(t.starts_with('/') || t.starts_with("http://") || t.starts_with("https://")) {
+            self.report(&[Seg::Key("kernel"), Seg::Key("source"), Seg::Key("tarball")], format!("`{t}` must be an absolute path or an http(s) URL"));
+        }
+        if !k.image.fits(b.arch) {
+            self.report(&[Seg::Key("kernel"), Seg::Key("image")], format!("{} is not a kernel image for {:?}; x86_64: bzImage, vmlinux; mips(el): vmlinux, vmlinuz; arm: zImage, Image; aarch64: Image", k.image.file_name(), b.arch));
+        }
+        match (k.image, k.compression) {
+            (KernelImage::Vmlinux, c) if c != Compression::None => {
+                self.report(&[Seg::Key("kernel"), Seg::Key("compression")], "must be \"none\" for a vmlinux image (it is not compressed); use vmlinuz/bzImage for a compressed kernel")
+            }
+            (KernelImage::BzImage | KernelImage::Vmlinuz | KernelImage::ZImage, Compression::None) => {
+                self.report(&[Seg::Key("kernel"), Seg::Key("compression")], format!("{} is a self-decompressing image: choose gzip, lzma, xz or zstd", k.image.file_name()))
+            }
+            _ => {}
+        }
+        if k.cmdline.contains('"') || k.cmdline.contains('\n') {
+            self.report(&[Seg::Key("kernel"), Seg::Key("cmdline")], "may not contain quotes or newlines");
+        }
+        let cross_needed = !b.arch.is_host();
+        if cross_needed && k.cross_compile.is_empty() {
+            self.report(&[Seg::Key("kernel"), Seg::Key("cross_compile")], format!("is required for {:?} (e.g. \"mipsel-linux-gnu-\")", b.arch));
+        }
+        for (i, fs) in k.reenable_filesystems.iter().enumerate() {
+            if policy::obsolete_filesystem(fs).is_none() {
+                self.report(
+                    &[Seg::Key("kernel"), Seg::Key("reenable_filesystems"), Seg::Index(i)],
+                    format!("`{fs}` is not an obsolete filesystem of the policy; allowed: {}", policy::names().join(", ")),
+                );
+            }
+        }
+    }
+
+    fn check_layout(&mut self, b: &Board) {
+        let s = &b.storage;
+        match (s.kind, s.erase_block) {
+            (StorageKind::NorFlash, None) => self.report(&[Seg::Key("storage"), Seg::Key("kind")], "NOR flash needs `erase_block` (e.g. \"64KiB\")"),
+            (StorageKind::NorFlash, Some(eb)) if eb.0 == 0 || !eb.0.is_power_of_two() => {
+                self.report(&[Seg::Key("storage"), Seg::Key("erase_block")], format!("{eb} is not a power of two"))
+            }
+            (StorageKind::Disk, Some(_)) => self.report(&[Seg::Key("storage"), Seg::Key("erase_block")], "only NOR flash has erase blocks; remove it for a disk"),
+            _ => {}
+        }
+        if s.size.0 == 0 {
+            self.report(&[Seg::Key("storage"), Seg::Key("size")], "must be larger than zero");
+            return;
+        }
+        let placed = match place_partitions(b) {
+            Ok(p) => p,
+            Err((i, key, msg)) => {
+                self.report(&[Seg::Key("partitions"), Seg::Index(i), Seg::Key(key)], msg);
+                return;
+            }
+        };
+        let align = match s.kind {
+            StorageKind::NorFlash => s.erase_block.map(|e| e.0).unwrap_or(0),
+            StorageKind::Disk => DISK_ALIGN,
+        };
+        let what = match s.kind {
+            StorageKind::NorFlash => "erase block",
+            StorageKind::Disk => "1 MiB disk alignment",
+        };
+        for (i, p) in placed.iter().enumerate() {
+            if b.partitions[..i].iter().any(|q| q.name == p.name) {
+                self.report(&[Seg::Key("partitions"), Seg::Index(i), Seg::Key("name")], format!("`{}` is used twice; partition names must be unique", p.name));
+            }
+            if align > 1 && p.offset % align != 0 {
+                self.report(
+                    &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("offset")],
+                    format!("partition `{}` starts at {:#x}, not on a {what} ({}): use {:#x} or {:#x}", p.name, p.offset, Size(align), p.offset / align * align, (p.offset / align + 1) * align),
+                );
+            }
+            if align > 1 && p.size % align != 0 {
+                self.report(
+                    &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("size")],
+                    format!("partition `{}` is {} long, not a multiple of the {what} ({})", p.name, Size(p.size), Size(align)),
+                );
+            }
+            if p.size == 0 {
+                self.report(&[Seg::Key("partitions"), Seg::Index(i), Seg::Key("size")], format!("partition `{}` is empty", p.name));
+            }
+            let end = p.offset + p.size;
+            if end > s.size.0 {
+                self.report(
+                    &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("size")],
+                    format!("partition `{}` ends at {:#x}, past the end of the {} storage ({:#x}) by {}", p.name, end, Size(s.size.0), s.size.0, Size(end - s.size.0)),
+                );
+            }
+            if let Some(prev) = i.checked_sub(1).map(|j| &placed[j]) {
+                if p.offset < prev.offset + prev.size {
+                    self.report(
+                        &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("offset")],
+                        format!("partition `{}` starts at {:#x}, inside `{}` ({:#x}..{:#x}); partitions must be in order and not overlap", p.name, p.offset, prev.name, prev.offset, prev.offset + prev.size),
+                    );
+                }
+            }
+        }
+        let has = |r: PartitionRole| placed.iter().any(|p| p.role == r);
+        match s.kind {
+            StorageKind::NorFlash if !has(PartitionRole::Firmware) => {
+                self.report(&[Seg::Key("partitions")], "NOR flash needs a partition with role = \"firmware\" (where kernel, root filesystem and writable area go)")
+            }
+            StorageKind::Disk if !has(PartitionRole::Rootfs) => self.report(&[Seg::Key("partitions")], "a disk needs a partition with role = \"rootfs\""),
+            _ => {}
+        }
+        if let Some(budget) = b.size_budget {
+            let area: u64 = placed.iter().filter(|p| matches!(p.role, PartitionRole::Firmware | PartitionRole::Rootfs | PartitionRole::Kernel | PartitionRole::Esp)).map(|p| p.size).sum();
+            if area > 0 && budget.0 > area {
+                self.report(&[Seg::Key("size_budget")], format!("{} is more than the firmware area of the layout ({}): the budget must fit the partitions", budget, Size(area)));
+            }
+        }
+    }
+
+    fn check_images(&mut self, b: &Board) {
+        if b.images.is_empty() {
+            self.report(&[Seg::Key("images")], format!("lists no image format; allowed: {}", ImageFormat::ALL));
+        }
+        for (i, f) in b.images.iter().enumerate() {
+            let flash_only = matches!(f, ImageFormat::Trx | ImageFormat::LinksysFactory | ImageFormat::NetgearChk);
+            if flash_only && b.storage.kind != StorageKind::NorFlash {
+                self.report(&[Seg::Key("images"), Seg::Index(i)], format!("{f:?} images are for NOR flash boards; this board has a {:?}", b.storage.kind));
+            }
+            if *f == ImageFormat::GptDisk && b.storage.kind != StorageKind::Disk {
+                self.report(&[Seg::Key("images"), Seg::Index(i)], "gpt-disk needs storage.kind = \"disk\"");
+            }
+            if *f == ImageFormat::LinksysFactory && !b.images.contains(&ImageFormat::Trx) {
+                self.report(&[Seg::Key("images"), Seg::Index(i)], "linksys-factory wraps the TRX image: add \"trx\" to images");
+            }
+        }
+    }
+
+    fn check_packages(&mut self, b: &Board) {
+        for (i, p) in b.packages.iter().enumerate() {
+            if !self.repo.root.join("packages").join(p).is_dir() {
+                self.report(&[Seg::Key("packages"), Seg::Index(i)], format!("unknown package `{p}`: there is no packages/{p}/"));
+            }
+        }
+    }
+}
+
+/// Resolve offsets and sizes. Err carries (partition index, key, message).
+pub fn place_partitions(b: &Board) -> Result<Vec<Placed>, (usize, &'static str, String)> {
+    let mut placed: Vec<Placed> = Vec::new();
+    let total = b.storage.size.0;
+    for (i, p) in b.partitions.iter().enumerate() {
+        let offset = match p.offset {
+            Some(o) => o.0,
+            None => placed.last().map(|q| q.offset + q.size).unwrap_or(0),
+        };
+        let size = match p.size {
+            Some(s) => s.0,
+            None => {
+                let limit = match b.partitions.get(i + 1) {
+                    None => total,
+                    Some(next) => match next.offset {
+                        Some(o) => o.0,
+                        None => return Err((i, "size", format!("partition `{}` has no size; leave it out only when the next partition has an explicit offset (or this is the last one)", p.name))),
+                    },
+                };
+                if limit < offset {
+                    return Err((i, "offset", format!("partition `{}` starts at {offset:#x}, after the next partition's offset {limit:#x}", p.name)));
+                }
+                limit - offset
+            }
+        };
+        placed.push(Placed { name: p.name.clone(), role: p.role, offset, size, read_only: p.read_only });
+    }
+    Ok(placed)
+}
+
+impl Board {
+    /// Partitions with resolved offsets and sizes (the board is validated, so this holds).
+    pub fn layout(&self) -> Vec<Placed> {
+        place_partitions(self).unwrap_or_default()
+    }
+}

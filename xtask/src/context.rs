@@ -1,0 +1,83 @@
+//! Where things are: the repository, its build outputs and the shared cache.
+
+use anyhow::{Context as _, Result};
+use std::path::{Path, PathBuf};
+
+/// Paths and settings shared by every command.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The repository root (the workspace of `cargo xtask`).
+    pub root: PathBuf,
+    /// Build outputs: `<root>/target/oxwrt`.
+    pub out: PathBuf,
+    /// Cache shared across clones: `$OXWRT_CACHE_DIR`, else `$XDG_CACHE_HOME/oxwrt`,
+    /// else `~/.cache/oxwrt`.
+    pub cache: PathBuf,
+    pub verbose: bool,
+    /// Parallel jobs for make.
+    pub jobs: usize,
+}
+
+impl Context {
+    pub fn from_env(verbose: bool) -> Result<Context> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?.to_path_buf();
+        let cache = cache_dir()?;
+        let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Context { out: root.join("target").join("oxwrt"), root, cache, verbose, jobs })
+    }
+
+    /// `target/oxwrt/<board>`.
+    pub fn board_out(&self, board: &str) -> PathBuf {
+        self.out.join(board)
+    }
+
+    /// A runner logging into `target/oxwrt/<board>/logs`.
+    pub fn runner(&self, board: &str) -> crate::exec::Runner {
+        crate::exec::Runner { verbose: self.verbose, log_dir: self.board_out(board).join("logs") }
+    }
+
+    pub fn repo(&self) -> crate::board::Repo<'_> {
+        crate::board::Repo { root: &self.root }
+    }
+}
+
+fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("OXWRT_CACHE_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(dir).join("oxwrt"));
+    }
+    let home = std::env::var_os("HOME").context("neither OXWRT_CACHE_DIR, XDG_CACHE_HOME nor HOME is set: set OXWRT_CACHE_DIR to a directory for oxwrt's build cache")?;
+    Ok(PathBuf::from(home).join(".cache").join("oxwrt"))
+}
+
+/// Format a Unix time as the kernel's build timestamp ("Thu Jan  1 00:00:00 UTC 1970").
+pub fn format_utc(epoch: i64) -> String {
+    let days = epoch.div_euclid(86400);
+    let secs = epoch.rem_euclid(86400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = (days + 4).rem_euclid(7) as usize;
+    const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MO: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    format!("{} {} {:2} {:02}:{:02}:{:02} UTC {year}", WD[weekday], MO[(month - 1) as usize], day, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_like_date() {
+        assert_eq!(super::format_utc(0), "Thu Jan  1 00:00:00 UTC 1970");
+        // date -u -d @1764086400 -> Tue Nov 25 16:00:00 UTC 2025
+        assert_eq!(super::format_utc(1_764_086_400), "Tue Nov 25 16:00:00 UTC 2025");
+    }
+}

@@ -1,0 +1,102 @@
+//! The command line of `cargo xtask`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "oxwrt's build system: boards, toolchains, kernels", disable_help_subcommand = true)]
+pub struct Cli {
+    /// Stream the output of external commands (make, tar, ...) instead of a spinner.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// List the boards in targets/.
+    Boards,
+    /// Validate one board description (or all) and show what it describes.
+    CheckBoard {
+        /// Board id; all boards when left out.
+        board: Option<String>,
+    },
+    /// Show what building needs and what is missing, with the fix for each.
+    Doctor {
+        #[arg(long)]
+        board: Option<String>,
+    },
+    /// Install what is missing (Debian/Ubuntu: apt-get, pip).
+    Setup {
+        #[arg(long)]
+        board: Option<String>,
+        /// Also install the kernel maintainers' tools (ncurses for menuconfig).
+        #[arg(long)]
+        maintainer: bool,
+    },
+    /// Build a board's kernel (cached), or work on its patches and config.
+    Kernel(KernelArgs),
+    /// Run the workspace tests and the end-to-end checks (what CI runs).
+    Test {
+        /// Only the workspace tests: no kernel builds.
+        #[arg(long)]
+        no_e2e: bool,
+    },
+    /// Measure build times and write them to docs/benchmarks.md.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct KernelArgs {
+    #[command(subcommand)]
+    pub action: Option<KernelCmd>,
+    /// The board whose kernel to build.
+    #[arg(long, global = true)]
+    pub board: Option<String>,
+    /// Use this kernel source tarball instead of the board's (also OXWRT_KERNEL_TARBALL).
+    #[arg(long, global = true)]
+    pub tarball: Option<String>,
+    /// The sha256 of --tarball (also OXWRT_KERNEL_SHA256).
+    #[arg(long, global = true)]
+    pub sha256: Option<String>,
+    /// An extra config fragment applied after the board's (repeatable).
+    #[arg(long = "fragment", global = true)]
+    pub fragments: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KernelCmd {
+    /// Unpack and patch the source tree (target/oxwrt/<board>/linux) without building.
+    Prepare,
+    /// Regenerate a patch from the edited tree (like quilt refresh).
+    Refresh {
+        /// The patch, as <set>/<file>; default: the board's last patch. A name not yet in
+        /// the set's series starts a new patch.
+        #[arg(long)]
+        patch: Option<String>,
+        /// Also put this file's changes in the patch (path in the tree; repeatable).
+        #[arg(long)]
+        add: Vec<String>,
+    },
+    /// Configure, then run the kernel's menuconfig on the board's configuration.
+    Menuconfig,
+    /// Save a minimal defconfig and print the options changed since the fragments.
+    Savedefconfig {
+        /// Append the changed options to the board's last config fragment.
+        #[arg(long)]
+        write: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Cold and no-op kernel build times per board.
+    Kernel {
+        #[arg(long)]
+        board: Option<String>,
+    },
+}

@@ -1,0 +1,14 @@
+//! oxwrt's build orchestrator as a library: `cargo xtask` (main.rs) dispatches to these
+//! modules, and the tests in xtask/tests drive them directly. Map: ARCHITECTURE.md.
+
+pub mod bench;
+pub mod board;
+pub mod boards_cmd;
+pub mod context;
+pub mod exec;
+pub mod flags;
+pub mod kernel;
+pub mod kernel_cmd;
+pub mod size;
+pub mod test_cmd;
+pub mod toolchain;

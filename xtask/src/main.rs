@@ -1,0 +1,28 @@
+//! `cargo xtask`: oxwrt's build orchestrator. This file only dispatches; each command lives
+//! in its own module (see ARCHITECTURE.md).
+
+
+use clap::Parser;
+use xtask::{bench, boards_cmd, context, flags, kernel_cmd, test_cmd, toolchain};
+use flags::{BenchCmd, Cli, Cmd};
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = context::Context::from_env(cli.verbose)?;
+    match cli.command {
+        Cmd::Boards => boards_cmd::list(&ctx),
+        Cmd::CheckBoard { board } => boards_cmd::check(&ctx, board.as_deref()),
+        Cmd::Doctor { board } => toolchain::doctor(&ctx, board.as_deref()),
+        Cmd::Setup { board, maintainer } => toolchain::setup(&ctx, board.as_deref(), maintainer),
+        Cmd::Kernel(args) => kernel_cmd::run(&ctx, args),
+        Cmd::Test { no_e2e } => test_cmd::run(&ctx, no_e2e),
+        Cmd::Bench { what: BenchCmd::Kernel { board } } => bench::kernel(&ctx, board.as_deref()),
+    }
+}

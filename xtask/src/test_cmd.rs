@@ -1,0 +1,38 @@
+//! `cargo xtask test`: what CI runs. The workspace's tests, then the end-to-end checks: every
+//! board's kernel built through the real pipeline and inspected (xtask/tests/kernels.rs).
+
+use crate::context::Context;
+use crate::kernel::{KernelOptions, Plan};
+use anyhow::{bail, Result};
+use std::process::Command;
+
+pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    step("workspace tests", Command::new(&cargo).current_dir(&ctx.root).args(["test", "--workspace", "--quiet"]))?;
+    if no_e2e {
+        eprintln!("end-to-end checks skipped (--no-e2e)");
+        return Ok(());
+    }
+    let repo = ctx.repo();
+    for id in repo.board_ids()? {
+        let board = repo.load_board(&id)?;
+        let plan = Plan::new(ctx, &board, &KernelOptions::default())?;
+        let info = plan.build()?;
+        crate::kernel::summarize(&board, &info, &plan.paths);
+    }
+    step(
+        "end-to-end kernel checks",
+        Command::new(&cargo).current_dir(&ctx.root).args(["test", "--quiet", "-p", "xtask", "--test", "kernels", "--", "--ignored", "--test-threads=1"]),
+    )?;
+    eprintln!("all tests passed");
+    Ok(())
+}
+
+fn step(title: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("==> {title}: {}", crate::exec::display(cmd));
+    let status = cmd.status()?;
+    if !status.success() {
+        bail!("{title} failed ({status})");
+    }
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! What a board needs on the build machine, and getting it: `doctor` and `setup`.
+//!
+//! Each [`Requirement`] knows how to check itself and how to fix it: a Debian package (from
+//! which suite), a pip package, or words for other systems. Every build command calls
+//! [`require`] first, so a missing tool stops the build with the fix, never with a crash
+//! deep in a log.
+
+use crate::board::{Arch, Board, Compression};
+use crate::context::Context;
+use crate::exec;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a requirement is needed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Purpose {
+    Kernel,
+    Userland,
+    Emulation,
+    /// Kernel maintainers only (menuconfig).
+    Maintainer,
+}
+
+impl Purpose {
+    fn label(self) -> &'static str {
+        match self {
+            Purpose::Kernel => "kernel",
+            Purpose::Userland => "userland",
+            Purpose::Emulation => "qemu",
+            Purpose::Maintainer => "maintainer (optional)",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// A program on PATH.
+    Program(String),
+    /// A file that must exist (headers, tarballs, std sources).
+    File(PathBuf),
+    /// A Rust target whose std the host toolchain (rustup) already has.
+    RustupStd(String),
+}
+
+/// How to get a missing requirement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fix {
+    /// A Debian package, and the suite it must come from (None = the default suites).
+    Debian { package: String, suite: Option<&'static str> },
+    /// `pip install <package>`.
+    Pip(String),
+    /// Nothing to install automatically: what to do.
+    Manual(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Requirement {
+    pub what: String,
+    pub purpose: Purpose,
+    pub check: Check,
+    pub fixes: Vec<Fix>,
+    /// What to install on other systems.
+    pub elsewhere: String,
+}
+
+impl Requirement {
+    fn new(what: impl Into<String>, purpose: Purpose, check: Check, fixes: Vec<Fix>, elsewhere: impl Into<String>) -> Requirement {
+        Requirement { what: what.into(), purpose, check, fixes, elsewhere: elsewhere.into() }
+    }
+
+    pub fn present(&self) -> bool {
+        match &self.check {
+            Check::Program(p) => exec::which(p).is_some(),
+            Check::File(f) => f.exists(),
+            Check::RustupStd(t) => rustup_has_std(t),
+        }
+    }
+
+    /// The one-line fix shown by doctor.
+    pub fn fix_text(&self) -> String {
+        let mut debs = Vec::new();
+        let mut parts = Vec::new();
+        for f in &self.fixes {
+            match f {
+                Fix::Debian { package, suite: None } => debs.push(package.clone()),
+                Fix::Debian { package, suite: Some(s) } => parts.push(format!("apt-get install -t {s} {package} (add the {s} suite first)")),
+                Fix::Pip(p) => parts.push(format!("pip install {p}")),
+                Fix::Manual(m) => parts.push(m.clone()),
+            }
+        }
+        if !debs.is_empty() {
+            parts.insert(0, format!("apt-get install {}", debs.join(" ")));
+        }
+        format!("{}; elsewhere: {}", parts.join(" and "), self.elsewhere)
+    }
+}
+
+fn deb(package: &str) -> Fix {
+    Fix::Debian { package: package.into(), suite: None }
+}
+
+/// Does rustup's (the host) toolchain have std for this target?
+fn rustup_has_std(target: &str) -> bool {
+    let Ok(sysroot) = exec::capture(Command::new("rustc").args(["--print", "sysroot"])) else { return false };
+    Path::new(&sysroot).join("lib/rustlib").join(target).join("lib").is_dir()
+}
+
+/// Debian's Rust (rustc-web) with std sources, for -Zbuild-std.
+pub const DEBIAN_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library/std/Cargo.toml";
+
+/// Everything a board needs, in the order doctor lists it.
+pub fn requirements(board: &Board) -> Vec<Requirement> {
+    use Purpose::*;
+    let mut r = Vec::new();
+    let any = "your distribution's package";
+    for (prog, pkg) in [("make", "make"), ("gcc", "gcc"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"), ("perl", "perl"), ("patch", "patch"), ("tar", "tar"), ("xz", "xz-utils")] {
+        r.push(Requirement::new(format!("{prog} (kernel build)"), Kernel, Check::Program(prog.into()), vec![deb(pkg)], format!("{any} of {prog}")));
+    }
+    r.push(Requirement::new("libelf headers (kernel objtool/resolve_btfids)", Kernel, Check::File("/usr/include/gelf.h".into()), vec![deb("libelf-dev")], "elfutils-libelf-devel / libelf-dev"));
+    r.push(Requirement::new("OpenSSL headers (kernel certificate tools)", Kernel, Check::File("/usr/include/openssl/opensslv.h".into()), vec![deb("libssl-dev")], "openssl-devel / libssl-dev"));
+    if board.kernel.compression == Compression::Lzma {
+        r.push(Requirement::new("lzma (LZMA kernel compression)", Kernel, Check::Program("lzma".into()), vec![deb("xz-utils")], "xz-utils (it provides lzma)"));
+    }
+    if !board.kernel.cross_compile.is_empty() {
+        let prefix = board.kernel.cross_compile.trim_end_matches('-');
+        r.push(Requirement::new(
+            format!("{}gcc (cross compiler for the kernel)", board.kernel.cross_compile),
+            Kernel,
+            Check::Program(format!("{}gcc", board.kernel.cross_compile)),
+            vec![deb(&format!("gcc-{prefix}"))],
+            format!("a {prefix} cross GCC (your distribution's, or a toolchain built with crosstool-ng)"),
+        ));
+    }
+    let tarball = &board.kernel.source.tarball;
+    if tarball.starts_with('/') {
+        let debian_src = Path::new(tarball).file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.xz")).filter(|n| n.starts_with("linux-source-"));
+        let fixes = debian_src.map(|p| vec![deb(p)]).unwrap_or_else(|| vec![Fix::Manual(format!("put the tarball at {tarball}"))]);
+        r.push(Requirement::new(
+            format!("kernel source {tarball}"),
+            Kernel,
+            Check::File(tarball.into()),
+            fixes,
+            format!("a linux-{}.y tarball from kernel.org, passed with --tarball/--sha256 or OXWRT_KERNEL_TARBALL/OXWRT_KERNEL_SHA256", board.kernel.series),
+        ));
+    } else {
+        r.push(Requirement::new("curl (downloads the kernel source)", Kernel, Check::Program("curl".into()), vec![deb("curl")], "curl"));
+    }
+    // Rust std for the board's target: rustup's if it has it, else Debian's rustc-web with
+    // std sources, built with -Zbuild-std.
+    let target = &board.rust.target;
+    if !rustup_has_std(target) {
+        r.push(Requirement::new(
+            format!("Rust 1.96 with std sources, for -Zbuild-std of {target}"),
+            Userland,
+            Check::File(DEBIAN_RUST_SRC.into()),
+            vec![deb("rustc-web"), deb("cargo-web"), deb("rust-web-src")],
+            format!("`rustup target add {target}` if rustup ships it, else `rustup component add rust-src` on a toolchain that can build it"),
+        ));
+    } else {
+        r.push(Requirement::new(format!("Rust std for {target}"), Userland, Check::RustupStd(target.clone()), vec![Fix::Manual(format!("rustup target add {target}"))], format!("rustup target add {target}")));
+    }
+    if target.contains("musl") && matches!(board.arch, Arch::Mipsel | Arch::Mips) {
+        r.push(Requirement::new(
+            "zig (links static musl for the exact MIPS CPU)",
+            Userland,
+            Check::Program("cargo-zigbuild".into()),
+            vec![Fix::Pip("ziglang cargo-zigbuild".into())],
+            "pip install ziglang cargo-zigbuild",
+        ));
+    }
+    if let Some(q) = &board.qemu {
+        let pkg = match board.arch {
+            Arch::X86_64 => "qemu-system-x86",
+            Arch::Mips | Arch::Mipsel => "qemu-system-mips",
+            Arch::Arm | Arch::Aarch64 => "qemu-system-arm",
+        };
+        r.push(Requirement::new(
+            format!("{} (boots the image)", q.system),
+            Emulation,
+            Check::Program(q.system.clone()),
+            vec![Fix::Debian { package: pkg.into(), suite: backports_suite() }],
+            format!("QEMU 8 or newer ({pkg})"),
+        ));
+    }
+    r.push(Requirement::new("ncurses headers (kernel menuconfig)", Maintainer, Check::File("/usr/include/ncurses.h".into()), vec![deb("libncurses-dev")], "ncurses-devel / libncurses-dev"));
+    r
+}
+
+/// On Debian 12 QEMU comes from bookworm-backports: the preinstalled qemu-utils is from
+/// there and bookworm's own qemu-system conflicts with it.
+fn backports_suite() -> Option<&'static str> {
+    (os_codename().as_deref() == Some("bookworm")).then_some("bookworm-backports")
+}
+
+fn os_codename() -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines().find_map(|l| l.strip_prefix("VERSION_CODENAME=")).map(|s| s.trim_matches('"').to_string())
+}
+
+/// The boards a command is about: one, or all.
+pub fn boards(ctx: &Context, board: Option<&str>) -> Result<Vec<Board>> {
+    let repo = ctx.repo();
+    let ids = match board {
+        Some(b) => vec![b.to_string()],
+        None => repo.board_ids()?,
+    };
+    ids.iter().map(|id| repo.load_board(id)).collect()
+}
+
+/// Requirements of several boards, without duplicates.
+fn merged(boards: &[Board]) -> Vec<Requirement> {
+    let mut all: Vec<Requirement> = Vec::new();
+    for b in boards {
+        for r in requirements(b) {
+            if !all.iter().any(|a| a.what == r.what) {
+                all.push(r);
+            }
+        }
+    }
+    all.sort_by_key(|r| r.purpose);
+    all
+}
+
+/// `cargo xtask doctor`: print each requirement as present or missing with its fix.
+pub fn doctor(ctx: &Context, board: Option<&str>) -> Result<()> {
+    let boards = boards(ctx, board)?;
+    let reqs = merged(&boards);
+    println!("Build requirements for {}:", boards.iter().map(|b| b.id.as_str()).collect::<Vec<_>>().join(", "));
+    let mut missing = 0;
+    for r in &reqs {
+        if r.present() {
+            println!("  ok       [{}] {}", r.purpose.label(), r.what);
+        } else {
+            if r.purpose != Purpose::Maintainer {
+                missing += 1;
+            }
+            println!("  MISSING  [{}] {}\n           fix: {}", r.purpose.label(), r.what, r.fix_text());
+        }
+    }
+    if missing > 0 {
+        println!("\n{missing} missing. `cargo xtask setup{}` installs them on Debian/Ubuntu.", board.map(|b| format!(" --board {b}")).unwrap_or_default());
+        std::process::exit(1);
+    }
+    println!("\nEverything needed is present.");
+    Ok(())
+}
+
+/// Stop with the fixes if anything a build step needs is missing.
+pub fn require(_ctx: &Context, board: &Board, purpose: Purpose) -> Result<()> {
+    let missing: Vec<Requirement> = requirements(board).into_iter().filter(|r| r.purpose == purpose && !r.present()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.iter().map(|r| format!("  - {}\n    fix: {}", r.what, r.fix_text())).collect::<Vec<_>>().join("\n");
+    bail!("cannot build the {} for {}: missing\n{list}\nRun `cargo xtask setup --board {}` to install them (Debian/Ubuntu).", purpose.label(), board.id, board.id)
+}
+
+/// `cargo xtask setup`: install what is missing (apt-get, pip); say what to do elsewhere.
+pub fn setup(ctx: &Context, board: Option<&str>, with_maintainer: bool) -> Result<()> {
+    let boards = boards(ctx, board)?;
+    let missing: Vec<Requirement> = merged(&boards).into_iter().filter(|r| (with_maintainer || r.purpose != Purpose::Maintainer) && !r.present()).collect();
+    if missing.is_empty() {
+        println!("setup: everything needed is already installed.");
+        return Ok(());
+    }
+    let mut default_pkgs: Vec<String> = Vec::new();
+    let mut suite_pkgs: Vec<(&'static str, String)> = Vec::new();
+    let mut pip: Vec<String> = Vec::new();
+    let mut manual: Vec<String> = Vec::new();
+    for r in &missing {
+        for f in &r.fixes {
+            match f {
+                Fix::Debian { package, suite: None } => push_unique(&mut default_pkgs, package),
+                Fix::Debian { package, suite: Some(s) } => {
+                    if !suite_pkgs.iter().any(|(_, p)| p == package) {
+                        suite_pkgs.push((s, package.clone()))
+                    }
+                }
+                Fix::Pip(p) => push_unique(&mut pip, p),
+                Fix::Manual(m) => manual.push(format!("{}: {m}", r.what)),
+            }
+        }
+    }
+    if exec::which("apt-get").is_none() {
+        println!("setup: this is not a Debian/Ubuntu system; install these yourself:");
+        for r in &missing {
+            println!("  - {}: {}", r.what, r.elsewhere);
+        }
+        bail!("{} requirement(s) missing", missing.len());
+    }
+    let sudo: Vec<String> = if is_root() { vec![] } else { vec!["sudo".into()] };
+    let apt = |args: &[String]| -> Result<()> {
+        let mut cmd = Command::new(sudo.first().map(String::as_str).unwrap_or("apt-get"));
+        if !sudo.is_empty() {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        println!("$ {}", exec::display(&cmd));
+        let status = cmd.status()?;
+        if !status.success() {
+            bail!("`{}` failed ({status}); fix the apt problem above and run setup again", exec::display(&cmd));
+        }
+        Ok(())
+    };
+    for (suite, _) in &suite_pkgs {
+        ensure_suite(suite, sudo.is_empty())?;
+    }
+    apt(&["update".into(), "-q".into()])?;
+    if !default_pkgs.is_empty() {
+        apt(&[vec!["install".into(), "-y".into(), "-q".into()], default_pkgs.clone()].concat())?;
+    }
+    for (suite, pkg) in &suite_pkgs {
+        apt(&["install".into(), "-y".into(), "-q".into(), "-t".into(), suite.to_string(), pkg.clone()])?;
+    }
+    if !pip.is_empty() {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-m", "pip", "install", "--quiet"]).args(pip.iter().flat_map(|p| p.split_whitespace()));
+        println!("$ {}", exec::display(&cmd));
+        if !cmd.status()?.success() {
+            bail!("pip install {} failed; install Python 3 with pip and run setup again", pip.join(" "));
+        }
+    }
+    let still: Vec<&Requirement> = missing.iter().filter(|r| !r.present()).collect();
+    if !still.is_empty() {
+        for m in &manual {
+            println!("  to do by hand: {m}");
+        }
+        bail!("still missing after setup: {}", still.iter().map(|r| r.what.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    println!("setup: installed everything needed.");
+    Ok(())
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_string());
+    }
+}
+
+fn is_root() -> bool {
+    exec::capture(Command::new("id").arg("-u")).map(|s| s == "0").unwrap_or(false)
+}
+
+/// Add an apt suite (e.g. bookworm-backports) beside the existing Debian suites.
+fn ensure_suite(suite: &str, root: bool) -> Result<()> {
+    let dir = Path::new("/etc/apt/sources.list.d");
+    let mentions = |p: &Path| std::fs::read_to_string(p).map(|t| t.lines().any(|l| !l.trim_start().starts_with('#') && l.contains(suite))).unwrap_or(false);
+    let listed = mentions(Path::new("/etc/apt/sources.list")) || std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| mentions(&e.path()));
+    if listed {
+        return Ok(());
+    }
+    let file = dir.join(format!("{suite}.sources"));
+    let text = format!("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n");
+    if !root {
+        bail!("QEMU comes from {suite} on this system: as root, write {} with:\n{text}", file.display());
+    }
+    println!("adding the {suite} suite: {}", file.display());
+    std::fs::write(&file, text)?;
+    Ok(())
+}
