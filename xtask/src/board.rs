@@ -681,8 +681,8 @@ impl Validator<'_> {
             StorageKind::Disk => DISK_ALIGN,
         };
         let what = match s.kind {
-            StorageKind::NorFlash => "erase block",
-            StorageKind::Disk => "1 MiB disk alignment",
+            StorageKind::NorFlash => "an erase block",
+            StorageKind::Disk => "a 1 MiB disk alignment",
         };
         for (i, p) in placed.iter().enumerate() {
             if b.partitions[..i].iter().any(|q| q.name == p.name) {
@@ -691,13 +691,13 @@ impl Validator<'_> {
             if align > 1 && p.offset % align != 0 {
                 self.report(
                     &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("offset")],
-                    format!("partition `{}` starts at {:#x}, not on a {what} ({}): use {:#x} or {:#x}", p.name, p.offset, Size(align), p.offset / align * align, (p.offset / align + 1) * align),
+                    format!("partition `{}` starts at {:#x}, not on {what} ({}): use {:#x} or {:#x}", p.name, p.offset, Size(align), p.offset / align * align, (p.offset / align + 1) * align),
                 );
             }
             if align > 1 && p.size % align != 0 {
                 self.report(
                     &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("size")],
-                    format!("partition `{}` is {} long, not a multiple of the {what} ({})", p.name, Size(p.size), Size(align)),
+                    format!("partition `{}` is {} long, not a multiple of {what} ({})", p.name, Size(p.size), Size(align)),
                 );
             }
             if p.size == 0 {

@@ -119,6 +119,11 @@ impl<'a> Plan<'a> {
             .next()
             .unwrap_or_default()
             .to_string();
+        Ok(Plan::from_parts(ctx, board, source, patches, requests, compiler))
+    }
+
+    /// A plan from inputs already gathered and checked (what `new` does after its checks).
+    pub fn from_parts(ctx: &'a Context, board: &'a Board, source: source::Source, patches: Vec<patches::Patch>, requests: Vec<Request>, compiler: String) -> Plan<'a> {
         let inputs = Inputs {
             pipeline: PIPELINE_VERSION,
             board: board.id.clone(),
@@ -133,7 +138,7 @@ impl<'a> Plan<'a> {
             image: board.kernel.image.file_name().into(),
             timestamp: build_timestamp(ctx, board),
         };
-        Ok(Plan { ctx, board, source, patches, requests, inputs, paths: KernelPaths::new(ctx, &board.id), runner: ctx.runner(&board.id) })
+        Plan { ctx, board, source, patches, requests, inputs, paths: KernelPaths::new(ctx, &board.id), runner: ctx.runner(&board.id) }
     }
 
     pub fn cache_entry(&self) -> PathBuf {
@@ -305,8 +310,24 @@ pub fn requested_options(ctx: &Context, board: &Board, extra: &[PathBuf]) -> Res
     for frag in extra {
         reqs.extend(config::read_fragment(frag, &frag.display().to_string())?);
     }
-    // The policy comes after the fragments: a fragment cannot silently turn an obsolete
-    // filesystem back on; `kernel.reenable_filesystems` in the board file can.
+    // The policy comes after the fragments: a fragment cannot turn an obsolete filesystem
+    // back on; `kernel.reenable_filesystems` in the board file can.
+    for r in &reqs {
+        let obsolete = policy::OBSOLETE_FILESYSTEMS.iter().find(|(_, sym)| *sym == Some(r.symbol.as_str()));
+        if let Some((name, _)) = obsolete {
+            if r.value != "n" && !k.reenable_filesystems.iter().any(|f| f == name) {
+                bail!(
+                    "{} enables CONFIG_{}={}, the obsolete filesystem `{name}` that oxwrt's policy leaves out.\n\
+                     To build it anyway, add \"{name}\" to kernel.reenable_filesystems in targets/{}.toml (check-board will list it); \
+                     otherwise remove the line.",
+                    r.origin,
+                    r.symbol,
+                    r.value,
+                    board.id
+                );
+            }
+        }
+    }
     for (symbol, value) in policy::config_lines(&k.reenable_filesystems) {
         reqs.push(Request { symbol, value, origin: "the obsolete-filesystem policy (kernel/policy.rs)".into() });
     }

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+#[derive(Debug)]
 pub struct RefreshReport {
     pub patch: String,
     pub files: Vec<String>,
