@@ -1,0 +1,263 @@
+//! End-to-end checks of the kernels `cargo xtask test` has just built through the real
+//! pipeline: features built in, the policy, each patch's effect (booted in QEMU where it can
+//! be), LZMA compression checked with independent tools, the cache, config verification on a
+//! real Kconfig tree. Ignored in a plain `cargo test`: `cargo xtask test` builds the kernels
+//! first, then runs these with --ignored.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BOARDS: [&str; 3] = ["qemu-x86-64", "qemu-malta-mipsel", "linksys-wrt54gl"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn kernel_dir(board: &str) -> PathBuf {
+    let dir = root().join("target/oxwrt").join(board).join("kernel");
+    assert!(dir.join("info.json").is_file(), "{} has no built kernel: run `cargo xtask kernel --board {board}` (or `cargo xtask test`)", dir.display());
+    dir
+}
+
+fn dot_config(board: &str) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(kernel_dir(board).join(".config")).unwrap();
+    let mut map = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.strip_prefix("CONFIG_").and_then(|l| l.split_once('=')) {
+            map.insert(k.to_string(), v.to_string());
+        }
+    }
+    map
+}
+
+fn system_map(board: &str) -> String {
+    std::fs::read_to_string(kernel_dir(board).join("System.map")).unwrap()
+}
+
+fn has_symbol(map: &str, sym: &str) -> bool {
+    map.lines().any(|l| l.split_whitespace().nth(2) == Some(sym))
+}
+
+/// Printable strings of a binary, like `strings`.
+fn strings(path: &Path) -> String {
+    let out = Command::new("strings").arg("-n").arg("6").arg(path).output().expect("strings (binutils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn xtask() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.current_dir(root());
+    c
+}
+
+/// Run QEMU until it exits or `timeout`, returning the console output.
+fn boot(args: &[&str], timeout: Duration) -> String {
+    let mut child = Command::new(args[0]).args(&args[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("qemu starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.wait();
+    reader.join().unwrap()
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// A small raw disk for the kernel to find as /dev/vda.
+fn scratch_disk(dir: &Path) -> PathBuf {
+    let disk = dir.join("disk.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    disk
+}
+
+fn boot_x86(extra: &[&str], append: &str) -> String {
+    let kernel = kernel_dir("qemu-x86-64").join("bzImage");
+    let mut args = vec!["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot", "-kernel", kernel.to_str().unwrap(), "-append", append];
+    args.extend_from_slice(extra);
+    boot(&args, Duration::from_secs(120))
+}
+
+fn boot_malta(extra: &[&str], append: &str) -> String {
+    let kernel = kernel_dir("qemu-malta-mipsel").join("vmlinux");
+    let mut args = vec!["qemu-system-mipsel", "-M", "malta", "-cpu", "4Kc", "-m", "128", "-nographic", "-no-reboot", "-kernel", kernel.to_str().unwrap(), "-append", append];
+    args.extend_from_slice(extra);
+    boot(&args, Duration::from_secs(180))
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn every_board_has_the_router_features_built_in() {
+    let generic = [
+        "NET_SCH_CAKE", "NET_SCH_FQ_CODEL", "NET_SCH_HTB", "NET_SCH_INGRESS", "NET_ACT_MIRRED", "IFB", "WIREGUARD", "NF_TABLES", "NF_TABLES_INET", "NFT_NAT", "NFT_MASQ",
+        "NF_NAT", "NF_CONNTRACK", "BRIDGE", "VLAN_8021Q", "SQUASHFS", "SQUASHFS_XZ", "OVERLAY_FS", "DEVTMPFS", "TMPFS",
+    ];
+    for board in BOARDS {
+        let cfg = dot_config(board);
+        assert_eq!(cfg.get("MODULES"), None, "{board}: no loadable modules: everything is built in");
+        for opt in generic {
+            assert_eq!(cfg.get(opt).map(String::as_str), Some("y"), "{board}: CONFIG_{opt} must be built in");
+        }
+        let map = system_map(board);
+        for sym in ["cake_qdisc_ops", "fq_codel_qdisc_ops", "htb_qdisc_ops", "ifb_link_ops", "wg_genl_family", "nft_masq_ipv4_type", "squashfs_fs_type", "ovl_fs_type"] {
+            assert!(has_symbol(&map, sym), "{board}: System.map lacks {sym}");
+        }
+        assert_eq!(cfg.get("CMDLINE").map(String::as_str), Some("\"console=ttyS0,115200\""), "{board}: the board's command line is built in");
+    }
+    let x86 = dot_config("qemu-x86-64");
+    for opt in ["VIRTIO_PCI", "VIRTIO_NET", "VIRTIO_BLK", "EFI_STUB", "EXT4_FS", "KERNEL_XZ"] {
+        assert_eq!(x86.get(opt).map(String::as_str), Some("y"), "qemu-x86-64: CONFIG_{opt}");
+    }
+    let malta = dot_config("qemu-malta-mipsel");
+    for opt in ["VIRTIO_NET", "VIRTIO_BLK", "CPU_MIPS32_R1", "MTD_PHYSMAP_OF", "JFFS2_FS"] {
+        assert_eq!(malta.get(opt).map(String::as_str), Some("y"), "qemu-malta-mipsel: CONFIG_{opt}");
+    }
+    let wrt = dot_config("linksys-wrt54gl");
+    for opt in ["BCM47XX", "BCM47XX_SSB", "CPU_MIPS32_R1", "B44", "MTD_BCM47XX_PARTS", "MTD_PARSER_TRX", "JFFS2_FS", "KERNEL_LZMA"] {
+        assert_eq!(wrt.get(opt).map(String::as_str), Some("y"), "linksys-wrt54gl: CONFIG_{opt}");
+    }
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn obsolete_filesystems_are_neither_built_nor_autoloaded() {
+    for board in BOARDS {
+        let cfg = dot_config(board);
+        for sym in ["ADFS_FS", "AFFS_FS", "BEFS_FS", "BFS_FS", "CRAMFS", "EFS_FS", "EROFS_FS", "F2FS_FS", "VXFS_FS", "HFS_FS", "HPFS_FS", "JFS_FS", "MINIX_FS", "NILFS2_FS", "NTFS_FS", "OMFS_FS", "QNX4FS_FS", "QNX6FS_FS", "SYSV_FS", "UFS_FS"] {
+            assert!(cfg.get(sym).is_none(), "{board}: CONFIG_{sym} is built");
+        }
+        let deny = cfg.get("FS_AUTOLOAD_DENYLIST").unwrap_or_else(|| panic!("{board}: the autoload deny patch is not in the kernel"));
+        for name in ["cramfs", "hfs", "jfs", "exofs", "ufs"] {
+            assert!(deny.split(|c| c == ',' || c == '"').any(|n| n == name), "{board}: {name} missing from {deny}");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn the_kernel_refuses_to_autoload_an_obsolete_filesystem_x86() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = scratch_disk(dir.path());
+    let drive = format!("file={},format=raw,if=virtio", disk.display());
+    // Mounting the root as cramfs makes the kernel itself ask for fs-cramfs.
+    let log = boot_x86(&["-drive", &drive], "console=ttyS0 root=/dev/vda rootfstype=cramfs panic=-1");
+    assert!(log.contains("Linux version 6.1"), "the kernel did not boot:\n{}", tail(&log));
+    assert!(log.contains("fs-cramfs: autoloading denied by CONFIG_FS_AUTOLOAD_DENYLIST"), "no refusal in:\n{}", tail(&log));
+    assert!(log.contains("VFS: Unable to mount root fs"), "{}", tail(&log));
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn the_kernel_refuses_to_autoload_an_obsolete_filesystem_malta_4kc() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = scratch_disk(dir.path());
+    let drive = format!("file={},format=raw,if=none,id=d0", disk.display());
+    let log = boot_malta(&["-drive", &drive, "-device", "virtio-blk-pci,drive=d0"], "console=ttyS0 root=/dev/vda rootfstype=cramfs panic=-1");
+    assert!(log.contains("Linux version 6.1"), "the kernel did not boot:\n{}", tail(&log));
+    assert!(log.contains("CPU0 revision is: 00018"), "not a 4Kc (MIPS32r1) CPU:\n{}", tail(&log));
+    assert!(log.contains("fs-cramfs: autoloading denied by CONFIG_FS_AUTOLOAD_DENYLIST"), "no refusal in:\n{}", tail(&log));
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn the_apu6_patch_recognises_the_board_from_its_dmi_strings() {
+    let not_apu = "failed to detect APU board via DMI";
+    let smbios = |board: &str| -> Vec<String> { vec!["-smbios".into(), "type=1,manufacturer=PC Engines,product=apu".into(), "-smbios".into(), format!("type=2,manufacturer=PC Engines,product={board}")] };
+    let run = |extra: Vec<String>| {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        boot_x86(&extra, "console=ttyS0 panic=-1")
+    };
+    let plain = run(vec![]);
+    assert!(plain.contains(not_apu), "without APU DMI strings the driver says so:\n{}", tail(&plain));
+    let apu5 = run(smbios("apu5"));
+    assert!(apu5.contains(not_apu), "apu5 is not in the table:\n{}", tail(&apu5));
+    let apu6 = run(smbios("apu6"));
+    assert!(apu6.contains("Linux version 6.1") && !apu6.contains(not_apu), "apu6 must be recognised:\n{}", tail(&apu6));
+    assert!(strings(&kernel_dir("qemu-x86-64").join("vmlinux")).contains("PC Engines apu6"));
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn the_malta_flash_has_the_wrt54g_firmware_partition() {
+    let log = boot_malta(&[], "console=ttyS0 panic=-1");
+    assert!(log.contains("\"firmware\""), "the patched device tree's firmware partition is missing:\n{}", tail(&log));
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn the_wrt54gl_kernel_makes_the_rootfs_partition_the_root_device() {
+    let cfg = dot_config("linksys-wrt54gl");
+    assert_eq!((cfg.get("MTD").map(String::as_str), cfg.get("MTD_BLOCK").map(String::as_str)), (Some("y"), Some("y")));
+    let s = strings(&kernel_dir("linksys-wrt54gl").join("vmlinux"));
+    assert!(s.contains("set to be root filesystem"), "the bcm47xx rootfs patch is not in the kernel");
+    assert!(s.contains("rootfs_data"), "the TRX rootfs_data patch is not in the kernel");
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn the_wrt54gl_kernel_is_an_lzma_payload_of_its_vmlinux() {
+    let dir = kernel_dir("linksys-wrt54gl");
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("info.json")).unwrap()).unwrap();
+    let size = info["image_bytes"].as_u64().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // The self-decompressing vmlinuz carries the kernel in its .image section; decompress it
+    // with xz's LZMA decoder and compare with the raw kernel from vmlinux.
+    let payload = tmp.path().join("payload.lzma");
+    let raw = tmp.path().join("vmlinux.bin");
+    let objcopy = "mipsel-linux-gnu-objcopy";
+    assert!(Command::new(objcopy).args(["-O", "binary", "-j", ".image"]).arg(dir.join("vmlinuz")).arg(&payload).status().unwrap().success());
+    assert!(Command::new(objcopy).args(["-O", "binary", "-R", ".reginfo", "-R", ".notes", "-R", ".note", "-R", ".comment", "-R", ".mdebug", "-R", ".note.gnu.build-id", "-S"]).arg(dir.join("vmlinux")).arg(&raw).status().unwrap().success());
+    let out = Command::new("xz").args(["--format=lzma", "--decompress", "--stdout"]).arg(&payload).output().unwrap();
+    assert!(out.status.success(), "the payload is not LZMA: {}", String::from_utf8_lossy(&out.stderr));
+    let expected = std::fs::read(&raw).unwrap();
+    assert_eq!(out.stdout.len(), expected.len(), "decompressed size");
+    assert!(out.stdout == expected, "the LZMA payload is not the kernel");
+    let lzma = std::fs::metadata(&payload).unwrap().len();
+    assert!(lzma < size && size < 3_774_873, "vmlinuz {size} bytes (LZMA payload {lzma}) must fit the 3.6 MiB budget");
+    eprintln!("linksys-wrt54gl: vmlinuz {size} bytes, LZMA payload {lzma} bytes, raw kernel {} bytes", expected.len());
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn a_second_run_does_no_kernel_work() {
+    for board in BOARDS {
+        let log = root().join("target/oxwrt").join(board).join("logs/kernel-build.log");
+        let before = std::fs::metadata(&log).and_then(|m| m.modified()).ok();
+        let out = xtask().args(["kernel", "--board", board]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{board}: {err}");
+        assert!(err.contains(&format!("kernel for {board}: up to date, no kernel work")), "{board}: {err}");
+        assert_eq!(std::fs::metadata(&log).and_then(|m| m.modified()).ok(), before, "{board}: make ran again");
+        assert!(kernel_dir(board).join(".config").is_file());
+    }
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn config_verification_names_options_kconfig_dropped_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let frag = dir.path().join("broken.config");
+    std::fs::write(&frag, "# CONFIG_NET_SCHED is not set\nCONFIG_NO_SUCH_OPTION=y\n").unwrap();
+    let out = xtask().args(["kernel", "--board", "qemu-x86-64", "--fragment"]).arg(&frag).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build must stop:\n{err}");
+    assert!(err.contains("CONFIG_NET_SCH_CAKE: asked y by kernel-patches/6.1/generic.config:"), "{err}");
+    assert!(err.contains("depends on NET_SCHED [=n]"), "{err}");
+    assert!(err.contains(&format!("CONFIG_NO_SUCH_OPTION: asked y by {}:2, got n", frag.display())), "{err}");
+    assert!(err.contains("CONFIG_NO_SUCH_OPTION does not exist in this kernel's Kconfig"), "{err}");
+}
