@@ -16,6 +16,9 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     let repo = ctx.repo();
     for id in repo.board_ids()? {
         let board = repo.load_board(&id)?;
+        if board.qemu.is_some() {
+            crate::toolchain::require(ctx, &board, crate::toolchain::Purpose::Emulation)?;
+        }
         let plan = Plan::new(ctx, &board, &KernelOptions::default())?;
         let info = plan.build()?;
         crate::kernel::summarize(&board, &info, &plan.paths);

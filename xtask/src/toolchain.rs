@@ -183,6 +183,9 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             format!("QEMU 8 or newer ({pkg})"),
         ));
     }
+    if board.qemu.is_some() {
+        r.push(Requirement::new("mksquashfs (root filesystems; the flash test)", Emulation, Check::Program("mksquashfs".into()), vec![deb("squashfs-tools")], "squashfs-tools 4.4 or newer"));
+    }
     r.push(Requirement::new("ncurses headers (kernel menuconfig)", Maintainer, Check::File("/usr/include/ncurses.h".into()), vec![deb("libncurses-dev")], "ncurses-devel / libncurses-dev"));
     r
 }

@@ -191,11 +191,55 @@ fn the_apu6_patch_recognises_the_board_from_its_dmi_strings() {
     assert!(strings(&kernel_dir("qemu-x86-64").join("vmlinux")).contains("PC Engines apu6"));
 }
 
+/// A 4 MiB Malta flash image laid out like a WRT54G's: a TRX v1 at 0x100000 (the patched
+/// device tree's "firmware" partition) holding a stand-in kernel and a real squashfs.
+/// Returns the image and the expected (rootfs, rootfs_data) offsets inside the firmware.
+fn wrt54g_like_flash(dir: &Path) -> (PathBuf, u64, u64) {
+    const FLASH: usize = 4 << 20;
+    const FIRMWARE: usize = 0x100000;
+    const ERASE: usize = 0x10000;
+    let tree = dir.join("root");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(tree.join("etc/banner"), "oxwrt flash test\n".repeat(200)).unwrap();
+    let sqfs = dir.join("root.sqfs");
+    let ok = Command::new("mksquashfs").arg(&tree).arg(&sqfs).args(["-comp", "xz", "-noappend", "-all-root", "-quiet"]).status().expect("mksquashfs (squashfs-tools)").success();
+    assert!(ok, "mksquashfs failed");
+    let sq = std::fs::read(&sqfs).unwrap();
+    assert_eq!(&sq[..4], b"hsqs");
+    let bytes_used = u64::from_le_bytes(sq[40..48].try_into().unwrap()) as usize;
+    let align = |x: usize| x.div_ceil(ERASE) * ERASE;
+    let kernel = b"oxwrt stand-in kernel ".repeat(3000);
+    let (k_off, r_off) = (28usize, align(28 + kernel.len()));
+    let mut trx = vec![0u8; r_off + sq.len()];
+    trx[k_off..k_off + kernel.len()].copy_from_slice(&kernel);
+    trx[r_off..].copy_from_slice(&sq);
+    trx[0..4].copy_from_slice(b"HDR0");
+    let len = trx.len() as u32;
+    trx[4..8].copy_from_slice(&len.to_le_bytes());
+    trx[14..16].copy_from_slice(&1u16.to_le_bytes());
+    trx[16..20].copy_from_slice(&(k_off as u32).to_le_bytes());
+    trx[20..24].copy_from_slice(&(r_off as u32).to_le_bytes());
+    let mut image = vec![0xffu8; FLASH];
+    image[FIRMWARE..FIRMWARE + trx.len()].copy_from_slice(&trx);
+    let path = dir.join("flash.img");
+    std::fs::write(&path, image).unwrap();
+    (path, r_off as u64, align(r_off + bytes_used) as u64)
+}
+
 #[test]
 #[ignore = "needs the kernels built by `cargo xtask test`"]
-fn the_malta_flash_has_the_wrt54g_firmware_partition() {
-    let log = boot_malta(&[], "console=ttyS0 panic=-1");
-    assert!(log.contains("\"firmware\""), "the patched device tree's firmware partition is missing:\n{}", tail(&log));
+fn the_malta_flash_is_split_like_a_wrt54g_with_a_writable_area_after_the_squashfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flash, rootfs, data) = wrt54g_like_flash(dir.path());
+    let drive = format!("if=pflash,format=raw,file={}", flash.display());
+    let log = boot_malta(&["-drive", &drive], "console=ttyS0 panic=-1");
+    // malta/0001: the flash's second partition is the TRX "firmware" ...
+    assert!(log.contains("0x000000100000-0x0000003e0000 : \"firmware\""), "no firmware partition:\n{}", tail(&log));
+    // ... which the TRX parser splits, generic/0002 adding rootfs_data on the first erase
+    // block after the squashfs, up to the end of the firmware partition.
+    assert!(log.contains("3 trx partitions found on MTD device firmware"), "{}", tail(&log));
+    assert!(log.contains(&format!("0x{rootfs:012x}-0x{data:012x} : \"rootfs\"")), "rootfs must end where the squashfs ends (erase-block aligned):\n{}", tail(&log));
+    assert!(log.contains(&format!("0x{data:012x}-0x0000002e0000 : \"rootfs_data\"")), "no rootfs_data:\n{}", tail(&log));
 }
 
 #[test]
