@@ -362,3 +362,42 @@ fn ensure_suite(suite: &str, root: bool) -> Result<()> {
     std::fs::write(&file, text)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(cross: &str, tarball: &str) -> Board {
+        let text = format!(
+            "id = \"t\"\nname = \"T\"\narch = \"mipsel\"\nimages = [\"trx\"]\n[rust]\ntarget = \"mipsel-unknown-linux-musl\"\ncpu = \"mips32\"\n\
+             [kernel]\nseries = \"6.1\"\nsource = {{ tarball = \"{tarball}\", sha256 = \"{}\" }}\nbase_config = \"tinyconfig\"\npatch_sets = []\n\
+             image = \"vmlinuz\"\ncompression = \"lzma\"\ncross_compile = \"{cross}\"\n[storage]\nkind = \"nor-flash\"\nsize = \"4MiB\"\nerase_block = \"64KiB\"\n\
+             [[partitions]]\nname = \"firmware\"\nrole = \"firmware\"\n[qemu]\nsystem = \"qemu-system-mipsel-missing\"\nmachine = \"malta\"\nmemory = \"128MiB\"\n",
+            "0".repeat(64)
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn missing_tools_come_with_their_debian_package() {
+        let b = board("mips-oxwrt-missing-", "/nonexistent/linux-source-6.1.tar.xz");
+        let reqs = requirements(&b);
+        let find = |what: &str| reqs.iter().find(|r| r.what.contains(what)).unwrap_or_else(|| panic!("no requirement {what}"));
+        let cc = find("mips-oxwrt-missing-gcc");
+        assert!(!cc.present());
+        assert_eq!(cc.fixes, vec![deb("gcc-mips-oxwrt-missing")]);
+        let src = find("kernel source /nonexistent/linux-source-6.1.tar.xz");
+        assert!(!src.present());
+        assert!(src.fix_text().starts_with("apt-get install linux-source-6.1; elsewhere: a linux-6.1.y tarball from kernel.org"), "{}", src.fix_text());
+        let qemu = find("qemu-system-mipsel-missing");
+        assert!(matches!(&qemu.fixes[0], Fix::Debian { package, .. } if package == "qemu-system-mips"));
+        assert!(reqs.iter().any(|r| r.what.starts_with("lzma")), "LZMA boards need lzma");
+        assert!(reqs.iter().any(|r| r.what.starts_with("zig")), "MIPS musl boards need zig");
+        // A build step stops before running anything, with the fixes.
+        let ctx = Context::from_env(false).unwrap();
+        let err = require(&ctx, &b, Purpose::Kernel).unwrap_err().to_string();
+        assert!(err.starts_with("cannot build the kernel for t: missing\n"), "{err}");
+        assert!(err.contains("fix: apt-get install gcc-mips-oxwrt-missing"), "{err}");
+        assert!(err.ends_with("Run `cargo xtask setup --board t` to install them (Debian/Ubuntu)."), "{err}");
+    }
+}
