@@ -133,3 +133,24 @@ pub fn which(program: impl AsRef<OsStr>) -> Option<PathBuf> {
     }
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(p)).find(|c| c.is_file())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_command_is_reported_with_status_and_log_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let runner = Runner { verbose: false, log_dir: dir.path().join("logs") };
+        let err = runner
+            .run("demo", "demo step", Command::new("sh").args(["-c", "for i in $(seq 1 40); do echo line $i; done; echo oops >&2; exit 3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("demo step failed: `sh -c 'for i in"), "{err}");
+        assert!(err.contains("exited with exit status: 3"), "{err}");
+        assert!(err.contains(&format!("Last lines of its log ({}):", dir.path().join("logs/demo.log").display())), "{err}");
+        assert!(err.contains("    | oops") && err.contains("    | line 40") && !err.contains("    | line 1\n"), "{err}");
+        let log = std::fs::read_to_string(dir.path().join("logs/demo.log")).unwrap();
+        assert!(log.starts_with("$ sh -c") && log.contains("line 1\n") && log.contains("oops\n"));
+    }
+}
