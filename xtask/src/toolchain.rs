@@ -59,6 +59,8 @@ pub struct Requirement {
     pub what: String,
     pub purpose: Purpose,
     pub check: Check,
+    /// Set for the kernel source tarball, which an override can replace.
+    pub is_kernel_source: bool,
     pub fixes: Vec<Fix>,
     /// What to install on other systems.
     pub elsewhere: String,
@@ -66,7 +68,7 @@ pub struct Requirement {
 
 impl Requirement {
     fn new(what: impl Into<String>, purpose: Purpose, check: Check, fixes: Vec<Fix>, elsewhere: impl Into<String>) -> Requirement {
-        Requirement { what: what.into(), purpose, check, fixes, elsewhere: elsewhere.into() }
+        Requirement { what: what.into(), purpose, check, is_kernel_source: false, fixes, elsewhere: elsewhere.into() }
     }
 
     pub fn present(&self) -> bool {
@@ -136,13 +138,15 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
     if tarball.starts_with('/') {
         let debian_src = Path::new(tarball).file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.xz")).filter(|n| n.starts_with("linux-source-"));
         let fixes = debian_src.map(|p| vec![deb(p)]).unwrap_or_else(|| vec![Fix::Manual(format!("put the tarball at {tarball}"))]);
-        r.push(Requirement::new(
+        let mut req = Requirement::new(
             format!("kernel source {tarball}"),
             Kernel,
             Check::File(tarball.into()),
             fixes,
             format!("a linux-{}.y tarball from kernel.org, passed with --tarball/--sha256 or OXWRT_KERNEL_TARBALL/OXWRT_KERNEL_SHA256", board.kernel.series),
-        ));
+        );
+        req.is_kernel_source = true;
+        r.push(req);
     } else {
         r.push(Requirement::new("curl (downloads the kernel source)", Kernel, Check::Program("curl".into()), vec![deb("curl")], "curl"));
     }
@@ -250,8 +254,14 @@ pub fn doctor(ctx: &Context, board: Option<&str>) -> Result<()> {
 }
 
 /// Stop with the fixes if anything a build step needs is missing.
-pub fn require(_ctx: &Context, board: &Board, purpose: Purpose) -> Result<()> {
-    let missing: Vec<Requirement> = requirements(board).into_iter().filter(|r| r.purpose == purpose && !r.present()).collect();
+pub fn require(ctx: &Context, board: &Board, purpose: Purpose) -> Result<()> {
+    require_except(ctx, board, purpose, |_| false)
+}
+
+/// [`require`], leaving out what `skip` says is provided another way (e.g. a kernel source
+/// given with --tarball).
+pub fn require_except(_ctx: &Context, board: &Board, purpose: Purpose, skip: impl Fn(&Requirement) -> bool) -> Result<()> {
+    let missing: Vec<Requirement> = requirements(board).into_iter().filter(|r| r.purpose == purpose && !skip(r) && !r.present()).collect();
     if missing.is_empty() {
         return Ok(());
     }

@@ -107,8 +107,9 @@ pub struct KernelOptions {
 
 impl<'a> Plan<'a> {
     pub fn new(ctx: &'a Context, board: &'a Board, opts: &KernelOptions) -> Result<Plan<'a>> {
-        crate::toolchain::require(ctx, board, crate::toolchain::Purpose::Kernel)?;
-        let source = source::resolve(ctx, board, &opts.source.clone().with_env())?;
+        let over = opts.source.clone().with_env();
+        crate::toolchain::require_except(ctx, board, crate::toolchain::Purpose::Kernel, |r| r.is_kernel_source && over.tarball.is_some())?;
+        let source = source::resolve(ctx, board, &over)?;
         let series_dir = ctx.repo().patch_series_dir(&board.kernel.series);
         let patches = patches::load(&series_dir, &board.kernel.patch_sets)?;
         let requests = requested_options(ctx, board, &opts.extra_fragments)?;
