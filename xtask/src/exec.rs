@@ -62,20 +62,19 @@ impl Runner {
         if self.verbose {
             eprintln!("==> {title}\n$ {}", display(cmd));
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // One pipe for stdout and stderr keeps their lines in the order they were written.
+        let (reader, writer) = std::io::pipe()?;
+        cmd.stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer);
         let mut child = cmd.spawn().with_context(|| format!("cannot start `{}`: is it installed? (cargo xtask doctor)", cmd.get_program().to_string_lossy()))?;
+        // Drop the parent's copies of the write end (held by `cmd`) so the reader sees EOF.
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-        let log = Arc::new(Mutex::new(log));
-        let mut readers = Vec::new();
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)]
-            .into_iter()
-            .flatten()
-        {
-            let (tail, log, bar, verbose) = (tail.clone(), log.clone(), bar.clone(), self.verbose);
-            readers.push(std::thread::spawn(move || {
-                for line in BufReader::new(stream).split(b'\n').map_while(|l| l.ok()) {
+        let reader_thread = {
+            let (tail, bar, verbose) = (tail.clone(), bar.clone(), self.verbose);
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).split(b'\n').map_while(|l| l.ok()) {
                     let line = String::from_utf8_lossy(&line).into_owned();
-                    let _ = writeln!(log.lock().unwrap(), "{line}");
+                    let _ = writeln!(log, "{line}");
                     if verbose {
                         eprintln!("{line}");
                     } else {
@@ -87,12 +86,10 @@ impl Runner {
                     }
                     t.push_back(line);
                 }
-            }));
-        }
+            })
+        };
         let status = child.wait()?;
-        for r in readers {
-            let _ = r.join();
-        }
+        let _ = reader_thread.join();
         bar.finish_and_clear();
         let secs = started.elapsed().as_secs_f64();
         if status.success() {
