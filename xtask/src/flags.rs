@@ -82,6 +82,8 @@ pub enum KernelCmd {
         #[arg(long)]
         add: Vec<String>,
     },
+    /// Prepare the tree and write the board's verified .config, without building.
+    Configure,
     /// Configure, then run the kernel's menuconfig on the board's configuration.
     Menuconfig,
     /// Save a minimal defconfig and print the options changed since the fragments.

@@ -29,6 +29,12 @@ pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {
                 eprintln!("{} is unchanged: the tree holds exactly its changes", report.patch);
             }
         }
+        Some(KernelCmd::Configure) => {
+            plan.prepare_tree()?;
+            plan.configure()?;
+            plan.verify()?;
+            eprintln!("configured: {}/.config (every requested option verified)", plan.paths.obj.display());
+        }
         Some(KernelCmd::Menuconfig) => {
             plan.prepare_tree()?;
             plan.configure()?;

@@ -305,3 +305,23 @@ fn config_verification_names_options_kconfig_dropped_and_why() {
     assert!(err.contains(&format!("CONFIG_NO_SUCH_OPTION: asked y by {}:2, got n", frag.display())), "{err}");
     assert!(err.contains("CONFIG_NO_SUCH_OPTION does not exist in this kernel's Kconfig"), "{err}");
 }
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn savedefconfig_turns_a_menuconfig_change_into_fragment_lines() {
+    let board = "qemu-malta-mipsel";
+    let out = xtask().args(["kernel", "configure", "--board", board]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // What a maintainer would do in menuconfig: turn SFQ on, IPv6 off.
+    let dot = root().join("target/oxwrt").join(board).join("kernel-obj/.config");
+    let text = std::fs::read_to_string(&dot).unwrap().replace("CONFIG_IPV6=y\n", "# CONFIG_IPV6 is not set\n") + "CONFIG_NET_SCH_SFQ=y\n";
+    std::fs::write(&dot, text).unwrap();
+    let out = xtask().args(["kernel", "savedefconfig", "--board", board]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("options changed since the fragments were applied:"), "{err}");
+    assert!(err.contains("  CONFIG_NET_SCH_SFQ=y\n"), "{err}");
+    assert!(err.contains("  # CONFIG_IPV6 is not set\n"), "{err}");
+    let defconfig = std::fs::read_to_string(root().join("target/oxwrt").join(board).join("kernel/defconfig")).unwrap();
+    assert!(defconfig.contains("CONFIG_MIPS_MALTA=y") && defconfig.contains("CONFIG_NET_SCH_SFQ=y"), "{defconfig}");
+}
