@@ -53,25 +53,39 @@ fn xtask() -> Command {
     c
 }
 
-/// Run QEMU until it exits or `timeout`, returning the console output.
+/// Run QEMU until it exits, the kernel has finished panicking (these kernels have no root
+/// filesystem to boot into, and the Malta cannot reboot), or `timeout`; return the console.
 fn boot(args: &[&str], timeout: Duration) -> String {
     let mut child = Command::new(args[0]).args(&args[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("qemu starts");
     let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
     });
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > timeout {
-            let _ = child.kill();
+    let mut console = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(chunk) => console.extend_from_slice(&chunk),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let done = String::from_utf8_lossy(&console).contains("---[ end Kernel panic");
+        if done || started.elapsed() > timeout || child.try_wait().unwrap().is_some() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
     let _ = child.wait();
-    reader.join().unwrap()
+    while let Ok(chunk) = rx.try_recv() {
+        console.extend_from_slice(&chunk);
+    }
+    String::from_utf8_lossy(&console).into_owned()
 }
 
 fn tail(s: &str) -> String {
