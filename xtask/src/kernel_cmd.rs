@@ -38,15 +38,7 @@ pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {
         Some(KernelCmd::Menuconfig) => {
             plan.prepare_tree()?;
             plan.configure()?;
-            let status = std::process::Command::new("make")
-                .arg("-C")
-                .arg(&plan.paths.tree)
-                .arg(format!("O={}", plan.paths.obj.display()))
-                .arg(format!("ARCH={}", board.arch.kernel_arch()))
-                .arg(format!("CROSS_COMPILE={}", board.kernel.cross_compile))
-                .arg("menuconfig")
-                .status()
-                .context("cannot run make menuconfig")?;
+            let status = plan.make().arg("menuconfig").status().context("cannot run make menuconfig")?;
             if !status.success() {
                 bail!("make menuconfig failed ({status}); it needs ncurses headers: cargo xtask setup --maintainer");
             }
@@ -65,7 +57,7 @@ fn savedefconfig(plan: &Plan, write: bool) -> Result<()> {
     if !current.is_file() || !generated.is_file() {
         bail!("no configured kernel for {}: run `cargo xtask kernel menuconfig --board {}` first", plan.board.id, plan.board.id);
     }
-    plan.runner.run("kernel-savedefconfig", "make savedefconfig", std::process::Command::new("make").arg("-C").arg(&plan.paths.tree).arg(format!("O={}", obj.display())).arg(format!("ARCH={}", plan.board.arch.kernel_arch())).arg(format!("CROSS_COMPILE={}", plan.board.kernel.cross_compile)).arg("savedefconfig"))?;
+    plan.runner.run("kernel-savedefconfig", "make savedefconfig", plan.make().arg("savedefconfig"))?;
     std::fs::create_dir_all(&plan.paths.out)?;
     let saved = plan.paths.out.join("defconfig");
     std::fs::copy(obj.join("defconfig"), &saved)?;

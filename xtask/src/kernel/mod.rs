@@ -146,7 +146,8 @@ impl<'a> Plan<'a> {
         self.ctx.cache.join("kernel").join(&self.board.id).join(&self.inputs.key()[..32])
     }
 
-    fn make(&self) -> Command {
+    /// `make -C <tree> O=<obj> ARCH= [CROSS_COMPILE=]` with the reproducibility variables.
+    pub fn make(&self) -> Command {
         let mut cmd = Command::new("make");
         cmd.arg("-C").arg(&self.paths.tree).arg(format!("O={}", self.paths.obj.display())).arg(format!("ARCH={}", self.board.arch.kernel_arch()));
         if !self.board.kernel.cross_compile.is_empty() {
