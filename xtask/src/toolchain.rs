@@ -333,6 +333,10 @@ pub fn setup(ctx: &Context, board: Option<&str>, with_maintainer: bool) -> Resul
         if !cmd.status()?.success() {
             bail!("pip install {} failed; install Python 3 with pip and run setup again", pip.join(" "));
         }
+        // pyenv puts new console scripts on PATH only after a rehash.
+        if exec::which("pyenv").is_some() {
+            let _ = Command::new("pyenv").arg("rehash").status();
+        }
     }
     let still: Vec<&Requirement> = missing.iter().filter(|r| !r.present()).collect();
     if !still.is_empty() {
