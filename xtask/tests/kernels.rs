@@ -216,7 +216,7 @@ fn wrt54g_like_flash(dir: &Path) -> (PathBuf, u64, u64) {
     std::fs::create_dir_all(tree.join("etc")).unwrap();
     std::fs::write(tree.join("etc/banner"), "oxwrt flash test\n".repeat(200)).unwrap();
     let sqfs = dir.join("root.sqfs");
-    let ok = Command::new("mksquashfs").arg(&tree).arg(&sqfs).args(["-comp", "xz", "-noappend", "-all-root", "-quiet"]).status().expect("mksquashfs (squashfs-tools)").success();
+    let ok = Command::new("mksquashfs").arg(&tree).arg(&sqfs).args(["-comp", "xz", "-noappend", "-all-root", "-quiet", "-no-progress"]).status().expect("mksquashfs (squashfs-tools)").success();
     assert!(ok, "mksquashfs failed");
     let sq = std::fs::read(&sqfs).unwrap();
     assert_eq!(&sq[..4], b"hsqs");
