@@ -43,7 +43,7 @@ pub fn kernel(ctx: &Context, board: Option<&str>) -> Result<()> {
         let entry = plan.cache_entry();
         let keep = ctx.cache.join(entry.strip_prefix(&bench_cache)?);
         if !keep.exists() {
-            copy_dir(&entry, &keep)?;
+            crate::kernel::copy_files(&entry, &keep)?;
         }
         rows.push(format!(
             "| {} | {} {} | {} | {:.0} s | {:.1} s |",
@@ -78,13 +78,4 @@ pub fn write_section(path: &Path, name: &str, body: &str) -> Result<()> {
         _ => format!("{}\n{open}\n{body}{close}\n", text.trim_end()),
     };
     std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        std::fs::copy(e.path(), to.join(e.file_name()))?;
-    }
-    Ok(())
 }

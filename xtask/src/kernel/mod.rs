@@ -277,13 +277,18 @@ impl<'a> Plan<'a> {
         if out.exists() {
             std::fs::remove_dir_all(out)?;
         }
-        std::fs::create_dir_all(out)?;
-        for f in std::fs::read_dir(entry)? {
-            let f = f?;
-            std::fs::copy(f.path(), out.join(f.file_name()))?;
-        }
-        Ok(())
+        copy_files(entry, out)
     }
+}
+
+/// Copy the files of a (flat) directory into `to`, creating it.
+pub fn copy_files(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for f in std::fs::read_dir(from)? {
+        let f = f?;
+        std::fs::copy(f.path(), to.join(f.file_name()))?;
+    }
+    Ok(())
 }
 
 /// Stamp of a patched tree: the source's sha256 and every patch, in order.
