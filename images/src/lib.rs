@@ -1,0 +1,1 @@
+//! Image formats (see Cargo.toml description).
