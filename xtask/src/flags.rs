@@ -37,6 +37,32 @@ pub enum Cmd {
     },
     /// Build a board's kernel (cached), or work on its patches and config.
     Kernel(KernelArgs),
+    /// Build everything a board needs: kernel, packages, root filesystem, images, manifest.
+    Build {
+        #[arg(long, default_value = "qemu-x86-64")]
+        board: String,
+    },
+    /// Build one package's archive (and its dependencies') for a board.
+    Package {
+        /// The package (a folder under packages/).
+        name: String,
+        #[arg(long, default_value = "qemu-x86-64")]
+        board: String,
+    },
+    /// Build if needed, then boot the board's image in QEMU on this terminal.
+    Run {
+        #[arg(long, default_value = "qemu-x86-64")]
+        board: String,
+        /// Boot the disk image through UEFI firmware (OVMF) instead of QEMU's -kernel.
+        #[arg(long)]
+        efi: bool,
+        /// Start from the built image again (forget what the guest wrote).
+        #[arg(long)]
+        fresh: bool,
+        /// Host port for the status page (default: a free one).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Run the workspace tests and the end-to-end checks (what CI runs).
     Test {
         /// Only the workspace tests: no kernel builds.

@@ -3,12 +3,19 @@
 
 pub mod bench;
 pub mod board;
+pub mod build_cmd;
 pub mod boards_cmd;
 pub mod context;
+pub mod cross;
 pub mod exec;
 pub mod flags;
+pub mod image;
 pub mod kernel;
 pub mod kernel_cmd;
+pub mod packages;
+pub mod qemu;
+pub mod rootfs;
+pub mod run_cmd;
 pub mod size;
 pub mod test_cmd;
 pub mod toolchain;

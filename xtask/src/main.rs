@@ -3,7 +3,7 @@
 
 
 use clap::Parser;
-use xtask::{bench, boards_cmd, context, flags, kernel_cmd, test_cmd, toolchain};
+use xtask::{bench, boards_cmd, build_cmd, context, flags, kernel_cmd, run_cmd, test_cmd, toolchain};
 use flags::{BenchCmd, Cli, Cmd};
 
 fn main() {
@@ -22,6 +22,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Doctor { board } => toolchain::doctor(&ctx, board.as_deref()),
         Cmd::Setup { board, maintainer } => toolchain::setup(&ctx, board.as_deref(), maintainer),
         Cmd::Kernel(args) => kernel_cmd::run(&ctx, args),
+        Cmd::Build { board } => {
+            let board = ctx.repo().load_board(&board)?;
+            let built = build_cmd::build(&ctx, &board)?;
+            build_cmd::summarize(&ctx, &board, &built);
+            Ok(())
+        }
+        Cmd::Package { name, board } => build_cmd::package(&ctx, &ctx.repo().load_board(&board)?, &name).map(|_| ()),
+        Cmd::Run { board, efi, fresh, port } => run_cmd::run(&ctx, &ctx.repo().load_board(&board)?, &run_cmd::RunArgs { efi, fresh, port }),
         Cmd::Test { no_e2e } => test_cmd::run(&ctx, no_e2e),
         Cmd::Bench { what: BenchCmd::Kernel { board } } => bench::kernel(&ctx, board.as_deref()),
     }

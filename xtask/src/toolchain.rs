@@ -5,7 +5,7 @@
 //! [`require`] first, so a missing tool stops the build with the fix, never with a crash
 //! deep in a log.
 
-use crate::board::{Arch, Board, Compression};
+use crate::board::{Arch, Board, Compression, StorageKind};
 use crate::context::Context;
 use crate::exec;
 use anyhow::{bail, Result};
@@ -164,9 +164,9 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
     } else {
         r.push(Requirement::new(format!("Rust std for {target}"), Userland, Check::RustupStd(target.clone()), vec![Fix::Manual(format!("rustup target add {target}"))], format!("rustup target add {target}")));
     }
-    if target.contains("musl") && matches!(board.arch, Arch::Mipsel | Arch::Mips) {
+    if target.contains("musl") {
         r.push(Requirement::new(
-            "zig (links static musl for the exact MIPS CPU)",
+            "zig (links static musl for the exact CPU: cargo-zigbuild)",
             Userland,
             Check::Program("cargo-zigbuild".into()),
             vec![Fix::Pip("ziglang cargo-zigbuild".into())],
@@ -187,8 +187,15 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             format!("QEMU 8 or newer ({pkg})"),
         ));
     }
-    if board.qemu.is_some() {
-        r.push(Requirement::new("mksquashfs (root filesystems; the flash test)", Emulation, Check::Program("mksquashfs".into()), vec![deb("squashfs-tools")], "squashfs-tools 4.4 or newer"));
+    r.push(Requirement::new("mksquashfs (root filesystem images)", Userland, Check::Program("mksquashfs".into()), vec![deb("squashfs-tools")], "squashfs-tools 4.4 or newer"));
+    if board.storage.kind == StorageKind::Disk {
+        r.push(Requirement::new("mkfs.ext4 (the disk image's data partition)", Userland, Check::Program("mkfs.ext4".into()), vec![deb("e2fsprogs")], "e2fsprogs 1.43 or newer"));
+    }
+    if board.qemu.is_some() && board.arch == Arch::X86_64 {
+        r.push(Requirement::new("OVMF (UEFI firmware: boots the disk image in QEMU)", Emulation, Check::File("/usr/share/OVMF/OVMF_CODE_4M.fd".into()), vec![deb("ovmf")], "edk2-ovmf / ovmf"));
+        for (prog, pkg) in [("sfdisk", "fdisk"), ("sgdisk", "gdisk"), ("fsck.fat", "dosfstools"), ("mdir", "mtools"), ("e2fsck", "e2fsprogs")] {
+            r.push(Requirement::new(format!("{prog} (tests check the disk image with it)"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], format!("{pkg}")));
+        }
     }
     r.push(Requirement::new("ncurses headers (kernel menuconfig)", Maintainer, Check::File("/usr/include/ncurses.h".into()), vec![deb("libncurses-dev")], "ncurses-devel / libncurses-dev"));
     r

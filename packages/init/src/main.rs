@@ -1,1 +1,36 @@
-fn main() {}
+//! Entry point: picks the applet by the name the binary was run as (`init <applet>` also
+//! works), see the crate docs in lib.rs.
+
+use oxinit::{commands, pid1, shell};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let name = args.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).unwrap_or_default();
+    if std::process::id() == 1 {
+        pid1::main();
+    }
+    let (applet, rest) = match name.as_str() {
+        "init" => match args.get(1) {
+            Some(a) => (a.clone(), &args[2..]),
+            None => {
+                eprintln!("init: not PID 1 (this is process {}); init runs the system only when the kernel starts it.\n{}", std::process::id(), commands::HELP);
+                std::process::exit(2);
+            }
+        },
+        _ => (name.clone(), &args[1..]),
+    };
+    if applet == "oxsh" || applet == "sh" {
+        std::process::exit(shell::main());
+    }
+    if applet == "--version" {
+        println!("oxwrt init {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    match commands::run(&applet, rest, &mut std::io::stdout()) {
+        Some(status) => std::process::exit(status),
+        None => {
+            eprintln!("init: unknown command `{applet}`\n{}\n  oxsh                          the console shell", commands::HELP);
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! What PID 1 mounts: /proc, /sys, /dev, then the overlay root (read-only squashfs below,
+//! the board's data partition above, tmpfs when there is none), then /tmp and /run.
+//! Also the way down: remount read-only at shutdown.
+
+use crate::config::DataStore;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, pivot_root};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+type Log<'a> = &'a mut dyn FnMut(String);
+
+fn mount_fs(source: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<(), String> {
+    let _ = fs::create_dir_all(target);
+    mount(Some(source), target, Some(fstype), flags, data).map_err(|e| format!("mount {fstype} {source} on {target}: {e}"))
+}
+
+fn is_mounted(target: &str) -> bool {
+    fs::read_to_string("/proc/self/mounts").map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(target))).unwrap_or(false)
+}
+
+/// /proc, /sys and /dev (the kernel mounts devtmpfs itself with DEVTMPFS_MOUNT).
+pub fn early(log: Log) {
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    for (src, target, fstype, flags) in [("proc", "/proc", "proc", nosuid), ("sysfs", "/sys", "sysfs", nosuid)] {
+        if let Err(e) = mount_fs(src, target, fstype, flags, None) {
+            log(format!("cannot {e}"));
+        }
+    }
+    if !is_mounted("/dev") {
+        if let Err(e) = mount_fs("devtmpfs", "/dev", "devtmpfs", MsFlags::MS_NOSUID, Some("mode=0755")) {
+            log(format!("cannot {e}"));
+        }
+    }
+}
+
+/// Where the writable layer ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// On the data partition (`device` as found, e.g. /dev/vda3).
+    Persistent { device: String, fstype: String },
+    /// In RAM: changes are lost at reboot. `why` says what was missing.
+    Volatile { why: String },
+    /// The overlay itself could not be mounted; the root stays read-only.
+    ReadOnly { why: String },
+}
+
+/// Mounts the data store (or tmpfs) on /overlay, the overlay on /mnt, and makes it the root
+/// (the squashfs stays visible at /rom).
+pub fn overlay_root(data: Option<&DataStore>, log: Log) -> Overlay {
+    let outcome = match data {
+        None => Overlay::Volatile { why: "this board has no data partition".into() },
+        Some(d) => match mount_data(d) {
+            Ok(device) => Overlay::Persistent { device, fstype: d.fstype.clone() },
+            Err(why) => Overlay::Volatile { why },
+        },
+    };
+    if let Overlay::Volatile { why } = &outcome {
+        log(format!("WARNING: {why}; the writable layer is in RAM and changes are LOST at reboot"));
+        if let Err(e) = mount_fs("tmpfs", "/overlay", "tmpfs", MsFlags::MS_NOATIME, Some("mode=0755")) {
+            return Overlay::ReadOnly { why: e };
+        }
+    }
+    for dir in ["/overlay/upper", "/overlay/work"] {
+        if let Err(e) = fs::create_dir_all(dir) {
+            return read_only(format!("cannot create {dir}: {e}"), log);
+        }
+    }
+    if let Err(e) = mount_fs("overlay", "/mnt", "overlay", MsFlags::MS_NOATIME, Some("lowerdir=/,upperdir=/overlay/upper,workdir=/overlay/work")) {
+        return read_only(e, log);
+    }
+    for m in ["/proc", "/sys", "/dev", "/overlay"] {
+        let target = format!("/mnt{m}");
+        let _ = fs::create_dir_all(&target);
+        if let Err(e) = mount(Some(m), target.as_str(), None::<&str>, MsFlags::MS_MOVE, None::<&str>) {
+            log(format!("cannot move {m} into the overlay root: {e}"));
+        }
+    }
+    let _ = fs::create_dir_all("/mnt/rom");
+    if let Err(e) = pivot_root("/mnt", "/mnt/rom").and_then(|_| chdir("/")) {
+        return read_only(format!("pivot_root to the overlay failed: {e}"), log);
+    }
+    if let Overlay::Persistent { device, fstype } = &outcome {
+        log(format!("root: squashfs + overlay on {device} ({fstype})"));
+    }
+    outcome
+}
+
+fn read_only(why: String, log: Log) -> Overlay {
+    log(format!("WARNING: {why}; the root filesystem stays READ-ONLY"));
+    Overlay::ReadOnly { why }
+}
+
+/// Finds and mounts the data store on /overlay; Err says why not.
+fn mount_data(d: &DataStore) -> Result<String, String> {
+    let device = resolve_device(&d.device, Path::new("/sys/class/block"), Path::new("/proc/mtd"), Duration::from_secs(3))?;
+    mount_fs(&device, "/overlay", &d.fstype, MsFlags::MS_NOATIME, (!d.options.is_empty()).then_some(d.options.as_str()))
+        .map_err(|e| format!("cannot {e} (is the partition formatted as {}?)", d.fstype))?;
+    Ok(device)
+}
+
+/// `PARTLABEL=name` -> /dev/<partition> (waiting up to `wait` for it to appear),
+/// `mtd:name` -> itself once /proc/mtd lists it, a path -> itself.
+pub fn resolve_device(spec: &str, sys_block: &Path, proc_mtd: &Path, wait: Duration) -> Result<String, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let found = if let Some(label) = spec.strip_prefix("PARTLABEL=") {
+            find_partlabel(sys_block, label).map(|p| p.display().to_string())
+        } else if let Some(name) = spec.strip_prefix("mtd:") {
+            let listed = fs::read_to_string(proc_mtd).unwrap_or_default().lines().any(|l| l.ends_with(&format!("\"{name}\"")));
+            listed.then(|| spec.to_string())
+        } else {
+            Path::new(spec).exists().then(|| spec.to_string())
+        };
+        if let Some(dev) = found {
+            return Ok(dev);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("the data partition {spec} was not found"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn find_partlabel(sys_block: &Path, label: &str) -> Option<PathBuf> {
+    let mut names: Vec<_> = fs::read_dir(sys_block).ok()?.flatten().map(|e| e.path()).collect();
+    names.sort();
+    names.into_iter().find_map(|dir| {
+        let uevent = fs::read_to_string(dir.join("uevent")).ok()?;
+        let mut devname = None;
+        let mut matches = false;
+        for line in uevent.lines() {
+            if let Some(v) = line.strip_prefix("DEVNAME=") {
+                devname = Some(v.to_string());
+            }
+            if line.strip_prefix("PARTNAME=") == Some(label) {
+                matches = true;
+            }
+        }
+        if matches { Some(PathBuf::from("/dev").join(devname?)) } else { None }
+    })
+}
+
+/// /tmp and /run (after the pivot, so they are on top of the overlay).
+pub fn late(log: Log) {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    for (target, mode) in [("/tmp", "mode=1777"), ("/run", "mode=0755")] {
+        if let Err(e) = mount_fs("tmpfs", target, "tmpfs", flags, Some(mode)) {
+            log(format!("cannot {e}"));
+        }
+    }
+}
+
+/// Shutdown: unmount the RAM filesystems, remount the root and the data store read-only so
+/// the disk is clean. Returns the problems (logged by the caller).
+pub fn remount_read_only() -> Vec<String> {
+    let mut problems = Vec::new();
+    for t in ["/tmp", "/run"] {
+        if let Err(e) = umount2(t, MntFlags::MNT_DETACH) {
+            problems.push(format!("umount {t}: {e}"));
+        }
+    }
+    for t in ["/", "/overlay"] {
+        if !is_mounted(t) {
+            continue;
+        }
+        if let Err(e) = mount(None::<&str>, t, None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>) {
+            problems.push(format!("remount {t} read-only: {e}"));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partlabel_and_mtd_resolution() {
+        let tmp = tempfile::tempdir().unwrap();
+        let block = tmp.path().join("block");
+        for (dev, extra) in [("vda", ""), ("vda2", "PARTN=2\nPARTNAME=rootfs\n"), ("vda3", "PARTN=3\nPARTNAME=data\n")] {
+            fs::create_dir_all(block.join(dev)).unwrap();
+            fs::write(block.join(dev).join("uevent"), format!("MAJOR=254\nDEVNAME={dev}\nDEVTYPE=partition\n{extra}")).unwrap();
+        }
+        let mtd = tmp.path().join("mtd");
+        fs::write(&mtd, "dev:    size   erasesize  name\nmtd4: 002c0000 00010000 \"rootfs_data\"\n").unwrap();
+        let w = Duration::ZERO;
+        assert_eq!(resolve_device("PARTLABEL=data", &block, &mtd, w).unwrap(), "/dev/vda3");
+        assert_eq!(resolve_device("mtd:rootfs_data", &block, &mtd, w).unwrap(), "mtd:rootfs_data");
+        assert_eq!(resolve_device("PARTLABEL=nope", &block, &mtd, w).unwrap_err(), "the data partition PARTLABEL=nope was not found");
+        assert!(resolve_device("mtd:nvram", &block, &mtd, w).is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! webd: the oxwrt web interface daemon. Today a status page (`/`) and its data as JSON
+//! (`/api/status`); the full UI grows from here.
+//!
+//! # Command line
+//!
+//! `webd [--listen ADDR]...` serves on each ADDR (`0.0.0.0:80`, `[::1]:8080`, ...; port 0
+//! picks a free port). Without `--listen` it serves on `[::]:80`, which takes IPv4 as well,
+//! or on `0.0.0.0:80` when the kernel has no IPv6. `webd --help`, `webd --version`.
+//! Logs go to standard error, one line per event, for init to capture:
+//! `webd: listening on [::]:80` for each listener, then errors only. If an address cannot
+//! be bound, webd exits with status 1 and `webd: cannot listen on [::]:80: Address in use`;
+//! bad arguments exit with status 2.
+//!
+//! # HTTP
+//!
+//! | request | response |
+//! |---|---|
+//! | `GET`/`HEAD /` | 200, `text/html; charset=utf-8`: HTML5, inline CSS, no JavaScript |
+//! | `GET`/`HEAD /api/status` | 200, `application/json` |
+//! | any other path | 404, `text/plain` |
+//! | other methods on those two | 405, `Allow: GET, HEAD` |
+//!
+//! Every response has `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`;
+//! the page also has a Content-Security-Policy that allows nothing but its inline style.
+//! The query string is ignored. Limits: see [`server`].
+//!
+//! # `/api/status` schema
+//!
+//! One object; these names are the API and are only ever added to (test `schema_is_stable`
+//! in `json.rs` pins them):
+//!
+//! ```text
+//! {
+//!   "hostname": "gw",                           uname(2) nodename
+//!   "oxwrt": {                                  /etc/os-release (or /usr/lib/os-release)
+//!     "version": "0.1.0",                         VERSION_ID, or "unknown"
+//!     "build_id": "20250101-abc123"               OXWRT_BUILD_ID, else BUILD_ID, or "unknown"
+//!   },
+//!   "kernel": {                                 uname(2)
+//!     "release": "6.1.192",
+//!     "version": "#1 Tue Jan 1 00:00:00 UTC 2025",
+//!     "machine": "mips"
+//!   },
+//!   "uptime_seconds": 350735.47,                /proc/uptime (number, 2 decimals)
+//!   "load": [0.2, 0.18, 0.12],                  /proc/loadavg: 1, 5, 15 minutes
+//!   "memory": {                                 /proc/meminfo, KiB
+//!     "total_kib": 13224,                         MemTotal
+//!     "available_kib": 5876,                      MemAvailable (else MemFree+Buffers+Cached)
+//!     "used_kib": 7348                            total - available
+//!   },
+//!   "interfaces": [                             getifaddrs(3), in the kernel's order
+//!     {
+//!       "name": "eth0",
+//!       "up": true,                               IFF_UP and IFF_RUNNING (link)
+//!       "operstate": "up",                        /sys/class/net/NAME/operstate
+//!       "mac": "00:1a:2b:c3:d4:ff",               or null (no link-layer address)
+//!       "addresses": [
+//!         {"family": "ipv4", "address": "192.168.1.1", "prefix": 24},
+//!         {"family": "ipv6", "address": "fe80::21a:2bff:fec3:d4ff", "prefix": 64}
+//!       ]
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! A source that cannot be read gives "unknown", 0 or an empty list, never an error.
+//!
+//! # Why hyper + tokio (measured)
+//!
+//! Minimal servers (answer `GET /`, 404 otherwise), built with the workspace's `device`
+//! profile settings (opt-level "z", LTO, codegen-units 1, panic abort, strip), sizes in
+//! bytes. "mipsel" is the WRT54GL build: static musl, `-Zbuild-std`, MIPS32r1, via
+//! cargo-zigbuild; "xz" is that binary through `xz -9e`, close to what squashfs stores;
+//! "host" is x86_64-unknown-linux-gnu (dynamic glibc), rustc 1.95.
+//!
+//! | server | mipsel | xz | host |
+//! |---|---|---|---|
+//! | std only, fixed reply (not HTTP; the floor) | 509,336 | 151,956 | 300,024 |
+//! | tiny_http 0.12, 4 worker threads | 686,080 | 209,016 | 452,616 |
+//! | hyper 1.12 + tokio 1.54 current_thread (rt, net) | 794,132 | 233,928 | 545,432 |
+//! | the same + timer, header timeout, connection cap | 805,108 | 236,536 | 562,056 |
+//!
+//! tiny_http is ~119 KB smaller (~28 KB compressed) but starts one OS thread per
+//! connection with no cap and sets no read timeout, so a LAN client holding idle
+//! connections makes threads and memory grow without bound on a 16 MiB router; it cannot
+//! be capped from outside because it owns the accept loop, and its last release is from
+//! 2022. hyper is a complete, maintained HTTP/1.1 (keep-alive, pipelining, chunked bodies,
+//! HEAD, strict parsing via httparse) and on one tokio thread gives a hard connection cap,
+//! a header-read timeout (which also reaps idle keep-alives) and a bounded buffer for
+//! ~28 KB of flash. (may_minihttp was not considered: its coroutines have no MIPS port.)
+//!
+//! JSON: serde_json and miniserde measured the same (695,152 vs 695,200 bytes mipsel for a
+//! status-like struct); a hand-written writer came out larger (704,336: `{}` on f64 pulls
+//! in core's float formatting, serde_json uses its own shorter one), so serde + serde_json.
+//!
+//! The whole webd: see `SIZE` below.
+
+pub mod cli;
+pub mod html;
+pub mod json;
+pub mod server;
+pub mod status;
+
+/// One line on standard error: `webd: MESSAGE`.
+pub fn log(msg: std::fmt::Arguments<'_>) {
+    eprintln!("webd: {msg}");
+}

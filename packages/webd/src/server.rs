@@ -1,0 +1,296 @@
+//! The HTTP side: binding, routing and the serve loop (hyper 1, HTTP/1.1, on a
+//! single-threaded tokio runtime).
+//!
+//! Limits, for a 16 MiB router that anyone on the LAN can connect to:
+//! at most [`MAX_CONNECTIONS`] connections at once (further ones wait in the kernel's
+//! backlog until one closes), request headers must arrive within [`HEADER_TIMEOUT`] (this
+//! also closes idle keep-alive connections), at most [`MAX_BUF`] bytes buffered per
+//! connection, and a connection is asked to close after [`MAX_CONNECTION_AGE`].
+
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::Semaphore;
+
+use crate::status::Status;
+use crate::{html, json, log};
+
+pub const MAX_CONNECTIONS: usize = 32;
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// hyper's minimum is 8 KiB.
+pub const MAX_BUF: usize = 16 * 1024;
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+/// How long a connection asked to close may take to finish its response.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Listening failed: the address and the system's reason.
+#[derive(Debug)]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub error: io::Error,
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot listen on {}: {}", self.addr, describe(&self.error))
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// An I/O error's text without std's " (os error N)" suffix: "Address in use".
+pub fn describe(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// Bind every address, failing on the first that cannot be bound.
+pub fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, BindError> {
+    addrs
+        .iter()
+        .map(|&addr| TcpListener::bind(addr).map_err(|error| BindError { addr, error }))
+        .collect()
+}
+
+/// `[::]:80`, which also takes IPv4 (Linux's default `bindv6only=0`); `0.0.0.0:80` when
+/// the kernel has no IPv6. Any other failure (port in use, no permission) is reported for
+/// `[::]:80`.
+pub fn bind_default() -> Result<Vec<TcpListener>, BindError> {
+    let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 80));
+    match TcpListener::bind(v6) {
+        Ok(l) => Ok(vec![l]),
+        Err(e) if no_ipv6(&e) => {
+            log(format_args!("no IPv6 ({}), using IPv4 only", describe(&e)));
+            bind_all(&[SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80))])
+        }
+        Err(error) => Err(BindError { addr: v6, error }),
+    }
+}
+
+fn no_ipv6(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EAFNOSUPPORT | nix::libc::EPROTONOSUPPORT | nix::libc::EADDRNOTAVAIL)
+    )
+}
+
+/// What a request gets, from its method and path alone; `status` is called only for the
+/// pages that show it. HEAD gets the same headers as GET (hyper leaves the body out).
+pub fn respond(method: &Method, path: &str, status: impl FnOnce() -> Status) -> Response<Full<Bytes>> {
+    let html = match path {
+        "/" => true,
+        "/api/status" => false,
+        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let st = status();
+    if html {
+        let mut r = with_body(StatusCode::OK, "text/html; charset=utf-8", html::render(&st));
+        // Inline CSS only: no scripts, no framing, nothing fetched.
+        r.headers_mut().insert(
+            hyper::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        );
+        r
+    } else {
+        with_body(StatusCode::OK, "application/json", json::render(&st))
+    }
+}
+
+fn plain(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    with_body(code, "text/plain; charset=utf-8", text)
+}
+
+fn with_body(code: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = code;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(hyper::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
+}
+
+async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(respond(req.method(), req.uri().path(), crate::status::collect))
+}
+
+/// Serve on these listeners until the process is killed. Logs each listener's address.
+/// Returns only if the runtime cannot start.
+pub fn serve(listeners: Vec<TcpListener>) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        for l in listeners {
+            l.set_nonblocking(true)?;
+            let l = tokio::net::TcpListener::from_std(l)?;
+            match l.local_addr() {
+                Ok(a) => log(format_args!("listening on {a}")),
+                Err(e) => log(format_args!("listening (address unknown: {})", describe(&e))),
+            }
+            tokio::spawn(accept_loop(l, slots.clone()));
+        }
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
+async fn accept_loop(l: tokio::net::TcpListener, slots: Arc<Semaphore>) {
+    loop {
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                log(format_args!("{MAX_CONNECTIONS} connections open, new ones wait"));
+                match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => return, // closed: never happens
+                }
+            }
+        };
+        let (stream, peer) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors or memory: give the system a moment.
+                log(format_args!("accept: {}", describe(&e)));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            connection(stream, peer).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr) {
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_BUF)
+        .serve_connection(TokioIo::new(stream), hyper::service::service_fn(handle));
+    let mut conn = std::pin::pin!(conn);
+    let result = match tokio::time::timeout(MAX_CONNECTION_AGE, conn.as_mut()).await {
+        Ok(r) => r,
+        Err(_) => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = result {
+        // Clients that go away or idle out are normal; malformed requests are worth a line.
+        if !(e.is_incomplete_message() || e.is_timeout() || e.is_canceled() || is_disconnect(&e)) {
+            log(format_args!("{peer}: {e}"));
+        }
+    }
+}
+
+fn is_disconnect(e: &hyper::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted
+            );
+        }
+        src = s.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{Kernel, Memory, Oxwrt};
+
+    fn sample() -> Status {
+        Status {
+            hostname: "gw".into(),
+            oxwrt: Oxwrt { version: "1".into(), build_id: "b".into() },
+            kernel: Kernel { release: "6.1".into(), version: "#1".into(), machine: "mips".into() },
+            uptime_seconds: 1.0,
+            load: [0.0; 3],
+            memory: Memory::default(),
+            interfaces: vec![],
+        }
+    }
+
+    fn header<'a>(r: &'a Response<Full<Bytes>>, name: &str) -> &'a str {
+        r.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+    }
+
+    #[test]
+    fn routes() {
+        let r = respond(&Method::GET, "/", sample);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
+        assert_eq!(header(&r, "cache-control"), "no-store");
+        assert!(header(&r, "content-security-policy").contains("default-src 'none'"));
+
+        let r = respond(&Method::HEAD, "/api/status", sample);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, "content-type"), "application/json");
+        assert_eq!(header(&r, "cache-control"), "no-store");
+    }
+
+    #[test]
+    fn unknown_paths_are_404_without_collecting() {
+        for p in ["/index.html", "/api", "/api/status/", "//", "/api/statusx"] {
+            let r = respond(&Method::GET, p, || panic!("status collected for {p}"));
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{p}");
+            assert_eq!(header(&r, "cache-control"), "no-store");
+            assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
+        }
+    }
+
+    #[test]
+    fn other_methods_are_405_with_allow() {
+        for m in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS, Method::PATCH] {
+            let r = respond(&m, "/api/status", || panic!("status collected for {m}"));
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{m}");
+            assert_eq!(header(&r, "allow"), "GET, HEAD");
+        }
+    }
+
+    #[test]
+    fn bind_error_message() {
+        let e = BindError {
+            addr: "[::]:80".parse().unwrap(),
+            error: io::Error::from_raw_os_error(nix::libc::EADDRINUSE),
+        };
+        let msg = e.to_string();
+        // glibc says "Address already in use", musl "Address in use".
+        assert!(msg.starts_with("cannot listen on [::]:80: Address "), "{msg}");
+        assert!(msg.ends_with("in use"), "{msg}");
+    }
+
+    #[test]
+    fn bind_all_reports_the_address_in_use() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = bind_all(&[addr]).unwrap_err();
+        assert_eq!(err.addr, addr);
+        assert_eq!(err.error.kind(), io::ErrorKind::AddrInUse);
+    }
+}

@@ -1,0 +1,418 @@
+//! Packages: `packages/<name>/package.toml` (plus Cargo.toml when the package is a crate)
+//! -> [`Package`]; the set a board needs, in dependency order; cross-compilation of the
+//! crates for the board's CPU; reproducible `.oxpkg` archives.
+//!
+//! A package archive is a gzip'd tar, entries sorted, owner 0:0, mtime SOURCE_DATE_EPOCH:
+//! `control.json` ([`Control`]: name, version, architecture, dependencies, licence,
+//! services, conffiles, sha256 per file) then the files under `data/`.
+
+use crate::board::Board;
+use crate::context::Context;
+use crate::kernel::config::{self, DotConfig};
+use anyhow::{bail, Context as _, Result};
+use oxinit::config::Service;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// package.toml, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    package: ManifestPackage,
+    #[serde(default)]
+    kernel: KernelSection,
+    /// Crate binary -> install path (`webd = "/usr/sbin/webd"`).
+    #[serde(default)]
+    binaries: BTreeMap<String, String>,
+    /// Symlink path -> target (`"/sbin/reboot" = "init"`).
+    #[serde(default)]
+    links: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<FileEntry>,
+    #[serde(default, rename = "service")]
+    services: Vec<Service>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestPackage {
+    description: String,
+    /// Required when the package is not a crate (crates take it from Cargo.toml).
+    version: Option<String>,
+    /// SPDX expression; likewise.
+    license: Option<String>,
+    #[serde(default)]
+    depends: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KernelSection {
+    #[serde(default)]
+    options: Vec<String>,
+}
+
+/// A file shipped from the package folder.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Relative to packages/<name>/.
+    pub source: String,
+    /// Absolute path on the device.
+    pub path: String,
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// A default configuration file: upgrades keep the user's version.
+    #[serde(default)]
+    pub conffile: bool,
+}
+
+fn default_mode() -> String {
+    "0644".into()
+}
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+    pub license: String,
+    pub description: String,
+    pub depends: Vec<String>,
+    pub kernel_options: Vec<String>,
+    /// The crate's package name when the package is a crate.
+    pub crate_name: Option<String>,
+    pub binaries: BTreeMap<String, String>,
+    pub links: BTreeMap<String, String>,
+    pub files: Vec<FileEntry>,
+    pub services: Vec<Service>,
+    pub dir: PathBuf,
+}
+
+/// What cargo says about the workspace's crates: package name -> (version, licence, bins).
+#[derive(Debug, Default)]
+pub struct CrateInfo(BTreeMap<PathBuf, (String, String, Option<String>, Vec<String>)>);
+
+impl CrateInfo {
+    pub fn load(root: &Path) -> Result<CrateInfo> {
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["metadata", "--no-deps", "--format-version", "1", "--offline", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .output()
+            .context("cannot run `cargo metadata`")?;
+        if !out.status.success() {
+            bail!("`cargo metadata` failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("`cargo metadata` printed something that is not JSON")?;
+        let mut map = BTreeMap::new();
+        for p in meta["packages"].as_array().into_iter().flatten() {
+            let dir = Path::new(p["manifest_path"].as_str().unwrap_or_default()).parent().map(Path::to_path_buf).unwrap_or_default();
+            let bins = p["targets"].as_array().into_iter().flatten().filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin"))).filter_map(|t| t["name"].as_str().map(String::from)).collect();
+            map.insert(dir, (p["name"].as_str().unwrap_or_default().to_string(), p["version"].as_str().unwrap_or_default().to_string(), p["license"].as_str().map(String::from), bins));
+        }
+        Ok(CrateInfo(map))
+    }
+}
+
+/// Every package folder name under packages/.
+pub fn package_names(root: &Path) -> Result<Vec<String>> {
+    let dir = root.join("packages");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .flatten()
+        .filter(|e| e.path().join("package.toml").is_file())
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Reads and checks packages/<name>/package.toml.
+pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
+    let dir = root.join("packages").join(name);
+    let path = dir.join("package.toml");
+    let shown = format!("packages/{name}/package.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {shown}: is `{name}` a package (a folder under packages/ with a package.toml)?"))?;
+    let m: ManifestFile = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let krate = crates.0.get(&dir.canonicalize().unwrap_or(dir.clone())).or_else(|| crates.0.get(&dir));
+    let (crate_name, version, license) = match krate {
+        Some((cname, version, license, bins)) => {
+            if m.package.version.is_some() {
+                bail!("{shown}: package.version is taken from packages/{name}/Cargo.toml ({version}); remove it here");
+            }
+            for bin in m.binaries.keys() {
+                if !bins.contains(bin) {
+                    bail!("{shown}: binaries.{bin}: the crate `{cname}` has no binary `{bin}` (it has: {})", bins.join(", "));
+                }
+            }
+            let license = m.package.license.clone().or(license.clone()).with_context(|| format!("{shown}: no licence: set `license` (SPDX) in packages/{name}/Cargo.toml"))?;
+            (Some(cname.clone()), version.clone(), license)
+        }
+        None => {
+            if !m.binaries.is_empty() {
+                bail!("{shown}: `binaries` needs a crate, but packages/{name}/ has no Cargo.toml in the workspace");
+            }
+            let version = m.package.version.clone().with_context(|| format!("{shown}: package.version is required (the package is not a crate)"))?;
+            let license = m.package.license.clone().with_context(|| format!("{shown}: package.license (SPDX) is required"))?;
+            (None, version, license)
+        }
+    };
+    for (i, f) in m.files.iter().enumerate() {
+        if !dir.join(&f.source).is_file() {
+            bail!("{shown}: files[{i}].source: packages/{name}/{} does not exist", f.source);
+        }
+        if !f.path.starts_with('/') {
+            bail!("{shown}: files[{i}].path `{}` must be absolute", f.path);
+        }
+        if u32::from_str_radix(&f.mode, 8).is_err() {
+            bail!("{shown}: files[{i}].mode `{}` is not an octal mode like \"0644\"", f.mode);
+        }
+    }
+    for (i, s) in m.services.iter().enumerate() {
+        if s.command.first().is_none_or(|c| !c.starts_with('/')) {
+            bail!("{shown}: service[{i}] ({}): command must start with an absolute path", s.name);
+        }
+    }
+    // Checked now so that the error names this file.
+    config::parse_fragment(&m.kernel.options.join("\n"), &format!("{shown} kernel.options"))?;
+    Ok(Package {
+        name: name.to_string(),
+        version,
+        license,
+        description: m.package.description,
+        depends: m.package.depends,
+        kernel_options: m.kernel.options,
+        crate_name,
+        binaries: m.binaries,
+        links: m.links,
+        files: m.files,
+        services: m.services,
+        dir,
+    })
+}
+
+/// The packages of an image: [`resolve_some`], then checks that they make a system: a
+/// package installs /sbin/init, and every service's command is installed.
+pub fn resolve(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<Package>> {
+    let pkgs = resolve_some(root, wanted, origin)?;
+    let installed: BTreeSet<String> = pkgs.iter().flat_map(|p| p.binaries.values().cloned().chain(p.links.keys().cloned()).chain(p.files.iter().map(|f| f.path.clone()))).collect();
+    if !installed.contains("/sbin/init") {
+        bail!("{origin}: no package installs /sbin/init, so the image could not boot: add \"init\" to packages");
+    }
+    for p in &pkgs {
+        for s in &p.services {
+            if !installed.contains(&s.command[0]) {
+                bail!("packages/{}/package.toml: service `{}` runs {}, which no package in this image installs", p.name, s.name, s.command[0]);
+            }
+        }
+    }
+    Ok(pkgs)
+}
+
+/// The packages `wanted` pulls in (their dependencies too), dependencies first. Errors:
+/// an unknown package (naming who asked for it), a dependency cycle.
+pub fn resolve_some(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<Package>> {
+    let crates = CrateInfo::load(root)?;
+    let known = package_names(root)?;
+    let mut loaded: BTreeMap<String, Package> = BTreeMap::new();
+    let mut order = Vec::new();
+    fn visit(name: &str, asked_by: &str, root: &Path, crates: &CrateInfo, known: &[String], loaded: &mut BTreeMap<String, Package>, order: &mut Vec<String>, path: &mut Vec<String>) -> Result<()> {
+        if let Some(pos) = path.iter().position(|p| p == name) {
+            let mut cycle = path[pos..].to_vec();
+            cycle.push(name.to_string());
+            bail!("packages depend on each other in a cycle: {} (break it in one of their package.toml `depends`)", cycle.join(" -> "));
+        }
+        if order.iter().any(|o| o == name) {
+            return Ok(());
+        }
+        if !known.iter().any(|k| k == name) {
+            bail!("{asked_by} needs package `{name}`, which does not exist (packages: {})", known.join(", "));
+        }
+        let pkg = load(root, name, crates)?;
+        path.push(name.to_string());
+        for dep in pkg.depends.clone() {
+            visit(&dep, &format!("packages/{name}/package.toml (depends)"), root, crates, known, loaded, order, path)?;
+        }
+        path.pop();
+        order.push(name.to_string());
+        loaded.insert(name.to_string(), pkg);
+        Ok(())
+    }
+    for w in wanted {
+        visit(w, origin, root, &crates, &known, &mut loaded, &mut order, &mut Vec::new())?;
+    }
+    Ok(order.iter().filter_map(|n| loaded.remove(n)).collect())
+}
+
+/// Each package's kernel options against the built kernel's .config.
+pub fn check_kernel_options(pkgs: &[Package], board: &Board, dotconfig: &DotConfig) -> Result<()> {
+    let mut problems = Vec::new();
+    for p in pkgs {
+        for r in config::parse_fragment(&p.kernel_options.join("\n"), &p.name)? {
+            let have = dotconfig.get(&r.symbol);
+            if have != r.value {
+                problems.push(format!("package {} needs CONFIG_{}={} but the kernel of {} has {}", p.name, r.symbol, r.value, board.id, if have == "n" { "it off".to_string() } else { format!("{have}") }));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}\nthe kernel pipeline adds package options to the board's config: rebuild with `cargo xtask kernel --board {}` and read what it says about them", problems.join("\n"), board.id);
+    }
+    Ok(())
+}
+
+/// `<triple>+<cpu><features>`: what a package archive's binaries run on.
+pub fn architecture(board: &Board) -> String {
+    format!("{}+{}{}", board.rust.target, board.rust.cpu, board.rust.features.concat())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Control {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub license: String,
+    pub description: String,
+    pub depends: Vec<String>,
+    pub kernel_options: Vec<String>,
+    pub services: Vec<Service>,
+    pub conffiles: Vec<String>,
+    pub files: Vec<FileRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    pub path: String,
+    pub mode: String,
+    pub size: u64,
+    /// Hex sha256 of the content; for a symlink, of its target.
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+/// One thing to put in an archive.
+pub enum Content {
+    File { data: Vec<u8>, mode: u32 },
+    Link(String),
+}
+
+/// Writes `<out>/<name>_<version>_<arch>.oxpkg`; returns its path.
+pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Content>, epoch: u64, out: &Path) -> Result<PathBuf> {
+    let mut files = Vec::new();
+    for (path, c) in &contents {
+        files.push(match c {
+            Content::File { data, mode } => FileRecord { path: path.clone(), mode: format!("{mode:04o}"), size: data.len() as u64, sha256: hex::encode(Sha256::digest(data)), link: None },
+            Content::Link(t) => FileRecord { path: path.clone(), mode: "0777".into(), size: 0, sha256: hex::encode(Sha256::digest(t.as_bytes())), link: Some(t.clone()) },
+        });
+    }
+    let control = Control {
+        name: pkg.name.clone(),
+        version: pkg.version.clone(),
+        architecture: arch.to_string(),
+        license: pkg.license.clone(),
+        description: pkg.description.clone(),
+        depends: pkg.depends.clone(),
+        kernel_options: pkg.kernel_options.clone(),
+        services: pkg.services.clone(),
+        conffiles: pkg.files.iter().filter(|f| f.conffile).map(|f| f.path.clone()).collect(),
+        files,
+    };
+    std::fs::create_dir_all(out)?;
+    let file_name = format!("{}_{}_{}.oxpkg", pkg.name, pkg.version, arch.replace('+', "_"));
+    let path = out.join(&file_name);
+    let gz = flate2::GzBuilder::new().mtime(0).write(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?, flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    let header = |size: u64, mode: u32, kind: tar::EntryType| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(epoch);
+        h.set_entry_type(kind);
+        h
+    };
+    let control_json = serde_json::to_vec_pretty(&control)?;
+    tar.append_data(&mut header(control_json.len() as u64, 0o644, tar::EntryType::Regular), "control.json", control_json.as_slice())?;
+    for (p, c) in &contents {
+        let name = format!("data{p}");
+        match c {
+            Content::File { data, mode } => tar.append_data(&mut header(data.len() as u64, *mode, tar::EntryType::Regular), &name, data.as_slice())?,
+            Content::Link(target) => tar.append_link(&mut header(0, 0o777, tar::EntryType::Symlink), &name, target)?,
+        }
+    }
+    tar.into_inner()?.finish()?;
+    Ok(path)
+}
+
+/// Reads an archive back: its control data and contents.
+pub fn read_archive(path: &Path) -> Result<(Control, BTreeMap<String, Content>)> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut control = None;
+    let mut contents = BTreeMap::new();
+    for entry in ar.entries().with_context(|| format!("{} is not a package archive", path.display()))? {
+        let mut e = entry?;
+        let name = e.path()?.to_string_lossy().into_owned();
+        if name == "control.json" {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut buf)?;
+            control = Some(serde_json::from_slice::<Control>(&buf).with_context(|| format!("{}: bad control.json", path.display()))?);
+        } else if let Some(p) = name.strip_prefix("data") {
+            let c = if e.header().entry_type().is_symlink() {
+                Content::Link(e.link_name()?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default())
+            } else {
+                let mode = e.header().mode()?;
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut data)?;
+                Content::File { data, mode }
+            };
+            contents.insert(p.to_string(), c);
+        }
+    }
+    let control = control.with_context(|| format!("{} has no control.json", path.display()))?;
+    for rec in &control.files {
+        let ok = match contents.get(&rec.path) {
+            Some(Content::File { data, .. }) => hex::encode(Sha256::digest(data)) == rec.sha256,
+            Some(Content::Link(t)) => rec.link.as_deref() == Some(t.as_str()),
+            None => false,
+        };
+        if !ok {
+            bail!("{}: {} does not match its sha256 in control.json (corrupt archive)", path.display(), rec.path);
+        }
+    }
+    Ok((control, contents))
+}
+
+/// Cross-compiles the crates among `pkgs` and writes every package's archive into
+/// target/oxwrt/<board>/packages/ (cleared first); returns the archives in `pkgs` order.
+pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64) -> Result<Vec<PathBuf>> {
+    let crates: Vec<String> = pkgs.iter().filter_map(|p| p.crate_name.clone()).collect();
+    let bin_dir = if crates.is_empty() { None } else { Some(crate::cross::build_crates(ctx, board, &crates, epoch)?) };
+    let out = ctx.board_out(&board.id).join("packages");
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    let arch = architecture(board);
+    let mut archives = Vec::new();
+    for p in pkgs {
+        let mut contents = BTreeMap::new();
+        for (bin, dest) in &p.binaries {
+            let src = bin_dir.as_ref().map(|d| d.join(bin)).unwrap_or_default();
+            let data = std::fs::read(&src).with_context(|| format!("the cross build did not produce {} (package {})", src.display(), p.name))?;
+            contents.insert(dest.clone(), Content::File { data, mode: 0o755 });
+        }
+        for (link, target) in &p.links {
+            contents.insert(link.clone(), Content::Link(target.clone()));
+        }
+        for f in &p.files {
+            let data = std::fs::read(p.dir.join(&f.source))?;
+            contents.insert(f.path.clone(), Content::File { data, mode: u32::from_str_radix(&f.mode, 8)? });
+        }
+        archives.push(write_archive(p, &arch, contents, epoch, &out)?);
+    }
+    Ok(archives)
+}

@@ -1,0 +1,89 @@
+//! `cargo xtask run [--board B] [--efi] [--fresh] [--port P]`: builds if needed, then boots
+//! the board's image in QEMU with the serial console on this terminal and the status page
+//! on a local port. The guest writes to a copy of the disk image (target/oxwrt/<board>/
+//! run/disk.img) that survives between runs like a real disk; a new build replaces the
+//! system partitions and keeps the data partition.
+
+use crate::board::{Board, PartitionRole};
+use crate::build_cmd;
+use crate::context::Context;
+use crate::image;
+use crate::qemu::{self, Launch};
+use crate::toolchain::{self, Purpose};
+use anyhow::{bail, Context as _, Result};
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub struct RunArgs {
+    pub efi: bool,
+    pub fresh: bool,
+    pub port: Option<u16>,
+}
+
+pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
+    if board.qemu.is_none() {
+        bail!("board {} runs on real hardware only (no [qemu] in targets/{}.toml); try --board qemu-x86-64", board.id, board.id);
+    }
+    toolchain::require(ctx, board, Purpose::Emulation)?;
+    let built = build_cmd::build(ctx, board)?;
+    build_cmd::summarize(ctx, board, &built);
+    let disk = if board.images.contains(&crate::board::ImageFormat::GptDisk) { Some(run_disk(ctx, board, args.fresh)?) } else { None };
+    if args.efi && disk.is_none() {
+        bail!("--efi boots the GPT disk image, which board {} does not have", board.id);
+    }
+    let port = match args.port {
+        Some(p) => p,
+        None => qemu::free_port()?,
+    };
+    let launch = Launch { disk, efi: args.efi, http_port: Some(port), exit_on_reboot: false, append: String::new() };
+    let mut cmd = qemu::command(ctx, board, &launch)?;
+    eprintln!("\nbooting {} in QEMU (TCG); the console follows. Quit: Ctrl-A then X.", board.id);
+    if args.efi {
+        eprintln!("UEFI boot: the kernel gets no ip= from QEMU, so the status page needs the network setup that netd will bring");
+    } else {
+        eprintln!("status page: http://127.0.0.1:{port}/  (JSON: /api/status) once the console prints `oxwrt: ready`");
+    }
+    eprintln!();
+    let status = cmd.status().with_context(|| format!("cannot start {}", crate::exec::display(&cmd)))?;
+    if !status.success() {
+        bail!("QEMU exited with {status}");
+    }
+    Ok(())
+}
+
+/// target/oxwrt/<board>/run/disk.img: a fresh copy of the built disk image, or the
+/// previous one with its system partitions replaced (the data partition is kept).
+fn run_disk(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
+    let built = image::disk_path(ctx, board);
+    let dir = ctx.board_out(&board.id).join("run");
+    fs::create_dir_all(&dir)?;
+    let disk = dir.join("disk.img");
+    let stamp = dir.join("disk.source");
+    let built_id = fs::metadata(&built).and_then(|m| m.modified()).map(|t| format!("{t:?}")).unwrap_or_default();
+    if !fresh && disk.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(built_id.as_str()) {
+        return Ok(disk);
+    }
+    let data = board.layout().into_iter().find(|p| p.role == PartitionRole::Data);
+    let keep = match (&data, fresh || !disk.is_file()) {
+        (Some(p), false) => Some(read_range(&disk, p.offset, p.size)?),
+        _ => None,
+    };
+    fs::copy(&built, &disk).with_context(|| format!("cannot copy {} to {}", built.display(), disk.display()))?;
+    if let (Some(bytes), Some(p)) = (keep, data) {
+        let mut f = fs::OpenOptions::new().write(true).open(&disk)?;
+        f.seek(SeekFrom::Start(p.offset))?;
+        f.write_all(&bytes)?;
+        eprintln!("run disk {}: new system partitions, data partition kept (--fresh starts clean)", disk.display());
+    }
+    fs::write(&stamp, built_id)?;
+    Ok(disk)
+}
+
+fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
+    let mut f = fs::File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0; len as usize];
+    f.read_exact(&mut buf).with_context(|| format!("{} is shorter than its partition table says", path.display()))?;
+    Ok(buf)
+}
