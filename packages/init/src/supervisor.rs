@@ -67,6 +67,18 @@ pub fn uptime_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
+/// In a child between fork and exec: nothing blocked, default dispositions (init blocks
+/// the signals it reads from its signalfd, and a blocked mask survives exec).
+fn child_signals() {
+    // SAFETY: sigemptyset, sigprocmask and signal are async-signal-safe.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
     Reboot,
