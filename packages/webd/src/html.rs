@@ -89,14 +89,13 @@ pub fn render(st: &Status) -> String {
          <tr><th>Interface</th><th>State</th><th>MAC</th><th>Addresses</th></tr>\n",
     );
     for i in &st.interfaces {
-        let (class, state) = if i.up { ("up", "up") } else { ("down", "down") };
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td class=\"{class}\">{state} ({})</td><td><code>{}</code></td><td>",
-            escape(&i.name),
-            escape(&i.operstate),
-            escape(i.mac.as_deref().unwrap_or("-")),
-        );
+        let state = if i.up { "up" } else { "down" };
+        let _ = write!(o, "<tr><td>{}</td><td class=\"{state}\">{state}", escape(&i.name));
+        // The kernel's own word when it says more ("unknown" for loopback, "dormant", ...).
+        if i.operstate != state {
+            let _ = write!(o, " ({})", escape(&i.operstate));
+        }
+        let _ = write!(o, "</td><td><code>{}</code></td><td>", escape(i.mac.as_deref().unwrap_or("-")));
         for (n, a) in i.addresses.iter().enumerate() {
             if n > 0 {
                 o.push_str("<br>");
@@ -180,7 +179,7 @@ mod tests {
         assert!(page.contains("12.9 MiB total, 5.7 MiB available, 7.2 MiB used"));
         assert!(page.contains("<td>lo</td><td class=\"up\">up (unknown)</td>"));
         assert!(page.contains("<code>127.0.0.1/8</code><br><code>::1/128</code>"));
-        assert!(page.contains("<td>wan</td><td class=\"down\">down (down)</td><td><code>-</code></td>"));
+        assert!(page.contains("<td>wan</td><td class=\"down\">down</td><td><code>-</code></td>"));
         assert!(!page.contains("<script"));
     }
 }

@@ -101,7 +101,9 @@ pub mod json;
 pub mod server;
 pub mod status;
 
-/// One line on standard error: `webd: MESSAGE`.
+/// One line on standard error: `webd: MESSAGE`. Write errors are ignored (`eprintln!`
+/// would panic, and so abort webd, if whoever reads the log went away).
 pub fn log(msg: std::fmt::Arguments<'_>) {
-    eprintln!("webd: {msg}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "webd: {msg}");
 }

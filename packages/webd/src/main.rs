@@ -1,5 +1,6 @@
 //! webd: see the library docs (src/lib.rs) for the CLI, the API and the design.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use webd::cli::{self, Command};
@@ -9,17 +10,17 @@ fn main() -> ExitCode {
     let cmd = match cli::parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("webd: {e}\ntry 'webd --help'");
+            webd::log(format_args!("{e}\ntry 'webd --help'"));
             return ExitCode::from(2);
         }
     };
     let listen = match cmd {
         Command::Help => {
-            print!("{}", cli::USAGE);
+            let _ = std::io::stdout().write_all(cli::USAGE.as_bytes());
             return ExitCode::SUCCESS;
         }
         Command::Version => {
-            println!("webd {}", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(std::io::stdout(), "webd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Command::Run { listen } => listen,
