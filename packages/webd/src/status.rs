@@ -357,6 +357,15 @@ BROKEN LINE
     }
 
     #[test]
+    fn os_release_backslashes_follow_the_shell() {
+        let f = parse_os_release("A=a\\ b\nB=\"keep\\n\"\nC='no\\escape'\nD=x y\n");
+        assert_eq!(f["A"], "a b");
+        assert_eq!(f["B"], "keep\\n");
+        assert_eq!(f["C"], "no\\escape");
+        assert_eq!(f["D"], "x");
+    }
+
+    #[test]
     fn oxwrt_build_id_preferred_then_build_id_then_unknown() {
         let o = oxwrt_from_os_release(OS_RELEASE);
         assert_eq!(o, Oxwrt { version: "0.1.0".into(), build_id: "20250101-abc123".into() });
