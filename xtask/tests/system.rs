@@ -36,6 +36,7 @@ struct Guest {
     port: u16,
     /// Console offset where the next `wait_for` starts looking.
     mark: usize,
+    ends: u32,
 }
 
 impl Guest {
@@ -59,7 +60,7 @@ impl Guest {
             });
         }
         let stdin = child.stdin.take().unwrap();
-        Guest { child, stdin, console, port, mark: 0 }
+        Guest { child, stdin, console, port, mark: 0, ends: 0 }
     }
 
     fn text(&self) -> String {
@@ -99,12 +100,15 @@ impl Guest {
         self.stdin.flush().unwrap();
     }
 
-    /// Runs a shell command and returns its output (up to the next prompt).
+    /// Runs a console shell command; returns the console from now until an end marker the
+    /// shell echoes after it (the command's output, its echo, and whatever else came).
     fn shell(&mut self, line: &str) -> String {
-        self.wait_for("# ", Duration::from_secs(30));
+        self.ends += 1;
+        let end = format!("end-of-command-{}", self.ends);
         self.send(line);
-        let out = self.wait_for("root@", Duration::from_secs(60));
-        out.trim_end_matches("root@").to_string()
+        // Typed with quotes, so the tty's echo of the line does not contain the marker.
+        self.send(&format!("echo 'end-of'-command-{}", self.ends));
+        self.wait_for(&end, Duration::from_secs(60))
     }
 
     fn http(&self, path: &str) -> (u16, String) {
@@ -185,7 +189,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     // Kill webd: init restarts it and the page comes back.
     let table = g.shell("service");
     let pid: u32 = table.lines().find(|l| l.starts_with("webd ")).and_then(|l| l.split_whitespace().nth(2)).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no webd pid in:\n{table}"));
-    g.shell(&format!("kill -9 {pid}"));
+    g.send(&format!("kill -9 {pid}"));
     g.wait_for(&format!("webd (pid {pid}) killed by SIGKILL; restarting in 0.5 s"), Duration::from_secs(30));
     let started = g.wait_for("started webd (pid ", Duration::from_secs(30));
     assert!(!started.ends_with(&format!("(pid {pid}")), "{started}");
