@@ -294,6 +294,7 @@ pub struct FileRecord {
 }
 
 /// One thing to put in an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
     File { data: Vec<u8>, mode: u32 },
     Link(String),
