@@ -25,6 +25,7 @@ pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
     if board.qemu.is_none() {
         bail!("board {} runs on real hardware only (no [qemu] in targets/{}.toml); try --board qemu-x86-64", board.id, board.id);
     }
+    toolchain::install_missing(ctx, board)?;
     toolchain::require(ctx, board, Purpose::Emulation)?;
     let built = build_cmd::build(ctx, board)?;
     build_cmd::summarize(ctx, board, &built);

@@ -276,6 +276,18 @@ pub fn require_except(_ctx: &Context, board: &Board, purpose: Purpose, skip: imp
     bail!("cannot build the {} for {}: missing\n{list}\nRun `cargo xtask setup --board {}` to install them (Debian/Ubuntu).", purpose.label(), board.id, board.id)
 }
 
+/// `cargo xtask run`'s first step: on a machine missing something the board needs, say so
+/// and run [`setup`] for it, so that a newcomer's first command works.
+pub fn install_missing(ctx: &Context, board: &Board) -> Result<()> {
+    let missing: Vec<String> = requirements(board).into_iter().filter(|r| r.purpose != Purpose::Maintainer && !r.present()).map(|r| r.what).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("{} needs what this machine lacks: {}
+installing it (the same as `cargo xtask setup --board {}`)", board.id, missing.join("; "), board.id);
+    setup(ctx, Some(&board.id), false)
+}
+
 /// `cargo xtask setup`: install what is missing (apt-get, pip); say what to do elsewhere.
 pub fn setup(ctx: &Context, board: Option<&str>, with_maintainer: bool) -> Result<()> {
     let boards = boards(ctx, board)?;
