@@ -79,3 +79,108 @@ pub fn write_section(path: &Path, name: &str, body: &str) -> Result<()> {
     };
     std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// `bench build`: per QEMU board, the whole build by stage with the packages built cold
+/// (their cargo target dir removed; the kernel from the cache, its cold time is `bench
+/// kernel`), a no-op rebuild and a rebuild after one daemon changed (`cargo xtask build`
+/// as a user runs it), the image size breakdown, boot to `oxwrt: ready` in QEMU, and the
+/// idle memory of init and webd.
+pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
+    let boards: Vec<_> = crate::toolchain::boards(ctx, board)?.into_iter().filter(|b| b.qemu.is_some()).collect();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let timed_build = |id: &str| -> Result<f64> {
+        let t = Instant::now();
+        let out = Command::new(&cargo).current_dir(&ctx.root).args(["xtask", "build", "--board", id]).output()?;
+        if !out.status.success() {
+            bail!("cargo xtask build --board {id} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let mut stage_rows = Vec::new();
+    let mut size_rows = Vec::new();
+    let mut run_rows = Vec::new();
+    for b in &boards {
+        let device_dir = crate::cross::target_dir(ctx, b);
+        if device_dir.exists() {
+            std::fs::remove_dir_all(&device_dir)?;
+        }
+        std::fs::remove_file(ctx.board_out(&b.id).join("assembly.key")).ok();
+        let t = Instant::now();
+        let built = crate::build_cmd::build(ctx, b)?;
+        let total = t.elapsed().as_secs_f64();
+        let stage = |name: &str| built.stages.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or(0.0);
+        let noop = timed_build(&b.id)?;
+        // One daemon changed: webd's source is newer, so cargo rebuilds and relinks it.
+        let webd_main = ctx.root.join("packages/webd/src/main.rs");
+        std::fs::File::options().append(true).open(&webd_main)?.set_modified(std::time::SystemTime::now())?;
+        let one_daemon = timed_build(&b.id)?;
+        stage_rows.push(format!(
+            "| {} | {:.1} s | {:.0} s | {:.1} s | {:.1} s | {:.0} s | {:.1} s | {:.0} s |",
+            b.id,
+            stage("kernel"),
+            stage("packages"),
+            stage("rootfs"),
+            stage("images"),
+            total,
+            noop,
+            one_daemon
+        ));
+        // Sizes: the kernel image, the squashfs, and per package installed and xz'd bytes.
+        let xz_size = |path: &Path| -> u64 {
+            Command::new("xz").args(["-9e", "-c"]).arg(path).output().map(|o| o.stdout.len() as u64).unwrap_or(0)
+        };
+        let rootfs = ctx.board_out(&b.id).join("rootfs.squashfs");
+        let mut parts = vec![format!("kernel {} {}", built.kernel.image, Size(built.kernel.image_bytes)), format!("rootfs.squashfs {}", Size(std::fs::metadata(&rootfs)?.len()))];
+        let stage_dir = ctx.board_out(&b.id).join("rootfs");
+        for (c, _) in &built.packages {
+            let (mut raw, mut packed) = (0, 0);
+            for f in c.files.iter().filter(|f| f.link.is_none()) {
+                raw += f.size;
+                packed += xz_size(&stage_dir.join(f.path.trim_start_matches('/')));
+            }
+            parts.push(format!("{} {} (xz {})", c.name, Size(raw), Size(packed)));
+        }
+        size_rows.push(format!("| {} | {} |", b.id, parts.join("; ")));
+        // Boot to ready, then idle memory from the guest's own ps.
+        let launch = crate::qemu::Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new() };
+        let dir = ctx.out.join("bench-run");
+        std::fs::create_dir_all(&dir)?;
+        let launch = if b.images.contains(&crate::board::ImageFormat::GptDisk) {
+            let disk = dir.join("disk.img");
+            std::fs::copy(crate::image::disk_path(ctx, b), &disk)?;
+            crate::qemu::Launch { disk: Some(disk), ..launch }
+        } else {
+            launch
+        };
+        let t = Instant::now();
+        let mut g = crate::qemu::Guest::start(ctx, b, launch);
+        g.wait_for("oxwrt: ready", std::time::Duration::from_secs(300));
+        let wall = t.elapsed().as_secs_f64();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        let log = g.shell("logread");
+        let ready_at = log.lines().find(|l| l.ends_with("init: oxwrt: ready")).and_then(|l| l.trim_start_matches('[').split(']').next()).and_then(|s| s.trim().parse::<f64>().ok()).unwrap_or(0.0);
+        let ps = g.shell("ps");
+        let rss = |name: &str| ps.lines().find(|l| l.trim_end().ends_with(name)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_string();
+        run_rows.push(format!("| {} | {:.1} s | {:.2} s | {} KiB | {} KiB |", b.id, wall, ready_at, rss("/sbin/init"), rss("/usr/sbin/webd")));
+        g.send("poweroff");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    let today = crate::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
+    let section = format!(
+        "Measured {today} on {} CPU(s) with `cargo xtask bench build`. Stages of a build with the packages built cold (cargo target dir removed: std is compiled \
+         too) and the kernel from the cache (its cold build is the table above). No-op: `cargo xtask build` again, nothing changed (goal: under 2 s). \
+         One daemon changed: webd's source touched, then `cargo xtask build` (goal: under 60 s).\n\n\
+         | board | kernel (cached) | packages (cold) | rootfs | images | total | no-op rebuild | one daemon changed |\n|---|---|---|---|---|---|---|---|\n{}\n\n\
+         Image contents (installed bytes, and what each package costs xz-compressed, as in the squashfs):\n\n| board | sizes |\n|---|---|\n{}\n\n\
+         Boot in QEMU (TCG) to `oxwrt: ready`: wall time from starting QEMU (firmware and all), and the guest's uptime when init printed it; \
+         idle resident memory of init and webd 5 s later (the guest's `ps`).\n\n\
+         | board | wall | guest uptime | init RSS | webd RSS |\n|---|---|---|---|---|\n{}\n",
+        ctx.jobs,
+        stage_rows.join("\n"),
+        size_rows.join("\n"),
+        run_rows.join("\n")
+    );
+    write_section(&ctx.root.join("docs/benchmarks.md"), "build", &section)?;
+    println!("{section}");
+    Ok(())
+}

@@ -122,6 +122,11 @@ pub enum KernelCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCmd {
+    /// Whole builds by stage, no-op and one-daemon rebuilds, image sizes, boot time, memory.
+    Build {
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// Cold and no-op kernel build times per board.
     Kernel {
         #[arg(long)]

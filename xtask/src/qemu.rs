@@ -6,8 +6,11 @@ use crate::board::{Board, ImageFormat};
 use crate::context::Context;
 use crate::image;
 use anyhow::{bail, Context as _, Result};
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The guest's address on QEMU's user network (slirp's default), set by the kernel
 /// (CONFIG_IP_PNP) from the command line until netd exists.
@@ -83,3 +86,133 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a local port")?.local_addr()?.port())
 }
+
+/// A guest driven through its serial console, for tests and benchmarks. Its methods panic
+/// with the console's tail when the guest does not do what is expected.
+pub struct Guest {
+    child: Child,
+    stdin: ChildStdin,
+    console: Arc<Mutex<Vec<u8>>>,
+    pub port: u16,
+    /// Console offset where the next `wait_for` starts looking.
+    mark: usize,
+    ends: u32,
+}
+
+impl Guest {
+    /// Boots the board (QEMU exits when the guest reboots); the status page is forwarded
+    /// to a free local port.
+    pub fn start(ctx: &Context, board: &Board, mut launch: Launch) -> Guest {
+        let port = free_port().expect("a free local port");
+        launch.http_port = Some(port);
+        launch.exit_on_reboot = true;
+        let mut cmd = command(ctx, board, &launch).unwrap_or_else(|e| panic!("{e:#}"));
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::exec::display(&cmd)));
+        let console = Arc::new(Mutex::new(Vec::new()));
+        for mut stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
+            let console = console.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    console.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        let stdin = child.stdin.take().unwrap();
+        Guest { child, stdin, console, port, mark: 0, ends: 0 }
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
+    }
+
+    pub fn tail(&self) -> String {
+        let text = self.text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(50)..].join("\n")
+    }
+
+    /// Waits for `pattern` after the mark; moves the mark past it and returns the text
+    /// from the old mark to the end of the match.
+    pub fn wait_for(&mut self, pattern: &str, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.text();
+            let from = self.mark.min(text.len());
+            if let Some(pos) = text[from..].find(pattern) {
+                let end = from + pos + pattern.len();
+                self.mark = end;
+                return text[from..end].to_string();
+            }
+            if started.elapsed() > timeout {
+                panic!("no `{pattern}` on the console within {} s; console tail:\n{}", timeout.as_secs(), self.tail());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("QEMU exited ({status}) before `{pattern}`; console tail:\n{}", self.tail());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Runs a console shell command; returns the console from now until an end marker the
+    /// shell echoes after it (the command's output, its echo, and whatever else came).
+    pub fn shell(&mut self, line: &str) -> String {
+        self.ends += 1;
+        let end = format!("end-of-command-{}", self.ends);
+        self.send(line);
+        // Typed with quotes, so the tty's echo of the line does not contain the marker.
+        self.send(&format!("echo 'end-of'-command-{}", self.ends));
+        self.wait_for(&end, Duration::from_secs(60))
+    }
+
+    pub fn http(&self, path: &str) -> (u16, String) {
+        let started = Instant::now();
+        loop {
+            match http_get(self.port, path) {
+                Ok(r) => return r,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("GET {path} on port {}: {e}; console tail:\n{}", self.port, self.tail()),
+                Err(_) => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+    }
+
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if started.elapsed() > timeout {
+                panic!("QEMU still running {} s after the guest was told to go down; console tail:\n{}", timeout.as_secs(), self.tail());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: oxwrt\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("not an HTTP response: {resp:?}"))?;
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+

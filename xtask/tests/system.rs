@@ -3,14 +3,13 @@
 //! restarting a killed service, a clean reboot, data surviving it, UEFI boot of the disk
 //! image, the MIPS32r1 Malta, the images against independent tools, reproducibility.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use xtask::board::Board;
 use xtask::context::Context;
-use xtask::qemu::{self, Launch};
+use xtask::qemu::{self, Guest, Launch};
 
 const X86: &str = "qemu-x86-64";
 const MALTA: &str = "qemu-malta-mipsel";
@@ -28,132 +27,6 @@ fn manifest(id: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask build --board {id}`", path.display()))).unwrap()
 }
 
-/// A guest on the serial console.
-struct Guest {
-    child: Child,
-    stdin: ChildStdin,
-    console: Arc<Mutex<Vec<u8>>>,
-    port: u16,
-    /// Console offset where the next `wait_for` starts looking.
-    mark: usize,
-    ends: u32,
-}
-
-impl Guest {
-    fn start(id: &str, mut launch: Launch) -> Guest {
-        let port = qemu::free_port().unwrap();
-        launch.http_port = Some(port);
-        launch.exit_on_reboot = true;
-        let mut cmd = qemu::command(&ctx(), &board(id), &launch).unwrap();
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("QEMU starts");
-        let console = Arc::new(Mutex::new(Vec::new()));
-        for mut stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
-            let console = console.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    console.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-        }
-        let stdin = child.stdin.take().unwrap();
-        Guest { child, stdin, console, port, mark: 0, ends: 0 }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
-    }
-
-    fn tail(&self) -> String {
-        let text = self.text();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(50)..].join("\n")
-    }
-
-    /// Waits for `pattern` after the mark; moves the mark past it and returns the text
-    /// from the old mark to the end of the match.
-    fn wait_for(&mut self, pattern: &str, timeout: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            let text = self.text();
-            let from = self.mark.min(text.len());
-            if let Some(pos) = text[from..].find(pattern) {
-                let end = from + pos + pattern.len();
-                self.mark = end;
-                return text[from..end].to_string();
-            }
-            if started.elapsed() > timeout {
-                panic!("no `{pattern}` on the console within {} s; console tail:\n{}", timeout.as_secs(), self.tail());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("QEMU exited ({status}) before `{pattern}`; console tail:\n{}", self.tail());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Runs a console shell command; returns the console from now until an end marker the
-    /// shell echoes after it (the command's output, its echo, and whatever else came).
-    fn shell(&mut self, line: &str) -> String {
-        self.ends += 1;
-        let end = format!("end-of-command-{}", self.ends);
-        self.send(line);
-        // Typed with quotes, so the tty's echo of the line does not contain the marker.
-        self.send(&format!("echo 'end-of'-command-{}", self.ends));
-        self.wait_for(&end, Duration::from_secs(60))
-    }
-
-    fn http(&self, path: &str) -> (u16, String) {
-        let started = Instant::now();
-        loop {
-            match http_get(self.port, path) {
-                Ok(r) => return r,
-                Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("GET {path} on port {}: {e}; console tail:\n{}", self.port, self.tail()),
-                Err(_) => std::thread::sleep(Duration::from_millis(500)),
-            }
-        }
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            if started.elapsed() > timeout {
-                panic!("QEMU still running {} s after the guest was told to go down; console tail:\n{}", timeout.as_secs(), self.tail());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: oxwrt\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
-    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("not an HTTP response: {resp:?}"))?;
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Ok((status, body))
-}
-
 fn scratch_disk(dir: &Path) -> PathBuf {
     let disk = dir.join("disk.img");
     std::fs::copy(xtask::image::disk_path(&ctx(), &board(X86)), &disk).unwrap();
@@ -169,7 +42,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     let disk = scratch_disk(dir.path());
     let launch = Launch { disk: Some(disk.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new() };
     let m = manifest(X86);
-    let mut g = Guest::start(X86, launch.clone());
+    let mut g = Guest::start(&ctx(), &board(X86), launch.clone());
     g.wait_for("oxwrt: ready", BOOT);
     assert!(g.text().contains("root: squashfs + overlay on /dev/vda3 (ext4)"), "{}", g.tail());
 
@@ -212,7 +85,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     drop(g);
 
     // The data partition is a clean ext4 (e2fsck is an independent check) holding the file.
-    let mut g = Guest::start(X86, launch);
+    let mut g = Guest::start(&ctx(), &board(X86), launch);
     g.wait_for("oxwrt: ready", BOOT);
     let out = g.shell("cat /etc/oxwrt-test");
     assert!(out.contains(&marker), "the file written before the reboot is gone:\n{out}");
@@ -226,7 +99,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
 fn x86_disk_image_boots_through_uefi_firmware() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let mut g = Guest::start(X86, Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new() });
+    let mut g = Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new() });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("efi: EFI v"), "not booted through UEFI:\n{}", g.tail());
@@ -239,7 +112,7 @@ fn x86_disk_image_boots_through_uefi_firmware() {
 #[ignore = "needs the images built by `cargo xtask test`"]
 fn malta_4kc_boots_to_ready_and_serves_its_status() {
     let m = manifest(MALTA);
-    let mut g = Guest::start(MALTA, Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new() });
+    let mut g = Guest::start(&ctx(), &board(MALTA), Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new() });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("CPU0 revision is: 00018"), "not a 4Kc (MIPS32r1):\n{}", g.tail());
