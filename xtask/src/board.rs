@@ -250,12 +250,15 @@ pub enum ImageFormat {
     LinksysFactory,
     /// Netgear CHK.
     NetgearChk,
+    /// The whole NOR flash as the chip holds it: boot loader and nvram areas erased, the
+    /// TRX in the firmware partition. QEMU boots it as the board's pflash.
+    FlashImage,
     /// U-Boot legacy uImage.
     Uimage,
 }
 
 impl ImageFormat {
-    pub const ALL: &'static str = "gpt-disk, kernel-rootfs, trx, linksys-factory, netgear-chk, uimage";
+    pub const ALL: &'static str = "gpt-disk, kernel-rootfs, trx, linksys-factory, netgear-chk, flash-image, uimage";
 }
 
 #[derive(Debug, Deserialize)]
@@ -740,15 +743,15 @@ impl Validator<'_> {
             self.report(&[Seg::Key("images")], format!("lists no image format; allowed: {}", ImageFormat::ALL));
         }
         for (i, f) in b.images.iter().enumerate() {
-            let flash_only = matches!(f, ImageFormat::Trx | ImageFormat::LinksysFactory | ImageFormat::NetgearChk);
+            let flash_only = matches!(f, ImageFormat::Trx | ImageFormat::LinksysFactory | ImageFormat::NetgearChk | ImageFormat::FlashImage);
             if flash_only && b.storage.kind != StorageKind::NorFlash {
                 self.report(&[Seg::Key("images"), Seg::Index(i)], format!("{f:?} images are for NOR flash boards; this board has a {:?}", b.storage.kind));
             }
             if *f == ImageFormat::GptDisk && b.storage.kind != StorageKind::Disk {
                 self.report(&[Seg::Key("images"), Seg::Index(i)], "gpt-disk needs storage.kind = \"disk\"");
             }
-            if *f == ImageFormat::LinksysFactory && !b.images.contains(&ImageFormat::Trx) {
-                self.report(&[Seg::Key("images"), Seg::Index(i)], "linksys-factory wraps the TRX image: add \"trx\" to images");
+            if matches!(f, ImageFormat::LinksysFactory | ImageFormat::FlashImage) && !b.images.contains(&ImageFormat::Trx) {
+                self.report(&[Seg::Key("images"), Seg::Index(i)], format!("{f:?} holds the TRX image: add \"trx\" to images"));
             }
         }
     }

@@ -27,11 +27,11 @@ use std::time::Instant;
 /// Bump when the pipeline changes in a way that changes outputs for the same inputs.
 const PIPELINE_VERSION: u32 = 1;
 
-/// Everything a kernel build depends on; its hash is the cache key.
+/// Everything a kernel build depends on; its hash is the cache key. The board's name is not
+/// in it: boards whose kernels have the same inputs (the WRT54GL and WRT54GS) share one build.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Inputs {
     pub pipeline: u32,
-    pub board: String,
     pub series: String,
     pub source_sha256: String,
     pub arch: String,
@@ -127,7 +127,6 @@ impl<'a> Plan<'a> {
     pub fn from_parts(ctx: &'a Context, board: &'a Board, source: source::Source, patches: Vec<patches::Patch>, requests: Vec<Request>, compiler: String) -> Plan<'a> {
         let inputs = Inputs {
             pipeline: PIPELINE_VERSION,
-            board: board.id.clone(),
             series: board.kernel.series.clone(),
             source_sha256: source.sha256.clone(),
             arch: board.arch.kernel_arch().into(),
@@ -143,7 +142,7 @@ impl<'a> Plan<'a> {
     }
 
     pub fn cache_entry(&self) -> PathBuf {
-        self.ctx.cache.join("kernel").join(&self.board.id).join(&self.inputs.key()[..32])
+        self.ctx.cache.join("kernel").join(&self.inputs.key()[..32])
     }
 
     /// `make -C <tree> O=<obj> ARCH= [CROSS_COMPILE=]` with the reproducibility variables.
@@ -370,9 +369,16 @@ pub fn package_kernel_options(ctx: &Context, package: &str) -> Result<Vec<Reques
 
 /// KBUILD_BUILD_TIMESTAMP: the time of the last commit touching the kernel's inputs, so it
 /// changes only when they do; SOURCE_DATE_EPOCH, else 0, outside git.
+/// The kernel's build timestamp: the last commit that touched its patch sets, the generic
+/// fragment or its board fragments (not the board file: a new package must not rebuild the
+/// kernel, and boards sharing a kernel get the same time).
 fn build_timestamp(ctx: &Context, board: &Board) -> i64 {
+    let series = format!("kernel-patches/{}", board.kernel.series);
     let mut cmd = Command::new("git");
-    cmd.current_dir(&ctx.root).args(["log", "-1", "--format=%ct", "--"]).arg(format!("kernel-patches/{}", board.kernel.series)).arg(format!("targets/{}.toml", board.id));
+    cmd.current_dir(&ctx.root).args(["log", "-1", "--format=%ct", "--"]).arg(format!("{series}/generic.config"));
+    for set in &board.kernel.patch_sets {
+        cmd.arg(format!("{series}/{set}"));
+    }
     for f in &board.kernel.fragments {
         cmd.arg(format!("targets/{f}"));
     }
