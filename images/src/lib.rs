@@ -6,11 +6,22 @@
 //!   the x86-64 disk image and a strict reader/verifier the device reuses on upgrade.
 //! - `fat` (cargo feature `esp`, on by default): FAT16/FAT32 EFI System Partition
 //!   images, built deterministically (fixed timestamps, label and volume id).
+//! - [`trx`]: Broadcom TRX images (CFE, BCM47xx routers): builder and verifying parser.
+//! - [`linksys`]: the Linksys/CyberTAN code pattern header of factory `.bin` images.
+//! - [`chk`]: Netgear CHK images; [`uimage`]: U-Boot legacy uImage headers.
+//! - [`detect`]: names what a byte slice starts with (the above, squashfs, gzip, LZMA,
+//!   xz, ELF, GPT, FAT, ext4, JFFS2, erased flash), for `cargo xtask inspect`.
 //!
 //! Every encoder is reproducible: the same inputs give the same bytes.
 //! The device links only [`gpt`]; it turns the `esp` feature off to stay small.
 
+mod bytes;
+pub mod chk;
+pub mod detect;
 #[cfg(feature = "esp")]
 pub mod fat;
 pub mod gpt;
+pub mod linksys;
 mod size;
+pub mod trx;
+pub mod uimage;

@@ -31,6 +31,54 @@ pub struct Board {
     /// Largest allowed firmware (kernel + root filesystem) in bytes.
     pub size_budget: Option<Size>,
     pub qemu: Option<QemuSpec>,
+    /// The code-pattern header of `linksys-factory` images.
+    pub linksys: Option<LinksysSpec>,
+    /// The Ethernet switch: which ports are WAN and LAN (netd configures it from this).
+    pub switch: Option<SwitchSpec>,
+}
+
+/// What the stock Linksys firmware checks when a factory image is uploaded.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksysSpec {
+    /// Four-character model pattern, e.g. "W54G" (WRT54G/GL) or "W54S" (WRT54GS).
+    pub pattern: String,
+    /// Firmware version put in the header, "X.Y.Z"; the stock UI refuses some low ones.
+    pub version: String,
+}
+
+/// A switch whose ports are split into LAN and WAN by VLANs, the CPU port tagged in both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchSpec {
+    /// e.g. "BCM5325-compatible switch in the BCM5352".
+    pub chip: String,
+    /// The switch port wired to the CPU's Ethernet MAC.
+    pub cpu_port: u8,
+    /// The network device the CPU port appears as (e.g. "eth0").
+    pub device: String,
+    /// VLAN of the LAN ports (CPU port tagged).
+    pub lan_vlan: u16,
+    /// VLAN of the WAN port (CPU port tagged).
+    pub wan_vlan: u16,
+    pub ports: Vec<SwitchPort>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchPort {
+    /// The switch's port number.
+    pub port: u8,
+    /// The label on the case, e.g. "Internet" or "1".
+    pub label: String,
+    pub role: PortRole,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PortRole {
+    Lan,
+    Wan,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -576,6 +624,7 @@ impl Validator<'_> {
         self.check_layout(b);
         self.check_images(b);
         self.check_packages(b);
+        self.check_switch(b);
     }
 
     fn check_rust(&mut self, b: &Board) {
@@ -750,8 +799,41 @@ impl Validator<'_> {
             if *f == ImageFormat::GptDisk && b.storage.kind != StorageKind::Disk {
                 self.report(&[Seg::Key("images"), Seg::Index(i)], "gpt-disk needs storage.kind = \"disk\"");
             }
+            if *f == ImageFormat::LinksysFactory {
+                match &b.linksys {
+                    None => self.report(&[Seg::Key("images"), Seg::Index(i)], "linksys-factory needs a [linksys] section with the model `pattern` and `version`"),
+                    Some(l) => {
+                        if l.pattern.len() != 4 || !l.pattern.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                            self.report(&[Seg::Key("linksys"), Seg::Key("pattern")], format!("`{}` is not a 4-character model pattern like \"W54G\"", l.pattern));
+                        }
+                        if let Err(e) = oxwrt_images::linksys::parse_version(&l.version) {
+                            self.report(&[Seg::Key("linksys"), Seg::Key("version")], e.to_string());
+                        }
+                    }
+                }
+            }
             if matches!(f, ImageFormat::LinksysFactory | ImageFormat::FlashImage) && !b.images.contains(&ImageFormat::Trx) {
                 self.report(&[Seg::Key("images"), Seg::Index(i)], format!("{f:?} holds the TRX image: add \"trx\" to images"));
+            }
+        }
+    }
+
+    fn check_switch(&mut self, b: &Board) {
+        let Some(sw) = &b.switch else { return };
+        if sw.lan_vlan == sw.wan_vlan {
+            self.report(&[Seg::Key("switch"), Seg::Key("wan_vlan")], format!("LAN and WAN are both VLAN {}: they must differ, or the switch bridges the Internet port into the LAN", sw.lan_vlan));
+        }
+        for (i, p) in sw.ports.iter().enumerate() {
+            if p.port == sw.cpu_port {
+                self.report(&[Seg::Key("switch"), Seg::Key("ports"), Seg::Index(i), Seg::Key("port")], format!("port {} is the CPU port; list only the ports on the case", p.port));
+            }
+            if sw.ports[..i].iter().any(|q| q.port == p.port) {
+                self.report(&[Seg::Key("switch"), Seg::Key("ports"), Seg::Index(i), Seg::Key("port")], format!("port {} is listed twice", p.port));
+            }
+        }
+        for role in [PortRole::Wan, PortRole::Lan] {
+            if !sw.ports.iter().any(|p| p.role == role) {
+                self.report(&[Seg::Key("switch"), Seg::Key("ports")], format!("no {role:?} port: a router needs at least one WAN and one LAN port"));
             }
         }
     }

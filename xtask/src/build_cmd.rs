@@ -7,6 +7,7 @@
 
 use crate::board::Board;
 use crate::context::Context;
+use crate::flash_image::Budget;
 use crate::image::{self, Artifact};
 use crate::kernel::{config::DotConfig, BuildInfo, KernelOptions, Plan};
 use crate::packages::{self, Control};
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Bump when rootfs or image assembly changes its output for the same inputs.
-const ASSEMBLY_VERSION: u32 = 1;
+const ASSEMBLY_VERSION: u32 = 2;
 
 /// What a build produced, and how long each stage took.
 pub struct Built {
@@ -26,6 +27,8 @@ pub struct Built {
     pub artifacts: Vec<Artifact>,
     pub packages: Vec<(Control, PathBuf)>,
     pub stages: Vec<(&'static str, f64)>,
+    /// Flash boards: where the bytes went and the room left.
+    pub budget: Option<Budget>,
 }
 
 pub fn build(ctx: &Context, board: &Board) -> Result<Built> {
@@ -57,17 +60,18 @@ pub fn build(ctx: &Context, board: &Board) -> Result<Built> {
             eprintln!("root filesystem and images for {}: up to date", board.id);
             stages.push(("rootfs", 0.0));
             stages.push(("images", 0.0));
-            return Ok(Built { kernel, manifest, artifacts, packages: controls, stages });
+            let budget = std::fs::read(image::images_dir(ctx, board).join("flash-budget.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            return Ok(Built { kernel, manifest, artifacts, packages: controls, stages, budget });
         }
     }
     let _ = std::fs::remove_file(&key_file);
     let rootfs = rootfs::build(ctx, board, &archives, &id)?;
     lap("rootfs", &mut stages);
-    let artifacts = image::build(ctx, board, &kernel_image, &rootfs, &id)?;
+    let (artifacts, budget) = image::build(ctx, board, &kernel_image, &rootfs, &id, &archives)?;
     let manifest = image::write_manifest(ctx, board, &id, &kernel, &controls, &artifacts)?;
     std::fs::write(&key_file, &key)?;
     lap("images", &mut stages);
-    Ok(Built { kernel, manifest, artifacts, packages: controls, stages })
+    Ok(Built { kernel, manifest, artifacts, packages: controls, stages, budget })
 }
 
 /// Hash of everything the root filesystem and images are made of.
@@ -106,6 +110,9 @@ pub fn summarize(ctx: &Context, board: &Board, built: &Built) {
     for (c, _) in &built.packages {
         let bytes: u64 = c.files.iter().map(|f| f.size).sum();
         eprintln!("  package {} {} ({}): {} B installed", c.name, c.version, c.license, bytes);
+    }
+    if let Some(b) = &built.budget {
+        eprint!("{}", b.report());
     }
     eprintln!("  manifest: {}", built.manifest.display());
 }

@@ -63,6 +63,8 @@ pub enum Cmd {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Install an image on a router through its bootloader's TFTP recovery (CFE, WRT54G class).
+    Flash(FlashArgs),
     /// Run the workspace tests and the end-to-end checks (what CI runs).
     Test {
         /// Only the workspace tests: no kernel builds.
@@ -92,6 +94,39 @@ pub struct KernelArgs {
     /// An extra config fragment applied after the board's (repeatable).
     #[arg(long = "fragment", global = true)]
     pub fragments: Vec<PathBuf>,
+}
+
+/// `cargo xtask flash`: see docs/flashing.md.
+#[derive(Args, Debug, Clone)]
+pub struct FlashArgs {
+    /// The board the image is for (its firmware partition bounds the image size).
+    #[arg(long)]
+    pub board: String,
+    /// The router's address in recovery mode (CFE: usually 192.168.1.1).
+    #[arg(long, value_name = "ROUTER_IP")]
+    pub tftp: String,
+    /// The image to send; default: the board's built TRX (target/oxwrt/<board>/images/).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    #[arg(long, default_value_t = 69)]
+    pub port: u16,
+    /// Negotiate this TFTP block size (RFC 2348); default: plain RFC 1350, 512-byte blocks,
+    /// which is all CFE understands.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(8..=65464))]
+    pub blksize: Option<u16>,
+    /// First wait for each answer; it doubles on retries, up to four times this.
+    #[arg(long, default_value_t = 1000)]
+    pub timeout_ms: u64,
+    /// Retransmissions of one packet before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Keep asking for this many seconds while the router does not answer: start the
+    /// command, then power the router on.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub wait: u64,
+    /// Send an image that does not look like a bare TRX (e.g. a factory .bin).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,10 +1,12 @@
 //! A board's images from its kernel and root filesystem: `kernel-rootfs` (the two files,
-//! for QEMU -kernel) and `gpt-disk` (EFI system partition with the kernel as
-//! \EFI\BOOT\BOOTX64.EFI, the squashfs root partition, an ext4 data partition), then
+//! for QEMU -kernel), `gpt-disk` (EFI system partition with the kernel as
+//! \EFI\BOOT\BOOTX64.EFI, the squashfs root partition, an ext4 data partition), the NOR
+//! flash formats (`trx`, `linksys-factory`, `flash-image`: [`crate::flash_image`]), then
 //! target/oxwrt/<board>/manifest.json listing every artifact.
 
 use crate::board::{Arch, Board, ImageFormat, PartitionRole};
 use crate::context::Context;
+use crate::flash_image::Budget;
 use crate::kernel::BuildInfo;
 use crate::packages::Control;
 use crate::rootfs::BuildId;
@@ -51,14 +53,21 @@ pub fn rootfs_path(ctx: &Context, board: &Board) -> PathBuf {
     images_dir(ctx, board).join(format!("oxwrt-{}-rootfs.squashfs", board.id))
 }
 
-/// Writes the board's images; returns them as artifacts.
-pub fn build(ctx: &Context, board: &Board, kernel_image: &Path, rootfs: &Path, id: &BuildId) -> Result<Vec<Artifact>> {
+/// Writes the board's images; returns them as artifacts, and for flash boards the budget.
+pub fn build(ctx: &Context, board: &Board, kernel_image: &Path, rootfs: &Path, id: &BuildId, archives: &[PathBuf]) -> Result<(Vec<Artifact>, Option<Budget>)> {
     let dir = images_dir(ctx, board);
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
     fs::create_dir_all(&dir)?;
     let mut out = Vec::new();
+    let mut budget = None;
+    if board.images.contains(&ImageFormat::Trx) {
+        let vmlinux = kernel_image.with_file_name("vmlinux");
+        let (artifacts, b) = crate::flash_image::build(board, &dir, kernel_image, &vmlinux, rootfs, archives, id.epoch)?;
+        out.extend(artifacts);
+        budget = Some(b);
+    }
     for format in &board.images {
         match format {
             ImageFormat::KernelRootfs => {
@@ -72,13 +81,11 @@ pub fn build(ctx: &Context, board: &Board, kernel_image: &Path, rootfs: &Path, i
                 gpt_disk(ctx, board, kernel_image, rootfs, id, &path)?;
                 out.push(Artifact::of(&path, "GPT disk image: EFI system partition (kernel), root, data")?);
             }
-            other => bail!(
-                "targets/{}.toml: image format {other:?} is not implemented yet (TRX, Linksys and CHK images come with the WRT54G-class work); build a board whose images are gpt-disk or kernel-rootfs",
-                board.id
-            ),
+            ImageFormat::Trx | ImageFormat::LinksysFactory | ImageFormat::FlashImage => {}
+            other => bail!("targets/{}.toml: image format {other:?} is not implemented yet; the formats oxwrt writes: gpt-disk, kernel-rootfs, trx, linksys-factory, flash-image", board.id),
         }
     }
-    Ok(out)
+    Ok((out, budget))
 }
 
 fn gpt_disk(ctx: &Context, board: &Board, kernel_image: &Path, rootfs: &Path, id: &BuildId, path: &Path) -> Result<()> {

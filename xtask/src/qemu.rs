@@ -23,7 +23,8 @@ pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
 #[derive(Debug, Clone)]
 pub struct Launch {
-    /// Writable disk image (a copy: the guest writes its data partition).
+    /// Writable disk or flash image (a copy: the guest writes its data partition or its
+    /// JFFS2 overlay).
     pub disk: Option<PathBuf>,
     /// Boot through UEFI firmware from the disk instead of QEMU's -kernel.
     pub efi: bool,
@@ -54,10 +55,18 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
         }
         cmd.arg("-drive").arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"));
         cmd.arg("-drive").arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
+    } else if board.images.contains(&ImageFormat::FlashImage) {
+        // QEMU plays CFE: it loads TRX partition 0 (gunzipped) where the kernel goes.
+        cmd.arg("-kernel").arg(crate::flash_image::boot_elf_path(&image::images_dir(ctx, board), board));
     } else {
         cmd.arg("-kernel").arg(image::kernel_path(ctx, board));
     }
-    if board.images.contains(&ImageFormat::GptDisk) {
+    if board.images.contains(&ImageFormat::FlashImage) {
+        // The whole NOR flash (a copy: the guest writes its JFFS2 overlay into it). The
+        // kernel finds the TRX, the squashfs root and rootfs_data by itself.
+        let flash = l.disk.clone().unwrap_or_else(|| crate::flash_image::flash_path(&image::images_dir(ctx, board), board));
+        cmd.arg("-drive").arg(format!("if=pflash,format=raw,file={}", flash.display()));
+    } else if board.images.contains(&ImageFormat::GptDisk) {
         let disk = l.disk.clone().unwrap_or_else(|| image::disk_path(ctx, board));
         cmd.arg("-drive").arg(format!("file={},format=raw,if=virtio", disk.display()));
     } else if board.images.contains(&ImageFormat::KernelRootfs) {
@@ -65,7 +74,7 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
         cmd.arg("-drive").arg(format!("file={},format=raw,if=virtio,readonly=on", image::rootfs_path(ctx, board).display()));
         append.push_str(" root=/dev/vda rootfstype=squashfs ro");
     } else {
-        bail!("board {} has no image QEMU can boot (gpt-disk or kernel-rootfs)", board.id);
+        bail!("board {} has no image QEMU can boot (gpt-disk, flash-image or kernel-rootfs)", board.id);
     }
     if !l.append.is_empty() {
         append.push(' ');

@@ -29,8 +29,14 @@ pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
     toolchain::require(ctx, board, Purpose::Emulation)?;
     let built = build_cmd::build(ctx, board)?;
     build_cmd::summarize(ctx, board, &built);
-    let disk = if board.images.contains(&crate::board::ImageFormat::GptDisk) { Some(run_disk(ctx, board, args.fresh)?) } else { None };
-    if args.efi && disk.is_none() {
+    let disk = if board.images.contains(&crate::board::ImageFormat::GptDisk) {
+        Some(run_disk(ctx, board, args.fresh)?)
+    } else if board.images.contains(&crate::board::ImageFormat::FlashImage) {
+        Some(run_flash(ctx, board, args.fresh)?)
+    } else {
+        None
+    };
+    if args.efi && !board.images.contains(&crate::board::ImageFormat::GptDisk) {
         bail!("--efi boots the GPT disk image, which board {} does not have", board.id);
     }
     let port = match args.port {
@@ -79,6 +85,27 @@ fn run_disk(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
     }
     fs::write(&stamp, built_id)?;
     Ok(disk)
+}
+
+/// The flash the guest writes to: a copy of the built one. A new build replaces it whole:
+/// the writable area's start moves with the squashfs' size, so the old JFFS2 cannot be kept
+/// (a sysupgrade that carries settings over is future work).
+fn run_flash(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
+    let built = crate::flash_image::flash_path(&image::images_dir(ctx, board), board);
+    let dir = ctx.board_out(&board.id).join("run");
+    fs::create_dir_all(&dir)?;
+    let flash = dir.join("flash.bin");
+    let stamp = dir.join("flash.source");
+    let built_id = fs::metadata(&built).and_then(|m| m.modified()).map(|t| format!("{t:?}")).unwrap_or_default();
+    if !fresh && flash.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(built_id.as_str()) {
+        return Ok(flash);
+    }
+    if flash.is_file() && !fresh {
+        eprintln!("run flash {}: the firmware changed, starting from the new image (the old overlay is not carried over)", flash.display());
+    }
+    fs::copy(&built, &flash).with_context(|| format!("cannot copy {} to {}", built.display(), flash.display()))?;
+    fs::write(&stamp, built_id)?;
+    Ok(flash)
 }
 
 fn read_range(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {

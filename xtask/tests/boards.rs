@@ -58,6 +58,21 @@ name = "nvram"
 role = "nvram"
 offset = "0x3f0000"
 size = "64KiB"
+
+[linksys]
+pattern = "W54G"
+version = "4.71.1"
+
+[switch]
+chip = "BCM5352 built-in"
+cpu_port = 5
+device = "eth0"
+lan_vlan = 0
+wan_vlan = 1
+ports = [
+    { port = 4, label = "Internet", role = "wan" },
+    { port = 3, label = "1", role = "lan" },
+]
 "#;
 
 fn parse(root: &Path, text: &str) -> Result<xtask::board::Board, BoardError> {
@@ -85,6 +100,28 @@ fn the_repository_boards_are_valid() {
     for id in ids {
         repo.load_board(&id).unwrap_or_else(|e| panic!("{e:#}"));
     }
+}
+
+#[test]
+fn factory_images_need_a_valid_linksys_pattern() {
+    let no_section = GOOD.replace("[linksys]\npattern = \"W54G\"\nversion = \"4.71.1\"\n", "");
+    assert!(problem(&no_section).contains("linksys-factory needs a [linksys] section"), "{}", problem(&no_section));
+    let p = problem(&GOOD.replace("pattern = \"W54G\"", "pattern = \"W54GX\""));
+    assert!(p.contains("`linksys.pattern`") && p.contains("not a 4-character model pattern"), "{p}");
+    let p = problem(&GOOD.replace("version = \"4.71.1\"", "version = \"four\""));
+    assert!(p.contains("`linksys.version`"), "{p}");
+}
+
+#[test]
+fn switch_ports_are_checked() {
+    let p = problem(&GOOD.replace("wan_vlan = 1", "wan_vlan = 0"));
+    assert!(p.contains("LAN and WAN are both VLAN 0"), "{p}");
+    let p = problem(&GOOD.replace("{ port = 3, label = \"1\"", "{ port = 5, label = \"1\""));
+    assert!(p.contains("port 5 is the CPU port"), "{p}");
+    let p = problem(&GOOD.replace("role = \"wan\"", "role = \"lan\""));
+    assert!(p.contains("no Wan port"), "{p}");
+    let p = problem(&GOOD.replace("role = \"wan\"", "role = \"dmz\""));
+    assert!(p.contains("unknown variant `dmz`"), "{p}");
 }
 
 #[test]

@@ -108,16 +108,50 @@ fn x86_disk_image_boots_through_uefi_firmware() {
     g.wait_for("oxwrt: powering off", Duration::from_secs(60));
 }
 
+fn scratch_flash(dir: &Path) -> PathBuf {
+    let flash = dir.join("flash.bin");
+    std::fs::copy(xtask::flash_image::flash_path(&xtask::image::images_dir(&ctx(), &board(MALTA)), &board(MALTA)), &flash).unwrap();
+    flash
+}
+
+fn budget(id: &str) -> serde_json::Value {
+    let path = xtask::image::images_dir(&ctx(), &board(id)).join("flash-budget.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// The Malta boots like a WRT54GL: QEMU loads TRX partition 0 (gunzipped, as CFE does) at
+/// the kernel's own load address, the decompressor moves itself away and unpacks the LZMA
+/// kernel, the kernel finds the TRX on the emulated NOR flash, mounts the squashfs from it
+/// and init puts the JFFS2 overlay on rootfs_data, which keeps a file across a reboot.
 #[test]
 #[ignore = "needs the images built by `cargo xtask test`"]
-fn malta_4kc_boots_to_ready_and_serves_its_status() {
+fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot() {
     let m = manifest(MALTA);
-    let mut g = Guest::start(&ctx(), &board(MALTA), Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new() });
+    let b = board(MALTA);
+    let dir = tempfile::tempdir().unwrap();
+    let flash = scratch_flash(dir.path());
+    let launch = Launch { disk: Some(flash.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new() };
+
+    // What QEMU loads is partition 0 of the TRX, placed where the kernel goes (not where the
+    // decompressor was linked): the relocation in flash-boot/0002 has to run.
+    let images = xtask::image::images_dir(&ctx(), &b);
+    let boot = std::fs::read(xtask::flash_image::boot_elf_path(&images, &b)).unwrap();
+    let boot = xtask::flash_image::Elf32::parse(&boot, "boot.elf").unwrap();
+    let vmlinux = std::fs::read(ctx().board_out(MALTA).join("kernel/vmlinux")).unwrap();
+    let vmlinuz = std::fs::read(ctx().board_out(MALTA).join("kernel/vmlinuz")).unwrap();
+    let kernel_load = xtask::flash_image::Elf32::parse(&vmlinux, "vmlinux").unwrap().loads[0].0;
+    let linked = xtask::flash_image::Elf32::parse(&vmlinuz, "vmlinuz").unwrap().entry;
+    assert_eq!(boot.entry, kernel_load);
+    assert_ne!(boot.entry, linked, "the decompressor would not need to move");
+
+    let mut g = Guest::start(&ctx(), &b, launch.clone());
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("CPU0 revision is: 00018"), "not a 4Kc (MIPS32r1):\n{}", g.tail());
-    // Without the flash image there is no rootfs_data: init says so and keeps going.
-    assert!(text.contains("WARNING: the data partition mtd:rootfs_data was not found; the writable layer is in RAM"), "{}", g.tail());
+    for line in ["trx partitions found on MTD device firmware", ": \"rootfs_data\"", "VFS: Mounted root (squashfs filesystem) readonly", "root: squashfs + overlay on mtd:rootfs_data (jffs2)"] {
+        assert!(text.contains(line), "no `{line}` in the boot log:\n{text}");
+    }
+    assert!(!text.contains("WARNING"), "{}", g.tail());
     let (code, body) = g.http("/api/status");
     assert_eq!(code, 200, "{body}");
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -125,6 +159,54 @@ fn malta_4kc_boots_to_ready_and_serves_its_status() {
     assert_eq!(status["kernel"]["machine"], "mips", "{body}");
     let table = g.shell("service");
     assert!(table.lines().any(|l| l.starts_with("webd ") && l.contains("running")), "{table}");
+
+    let marker = format!("persisted-{}", std::process::id());
+    g.shell(&format!("echo {marker} > /etc/oxwrt-test"));
+    g.send("reboot");
+    g.wait_for("oxwrt: rebooting", Duration::from_secs(60));
+    assert!(g.wait_exit(Duration::from_secs(60)).success(), "{}", g.tail());
+    drop(g);
+
+    // The flash file now holds a JFFS2 at rootfs_data (its magic at the first node).
+    let fw_offset = b.layout().iter().find(|p| p.role == xtask::board::PartitionRole::Firmware).unwrap().offset;
+    let data_at = (fw_offset + budget(MALTA)["writable_offset"].as_u64().unwrap()) as usize;
+    let bytes = std::fs::read(&flash).unwrap();
+    assert_eq!(&bytes[data_at..data_at + 2], &[0x85, 0x19], "no JFFS2 node at rootfs_data ({data_at:#x})");
+
+    let mut g = Guest::start(&ctx(), &b, launch);
+    g.wait_for("oxwrt: ready", Duration::from_secs(300));
+    let out = g.shell("cat /etc/oxwrt-test");
+    assert!(out.contains(&marker), "the file written before the reboot is gone:\n{out}");
+    g.send("poweroff");
+    g.wait_for("oxwrt: powering off", Duration::from_secs(60));
+    assert!(g.wait_exit(Duration::from_secs(60)).success(), "{}", g.tail());
+}
+
+/// After a TFTP install the flash behind the squashfs still holds the old firmware's bytes:
+/// init erases them on the first boot instead of handing junk to JFFS2.
+#[test]
+#[ignore = "needs the images built by `cargo xtask test`"]
+fn malta_formats_a_writable_area_left_over_from_other_firmware() {
+    let b = board(MALTA);
+    let dir = tempfile::tempdir().unwrap();
+    let flash = scratch_flash(dir.path());
+    let fw = b.layout().into_iter().find(|p| p.role == xtask::board::PartitionRole::Firmware).unwrap();
+    let data_at = (fw.offset + budget(MALTA)["writable_offset"].as_u64().unwrap()) as usize;
+    let mut bytes = std::fs::read(&flash).unwrap();
+    for (i, byte) in bytes[data_at..(fw.offset + fw.size) as usize].iter_mut().enumerate() {
+        *byte = b"old stock firmware "[i % 19];
+    }
+    std::fs::write(&flash, &bytes).unwrap();
+    let mut g = Guest::start(&ctx(), &b, Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new() });
+    g.wait_for("oxwrt: ready", Duration::from_secs(300));
+    let text = g.text();
+    assert!(text.contains("rootfs_data (/dev/mtdblock") && text.contains("holds no JFFS2 (Foreign"), "{}", g.tail());
+    assert!(text.contains("root: squashfs + overlay on mtd:rootfs_data (jffs2)") && !text.contains("WARNING"), "{}", g.tail());
+    g.shell("echo works > /etc/oxwrt-test");
+    let out = g.shell("cat /etc/oxwrt-test");
+    assert!(out.contains("works"), "{out}");
+    g.send("poweroff");
+    g.wait_for("oxwrt: powering off", Duration::from_secs(60));
 }
 
 fn run(cmd: &mut Command) -> String {

@@ -51,7 +51,7 @@ pub enum Overlay {
 pub fn overlay_root(data: Option<&DataStore>, log: Log) -> Overlay {
     let outcome = match data {
         None => Overlay::Volatile { why: "this board has no data partition".into() },
-        Some(d) => match mount_data(d) {
+        Some(d) => match mount_data(d, log) {
             Ok(device) => Overlay::Persistent { device, fstype: d.fstype.clone() },
             Err(why) => Overlay::Volatile { why },
         },
@@ -93,11 +93,74 @@ fn read_only(why: String, log: Log) -> Overlay {
 }
 
 /// Finds and mounts the data store on /overlay; Err says why not.
-fn mount_data(d: &DataStore) -> Result<String, String> {
+fn mount_data(d: &DataStore, log: Log) -> Result<String, String> {
     let device = resolve_device(&d.device, Path::new("/sys/class/block"), Path::new("/proc/mtd"), Duration::from_secs(3))?;
+    if d.fstype == "jffs2" {
+        if let Some(name) = device.strip_prefix("mtd:") {
+            prepare_jffs2(name, Path::new("/proc/mtd"), Path::new("/dev"), log)?;
+        }
+    }
     mount_fs(&device, "/overlay", &d.fstype, MsFlags::MS_NOATIME, (!d.options.is_empty()).then_some(d.options.as_str()))
         .map_err(|e| format!("cannot {e} (is the partition formatted as {}?)", d.fstype))?;
     Ok(device)
+}
+
+/// What the start of a flash partition says about the JFFS2 on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlashState {
+    /// All 0xff: JFFS2 makes an empty filesystem of it.
+    Erased,
+    /// A JFFS2 node (magic 0x1985).
+    Jffs2,
+    /// 0xdeadc0de: "format me" (left by an upgrade that drops the settings).
+    FormatMarker,
+    /// Anything else: left over from other firmware.
+    Foreign,
+}
+
+pub fn flash_state(start: &[u8]) -> FlashState {
+    match start {
+        [0xff, 0xff, 0xff, 0xff, ..] => FlashState::Erased,
+        [0x85, 0x19, ..] => FlashState::Jffs2,
+        [0xde, 0xc0, 0xad, 0xde, ..] | [0xde, 0xad, 0xc0, 0xde, ..] => FlashState::FormatMarker,
+        _ => FlashState::Foreign,
+    }
+}
+
+/// Size and erase block of MTD partition `name` from /proc/mtd, and its index.
+pub fn mtd_info(proc_mtd: &Path, name: &str) -> Option<(u32, u64, u64)> {
+    let text = fs::read_to_string(proc_mtd).ok()?;
+    text.lines().find(|l| l.ends_with(&format!("\"{name}\""))).and_then(|l| {
+        let mut f = l.split_whitespace();
+        let index = f.next()?.strip_prefix("mtd")?.strip_suffix(':')?.parse().ok()?;
+        let size = u64::from_str_radix(f.next()?, 16).ok()?;
+        let erase = u64::from_str_radix(f.next()?, 16).ok()?;
+        Some((index, size, erase))
+    })
+}
+
+/// First boot on flash: the writable area behind the squashfs holds whatever the previous
+/// firmware left there. Unless it is erased or already JFFS2, erase it (through mtdblock,
+/// which erases each block it rewrites) so JFFS2 starts empty instead of scanning junk.
+fn prepare_jffs2(name: &str, proc_mtd: &Path, dev: &Path, log: Log) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let (index, size, erase) = mtd_info(proc_mtd, name).ok_or_else(|| format!("MTD partition {name} is not in {}", proc_mtd.display()))?;
+    let path = dev.join(format!("mtdblock{index}"));
+    let mut f = fs::OpenOptions::new().read(true).write(true).open(&path).map_err(|e| format!("cannot open {} ({name}): {e}", path.display()))?;
+    let mut start = [0u8; 4];
+    f.read_exact(&mut start).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let state = flash_state(&start);
+    if matches!(state, FlashState::Erased | FlashState::Jffs2) {
+        return Ok(());
+    }
+    log(format!("{name} ({}) holds no JFFS2 ({state:?}, starts {:02x?}): erasing its {} KiB for a new, empty overlay", path.display(), start, size / 1024));
+    let block = vec![0xffu8; erase as usize];
+    f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    for _ in 0..size / erase {
+        f.write_all(&block).map_err(|e| format!("erasing {}: {e}", path.display()))?;
+    }
+    f.sync_all().map_err(|e| format!("erasing {}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// `PARTLABEL=name` -> /dev/<partition> (waiting up to `wait` for it to appear),
@@ -177,6 +240,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flash_states() {
+        assert_eq!(flash_state(&[0xff; 4]), FlashState::Erased);
+        assert_eq!(flash_state(&[0x85, 0x19, 0x03, 0x20]), FlashState::Jffs2);
+        assert_eq!(flash_state(&[0xde, 0xc0, 0xad, 0xde]), FlashState::FormatMarker);
+        assert_eq!(flash_state(b"hsqs"), FlashState::Foreign);
+        assert_eq!(flash_state(&[]), FlashState::Foreign);
+    }
+
+    #[test]
     fn partlabel_and_mtd_resolution() {
         let tmp = tempfile::tempdir().unwrap();
         let block = tmp.path().join("block");
@@ -191,5 +263,7 @@ mod tests {
         assert_eq!(resolve_device("mtd:rootfs_data", &block, &mtd, w).unwrap(), "mtd:rootfs_data");
         assert_eq!(resolve_device("PARTLABEL=nope", &block, &mtd, w).unwrap_err(), "the data partition PARTLABEL=nope was not found");
         assert!(resolve_device("mtd:nvram", &block, &mtd, w).is_err());
+        assert_eq!(mtd_info(&mtd, "rootfs_data"), Some((4, 0x2c0000, 0x10000)));
+        assert_eq!(mtd_info(&mtd, "nvram"), None);
     }
 }
