@@ -149,6 +149,10 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
             let disk = dir.join("disk.img");
             std::fs::copy(crate::image::disk_path(ctx, b), &disk)?;
             crate::qemu::Launch { disk: Some(disk), ..launch }
+        } else if b.images.contains(&crate::board::ImageFormat::FlashImage) {
+            let flash = dir.join("flash.bin");
+            std::fs::copy(crate::flash_image::flash_path(&crate::image::images_dir(ctx, b), b), &flash)?;
+            crate::qemu::Launch { disk: Some(flash), ..launch }
         } else {
             launch
         };
@@ -181,6 +185,46 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
         run_rows.join("\n")
     );
     write_section(&ctx.root.join("docs/benchmarks.md"), "build", &section)?;
+    println!("{section}");
+    Ok(())
+}
+
+/// `cargo xtask bench flash`: builds every NOR flash board and records where the bytes of
+/// its firmware go (kernel, root filesystem by package and file) and the room left for the
+/// writable overlay, in docs/benchmarks.md.
+pub fn flash(ctx: &Context, board: Option<&str>) -> Result<()> {
+    let boards: Vec<_> = crate::toolchain::boards(ctx, board)?.into_iter().filter(|b| b.images.contains(&crate::board::ImageFormat::Trx)).collect();
+    let mut rows = Vec::new();
+    let mut reports = Vec::new();
+    for b in &boards {
+        let built = crate::build_cmd::build(ctx, b)?;
+        let Some(budget) = built.budget else { continue };
+        let kib = |v: u64| format!("{:.1} KiB", v as f64 / 1024.0);
+        rows.push(format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({} blocks) |",
+            b.id,
+            kib(budget.kernel_bytes),
+            kib(budget.rootfs_bytes),
+            kib(budget.trx_bytes),
+            kib(budget.budget_bytes),
+            kib(budget.budget_bytes.saturating_sub(budget.trx_bytes)),
+            kib(budget.firmware_bytes),
+            kib(budget.writable_bytes),
+            budget.writable_blocks()
+        ));
+        reports.push(format!("```\n{}```", budget.report()));
+    }
+    let today = crate::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
+    let section = format!(
+        "Measured {today} with `cargo xtask bench flash`. The TRX is what CFE boots and checksums: the kernel (gzip'd vmlinuz, \
+         the LZMA kernel inside) and the squashfs root. The budget is the largest TRX a board allows (`size_budget`, by default the \
+         firmware partition minus the 5 erase blocks JFFS2 needs); the build fails above it and prints this breakdown. Goal for \
+         linksys-wrt54gl: init + netd + webd + sqmd + vpnd in at most 3.6 MiB.\n\n\
+         | board | kernel | rootfs | TRX | budget | left | firmware partition | writable overlay |\n|---|---|---|---|---|---|---|---|\n{}\n\n{}\n",
+        rows.join("\n"),
+        reports.join("\n\n")
+    );
+    write_section(&ctx.root.join("docs/benchmarks.md"), "flash", &section)?;
     println!("{section}");
     Ok(())
 }

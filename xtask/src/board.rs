@@ -45,6 +45,17 @@ pub struct LinksysSpec {
     pub pattern: String,
     /// Firmware version put in the header, "X.Y.Z"; the stock UI refuses some low ones.
     pub version: String,
+    /// Board support bits (byte 20): the stock firmware of some models refuses an image
+    /// without theirs. Default 0x1f, every bit the WRT54G family knows.
+    #[serde(default = "default_linksys_flags")]
+    pub flags: u16,
+    /// Hardware version byte (byte 18).
+    #[serde(default)]
+    pub hw_version: u8,
+}
+
+fn default_linksys_flags() -> u16 {
+    0x1f
 }
 
 /// A switch whose ports are split into LAN and WAN by VLANs, the CPU port tagged in both.

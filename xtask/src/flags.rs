@@ -65,6 +65,15 @@ pub enum Cmd {
     },
     /// Install an image on a router through its bootloader's TFTP recovery (CFE, WRT54G class).
     Flash(FlashArgs),
+    /// Show what a firmware image is made of (factory .bin, TRX, CHK, uImage, GPT disk,
+    /// squashfs) with offsets and sizes, and verify every checksum in it.
+    Inspect {
+        /// The image file.
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the workspace tests and the end-to-end checks (what CI runs).
     Test {
         /// Only the workspace tests: no kernel builds.
@@ -108,6 +117,7 @@ pub struct FlashArgs {
     /// The image to send; default: the board's built TRX (target/oxwrt/<board>/images/).
     #[arg(long)]
     pub image: Option<PathBuf>,
+    /// The router's TFTP port.
     #[arg(long, default_value_t = 69)]
     pub port: u16,
     /// Negotiate this TFTP block size (RFC 2348); default: plain RFC 1350, 512-byte blocks,
@@ -159,6 +169,11 @@ pub enum KernelCmd {
 pub enum BenchCmd {
     /// Whole builds by stage, no-op and one-daemon rebuilds, image sizes, boot time, memory.
     Build {
+        #[arg(long)]
+        board: Option<String>,
+    },
+    /// Flash boards: where the firmware's bytes go and the room left (builds them).
+    Flash {
         #[arg(long)]
         board: Option<String>,
     },

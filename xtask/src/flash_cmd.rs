@@ -11,23 +11,20 @@ use crate::size::Size;
 use crate::tftp::{self, ErrorKind, TftpError, Transfer};
 use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use oxwrt_images::{linksys, trx};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The TRX magic at offset 0 ("HDR0", little-endian 0x30524448).
-pub const TRX_MAGIC: &[u8; 4] = b"HDR0";
-/// A TRX header: magic, length, CRC32, flags/version, three partition offsets.
-pub const TRX_HEADER_LEN: usize = 28;
 /// Linksys factory images put a 32-byte header (starting with a 4-letter code pattern such
 /// as "W54G") in front of the TRX.
-pub const LINKSYS_HEADER_LEN: usize = 32;
+pub const LINKSYS_HEADER_LEN: usize = linksys::HEADER_LEN;
 /// The file name sent in the write request: CFE ignores it.
 pub const REMOTE_NAME: &str = "code.bin";
 
 /// The board's TRX as the build writes it.
 pub fn trx_path(ctx: &Context, board: &Board) -> PathBuf {
-    image::images_dir(ctx, board).join(format!("{}.trx", board.id))
+    crate::flash_image::trx_path(&image::images_dir(ctx, board), board)
 }
 
 /// An image checked for a board, ready to send.
@@ -77,28 +74,33 @@ pub fn load_image(ctx: &Context, board: &Board, image: Option<&Path>, force: boo
 }
 
 /// Is `data` something CFE's TFTP recovery takes for this board: a bare TRX (magic "HDR0" at
-/// offset 0, a header length that the file holds) no larger than the firmware partition?
-/// `--force` lets a file of another format through, never one too large. Returns what the
-/// file is; `trx` is the board's built TRX, named in the messages.
-pub fn check_image(board: &Board, partition: &Placed, path: &Path, data: &[u8], trx: &Path, force: bool) -> Result<String> {
+/// offset 0, a valid header, a length the file holds, the right CRC32) no larger than the
+/// firmware partition? `--force` lets a file of another format through, never one too large.
+/// Returns what the file is; `built_trx` is the board's built TRX, named in the messages.
+pub fn check_image(board: &Board, partition: &Placed, path: &Path, data: &[u8], built_trx: &Path, force: bool) -> Result<String> {
     let len = data.len() as u64;
     if len > partition.size {
         bail!(
-            "{} is {}, larger than the firmware partition `{}` of {} ({}) by {}: flashing it would overwrite what follows the partition (CFE's NVRAM). \
+            "{} is {len} bytes, larger than the firmware partition `{}` of {} ({} bytes, {}) by {} bytes: flashing it would overwrite what follows the partition (CFE's NVRAM). \
              Make the image smaller (the build's size report shows where the bytes go) or check that it is for this board",
             path.display(),
-            Size(len),
             partition.name,
             board.id,
+            partition.size,
             Size(partition.size),
-            Size(len - partition.size)
+            len - partition.size
         );
     }
-    let problem = trx_problem(data).map(|p| {
+    let problem = trx_problem(board, data).map(|(p, factory)| {
+        let what_to_do = if factory {
+            format!("if the board's guide (docs/install/{}.md) says its CFE wants the factory image, --force sends it", board.id)
+        } else {
+            "--force sends this file anyway".to_string()
+        };
         format!(
-            "{}: {p}. CFE's TFTP recovery wants the bare TRX ({} from `cargo xtask build --board {}`); --force sends this file anyway",
+            "{}: {p}. `cargo xtask flash` sends the bare TRX that CFE writes to the flash ({} from `cargo xtask build --board {}`); {what_to_do}",
             path.display(),
-            trx.display(),
+            built_trx.display(),
             board.id
         )
     });
@@ -112,27 +114,23 @@ pub fn check_image(board: &Board, partition: &Placed, path: &Path, data: &[u8], 
     }
 }
 
-/// Why `data` is not a bare TRX, if it is not.
-fn trx_problem(data: &[u8]) -> Option<String> {
-    if data.len() >= 4 && &data[..4] == TRX_MAGIC {
-        if data.len() < TRX_HEADER_LEN {
-            return Some(format!("it is {} bytes, shorter than a TRX header ({TRX_HEADER_LEN})", data.len()));
+/// Why `data` is not a bare TRX CFE can boot, if it is not (and whether it is a Linksys
+/// factory image).
+fn trx_problem(board: &Board, data: &[u8]) -> Option<(String, bool)> {
+    match trx::Trx::parse(data) {
+        Ok(t) if t.crc_ok() => None,
+        Ok(t) => Some((format!("its TRX CRC32 is {:#010x} but its bytes give {:#010x}: the file is damaged, and CFE would not boot it", t.stored_crc, t.computed_crc), false)),
+        Err(trx::Error::BadMagic { .. }) if linksys::Header::parse(data).is_ok() => {
+            let h = linksys::Header::parse(data).ok()?;
+            let model = h.model().map(|m| format!(", {m}")).unwrap_or_default();
+            let mut p = format!("it is a Linksys factory image (code pattern \"{}\"{model}, {}, its TRX at offset {LINKSYS_HEADER_LEN}), not a bare TRX", h.pattern_str(), h.version_string());
+            if let Some(l) = board.linksys.as_ref().filter(|l| l.pattern != h.pattern_str()) {
+                p.push_str(&format!(", and its pattern is not {}'s (\"{}\"): CFE refuses other models' images", board.id, l.pattern));
+            }
+            Some((p, true))
         }
-        let header_len = u32::from_le_bytes([data[4], data[5], data[6], data[7]]) as usize;
-        if header_len < TRX_HEADER_LEN || header_len > data.len() {
-            return Some(format!("its TRX header says {header_len} bytes but the file has {}: it is truncated or damaged", data.len()));
-        }
-        return None;
+        Err(e) => Some((e.to_string(), false)),
     }
-    let factory = data.len() >= LINKSYS_HEADER_LEN + 4 && &data[LINKSYS_HEADER_LEN..LINKSYS_HEADER_LEN + 4] == TRX_MAGIC;
-    if factory {
-        let pattern = String::from_utf8_lossy(&data[..4]).into_owned();
-        return Some(format!(
-            "it is a Linksys factory image (code pattern {pattern:?}, its TRX at offset {LINKSYS_HEADER_LEN}), made for the stock firmware's web upgrade page, not for CFE"
-        ));
-    }
-    let start = &data[..data.len().min(4)];
-    Some(format!("it is not a TRX image: it starts with {:?} ({}) instead of the magic \"HDR0\"", String::from_utf8_lossy(start), hex::encode(start)))
 }
 
 /// The router's address and TFTP port.
@@ -191,18 +189,38 @@ pub fn explain(e: &TftpError, opts: &tftp::Options) -> String {
 
 /// What to do when CFE does not answer.
 pub fn recovery_advice(router: IpAddr) -> String {
-    let (net, pc) = match router {
-        IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            (format!("{a}.{b}.{c}.0/24"), format!("{a}.{b}.{c}.{}", if d == 10 { 20 } else { 10 }))
-        }
-        IpAddr::V6(_) => ("the router's network".into(), "an address on it".into()),
-    };
+    let (net, pc) = pc_address(router);
     format!(
         "Is the router in CFE recovery mode? Set your PC to a static address in {net} (e.g. {pc}), connect it to a LAN port, \
          power-cycle the router and start the upload within the first seconds (or start it with --wait 60, then power the router on); \
          boot_wait must be on, and the PC's firewall must let UDP in from the router. See docs/flashing.md."
     )
+}
+
+/// The procedure, printed before the upload starts.
+pub fn recovery_steps(router: IpAddr, wait: u64) -> String {
+    let (net, pc) = pc_address(router);
+    let last = if wait > 0 {
+        format!("this command keeps asking for {wait} s: power the router on now")
+    } else {
+        "start this command right after powering the router on (or use --wait 60 and power it on after starting)".to_string()
+    };
+    format!(
+        "Recovery steps (CFE):\n  1. this PC: a static address in {net} (e.g. {pc}), cable to a LAN port of the router\n  \
+         2. CFE listens for TFTP at {router} for a few seconds after power-on (boot_wait=on), or until an image comes when the flash holds none that boots (power LED blinking)\n  \
+         3. {last}"
+    )
+}
+
+/// The router's /24 and an address for the PC in it.
+fn pc_address(router: IpAddr) -> (String, String) {
+    match router {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            (format!("{a}.{b}.{c}.0/24"), format!("{a}.{b}.{c}.{}", if d == 10 { 20 } else { 10 }))
+        }
+        IpAddr::V6(_) => ("the router's network".into(), "an address on it".into()),
+    }
 }
 
 /// The address this machine would send from to reach `router` (None: no route).
@@ -227,7 +245,7 @@ pub fn run(ctx: &Context, args: &FlashArgs) -> Result<()> {
         Some(b) => format!("TFTP offering blksize {b} (falls back to 512 if the router ignores options)"),
     };
     eprintln!(
-        "  to {server} as {REMOTE_NAME}: {mode}; timeout {} ms, {} retries per block",
+        "  to {server} as {REMOTE_NAME}: {mode}; timeout {} ms, at most {} retransmissions per packet",
         opts.timeout.as_millis(),
         opts.retries
     );
@@ -238,10 +256,7 @@ pub fn run(ctx: &Context, args: &FlashArgs) -> Result<()> {
         (_, None) => eprintln!("warning: this PC has no route to {}: set a static address on the router's network first.", server.ip()),
         _ => {}
     }
-    eprintln!("{}", recovery_advice(server.ip()));
-    if args.wait > 0 {
-        eprintln!("waiting up to {} s for the router to answer: power it on now", args.wait);
-    }
+    eprintln!("{}", recovery_steps(server.ip(), args.wait));
     let bar = ProgressBar::new(len);
     bar.set_style(ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}").unwrap().progress_chars("=> "));
     let result = upload(server, &image.data, &opts, &mut |sent, _| bar.set_position(sent));

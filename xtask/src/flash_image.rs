@@ -333,7 +333,9 @@ pub fn build(board: &Board, dir: &Path, vmlinuz: &Path, vmlinux: &Path, rootfs: 
                 let spec = board.linksys.as_ref().ok_or_else(|| anyhow!("{toml}: linksys-factory needs a [linksys] section"))?;
                 let pattern: [u8; 4] = spec.pattern.as_bytes().try_into().map_err(|_| anyhow!("{toml}: linksys.pattern must be 4 characters"))?;
                 let version = linksys::parse_version(&spec.version).map_err(|e| anyhow!("{toml}: linksys.version: {e}"))?;
-                let header = linksys::Header::new(pattern, linksys::date_from_unix(epoch as i64), version);
+                let mut header = linksys::Header::new(pattern, linksys::date_from_unix(epoch as i64), version);
+                header.flags = spec.flags;
+                header.hw_version = spec.hw_version;
                 let path = factory_path(dir, board);
                 fs::write(&path, linksys::wrap(&header, &image))?;
                 out.push(Artifact::of(&path, "factory image: first install from the stock Linksys web interface")?);

@@ -12,6 +12,7 @@ pub mod flags;
 pub mod flash_image;
 pub mod flash_cmd;
 pub mod image;
+pub mod inspect_cmd;
 pub mod kernel;
 pub mod kernel_cmd;
 pub mod packages;

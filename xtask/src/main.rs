@@ -31,8 +31,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Package { name, board } => build_cmd::package(&ctx, &ctx.repo().load_board(&board)?, &name).map(|_| ()),
         Cmd::Run { board, efi, fresh, port } => run_cmd::run(&ctx, &ctx.repo().load_board(&board)?, &run_cmd::RunArgs { efi, fresh, port }),
         Cmd::Flash(args) => xtask::flash_cmd::run(&ctx, &args),
+        Cmd::Inspect { file, json } => xtask::inspect_cmd::run(&file, json),
         Cmd::Test { no_e2e } => test_cmd::run(&ctx, no_e2e),
         Cmd::Bench { what: BenchCmd::Kernel { board } } => bench::kernel(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Build { board } } => bench::build(&ctx, board.as_deref()),
+        Cmd::Bench { what: BenchCmd::Flash { board } } => bench::flash(&ctx, board.as_deref()),
     }
 }

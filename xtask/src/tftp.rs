@@ -170,7 +170,7 @@ fn cstrings(buf: &[u8]) -> Result<Vec<String>, DecodeError> {
 }
 
 fn pairs(fields: Vec<String>) -> Result<Vec<(String, String)>, DecodeError> {
-    if fields.len() % 2 != 0 {
+    if !fields.len().is_multiple_of(2) {
         return Err(DecodeError(format!("option `{}` has no value", fields.last().map(String::as_str).unwrap_or_default())));
     }
     Ok(fields.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect())
@@ -280,11 +280,11 @@ impl TftpError {
         let to = if self.direction == Direction::Upload { "to" } else { "from" };
         let head = format!("TFTP {op} of \"{}\" {to} {}", self.filename, self.server);
         let what = match &self.kind {
-            ErrorKind::NoAnswer { retries, waited } => format!("no answer to the {req} after {retries} retries ({:.1} s)", waited.as_secs_f64()),
+            ErrorKind::NoAnswer { retries, waited } => format!("no answer to the {req} after {} ({:.1} s)", retries_text(*retries), waited.as_secs_f64()),
             ErrorKind::Timeout { block, offset, total, retries } => {
                 let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
                 let waited_for = if self.direction == Direction::Upload { format!("no ACK for block {block}") } else { format!("no DATA block {block}") };
-                format!("timeout: {waited_for} (byte offset {offset}{of}) after {retries} retries")
+                format!("timeout: {waited_for} (byte offset {offset}{of}) after {}", retries_text(*retries))
             }
             ErrorKind::Refused { during: None } => format!("connection refused: nothing listens on UDP port {} there (ICMP port unreachable)", self.server.port()),
             ErrorKind::Refused { during: Some((block, offset)) } => {
@@ -418,7 +418,7 @@ pub fn get(server: SocketAddr, filename: &str, opts: &Options, progress: &mut dy
     }
     loop {
         let data = match pending.take() {
-            Some((block, data)) if block == 1 => data,
+            Some((1, data)) => data,
             Some((block, _)) => return Err(s.protocol(format!("the first DATA block is numbered {block}, not 1"), code::ILLEGAL_OPERATION)),
             None => {
                 let mut attempt = 0;
@@ -654,6 +654,10 @@ impl<'o> Session<'o> {
     fn finish(&self, bytes: u64, blksize: u16, blocks: u64, options_accepted: bool, tsize: Option<u64>) -> Transfer {
         Transfer { peer: self.peer.unwrap_or(self.server), bytes, blksize, blocks, options_accepted, tsize, retransmits: self.retransmits, elapsed: self.started.elapsed() }
     }
+}
+
+fn retries_text(n: u32) -> String {
+    format!("{n} {}", if n == 1 { "retry" } else { "retries" })
 }
 
 /// Socket errors in TFTP terms.

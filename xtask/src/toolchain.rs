@@ -188,8 +188,20 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ));
     }
     r.push(Requirement::new("mksquashfs (root filesystem images)", Userland, Check::Program("mksquashfs".into()), vec![deb("squashfs-tools")], "squashfs-tools 4.4 or newer"));
+    if board.storage.kind == StorageKind::NorFlash {
+        r.push(Requirement::new("binwalk (tests cross-check TRX/factory images with it)", Emulation, Check::Program("binwalk".into()), vec![deb("binwalk")], "binwalk 2.3 or newer"));
+    }
     if board.storage.kind == StorageKind::Disk {
         r.push(Requirement::new("mkfs.ext4 (the disk image's data partition)", Userland, Check::Program("mkfs.ext4".into()), vec![deb("e2fsprogs")], "e2fsprogs 1.43 or newer"));
+    }
+    if board.storage.kind == StorageKind::NorFlash {
+        r.push(Requirement::new(
+            "in.tftpd (tests of `cargo xtask flash` upload to a real TFTP server)",
+            Emulation,
+            Check::Program("in.tftpd".into()),
+            vec![deb("tftpd-hpa")],
+            "tftp-hpa's server (tftpd-hpa / tftp-server)",
+        ));
     }
     if board.qemu.is_some() && board.arch == Arch::X86_64 {
         r.push(Requirement::new("OVMF (UEFI firmware: boots the disk image in QEMU)", Emulation, Check::File("/usr/share/OVMF/OVMF_CODE_4M.fd".into()), vec![deb("ovmf")], "edk2-ovmf / ovmf"));
@@ -426,6 +438,7 @@ mod tests {
         assert!(matches!(&qemu.fixes[0], Fix::Debian { package, .. } if package == "qemu-system-mips"));
         assert!(reqs.iter().any(|r| r.what.starts_with("lzma")), "LZMA boards need lzma");
         assert!(reqs.iter().any(|r| r.what.starts_with("zig")), "MIPS musl boards need zig");
+        assert!(find("in.tftpd").fixes == vec![deb("tftpd-hpa")], "flash boards' tests need a TFTP server");
         // A build step stops before running anything, with the fixes.
         let ctx = Context::from_env(false).unwrap();
         let err = require(&ctx, &b, Purpose::Kernel).unwrap_err().to_string();
