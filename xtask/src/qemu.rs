@@ -34,6 +34,10 @@ pub struct Launch {
     pub exit_on_reboot: bool,
     /// Extra kernel command line (appended; -kernel boots only).
     pub append: String,
+    /// The network cards: None = one virtio NIC on QEMU's user network (the WAN side, with
+    /// the status page forwarded to `http_port`); Some(args) = these -netdev/-device
+    /// arguments instead (the network test harness's socket backends).
+    pub nics: Option<Vec<String>>,
 }
 
 pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
@@ -83,11 +87,18 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
     if !l.efi {
         cmd.arg("-append").arg(append);
     }
-    let mut netdev = "user,id=wan".to_string();
-    if let Some(port) = l.http_port {
-        netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{GUEST_IP}:80"));
+    match &l.nics {
+        Some(args) => {
+            cmd.args(args);
+        }
+        None => {
+            let mut netdev = "user,id=wan".to_string();
+            if let Some(port) = l.http_port {
+                netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{GUEST_IP}:80"));
+            }
+            cmd.args(["-netdev", &netdev, "-device", "virtio-net-pci,netdev=wan"]);
+        }
     }
-    cmd.args(["-netdev", &netdev, "-device", "virtio-net-pci,netdev=wan"]);
     Ok(cmd)
 }
 

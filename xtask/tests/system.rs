@@ -40,7 +40,7 @@ const BOOT: Duration = Duration::from_secs(180);
 fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a_reboot() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let launch = Launch { disk: Some(disk.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new() };
+    let launch = Launch { disk: Some(disk.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None };
     let m = manifest(X86);
     let mut g = Guest::start(&ctx(), &board(X86), launch.clone());
     g.wait_for("oxwrt: ready", BOOT);
@@ -99,7 +99,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
 fn x86_disk_image_boots_through_uefi_firmware() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let mut g = Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new() });
+    let mut g = Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("efi: EFI v"), "not booted through UEFI:\n{}", g.tail());
@@ -130,7 +130,7 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     let b = board(MALTA);
     let dir = tempfile::tempdir().unwrap();
     let flash = scratch_flash(dir.path());
-    let launch = Launch { disk: Some(flash.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new() };
+    let launch = Launch { disk: Some(flash.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None };
 
     // What QEMU loads is partition 0 of the TRX, placed where the kernel goes (not where the
     // decompressor was linked): the relocation in flash-boot/0002 has to run.
@@ -197,7 +197,7 @@ fn malta_formats_a_writable_area_left_over_from_other_firmware() {
         *byte = b"old stock firmware "[i % 19];
     }
     std::fs::write(&flash, &bytes).unwrap();
-    let mut g = Guest::start(&ctx(), &b, Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new() });
+    let mut g = Guest::start(&ctx(), &b, Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("rootfs_data (/dev/mtdblock") && text.contains("holds no JFFS2 (Foreign"), "{}", g.tail());
