@@ -1,6 +1,7 @@
-//! `cargo xtask flash --board B --tftp ROUTER`: installs the board's TRX image through the
-//! bootloader's TFTP recovery (CFE on WRT54G-class routers), after checking that the file is
-//! a bare TRX and fits the firmware partition. The protocol is in tftp.rs; the procedure
+//! `cargo xtask flash --board B --tftp ROUTER`: installs the board's image through the
+//! bootloader's TFTP recovery (CFE on WRT54G-class routers: the Linksys factory image where
+//! the board has one, since Linksys' CFE checks its code pattern, else the bare TRX), after
+//! checking that the file is sound and fits the firmware partition. The protocol is in tftp.rs; the procedure
 //! and its troubleshooting in docs/flashing.md.
 
 use crate::board::{Board, ImageFormat, PartitionRole, Placed};
@@ -61,7 +62,9 @@ pub fn load_image(ctx: &Context, board: &Board, image: Option<&Path>, force: boo
     let path = match image {
         Some(p) => p.to_path_buf(),
         None => {
-            let p = trx_path(ctx, board);
+            // CFE on Linksys models wants the image with the code pattern (docs/cfe.md).
+            let dir = crate::image::images_dir(ctx, board);
+            let p = if board.images.contains(&ImageFormat::LinksysFactory) { crate::flash_image::factory_path(&dir, board) } else { trx_path(ctx, board) };
             if !p.is_file() {
                 bail!("{} does not exist: build it first: cargo xtask build --board {}", p.display(), board.id);
             }
@@ -105,7 +108,8 @@ pub fn check_image(board: &Board, partition: &Placed, path: &Path, data: &[u8], 
         )
     });
     match problem {
-        None => Ok("TRX".into()),
+        None if data.starts_with(b"HDR0") => Ok("TRX".into()),
+        None => Ok(format!("Linksys factory image (code pattern \"{}\" + TRX)", String::from_utf8_lossy(&data[..4]))),
         Some(p) if force => {
             eprintln!("warning (--force): {p}");
             Ok("not a bare TRX (--force)".into())
@@ -122,6 +126,14 @@ fn trx_problem(board: &Board, data: &[u8]) -> Option<(String, bool)> {
         Ok(t) => Some((format!("its TRX CRC32 is {:#010x} but its bytes give {:#010x}: the file is damaged, and CFE would not boot it", t.stored_crc, t.computed_crc), false)),
         Err(trx::Error::BadMagic { .. }) if linksys::Header::parse(data).is_ok() => {
             let h = linksys::Header::parse(data).ok()?;
+            if board.linksys.as_ref().is_some_and(|l| l.pattern == h.pattern_str()) {
+                // This board's factory image: what its CFE takes, if the TRX inside is sound.
+                return match trx::Trx::parse(&data[LINKSYS_HEADER_LEN..]) {
+                    Ok(t) if t.crc_ok() => None,
+                    Ok(t) => Some((format!("the TRX inside this factory image has CRC32 {:#010x} but its bytes give {:#010x}: the file is damaged", t.stored_crc, t.computed_crc), false)),
+                    Err(e) => Some((format!("the TRX inside this factory image (at offset {LINKSYS_HEADER_LEN}): {e}"), false)),
+                };
+            }
             let model = h.model().map(|m| format!(", {m}")).unwrap_or_default();
             let mut p = format!("it is a Linksys factory image (code pattern \"{}\"{model}, {}, its TRX at offset {LINKSYS_HEADER_LEN}), not a bare TRX", h.pattern_str(), h.version_string());
             if let Some(l) = board.linksys.as_ref().filter(|l| l.pattern != h.pattern_str()) {

@@ -135,7 +135,9 @@ fn ext4(ctx: &Context, board: &Board, label: &str, size: u64, id: &BuildId) -> R
     fs::File::create(&tmp)?.set_len(size)?;
     let uuid = Guid::derived(format!("oxwrt/{}/{label}/fs", board.id).as_bytes()).to_string().to_lowercase();
     let mut cmd = Command::new("mkfs.ext4");
-    cmd.args(["-F", "-q", "-L", label, "-U", &uuid, "-m", "0", "-E"])
+    // MKE2FS_CONFIG=/dev/null keeps the host's mke2fs.conf out (reproducibility), and with it
+    // the ext4 feature list: name the features here, or the result is ext2 (no journal).
+    cmd.args(["-F", "-q", "-t", "ext4", "-O", "has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize", "-L", label, "-U", &uuid, "-m", "0", "-E"])
         .arg(format!("hash_seed={uuid},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard"))
         .arg(&tmp)
         .env("E2FSPROGS_FAKE_TIME", id.epoch.to_string())

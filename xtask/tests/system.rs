@@ -253,7 +253,13 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     // Data: a clean, empty ext4 labelled "data".
     let data = extract(2, "data.img");
     run(Command::new("e2fsck").args(["-n", "-f"]).arg(&data));
-    assert!(run(Command::new("dumpe2fs").arg("-h").arg(&data)).contains("Filesystem volume name:   data"));
+    let sb = run(Command::new("dumpe2fs").arg("-h").arg(&data));
+    assert!(sb.contains("Filesystem volume name:   data"), "{sb}");
+    // ext4 proper, with a journal (not the ext2 that mke2fs makes without a config).
+    let features = sb.lines().find(|l| l.starts_with("Filesystem features:")).unwrap_or_default();
+    for f in ["has_journal", "extent", "metadata_csum"] {
+        assert!(features.contains(f), "the data partition lacks {f}: {features}");
+    }
     // The manifest's sizes and hashes are the files'.
     let m = manifest(X86);
     for a in m["artifacts"].as_array().unwrap() {
@@ -299,5 +305,94 @@ fn two_clean_builds_in_different_directories_are_bit_identical() {
         let name = entry.unwrap().file_name();
         let (x, y) = (std::fs::read(a.join("images").join(&name)).unwrap(), std::fs::read(b.join("images").join(&name)).unwrap());
         assert!(x == y, "{} differs between the two builds", name.to_string_lossy());
+    }
+}
+
+fn binwalk(path: &Path) -> Vec<(u64, String)> {
+    let out = run(Command::new("binwalk").arg(path));
+    out.lines()
+        .filter_map(|l| {
+            let mut cols = l.split_whitespace();
+            let dec = cols.next()?.parse().ok()?;
+            cols.next()?;
+            Some((dec, cols.collect::<Vec<_>>().join(" ").to_lowercase()))
+        })
+        .collect()
+}
+
+/// The flash images of every TRX board (the routers and the Malta), as built by `cargo xtask
+/// test`: binwalk (an independent parser) and `cargo xtask inspect` find the same structure
+/// at the same offsets, Python's zlib agrees with the TRX CRC, unsquashfs lists the root
+/// filesystem carved out of the TRX, the factory header has the board's pattern, and the
+/// firmware is within the board's budget with room for the JFFS2 overlay.
+#[test]
+#[ignore = "needs the images built by `cargo xtask test`"]
+fn flash_images_agree_with_binwalk_inspect_zlib_and_unsquashfs_and_fit_their_budget() {
+    let ctx = ctx();
+    for id in ctx.repo().board_ids().unwrap() {
+        let b = board(&id);
+        if !b.images.contains(&xtask::board::ImageFormat::Trx) {
+            continue;
+        }
+        let images = xtask::image::images_dir(&ctx, &b);
+        let trx_path = xtask::flash_image::trx_path(&images, &b);
+        let trx = std::fs::read(&trx_path).unwrap_or_else(|e| panic!("{}: {e}", trx_path.display()));
+        let m = manifest(&id);
+        let listed = m["artifacts"].as_array().unwrap();
+        assert!(listed.iter().any(|a| a["name"] == format!("{id}.trx") && a["size"] == trx.len()), "{id}: manifest lacks the TRX: {m}");
+
+        // inspect: header, partitions, CRC.
+        let r = xtask::inspect_cmd::inspect(&trx_path).unwrap();
+        assert!(r.ok, "{id}: {}", r.render());
+        let t = r.find("trx");
+        assert_eq!(t.len(), 1, "{}", r.render());
+        let gz = r.find("gzip");
+        let sq = r.find("squashfs");
+        assert_eq!((gz.len(), sq.len()), (1, 1), "{}", r.render());
+        assert_eq!(gz[0].offset, 28, "partition 0 follows the 28-byte TRX v1 header");
+
+        // Python's zlib: the TRX CRC is the inverted crc32 of bytes 12..len.
+        let py = run(Command::new("python3").args(["-c", "import sys,zlib,struct; d=open(sys.argv[1],'rb').read(); n=struct.unpack_from('<I',d,4)[0]; print('%08x %08x' % (struct.unpack_from('<I',d,8)[0], zlib.crc32(d[12:n]) ^ 0xffffffff))"]).arg(&trx_path));
+        let (stored, computed) = py.trim().split_once(' ').unwrap();
+        assert_eq!(stored, computed, "{id}: python's CRC differs from the stored one");
+
+        // binwalk finds the TRX header, the gzip'd kernel and the squashfs at inspect's offsets.
+        let found = binwalk(&trx_path);
+        for (offset, what) in [(0, "trx firmware header"), (gz[0].offset, "gzip compressed data"), (sq[0].offset, "squashfs filesystem")] {
+            assert!(found.iter().any(|(o, d)| *o == offset && d.contains(what)), "{id}: binwalk reports no {what:?} at {offset}: {found:#?}\n{}", r.render());
+        }
+
+        // The squashfs carved out of the TRX is the root filesystem.
+        let dir = tempfile::tempdir().unwrap();
+        let sq_file = dir.path().join("rootfs.sqfs");
+        std::fs::write(&sq_file, &trx[sq[0].offset as usize..]).unwrap();
+        let list = run(Command::new("unsquashfs").arg("-l").arg(&sq_file));
+        for path in ["/sbin/init", "/usr/sbin/webd", "/etc/os-release", "/lib/oxwrt/init.toml"] {
+            assert!(list.contains(&format!("squashfs-root{path}")), "{id}: {path} missing:\n{list}");
+        }
+
+        // The factory image: the board's pattern, then the same TRX.
+        if let Some(l) = &b.linksys {
+            let path = xtask::flash_image::factory_path(&images, &b);
+            let bin = std::fs::read(&path).unwrap();
+            assert_eq!(&bin[..4], l.pattern.as_bytes());
+            assert_eq!(&bin[14..18], b"U2ND");
+            assert_eq!(u16::from_le_bytes([bin[20], bin[21]]), l.flags);
+            assert_eq!(&bin[32..], &trx[..], "{id}: the factory image must hold the TRX unchanged");
+            let r = xtask::inspect_cmd::inspect(&path).unwrap();
+            assert!(r.ok && r.find("linksys").len() == 1, "{}", r.render());
+            let found = binwalk(&path);
+            assert!(found.iter().any(|(o, _)| *o == 32), "{id}: binwalk finds nothing at the TRX after the header: {found:#?}");
+        }
+
+        // Within budget, and JFFS2 gets at least 5 erase blocks behind the squashfs.
+        let budget = budget(&id);
+        let (trx_bytes, limit) = (budget["trx_bytes"].as_u64().unwrap(), budget["budget_bytes"].as_u64().unwrap());
+        assert_eq!(trx_bytes, trx.len() as u64);
+        assert!(trx_bytes <= limit, "{id}: {trx_bytes} > {limit}");
+        let eb = budget["erase_block"].as_u64().unwrap();
+        assert!(budget["writable_bytes"].as_u64().unwrap() >= 5 * eb, "{id}: {budget}");
+        // The TRX (what CFE checksums) ends before rootfs_data, which JFFS2 writes.
+        assert!(trx_bytes <= budget["writable_offset"].as_u64().unwrap(), "{id}: {budget}");
     }
 }

@@ -216,10 +216,12 @@ fn flash_checks_the_image_before_sending() {
     };
     let load = |p: &Path, force: bool| flash_cmd::load_image(&ctx, &board, Some(p), force);
     let trx_path = tmp.path().join("linksys-wrt54gl/images/linksys-wrt54gl.trx");
+    let factory_path = tmp.path().join("linksys-wrt54gl/images/linksys-wrt54gl-factory.bin");
 
-    // Nothing built yet.
+    // Nothing built yet. On a Linksys board the default is the factory image: CFE's TFTP
+    // recovery checks its code pattern.
     let e = flash_cmd::load_image(&ctx, &board, None, false).unwrap_err().to_string();
-    assert_eq!(e, format!("{} does not exist: build it first: cargo xtask build --board linksys-wrt54gl", trx_path.display()));
+    assert_eq!(e, format!("{} does not exist: build it first: cargo xtask build --board linksys-wrt54gl", factory_path.display()));
 
     // Not a TRX.
     let elf = write("vmlinux", &[b"\x7fELF".as_slice(), &[0; 100]].concat());
@@ -234,10 +236,11 @@ fn flash_checks_the_image_before_sending() {
         [header.to_bytes().as_slice(), &trx(4096)].concat()
     };
     let gl = write("factory.bin", &factory(b"W54G"));
-    let e = load(&gl, false).unwrap_err().to_string();
-    assert!(e.contains("it is a Linksys factory image (code pattern \"W54G\", WRT54G / WRT54GL, v4.71.1, its TRX at offset 32), not a bare TRX."), "{e}");
-    assert!(e.ends_with("if the board's guide (docs/install/linksys-wrt54gl.md) says its CFE wants the factory image, --force sends it"), "{e}");
-    assert_eq!(load(&gl, true).unwrap().kind, "not a bare TRX (--force)");
+    assert_eq!(load(&gl, false).unwrap().kind, "Linksys factory image (code pattern \"W54G\" + TRX)");
+    let mut damaged = factory(b"W54G");
+    damaged[32 + 100] ^= 1;
+    let e = load(&write("damaged.bin", &damaged), false).unwrap_err().to_string();
+    assert!(e.contains("the TRX inside this factory image has CRC32 0x") && e.contains("the file is damaged"), "{e}");
     let gs = write("gs.bin", &factory(b"W54S"));
     let e = load(&gs, false).unwrap_err().to_string();
     assert!(e.contains("not a bare TRX, and its pattern is not linksys-wrt54gl's (\"W54G\"): CFE refuses other models' images."), "{e}");
@@ -278,16 +281,17 @@ fn flash_checks_the_image_before_sending() {
 }
 
 #[test]
-fn flash_sends_the_boards_trx_as_code_bin() {
+fn flash_sends_the_boards_factory_image_as_code_bin() {
     let server = Tftpd::start(true);
     let tmp = tempfile::tempdir().unwrap();
     let ctx = scratch_ctx(tmp.path());
-    let image = trx(600 * 1024);
+    let header = oxwrt_images::linksys::Header::new(*b"W54G", (8, 1, 1), (4, 71, 1));
+    let image = [header.to_bytes().as_slice(), &trx(600 * 1024)].concat();
     let images = tmp.path().join("linksys-wrt54gl/images");
     std::fs::create_dir_all(&images).unwrap();
-    std::fs::write(images.join("linksys-wrt54gl.trx"), &image).unwrap();
+    std::fs::write(images.join("linksys-wrt54gl-factory.bin"), &image).unwrap();
     let mut a = args(None);
     a.port = server.addr.port();
     flash_cmd::run(&ctx, &a).unwrap();
-    assert!(server.file("code.bin") == image, "the router's code.bin differs from the board's TRX");
+    assert!(server.file("code.bin") == image, "the router's code.bin differs from the board's factory image");
 }
