@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BOARDS: [&str; 3] = ["qemu-x86-64", "qemu-malta-mipsel", "linksys-wrt54gl"];
+const BOARDS: [&str; 4] = ["qemu-x86-64", "qemu-malta-mipsel", "linksys-wrt54gl", "linksys-wrt54gs"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -140,7 +140,7 @@ fn every_board_has_the_router_features_built_in() {
         assert_eq!(x86.get(opt).map(String::as_str), Some("y"), "qemu-x86-64: CONFIG_{opt}");
     }
     let malta = dot_config("qemu-malta-mipsel");
-    for opt in ["VIRTIO_NET", "VIRTIO_BLK", "CPU_MIPS32_R1", "MTD_PHYSMAP_OF", "JFFS2_FS"] {
+    for opt in ["VIRTIO_NET", "CPU_MIPS32_R1", "MTD_PHYSMAP_OF", "MTD_PARSER_TRX", "JFFS2_FS", "KERNEL_LZMA", "POWER_RESET_SYSCON", "POWER_RESET_PIIX4_POWEROFF"] {
         assert_eq!(malta.get(opt).map(String::as_str), Some("y"), "qemu-malta-mipsel: CONFIG_{opt}");
     }
     let wrt = dot_config("linksys-wrt54gl");
@@ -180,10 +180,11 @@ fn the_kernel_refuses_to_autoload_an_obsolete_filesystem_x86() {
 #[test]
 #[ignore = "needs the kernels built by `cargo xtask test`"]
 fn the_kernel_refuses_to_autoload_an_obsolete_filesystem_malta_4kc() {
+    // The root device is the flash's TRX rootfs partition (flash-boot/0001 picks it).
     let dir = tempfile::tempdir().unwrap();
-    let disk = scratch_disk(dir.path());
-    let drive = format!("file={},format=raw,if=none,id=d0", disk.display());
-    let log = boot_malta(&["-drive", &drive, "-device", "virtio-blk-pci,drive=d0"], "console=ttyS0 root=/dev/vda rootfstype=cramfs panic=-1");
+    let (flash, _, _) = wrt54g_like_flash(dir.path());
+    let drive = format!("if=pflash,format=raw,file={}", flash.display());
+    let log = boot_malta(&["-drive", &drive], "console=ttyS0 rootfstype=cramfs panic=-1");
     assert!(log.contains("Linux version 6.1"), "the kernel did not boot:\n{}", tail(&log));
     assert!(log.contains("CPU0 revision is: 00018"), "not a 4Kc (MIPS32r1) CPU:\n{}", tail(&log));
     assert!(log.contains("fs-cramfs: autoloading denied by CONFIG_FS_AUTOLOAD_DENYLIST"), "no refusal in:\n{}", tail(&log));
@@ -208,12 +209,12 @@ fn the_apu6_patch_recognises_the_board_from_its_dmi_strings() {
     assert!(strings(&kernel_dir("qemu-x86-64").join("vmlinux")).contains("PC Engines apu6"));
 }
 
-/// A 4 MiB Malta flash image laid out like a WRT54G's: a TRX v1 at 0x100000 (the patched
+/// A 4 MiB Malta flash image laid out like a WRT54GL's: a TRX v1 at 0x40000 (the patched
 /// device tree's "firmware" partition) holding a stand-in kernel and a real squashfs.
 /// Returns the image and the expected (rootfs, rootfs_data) offsets inside the firmware.
 fn wrt54g_like_flash(dir: &Path) -> (PathBuf, u64, u64) {
     const FLASH: usize = 4 << 20;
-    const FIRMWARE: usize = 0x100000;
+    const FIRMWARE: usize = 0x40000;
     const ERASE: usize = 0x10000;
     let tree = dir.join("root");
     std::fs::create_dir_all(tree.join("etc")).unwrap();
@@ -250,13 +251,18 @@ fn the_malta_flash_is_split_like_a_wrt54g_with_a_writable_area_after_the_squashf
     let (flash, rootfs, data) = wrt54g_like_flash(dir.path());
     let drive = format!("if=pflash,format=raw,file={}", flash.display());
     let log = boot_malta(&["-drive", &drive], "console=ttyS0 panic=-1");
-    // malta/0001: the flash's second partition is the TRX "firmware" ...
-    assert!(log.contains("0x000000100000-0x0000003e0000 : \"firmware\""), "no firmware partition:\n{}", tail(&log));
+    // malta/0001: the flash is laid out like a WRT54GL's: cfe, the TRX "firmware", nvram ...
+    for part in ["0x000000000000-0x000000040000 : \"cfe\"", "0x000000040000-0x0000003f0000 : \"firmware\"", "0x0000003f0000-0x000000400000 : \"nvram\""] {
+        assert!(log.contains(part), "no {part}:\n{}", tail(&log));
+    }
     // ... which the TRX parser splits, generic/0002 adding rootfs_data on the first erase
     // block after the squashfs, up to the end of the firmware partition.
     assert!(log.contains("3 trx partitions found on MTD device firmware"), "{}", tail(&log));
     assert!(log.contains(&format!("0x{rootfs:012x}-0x{data:012x} : \"rootfs\"")), "rootfs must end where the squashfs ends (erase-block aligned):\n{}", tail(&log));
-    assert!(log.contains(&format!("0x{data:012x}-0x0000002e0000 : \"rootfs_data\"")), "no rootfs_data:\n{}", tail(&log));
+    assert!(log.contains(&format!("0x{data:012x}-0x0000003b0000 : \"rootfs_data\"")), "no rootfs_data:\n{}", tail(&log));
+    // flash-boot/0001: with no root= the TRX's rootfs partition is the root device.
+    assert!(log.contains("mtd: device 3 (rootfs) set to be root filesystem"), "{}", tail(&log));
+    assert!(log.contains("VFS: Mounted root (squashfs filesystem) readonly"), "{}", tail(&log));
 }
 
 #[test]
@@ -265,7 +271,7 @@ fn the_wrt54gl_kernel_makes_the_rootfs_partition_the_root_device() {
     let cfg = dot_config("linksys-wrt54gl");
     assert_eq!((cfg.get("MTD").map(String::as_str), cfg.get("MTD_BLOCK").map(String::as_str)), (Some("y"), Some("y")));
     let s = strings(&kernel_dir("linksys-wrt54gl").join("vmlinux"));
-    assert!(s.contains("set to be root filesystem"), "the bcm47xx rootfs patch is not in the kernel");
+    assert!(s.contains("set to be root filesystem"), "the flash-boot/0001 rootfs patch is not in the kernel");
     assert!(s.contains("rootfs_data"), "the TRX rootfs_data patch is not in the kernel");
 }
 
@@ -298,6 +304,14 @@ fn the_wrt54gl_kernel_is_an_lzma_payload_of_its_vmlinux() {
     let lzma = (data.len() - start) as u64;
     assert!(lzma < size && size < 3_774_873, "vmlinuz {size} bytes (LZMA payload {lzma}) must fit the 3.6 MiB budget");
     eprintln!("linksys-wrt54gl: vmlinuz {size} bytes, LZMA payload {lzma} bytes, raw kernel {} bytes", expected.len());
+}
+
+#[test]
+#[ignore = "needs the kernels built by `cargo xtask test`"]
+fn the_wrt54gl_and_wrt54gs_share_one_kernel_build() {
+    let key = |b: &str| serde_json::from_slice::<serde_json::Value>(&std::fs::read(kernel_dir(b).join("info.json")).unwrap()).unwrap()["key"].clone();
+    assert_eq!(key("linksys-wrt54gl"), key("linksys-wrt54gs"), "same fragment, patches and command line: one cache entry");
+    assert_eq!(std::fs::read(kernel_dir("linksys-wrt54gl").join("vmlinuz")).unwrap(), std::fs::read(kernel_dir("linksys-wrt54gs").join("vmlinuz")).unwrap());
 }
 
 #[test]
