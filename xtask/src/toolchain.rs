@@ -187,6 +187,23 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             format!("QEMU 8 or newer ({pkg})"),
         ));
     }
+    if matches!(board.arch, Arch::Mips | Arch::Mipsel) {
+        let prog = if board.arch == Arch::Mipsel { "qemu-mipsel-static" } else { "qemu-mips-static" };
+        r.push(Requirement::new(
+            format!("{prog} (tests run the device binaries on an emulated MIPS32r1 CPU)"),
+            Emulation,
+            Check::Program(prog.into()),
+            vec![Fix::Debian { package: "qemu-user-static".into(), suite: backports_suite() }],
+            "QEMU user-mode emulation (qemu-user-static)",
+        ));
+        r.push(Requirement::new(
+            format!("{}objdump (tests scan the device binaries for instructions the CPU lacks)", board.kernel.cross_compile),
+            Emulation,
+            Check::Program(format!("{}objdump", board.kernel.cross_compile)),
+            vec![deb(&format!("binutils-{}", board.kernel.cross_compile.trim_end_matches('-')))],
+            "binutils for the board's architecture",
+        ));
+    }
     r.push(Requirement::new("mksquashfs (root filesystem images)", Userland, Check::Program("mksquashfs".into()), vec![deb("squashfs-tools")], "squashfs-tools 4.4 or newer"));
     if board.storage.kind == StorageKind::NorFlash {
         r.push(Requirement::new("binwalk (tests cross-check TRX/factory images with it)", Emulation, Check::Program("binwalk".into()), vec![deb("binwalk")], "binwalk 2.3 or newer"));
