@@ -80,6 +80,12 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
         init.services.extend(control.services.iter().cloned());
         fs::write(stage.join("lib/oxwrt/packages").join(format!("{}.json", control.name)), serde_json::to_vec_pretty(&control)?)?;
     }
+    if board.packages.iter().any(|p| p == "netd") && !from_packages.contains("/etc/oxwrt/network.toml") {
+        // The board's own network defaults: which switch VLAN is LAN and which WAN.
+        let switch = board.switch.as_ref().map(|s| oxwrt_config::SwitchLayout { device: s.device.clone(), lan_vlan: s.lan_vlan, wan_vlan: s.wan_vlan });
+        fs::create_dir_all(stage.join("etc/oxwrt"))?;
+        fs::write(stage.join("etc/oxwrt/network.toml"), oxwrt_config::defaults_for(switch.as_ref()).to_toml())?;
+    }
     init.check().map_err(|e| anyhow::anyhow!("the services of {}'s packages: {e}", board.id))?;
     fs::write(stage.join(oxinit::config::PATH.trim_start_matches('/')), toml::to_string(&init)?)?;
     normalise_modes(&stage, "", &from_packages)?;
