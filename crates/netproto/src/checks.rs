@@ -1,0 +1,62 @@
+//! The properties the fuzz targets (fuzz/) and the seeded mutation test
+//! (tests/mutations.rs) check on arbitrary bytes: one definition for both. Each panics
+//! when a property fails, which is how a fuzzer sees a bug. Not for netd.
+
+use crate::{dhcp, dns};
+
+/// DHCP: parse never panics; what parses encodes, and reads back equal.
+pub fn dhcp_parse(data: &[u8]) {
+    match dhcp::Message::parse(data) {
+        Ok(m) => {
+            let bytes = m.encode().unwrap_or_else(|e| panic!("parsed message does not encode: {e}: {m:?}"));
+            let back = dhcp::Message::parse(&bytes).unwrap_or_else(|e| panic!("re-encoded message does not parse: {e}"));
+            assert_eq!(back, m, "DHCP round trip changed the message");
+            let _ = (m.reply(dhcp::MessageType::Nak).encode(), m.options.routers(), m.options.dns_servers());
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// DNS: parse and the byte-level helpers never panic; the helpers accept what parses;
+/// replies built from a parsed query encode.
+pub fn dns_parse(data: &[u8]) {
+    let walked = dns::cache::min_ttl(data);
+    let mut copy = data.to_vec();
+    let aged = dns::cache::age_ttls(&mut copy, 30);
+    let _ = (dns::cache::is_truncated(data), dns::cache::id(data), dns::answer::formerr(data), dns::tcp::unframe(data));
+    match dns::Message::parse(data) {
+        Ok(m) => {
+            assert!(walked.is_ok() && aged.is_ok(), "parse accepted what the cache walker refused: {walked:?} {aged:?}");
+            if let Some(q) = m.questions.first() {
+                let _ = (q.name.to_string(), dns::parse_reverse_name(&q.name));
+            }
+            m.answer_a(&[std::net::Ipv4Addr::LOCALHOST], 60).encode_truncated(dns::UDP_LEN).ok();
+            m.nxdomain(None).encode().ok();
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// DNS: what parses encodes (compressed and not) and reads back equal.
+pub fn dns_roundtrip(data: &[u8]) {
+    let Ok(m) = dns::Message::parse(data) else { return };
+    for compress in [true, false] {
+        let bytes = match if compress { m.encode() } else { m.encode_uncompressed() } {
+            Ok(b) => b,
+            // Names written out in full can exceed 64 KiB; nothing else may fail.
+            Err(dns::EncodeError::TooLong { .. }) => continue,
+            Err(e) => panic!("parsed message does not encode (compress {compress}): {e}"),
+        };
+        let back = dns::Message::parse(&bytes)
+            .unwrap_or_else(|e| panic!("re-encoded message does not parse (compress {compress}): {e}"));
+        assert_eq!(back, m, "DNS round trip changed the message (compress {compress})");
+        if compress {
+            let mut aged = bytes.clone();
+            dns::cache::age_ttls(&mut aged, 1).expect("encoded message walks");
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Domain names: [`Name`] (uncompressed wire form, at most 255 bytes, labels at most 63),
+//! reading with compression pointers (guarded against loops and over-long names) and
+//! writing with optional compression.
+
+use super::DnsError;
+use crate::wire::Truncated;
+use std::fmt;
+
+/// Longest name in wire form, root label included (RFC 1035 2.3.4).
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest label.
+pub const MAX_LABEL_LEN: usize = 63;
+/// Compression pointers followed in one name. A real name has at most 127 labels, and a
+/// pointer only makes sense before a label. (Pointers must also point backwards, so they
+/// cannot loop; this bounds the work of a long backward chain.)
+pub const MAX_POINTERS: usize = 127;
+
+/// A domain name in uncompressed wire form: length-prefixed labels, then the root (0).
+/// Equality is exact (case-sensitive, as DNS 0x20 needs); see [`Name::eq_ignore_case`].
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name {
+    wire: Vec<u8>,
+}
+
+/// Why text or labels are not a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    /// Two dots in a row, or a leading dot (the root alone is "." or "").
+    EmptyLabel,
+    LabelTooLong { len: usize },
+    /// `len` bytes in wire form, over 255.
+    NameTooLong { len: usize },
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::EmptyLabel => f.write_str("empty label"),
+            NameError::LabelTooLong { len } => write!(f, "label of {len} bytes, at most 63"),
+            NameError::NameTooLong { len } => write!(f, "name of {len} bytes in wire form, at most 255"),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+impl Name {
+    /// The root name ".".
+    pub fn root() -> Name {
+        Name { wire: vec![0] }
+    }
+
+    /// From dotted text ("host.lan", "host.lan." and "." for the root). Labels are taken
+    /// byte for byte: no escapes.
+    pub fn from_ascii(s: &str) -> Result<Name, NameError> {
+        let s = s.strip_suffix('.').unwrap_or(s);
+        if s.is_empty() {
+            return Ok(Name::root());
+        }
+        Name::from_labels(s.split('.').map(str::as_bytes))
+    }
+
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Result<Name, NameError> {
+        let mut wire = Vec::new();
+        for l in labels {
+            if l.is_empty() {
+                return Err(NameError::EmptyLabel);
+            }
+            if l.len() > MAX_LABEL_LEN {
+                return Err(NameError::LabelTooLong { len: l.len() });
+            }
+            wire.push(l.len() as u8);
+            wire.extend_from_slice(l);
+            if wire.len() + 1 > MAX_NAME_LEN {
+                return Err(NameError::NameTooLong { len: wire.len() + 1 });
+            }
+        }
+        wire.push(0);
+        Ok(Name { wire })
+    }
+
+    /// `label` prepended: `host` + `lan.` = `host.lan.`.
+    pub fn prepend(&self, label: &[u8]) -> Result<Name, NameError> {
+        Name::from_labels(std::iter::once(label).chain(self.labels()))
+    }
+
+    /// The uncompressed wire form, root label included.
+    pub fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.wire.len() == 1
+    }
+
+    /// The labels, leftmost first, root excluded.
+    pub fn labels(&self) -> Labels<'_> {
+        Labels { rest: &self.wire }
+    }
+
+    pub fn eq_ignore_case(&self, other: &Name) -> bool {
+        self.wire.eq_ignore_ascii_case(&other.wire)
+    }
+
+    pub fn to_lowercase(&self) -> Name {
+        Name { wire: self.wire.to_ascii_lowercase() }
+    }
+
+    /// Whether `self` is `zone` or below it, ignoring case: `a.b.lan` is in `lan`.
+    pub fn is_in(&self, zone: &Name) -> bool {
+        // Try the suffix at each label boundary (length bytes are < 64: case folding
+        // leaves them alone).
+        let mut o = 0;
+        while let Some(&len) = self.wire.get(o) {
+            if self.wire[o..].eq_ignore_ascii_case(&zone.wire) {
+                return true;
+            }
+            o += 1 + len as usize;
+        }
+        false
+    }
+}
+
+/// Iterator over a [`Name`]'s labels.
+pub struct Labels<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Labels<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (&len, tail) = self.rest.split_first()?;
+        if len == 0 {
+            return None;
+        }
+        let (label, rest) = tail.split_at_checked(len as usize)?;
+        self.rest = rest;
+        Some(label)
+    }
+}
+
+impl fmt::Display for Name {
+    /// Dotted, without the trailing dot; the root is "."; bytes other than letters,
+    /// digits, '-' and '_' are written `\DDD` (a dot in a label: `\046`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_root() {
+            return f.write_str(".");
+        }
+        for (i, l) in self.labels().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            for &b in l {
+                if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                    write!(f, "{}", b as char)?;
+                } else {
+                    write!(f, "\\{b:03}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Name({self})")
+    }
+}
+
+/// Walks the name at `msg[pos..]`, following compression pointers, calling `label` with
+/// each label. Returns the offset just past the name's bytes at `pos` (after its first
+/// pointer, or its root label) and the wire length of the whole name.
+///
+/// A pointer must point before the labels it ends (to a prior occurrence, RFC 1035
+/// 4.1.4): each jump then lands strictly earlier than the last, so no loop is possible.
+pub(crate) fn walk(msg: &[u8], pos: usize, mut label: impl FnMut(&[u8])) -> Result<(usize, usize), DnsError> {
+    let mut p = pos;
+    let mut chunk_start = pos; // where the labels being read began
+    let mut end = None;
+    let mut len = 1; // the root label
+    let mut pointers = 0;
+    loop {
+        let Some(&b) = msg.get(p) else {
+            return Err(Truncated { at: p, field: "name", need: 1, have: 0 }.into());
+        };
+        match b >> 6 {
+            0b00 if b == 0 => return Ok((end.unwrap_or(p + 1), len)),
+            0b00 => {
+                let l = b as usize;
+                let Some(bytes) = msg.get(p + 1..p + 1 + l) else {
+                    return Err(Truncated { at: p + 1, field: "label", need: l, have: msg.len() - (p + 1) }.into());
+                };
+                len += 1 + l;
+                if len > MAX_NAME_LEN {
+                    return Err(DnsError::NameTooLong { at: pos });
+                }
+                label(bytes);
+                p += 1 + l;
+            }
+            0b11 => {
+                let Some(&low) = msg.get(p + 1) else {
+                    return Err(Truncated { at: p, field: "compression pointer", need: 2, have: 1 }.into());
+                };
+                let target = usize::from(b & 0x3f) << 8 | usize::from(low);
+                if target >= chunk_start {
+                    return Err(DnsError::ForwardPointer { at: p, target });
+                }
+                pointers += 1;
+                if pointers > MAX_POINTERS {
+                    return Err(DnsError::TooManyPointers { at: pos });
+                }
+                end.get_or_insert(p + 2);
+                p = target;
+                chunk_start = target;
+            }
+            _ => return Err(DnsError::BadLabelType { at: p, byte: b }),
+        }
+    }
+}
+
+/// Reads the (possibly compressed) name at `msg[pos..]`; returns it and the offset after it.
+pub(crate) fn read(msg: &[u8], pos: usize) -> Result<(Name, usize), DnsError> {
+    let mut wire = Vec::with_capacity(32);
+    let (end, _) = walk(msg, pos, |l| {
+        wire.push(l.len() as u8);
+        wire.extend_from_slice(l);
+    })?;
+    wire.push(0);
+    Ok((Name { wire }, end))
+}
+
+/// Offsets of names already written to a message, to point back at (RFC 1035 4.1.4).
+/// Matching is byte-exact, so a name's case survives (DNS 0x20).
+pub(crate) struct Compressor {
+    enabled: bool,
+    /// Offsets in the message where a suffix of an earlier name starts.
+    seen: Vec<u16>,
+}
+
+/// Suffixes remembered per message: bounds the encoder's work on big messages.
+const MAX_REMEMBERED: usize = 256;
+
+impl Compressor {
+    pub(crate) fn new(enabled: bool) -> Self {
+        Compressor { enabled, seen: Vec::new() }
+    }
+
+    pub(crate) fn write(&mut self, out: &mut Vec<u8>, name: &Name) {
+        let w = &name.wire;
+        let mut i = 0;
+        while w[i] != 0 {
+            if self.enabled {
+                if let Some(&at) = self.seen.iter().find(|&&at| same_name(out, at as usize, &w[i..])) {
+                    out.extend_from_slice(&(0xc000 | at).to_be_bytes());
+                    return;
+                }
+                if out.len() < 0x4000 && self.seen.len() < MAX_REMEMBERED {
+                    self.seen.push(out.len() as u16);
+                }
+            }
+            let l = w[i] as usize;
+            out.extend_from_slice(&w[i..i + 1 + l]);
+            i += 1 + l;
+        }
+        out.push(0);
+    }
+}
+
+/// Whether the name at `msg[at..]` (written by [`Compressor::write`]) is exactly `suffix`.
+fn same_name(msg: &[u8], at: usize, suffix: &[u8]) -> bool {
+    let mut other = Vec::with_capacity(suffix.len());
+    match walk(msg, at, |l| {
+        other.push(l.len() as u8);
+        other.extend_from_slice(l);
+    }) {
+        Ok(_) => {
+            other.push(0);
+            other == suffix
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trip_and_limits() {
+        let n = Name::from_ascii("www.Example.com.").unwrap();
+        assert_eq!(n.wire(), b"\x03www\x07Example\x03com\x00");
+        assert_eq!(n.to_string(), "www.Example.com");
+        assert_eq!(Name::from_ascii("www.Example.com").unwrap(), n);
+        assert!(n.eq_ignore_case(&Name::from_ascii("WWW.example.COM").unwrap()));
+        assert_ne!(n, Name::from_ascii("WWW.example.COM").unwrap());
+        assert_eq!(Name::from_ascii(".").unwrap(), Name::root());
+        assert_eq!(Name::root().to_string(), ".");
+        assert_eq!(Name::from_ascii("a..b"), Err(NameError::EmptyLabel));
+        assert_eq!(Name::from_ascii(&"a".repeat(64)), Err(NameError::LabelTooLong { len: 64 }));
+        assert!(Name::from_ascii(&"a".repeat(63)).is_ok());
+        // 4 labels of 63 = 256 bytes, + root = 257: too long; 3 of 63 + 1 of 61 = 255: fits.
+        let long = [&"a".repeat(63)[..]; 4].join(".");
+        assert_eq!(Name::from_ascii(&long), Err(NameError::NameTooLong { len: 257 }));
+        let fits = format!("{}.{}", [&"a".repeat(63)[..]; 3].join("."), "b".repeat(61));
+        assert_eq!(Name::from_ascii(&fits).unwrap().wire().len(), 255);
+        assert_eq!(Name::from_labels([&b"a.b"[..], b"c d"]).unwrap().to_string(), "a\\046b.c\\032d");
+    }
+
+    #[test]
+    fn zones() {
+        let lan = Name::from_ascii("lan").unwrap();
+        assert!(Name::from_ascii("pc.LAN").unwrap().is_in(&lan));
+        assert!(lan.is_in(&lan));
+        assert!(Name::from_ascii("pc.lan").unwrap().is_in(&Name::root()));
+        assert!(!Name::from_ascii("pc.plan").unwrap().is_in(&lan), "not label-aligned");
+        assert!(!Name::from_ascii("x\u{3}lan").unwrap().is_in(&lan), "a label that contains \\3lan");
+        assert!(!lan.is_in(&Name::from_ascii("pc.lan").unwrap()));
+        assert_eq!(lan.prepend(b"pc").unwrap().to_string(), "pc.lan");
+    }
+
+    #[test]
+    fn reads_pointers_and_rejects_loops() {
+        // "example.com" at 0, "www" + pointer to 0 at 13.
+        let msg = b"\x07example\x03com\x00\x03www\xc0\x00";
+        let (n, end) = read(msg, 13).unwrap();
+        assert_eq!((n.to_string().as_str(), end), ("www.example.com", 19));
+        assert_eq!(read(b"\xc0\x00", 0), Err(DnsError::ForwardPointer { at: 0, target: 0 }));
+        assert_eq!(read(b"\x01a\xc0\x00", 0), Err(DnsError::ForwardPointer { at: 2, target: 0 }));
+        assert_eq!(read(b"\xc0\x05", 0), Err(DnsError::ForwardPointer { at: 0, target: 5 }));
+        // 2 -> 0 is backwards, then the name at 0 points to 2 again: forward of 0.
+        assert_eq!(read(b"\xc0\x02\xc0\x00", 2), Err(DnsError::ForwardPointer { at: 0, target: 2 }));
+        // A backward chain longer than MAX_POINTERS: each pointer to the one before it.
+        let mut chain = vec![0u8];
+        for k in 0..=MAX_POINTERS {
+            chain.extend_from_slice(&[0xc0, (2 * k).saturating_sub(1) as u8]);
+        }
+        assert_eq!(read(&chain, chain.len() - 4).unwrap().0, Name::root(), "MAX_POINTERS is fine");
+        let last = chain.len() - 2;
+        assert_eq!(read(&chain, last), Err(DnsError::TooManyPointers { at: last }));
+        let mut long = Vec::new();
+        for i in 0..128u8 {
+            long.extend_from_slice(&[1, b'a' + i % 26]);
+        }
+        long.push(0);
+        assert_eq!(read(&long, 0), Err(DnsError::NameTooLong { at: 0 }));
+        assert_eq!(read(b"\x41", 0), Err(DnsError::BadLabelType { at: 0, byte: 0x41 }));
+        assert_eq!(read(b"\x03ab", 0), Err(Truncated { at: 1, field: "label", need: 3, have: 2 }.into()));
+        assert_eq!(read(b"\xc0", 0), Err(Truncated { at: 0, field: "compression pointer", need: 2, have: 1 }.into()));
+    }
+
+    #[test]
+    fn compresses_exact_suffixes_only() {
+        let mut out = vec![0u8; 12];
+        let mut c = Compressor::new(true);
+        c.write(&mut out, &Name::from_ascii("www.example.com").unwrap());
+        c.write(&mut out, &Name::from_ascii("mail.example.com").unwrap());
+        c.write(&mut out, &Name::from_ascii("mail.EXAMPLE.com").unwrap());
+        assert_eq!(&out[29..], b"\x04mail\xc0\x10\x04mail\x07EXAMPLE\xc0\x18");
+        assert_eq!(read(&out, 29).unwrap().0.to_string(), "mail.example.com");
+        assert_eq!(read(&out, 36).unwrap().0.to_string(), "mail.EXAMPLE.com");
+    }
+}
