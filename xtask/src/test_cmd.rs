@@ -1,7 +1,8 @@
 //! `cargo xtask test`: what CI runs. The workspace's tests, then the end-to-end checks: every
 //! board's kernel built through the real pipeline and inspected (xtask/tests/kernels.rs),
 //! then every board's images built, the QEMU boards' booted and the flash images checked
-//! with independent tools (xtask/tests/system.rs).
+//! with independent tools (xtask/tests/system.rs), then the network checks: the images on
+//! socket links played by the smoltcp harness (xtask/tests/network.rs).
 
 use crate::context::Context;
 use crate::kernel::{KernelOptions, Plan};
@@ -39,6 +40,10 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     step(
         "end-to-end system checks",
         Command::new(&cargo).current_dir(&ctx.root).args(["test", "--quiet", "-p", "xtask", "--test", "system", "--", "--ignored", "--test-threads=1"]),
+    )?;
+    step(
+        "end-to-end network checks",
+        Command::new(&cargo).current_dir(&ctx.root).args(["test", "--quiet", "-p", "xtask", "--test", "network", "--", "--ignored", "--test-threads=1"]),
     )?;
     eprintln!("all tests passed");
     Ok(())
