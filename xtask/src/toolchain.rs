@@ -204,6 +204,18 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             "binutils for the board's architecture",
         ));
     }
+    // The network daemon's tests play real peers in network namespaces (as root): nft and ip
+    // read back what netd set, dig queries its DNS forwarder, busybox udhcpc and dnsmasq are
+    // independent DHCP implementations it must interoperate with.
+    for (prog, pkg, why) in [
+        ("nft", "nftables", "tests read netd's firewall back"),
+        ("ip", "iproute2", "tests inspect netd's links and routes"),
+        ("dig", "dnsutils", "tests query netd's DNS forwarder"),
+        ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
+        ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
+    ] {
+        r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
+    }
     r.push(Requirement::new("mksquashfs (root filesystem images)", Userland, Check::Program("mksquashfs".into()), vec![deb("squashfs-tools")], "squashfs-tools 4.4 or newer"));
     if board.storage.kind == StorageKind::NorFlash {
         r.push(Requirement::new("binwalk (tests cross-check TRX/factory images with it)", Emulation, Check::Program("binwalk".into()), vec![deb("binwalk")], "binwalk 2.3 or newer"));

@@ -4,8 +4,9 @@
 #
 #   crates/netproto/fuzz/run.sh [SECONDS]
 #
-# Environment: FUZZ_SANITIZER (address, the default; or none), FUZZ_TARGET_DIR (cargo's
-# target dir for the fuzz build; default crates/netproto/fuzz/target).
+# Environment: FUZZ_SANITIZER (none, the default: the crate forbids unsafe code and std is
+# not instrumented, so ASan would find nothing more, 4 to 7 times slower; or address),
+# FUZZ_TARGET_DIR (cargo's target dir for the fuzz build; default fuzz/target).
 set -euo pipefail
 secs="${1:-60}"
 case "$secs" in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
@@ -16,7 +17,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 # The Rust toolchain of the rest of the repo (rustup's), not Debian's cross one.
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-sanitizer="${FUZZ_SANITIZER:-address}"
+sanitizer="${FUZZ_SANITIZER:-none}"
 target_dir="${FUZZ_TARGET_DIR:-$here/target}"
 
 command -v c++ >/dev/null || { echo "run.sh: libFuzzer needs a C++ compiler: apt-get install g++" >&2; exit 1; }

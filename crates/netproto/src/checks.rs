@@ -25,10 +25,20 @@ pub fn dns_parse(data: &[u8]) {
     let walked = dns::cache::min_ttl(data);
     let mut copy = data.to_vec();
     let aged = dns::cache::age_ttls(&mut copy, 30);
+    let mut stripped = data.to_vec();
+    let strip = dns::cache::strip_opt(&mut stripped);
     let _ = (dns::cache::is_truncated(data), dns::cache::id(data), dns::answer::formerr(data), dns::tcp::unframe(data));
     match dns::Message::parse(data) {
         Ok(m) => {
             assert!(walked.is_ok() && aged.is_ok(), "parse accepted what the cache walker refused: {walked:?} {aged:?}");
+            if strip == Ok(true) {
+                let mut want = m.clone();
+                want.additional.pop();
+                assert_eq!(dns::Message::parse(&stripped).as_ref(), Ok(&want), "strip_opt removed more than the OPT record");
+            } else {
+                assert_eq!(strip, Ok(false), "parse accepted what strip_opt refused");
+                assert_eq!(stripped, data, "strip_opt changed a message it did not strip");
+            }
             if let Some(q) = m.questions.first() {
                 let _ = (q.name.to_string(), dns::parse_reverse_name(&q.name));
             }

@@ -44,6 +44,8 @@
 //! input. The sizes are re-measurable with the programs kept in this crate's
 //! `examples/size_dhcp.rs` and `examples/size_dns.rs` (this crate's side of the comparison).
 
+#![forbid(unsafe_code)]
+
 #[doc(hidden)]
 pub mod checks;
 pub mod dhcp;

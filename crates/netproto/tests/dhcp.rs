@@ -21,6 +21,7 @@ fn udhcpc_discover_offer_request_ack() {
     let o = &disc.options;
     assert_eq!(o.client_id(), Some(&[1, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56][..]));
     assert_eq!(o.max_message_size(), Some(576));
+    assert_eq!(disc.max_reply_len(), 548);
     assert_eq!(o.parameter_request_list(), Some(&[1, 3, 6, 12, 15, 28, 42][..]));
     assert_eq!(o.hostname(), Some(&b"laptop"[..]));
     assert_eq!(o.get(code::VENDOR_CLASS_ID), Some(&b"udhcp 1.36.1"[..]));
@@ -93,6 +94,7 @@ fn dhclient_discover() {
     assert_eq!(d.message_type(), Some(MessageType::Discover));
     assert_eq!(d.options.requested_ip(), Some(OFFERED));
     assert_eq!(d.options.parameter_request_list().unwrap().len(), 13);
+    assert_eq!(d.max_reply_len(), 548, "no option 57: RFC 2131's 576");
     assert!(!d.broadcast());
 }
 

@@ -257,6 +257,24 @@ fn cache_helpers_work_on_the_bytes() {
 }
 
 #[test]
+fn strip_opt_for_clients_without_edns() {
+    let mut r = dig_response();
+    assert_eq!(cache::strip_opt(&mut r), Ok(true));
+    let m = Message::parse(&r).unwrap();
+    assert!(m.additional.is_empty() && m.edns().is_none());
+    assert_eq!(m.answers, Message::parse(&dig_response()).unwrap().answers);
+    assert_eq!(r.len(), dig_response().len() - 39, "the 39-byte OPT record is gone");
+    assert_eq!(cache::strip_opt(&mut r), Ok(false), "nothing left to strip");
+    // OPT not last: left alone.
+    let mut m = mixed_response();
+    m.additional.insert(0, Record::opt(1232));
+    let mut b = m.encode().unwrap();
+    assert_eq!(cache::strip_opt(&mut b), Ok(false));
+    assert_eq!(Message::parse(&b).unwrap(), m);
+    assert!(cache::strip_opt(&mut pointer_pair()).is_err());
+}
+
+#[test]
 fn tcp_fallback_framing() {
     let framed = tcp::frame(&dig_query()).unwrap();
     let (msg, used) = tcp::unframe(&framed).unwrap();

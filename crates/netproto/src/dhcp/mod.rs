@@ -20,7 +20,8 @@
 //!
 //! Encoding writes fields and options in order, splits values over 255 bytes (RFC 3396),
 //! ends with END and pads to the 300 bytes of a BOOTP message (RFC 1542: some relays and
-//! clients drop shorter ones). It never overloads.
+//! clients drop shorter ones). It never overloads: a reply must fit
+//! [`Message::max_reply_len`] of its request, which the caller checks.
 
 mod options;
 
@@ -261,6 +262,13 @@ impl Message {
     /// Option 53; None for a plain BOOTP message.
     pub fn message_type(&self) -> Option<MessageType> {
         self.options.message_type()
+    }
+
+    /// The longest reply the sender of `self` accepts, in bytes of DHCP message: its
+    /// option 57 (which counts the IP and UDP headers, 28 bytes) or, without it, the 576
+    /// bytes every client takes (RFC 2131 2): 548.
+    pub fn max_reply_len(&self) -> usize {
+        usize::from(self.options.max_message_size().unwrap_or(576)).saturating_sub(28)
     }
 
     /// The broadcast bit of `flags`.

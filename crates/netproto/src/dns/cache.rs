@@ -9,6 +9,8 @@ use crate::wire::{Reader, Truncated};
 
 /// Where one record's fields are.
 struct RecordAt {
+    /// Where its owner name starts.
+    start: usize,
     section: usize,
     rtype: u16,
     ttl_at: usize,
@@ -51,7 +53,8 @@ impl Walker {
             self.left = self.counts[self.section];
         }
         self.left -= 1;
-        let (after, _) = name::walk(msg, self.pos, |_| {})?;
+        let start = self.pos;
+        let (after, _) = name::walk(msg, start, |_| {})?;
         let mut r = Reader::at(msg, after);
         let rtype = r.u16("record type")?;
         r.u16("record class")?;
@@ -61,7 +64,7 @@ impl Walker {
         let rdata_start = r.pos();
         r.take(len, "RDATA")?;
         self.pos = r.pos();
-        Ok(Some(RecordAt { section: self.section, rtype, ttl_at, rdata_start, rdata_end: self.pos }))
+        Ok(Some(RecordAt { start, section: self.section, rtype, ttl_at, rdata_start, rdata_end: self.pos }))
     }
 }
 
@@ -133,4 +136,25 @@ pub fn age_ttls(msg: &mut [u8], elapsed: u32) -> Result<(), DnsError> {
         }
     }
     Ok(())
+}
+
+/// Removes the OPT record when it is the last record of the message (where servers put
+/// it), for a client that sent no EDNS (RFC 6891 7: no OPT in the answer then). Returns
+/// whether it did; a message whose OPT is elsewhere is left alone (removing it from the
+/// middle would move what later names may point at). Bytes after the last record go too.
+pub fn strip_opt(msg: &mut Vec<u8>) -> Result<bool, DnsError> {
+    let mut w = Walker::new(msg)?;
+    let mut last = None;
+    while let Some(r) = w.next(msg)? {
+        last = Some(r);
+    }
+    match last {
+        Some(r) if r.section == 3 && r.rtype == rtype::OPT => {
+            let arcount = u16::from_be_bytes([msg[10], msg[11]]) - 1;
+            msg[10..12].copy_from_slice(&arcount.to_be_bytes());
+            msg.truncate(r.start);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }

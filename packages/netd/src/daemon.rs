@@ -1,0 +1,764 @@
+//! The daemon: one thread, one poll(2) over the netlink link events, the DHCP client's and
+//! server's sockets, the DNS forwarder's sockets, a signalfd (SIGHUP: reload; SIGTERM,
+//! SIGINT: exit) and an inotify watch on the configuration directory (network.toml or
+//! firewall.toml replaced by a rename, as `oxwrt_config::save_atomic` and editors do: reload
+//! one second later; files written in place are not watched). The poll
+//! timeout is the nearest deadline (DHCP client, DNS forwarder, pending reload).
+//!
+//! Start: the configuration of /etc/oxwrt; if it is invalid, every problem is logged and
+//! netd runs what it applied before (/run/netd/applied.toml, kept across restarts of netd),
+//! else the image's own files (/rom/etc/oxwrt), else the built-in defaults. Reload: a new
+//! configuration that does not validate is logged and the running one stays; a valid one
+//! is applied as far as [`oxwrt_config::diff()`] says it changed.
+//!
+//! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
+//! restart of netd does not interrupt forwarding.
+
+use crate::apply::{self, Report, WanAddress};
+use crate::dhcp_client::{Action, Client, Lease};
+use crate::dhcp_server::{Server, ServerConfig};
+use crate::leases::LeaseTable;
+use crate::log::RateLimited;
+use crate::rtnl::Rtnl;
+use crate::{hooks, netlink, state, udp};
+use netproto::dhcp::{Message, SERVER_PORT};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use oxwrt_config::{diff, Changes, Config, Firewall, Network, Upstream, WanProto};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Carrier (the kernel's IFF_LOWER_UP).
+const IFF_LOWER_UP: u32 = 0x10000;
+
+/// Where netd reads and writes.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// network.toml and firewall.toml: /etc/oxwrt.
+    pub config_dir: PathBuf,
+    /// The image's own configuration, used when /etc/oxwrt is invalid and nothing was
+    /// applied before: /rom/etc/oxwrt.
+    pub fallback_dir: Option<PathBuf>,
+    /// applied.toml, resolv-upstream: /run/netd.
+    pub run_dir: PathBuf,
+    /// The DHCP server's leases: /etc/oxwrt/dhcp.leases.
+    pub leases: PathBuf,
+    /// /etc/resolv.conf: 127.0.0.1 when the DNS forwarder runs, else the upstream servers.
+    pub resolv_conf: PathBuf,
+    /// The default DHCP hostname: /etc/hostname.
+    pub hostname_file: PathBuf,
+}
+
+impl Paths {
+    /// The device's paths.
+    pub fn device() -> Paths {
+        Paths {
+            config_dir: PathBuf::from(oxwrt_config::DIR),
+            fallback_dir: Some(PathBuf::from("/rom/etc/oxwrt")),
+            run_dir: PathBuf::from("/run/netd"),
+            leases: PathBuf::from(crate::leases::LEASES_FILE),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            hostname_file: PathBuf::from("/etc/hostname"),
+        }
+    }
+
+    /// Everything under `root` (tests): root/etc/oxwrt, root/run/netd, ...
+    pub fn under(root: &Path) -> Paths {
+        Paths {
+            config_dir: root.join("etc/oxwrt"),
+            fallback_dir: None,
+            run_dir: root.join("run/netd"),
+            leases: root.join("etc/oxwrt/dhcp.leases"),
+            resolv_conf: root.join("etc/resolv.conf"),
+            hostname_file: root.join("etc/hostname"),
+        }
+    }
+
+    /// The configuration netd applied last.
+    pub fn applied(&self) -> PathBuf {
+        self.run_dir.join("applied.toml")
+    }
+
+    /// The upstream DNS servers, resolv.conf format, for the DNS forwarder.
+    pub fn resolv_upstream(&self) -> PathBuf {
+        self.run_dir.join("resolv-upstream")
+    }
+}
+
+/// /run/netd/applied.toml: both files in one.
+#[derive(Serialize, Deserialize)]
+struct Applied {
+    network: Network,
+    firewall: Firewall,
+}
+
+fn load_applied(path: &Path) -> Option<Config> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let a: Applied = toml::from_str(&text).ok()?;
+    let c = Config { network: a.network, firewall: a.firewall };
+    c.validate().ok().map(|_| c)
+}
+
+fn report_load_error(dir: &Path, e: &oxwrt_config::Error) {
+    match e {
+        oxwrt_config::Error::Invalid(problems) => {
+            for p in problems.iter() {
+                crate::say!("{}/{p}", dir.display());
+            }
+        }
+        other => crate::say!("{other}"),
+    }
+}
+
+fn random_seed(mac: [u8; 6]) -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut b)).is_ok() {
+        return u64::from_ne_bytes(b);
+    }
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    t ^ (std::process::id() as u64) << 32 ^ u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
+}
+
+/// The WAN's DHCP client and its socket.
+struct WanClient {
+    client: Client,
+    sock: UdpSocket,
+}
+
+/// The LAN's DHCP server and its socket.
+struct LanServer {
+    server: Server,
+    sock: UdpSocket,
+    device: String,
+}
+
+/// What a file descriptor in the poll set is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    LinkEvents,
+    Signals,
+    Watch,
+    Wan,
+    Lan,
+    Dns,
+}
+
+/// The running daemon.
+pub struct Daemon {
+    paths: Paths,
+    config: Config,
+    rtnl: Rtnl,
+    events: netlink::Socket,
+    wan: Option<WanClient>,
+    lan: Option<LanServer>,
+    dns: hooks::Dns,
+    wan_addr: Option<Ipv4Addr>,
+    /// The WAN device's carrier as last seen in a link event.
+    wan_carrier: Option<bool>,
+    lease_dns: Vec<Ipv4Addr>,
+    signals: Option<SignalFd>,
+    watch: Option<Inotify>,
+    reload_at: Option<Instant>,
+    noisy: RateLimited,
+    last_problems: Vec<String>,
+    buf: Vec<u8>,
+}
+
+impl Daemon {
+    /// Loads the configuration (see the module docs for what happens when it is invalid)
+    /// and applies all of it.
+    pub fn start(paths: Paths) -> io::Result<Daemon> {
+        let applied = load_applied(&paths.applied());
+        let config = match Config::load(&paths.config_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                report_load_error(&paths.config_dir, &e);
+                if let Some(a) = &applied {
+                    crate::say!("running the configuration applied before ({})", paths.applied().display());
+                    a.clone()
+                } else if let Some((dir, c)) = paths.fallback_dir.as_ref().and_then(|d| Config::load(d).ok().map(|c| (d, c))) {
+                    crate::say!("running the image's configuration ({})", dir.display());
+                    c
+                } else {
+                    crate::say!("running the built-in defaults");
+                    Config::default()
+                }
+            }
+        };
+        let mut d = Daemon {
+            rtnl: Rtnl::open()?,
+            events: netlink::Socket::open(netlink::RTMGRP_LINK)?,
+            paths,
+            config,
+            wan: None,
+            lan: None,
+            dns: hooks::Dns::default(),
+            wan_addr: None,
+            wan_carrier: None,
+            lease_dns: Vec::new(),
+            signals: None,
+            watch: None,
+            reload_at: None,
+            noisy: RateLimited::new(5),
+            last_problems: Vec::new(),
+            buf: vec![0; 2048],
+        };
+        let report = apply::apply_all(&mut d.rtnl, applied.as_ref().map(|c| &c.network), &d.config.network)?;
+        d.log_problems(report);
+        d.start_wan(false);
+        d.update_upstreams();
+        d.start_lan();
+        d.dns.restart(&d.config);
+        hooks::firewall(&d.config, &d.config.network.wan.device, d.wan_addr);
+        d.save_applied();
+        Ok(d)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The WAN's DHCP lease, when bound.
+    pub fn wan_lease(&self) -> Option<&Lease> {
+        self.wan.as_ref().and_then(|w| w.client.lease())
+    }
+
+    /// The DHCP server's leases, when it runs.
+    pub fn server_leases(&self) -> Option<&LeaseTable> {
+        self.lan.as_ref().map(|l| l.server.leases())
+    }
+
+    /// Logs the problems of an apply when they differ from the last ones (a missing port is
+    /// said once, not at every link event).
+    fn log_problems(&mut self, report: Report) {
+        if report.problems != self.last_problems {
+            for p in &report.problems {
+                crate::say!("{p}");
+            }
+            self.last_problems = report.problems;
+        }
+    }
+
+    fn upstreams_now(&self) -> Vec<Ipv4Addr> {
+        match self.config.network.dns_upstream() {
+            Upstream::Servers(v) => v,
+            Upstream::FromLease => self.lease_dns.clone(),
+            Upstream::None => Vec::new(),
+        }
+    }
+
+    /// Publishes the upstream servers: crate::state, /run/netd/resolv-upstream,
+    /// /etc/resolv.conf, and the DHCP server's option 6 when the forwarder is off.
+    fn update_upstreams(&mut self) {
+        let ups = self.upstreams_now();
+        state::set_upstreams(&ups);
+        let resolv = if self.config.network.dns.enabled { "nameserver 127.0.0.1\n".to_string() } else { state::resolv_conf(&ups) };
+        for (path, text) in [(self.paths.resolv_upstream(), state::resolv_conf(&ups)), (self.paths.resolv_conf.clone(), resolv)] {
+            if let Err(e) = state::write_if_changed(&path, &text) {
+                crate::say!("cannot write {}: {e}", path.display());
+            }
+        }
+        if let Some(lan) = &mut self.lan {
+            let cfg = ServerConfig::from_network(&self.config.network, &ups);
+            if lan.server.config() != &cfg {
+                lan.server.reconfigure(cfg);
+            }
+        }
+    }
+
+    fn hostname(&self) -> String {
+        if let Some(h) = &self.config.network.wan.hostname {
+            return h.clone();
+        }
+        let h = std::fs::read_to_string(&self.paths.hostname_file).unwrap_or_default();
+        let h = h.trim();
+        if h.is_empty() {
+            "oxwrt".into()
+        } else {
+            h.into()
+        }
+    }
+
+    /// Starts the WAN: a static address is applied by apply_all; DHCP starts a client,
+    /// asking for the address the WAN has now unless `fresh`.
+    fn start_wan(&mut self, fresh: bool) {
+        self.wan = None;
+        let net = &self.config.network;
+        let device = net.wan.device.clone();
+        if net.wan.proto == WanProto::Static {
+            self.wan_addr = net.wan.address.map(|c| c.addr());
+            self.lease_dns.clear();
+            return;
+        }
+        let hint = if fresh { None } else { apply::current_address(&mut self.rtnl, &device).ok().flatten().map(|c| c.addr()) };
+        self.wan_addr = hint;
+        let mac = match self.rtnl.links().map(|ls| ls.into_iter().find(|l| l.name == device).and_then(|l| l.mac)) {
+            Ok(Some(mac)) => mac,
+            Ok(None) => return, // no device yet: apply_all said so; started when it appears
+            Err(e) => {
+                crate::say!("wan: cannot read {device}: {e}");
+                return;
+            }
+        };
+        let sock = match udp::bind_dhcp(netproto::dhcp::CLIENT_PORT, &device) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::say!("wan: cannot open the DHCP client socket on {device}: {e}");
+                return;
+            }
+        };
+        let client = Client::new(mac, Some(self.hostname()), hint, random_seed(mac), Instant::now());
+        self.wan = Some(WanClient { client, sock });
+    }
+
+    /// Starts, reconfigures or stops the DHCP server on the LAN bridge.
+    fn start_lan(&mut self) {
+        let net = &self.config.network;
+        if !net.dhcp.enabled {
+            if self.lan.take().is_some() {
+                crate::say!("dhcp: server stopped");
+            }
+            self.publish_hosts();
+            return;
+        }
+        let cfg = ServerConfig::from_network(net, &self.upstreams_now());
+        let bridge = net.lan.bridge.clone();
+        let leases = match self.lan.take() {
+            Some(mut l) if l.device == bridge => {
+                l.server.reconfigure(cfg);
+                self.lan = Some(l);
+                self.save_leases();
+                self.publish_hosts();
+                return;
+            }
+            Some(l) => l.server.leases().clone(),
+            None => LeaseTable::load(&self.paths.leases),
+        };
+        match udp::bind_dhcp(SERVER_PORT, &bridge) {
+            Ok(sock) => {
+                let mut server = Server::new(cfg, leases);
+                server.reconfigure(server.config().clone());
+                self.lan = Some(LanServer { server, sock, device: bridge });
+                self.save_leases();
+            }
+            Err(e) => crate::say!("dhcp: cannot open the server socket on {bridge}: {e}"),
+        }
+        self.publish_hosts();
+    }
+
+    fn publish_hosts(&self) {
+        let mut hosts: Vec<(String, Ipv4Addr, Option<u64>)> = Vec::new();
+        for s in &self.config.network.dhcp.static_leases {
+            if let Some(h) = &s.hostname {
+                hosts.push((h.clone(), s.ip, None));
+            }
+        }
+        if let Some(lan) = &self.lan {
+            for e in &lan.server.leases().entries {
+                if let Some(h) = &e.hostname {
+                    if !hosts.iter().any(|(n, _, _)| n == h) {
+                        hosts.push((h.clone(), e.ip, Some(e.expires)));
+                    }
+                }
+            }
+        }
+        state::set_hosts(hosts);
+    }
+
+    fn save_leases(&mut self) {
+        let Some(lan) = &mut self.lan else { return };
+        if !lan.server.take_dirty() {
+            return;
+        }
+        let mut table = lan.server.leases().clone();
+        if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
+            crate::say!("dhcp: cannot save the leases to {}: {e}", self.paths.leases.display());
+        }
+    }
+
+    fn save_applied(&self) {
+        let a = Applied { network: self.config.network.clone(), firewall: self.config.firewall.clone() };
+        let text = match toml::to_string(&a) {
+            Ok(t) => t,
+            Err(e) => return crate::say!("cannot serialize the applied configuration: {e}"),
+        };
+        if let Err(e) = state::write_if_changed(&self.paths.applied(), &text) {
+            crate::say!("cannot write {}: {e}", self.paths.applied().display());
+        }
+    }
+
+    /// Reads the configuration again: invalid, it is logged and nothing changes; valid,
+    /// what changed is applied.
+    pub fn reload(&mut self) {
+        let new = match Config::load(&self.paths.config_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                report_load_error(&self.paths.config_dir, &e);
+                crate::say!("the running configuration stays");
+                return;
+            }
+        };
+        let changes = diff(&self.config, &new);
+        if changes.is_empty() {
+            crate::say!("configuration reloaded: nothing changed");
+            return;
+        }
+        crate::say!("configuration reloaded: applying {changes}");
+        let old = std::mem::replace(&mut self.config, new);
+        self.apply_changes(&old, changes);
+    }
+
+    fn apply_changes(&mut self, old: &Config, ch: Changes) {
+        let (o, n) = (old.network.clone(), self.config.network.clone());
+        if ch.lan || ch.wan {
+            match apply::apply_all(&mut self.rtnl, Some(&o), &n) {
+                Ok(r) => self.log_problems(r),
+                Err(e) => crate::say!("cannot apply the links: {e}"),
+            }
+        }
+        if ch.wan {
+            let restart = o.wan.proto != n.wan.proto
+                || o.wan.device != n.wan.device
+                || o.wan.mac != n.wan.mac
+                || o.wan.hostname != n.wan.hostname
+                || self.wan.is_none();
+            if n.wan.proto == WanProto::Static {
+                self.start_wan(true);
+            } else if restart {
+                let fresh = o.wan.proto == WanProto::Static || o.wan.device != n.wan.device;
+                if fresh {
+                    self.set_wan_address(&WanAddress::None);
+                }
+                self.lease_dns.clear();
+                self.start_wan(fresh);
+            }
+        }
+        self.update_upstreams();
+        if ch.dhcp {
+            self.start_lan();
+        }
+        if ch.dns || ch.lan {
+            self.dns.restart(&self.config);
+        }
+        if ch.firewall || ch.wan || ch.lan {
+            hooks::firewall(&self.config, &n.wan.device, self.wan_addr);
+        }
+        self.publish_hosts();
+        self.save_applied();
+    }
+
+    fn set_wan_address(&mut self, want: &WanAddress) {
+        match apply::apply_wan_address(&mut self.rtnl, &self.config.network.wan.device, want) {
+            Ok(r) => {
+                for p in &r.problems {
+                    crate::say!("{p}");
+                }
+            }
+            Err(e) => crate::say!("wan: cannot configure {}: {e}", self.config.network.wan.device),
+        }
+    }
+
+    fn client_actions(&mut self, actions: Vec<Action>, now: Instant) {
+        for a in actions {
+            match a {
+                Action::Send { msg, to } => {
+                    let Some(wan) = &self.wan else { return };
+                    match msg.encode() {
+                        Ok(bytes) => {
+                            if let Err(e) = wan.sock.send_to(&bytes, (to, SERVER_PORT)) {
+                                let device = &self.config.network.wan.device;
+                                self.noisy.say(now, || format!("wan: cannot send a DHCP request on {device}: {e}"));
+                            }
+                        }
+                        Err(e) => crate::say!("wan: cannot encode a DHCP request: {e}"),
+                    }
+                }
+                Action::Bound(lease) => {
+                    let want = WanAddress::Lease { cidr: lease.address, gateway: lease.routers.first().copied(), valid_secs: lease.remaining(now) };
+                    self.set_wan_address(&want);
+                    let addr = Some(lease.address.addr());
+                    if self.wan_addr != addr || self.lease_dns != lease.dns {
+                        let secs = lease.lease_secs.map(|s| format!("{s} s")).unwrap_or_else(|| "infinite".into());
+                        crate::say!("wan: lease {} from {} ({secs}), router {:?}, DNS {:?}", lease.address, lease.server, lease.routers, lease.dns);
+                    }
+                    let changed = self.wan_addr != addr;
+                    self.wan_addr = addr;
+                    self.lease_dns = lease.dns.clone();
+                    self.update_upstreams();
+                    if changed {
+                        hooks::firewall(&self.config, &self.config.network.wan.device, self.wan_addr);
+                    }
+                }
+                Action::Lost => {
+                    crate::say!("wan: the DHCP lease ended; address removed");
+                    self.set_wan_address(&WanAddress::None);
+                    self.wan_addr = None;
+                    self.lease_dns.clear();
+                    self.update_upstreams();
+                    hooks::firewall(&self.config, &self.config.network.wan.device, None);
+                }
+            }
+        }
+    }
+
+    fn on_wan_readable(&mut self, now: Instant) {
+        loop {
+            let Some(wan) = &mut self.wan else { return };
+            let n = match wan.sock.recv_from(&mut self.buf) {
+                Ok((n, _)) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return self.noisy.say(now, || format!("wan: DHCP socket: {e}")),
+            };
+            match Message::parse(&self.buf[..n]) {
+                Ok(msg) => {
+                    let actions = wan.client.on_message(&msg, now);
+                    self.client_actions(actions, now);
+                }
+                Err(e) => self.noisy.say(now, || format!("wan: dropped a malformed DHCP packet: {e}")),
+            }
+        }
+    }
+
+    fn on_lan_readable(&mut self, now: Instant) {
+        loop {
+            let Some(lan) = &mut self.lan else { return };
+            let (n, from) = match lan.sock.recv_from(&mut self.buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.noisy.say(now, || format!("dhcp: server socket: {e}"));
+                    break;
+                }
+            };
+            let msg = match Message::parse(&self.buf[..n]) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.noisy.say(now, || format!("dhcp: dropped a malformed packet from {from}: {e}"));
+                    continue;
+                }
+            };
+            match lan.server.handle(&msg, state::unix_now()) {
+                Ok(Some(reply)) => send_reply(lan, reply, from, now, &mut self.noisy),
+                Ok(None) => {}
+                Err(why) => self.noisy.say(now, || format!("dhcp: dropped a request from {} ({from}): {why}", msg.chaddr)),
+            }
+        }
+        self.save_leases();
+        self.publish_hosts();
+    }
+
+    fn on_link_events(&mut self, now: Instant) {
+        let Ok(events) = self.events.drain() else { return };
+        if !events.iter().any(|(t, _)| *t == netlink::RTM_NEWLINK || *t == netlink::RTM_DELLINK) {
+            return;
+        }
+        let net = self.config.network.clone();
+        // The WAN's carrier came back: the DHCP client asks at once.
+        for link in events.iter().filter(|(t, _)| *t == netlink::RTM_NEWLINK).filter_map(|(_, p)| crate::rtnl::parse_link(p)) {
+            if link.name != net.wan.device {
+                continue;
+            }
+            let carrier = link.flags & IFF_LOWER_UP != 0;
+            if self.wan_carrier == Some(false) && carrier {
+                if let Some(w) = &mut self.wan {
+                    crate::say!("wan: {} link up: asking the DHCP server now", net.wan.device);
+                    let actions = w.client.link_up(now);
+                    self.client_actions(actions, now);
+                }
+            }
+            self.wan_carrier = Some(carrier);
+        }
+        match apply::apply_all(&mut self.rtnl, None, &net) {
+            Ok(r) => self.log_problems(r),
+            Err(e) => crate::say!("cannot apply the links: {e}"),
+        }
+        if net.wan.proto == WanProto::Dhcp && self.wan.is_none() {
+            self.start_wan(false);
+        }
+        if net.dhcp.enabled && self.lan.is_none() {
+            self.start_lan();
+        }
+    }
+
+    fn on_signal(&mut self) -> bool {
+        loop {
+            let Some(Ok(Some(info))) = self.signals.as_ref().map(|s| s.read_signal()) else { return true };
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGHUP) => {
+                    crate::say!("SIGHUP: reloading the configuration");
+                    self.reload();
+                }
+                Ok(Signal::SIGTERM | Signal::SIGINT) => return false,
+                _ => {}
+            }
+        }
+    }
+
+    fn on_watch(&mut self, now: Instant) {
+        let Some(w) = &self.watch else { return };
+        let Ok(events) = w.read_events() else { return };
+        let ours = events.iter().any(|e| {
+            e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE)
+        });
+        if ours {
+            self.reload_at = Some(now + Duration::from_secs(1));
+        }
+    }
+
+    /// One round of the event loop: waits for the next event or deadline (at most
+    /// `max_wait`), handles it. Returns false when netd is to exit.
+    pub fn step(&mut self, max_wait: Option<Duration>) -> io::Result<bool> {
+        let now = Instant::now();
+        let deadline = [self.wan.as_ref().and_then(|w| w.client.deadline()), self.dns.deadline(), self.reload_at].into_iter().flatten().min();
+        let mut wait = deadline.map(|d| d.saturating_duration_since(now));
+        if let Some(m) = max_wait {
+            wait = Some(wait.map_or(m, |w| w.min(m)));
+        }
+        let mut fds: Vec<(Source, RawFd)> = vec![(Source::LinkEvents, self.events.as_raw_fd())];
+        if let Some(s) = &self.signals {
+            fds.push((Source::Signals, s.as_fd().as_raw_fd()));
+        }
+        if let Some(w) = &self.watch {
+            fds.push((Source::Watch, w.as_fd().as_raw_fd()));
+        }
+        if let Some(w) = &self.wan {
+            fds.push((Source::Wan, w.sock.as_raw_fd()));
+        }
+        if let Some(l) = &self.lan {
+            fds.push((Source::Lan, l.sock.as_raw_fd()));
+        }
+        fds.extend(self.dns.fds().into_iter().map(|fd| (Source::Dns, fd)));
+        let ready: Vec<(Source, RawFd)> = {
+            // SAFETY: every fd is owned by `self` and stays open until the poll returns.
+            let mut pfds: Vec<PollFd> = fds.iter().map(|(_, fd)| PollFd::new(unsafe { BorrowedFd::borrow_raw(*fd) }, PollFlags::POLLIN)).collect();
+            let timeout = match wait {
+                None => PollTimeout::NONE,
+                Some(w) => PollTimeout::try_from(w.as_millis().min(i32::MAX as u128) as i32 + 1).unwrap_or(PollTimeout::MAX),
+            };
+            match poll(&mut pfds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            fds.iter().zip(&pfds).filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty())).map(|(f, _)| *f).collect()
+        };
+        let now = Instant::now();
+        for (source, fd) in ready {
+            match source {
+                Source::LinkEvents => self.on_link_events(now),
+                Source::Signals => {
+                    if !self.on_signal() {
+                        return Ok(false);
+                    }
+                }
+                Source::Watch => self.on_watch(now),
+                Source::Wan => self.on_wan_readable(now),
+                Source::Lan => self.on_lan_readable(now),
+                Source::Dns => self.dns.on_readable(fd, now),
+            }
+        }
+        if let Some(w) = &mut self.wan {
+            if w.client.deadline().is_some_and(|d| d <= now) {
+                let actions = w.client.on_timer(now);
+                self.client_actions(actions, now);
+            }
+        }
+        if self.dns.deadline().is_some_and(|d| d <= now) {
+            self.dns.on_timer(now);
+        }
+        if self.reload_at.is_some_and(|d| d <= now) {
+            self.reload_at = None;
+            crate::say!("configuration file changed: reloading");
+            self.reload();
+        }
+        Ok(true)
+    }
+
+    /// Saves what must survive (the leases); the network stays as it is.
+    pub fn shutdown(&mut self) {
+        if let Some(lan) = &mut self.lan {
+            lan.server.take_dirty();
+            let mut table = lan.server.leases().clone();
+            if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
+                crate::say!("dhcp: cannot save the leases: {e}");
+            }
+        }
+    }
+}
+
+fn send_reply(lan: &LanServer, reply: crate::dhcp_server::Reply, from: SocketAddr, now: Instant, noisy: &mut RateLimited) {
+    let bytes = match reply.msg.encode() {
+        Ok(b) => b,
+        Err(e) => return crate::say!("dhcp: cannot encode a reply: {e}"),
+    };
+    let mut to = reply.to;
+    if let Some((ip, mac)) = reply.arp {
+        if let Err(e) = udp::set_arp(&lan.sock, &lan.device, ip, mac) {
+            noisy.say(now, || format!("dhcp: cannot set the ARP entry for {ip}: {e}; replying by broadcast"));
+            to = Ipv4Addr::BROADCAST;
+        }
+    }
+    if let Err(e) = lan.sock.send_to(&bytes, (to, reply.port)) {
+        noisy.say(now, || format!("dhcp: cannot reply to {from} via {to}: {e}"));
+    }
+}
+
+/// The daemon's main: signals blocked and read from a signalfd, the configuration
+/// directory watched, then the event loop until SIGTERM. Returns the exit status.
+pub fn run(paths: Paths) -> i32 {
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
+        mask.add(s);
+    }
+    if let Err(e) = mask.thread_block() {
+        crate::say!("cannot block signals: {e}");
+        return 1;
+    }
+    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::say!("cannot open a signalfd: {e}");
+            return 1;
+        }
+    };
+    let mut d = match Daemon::start(paths) {
+        Ok(d) => d,
+        Err(e) => {
+            crate::say!("cannot start: {e}");
+            return 1;
+        }
+    };
+    d.signals = Some(signals);
+    match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+        Ok(w) => {
+            // Only whole-file replacements (rename: the web UI's save_atomic, editors):
+            // a file being written line by line (`echo >>` on the console) would be applied
+            // half-written. Those edits take effect with `service restart netd` or SIGHUP.
+            let flags = AddWatchFlags::IN_MOVED_TO;
+            match w.add_watch(&d.paths.config_dir, flags) {
+                Ok(_) => d.watch = Some(w),
+                Err(e) => crate::say!("not watching {} ({e}): reload with SIGHUP", d.paths.config_dir.display()),
+            }
+        }
+        Err(e) => crate::say!("no inotify ({e}): reload with SIGHUP"),
+    }
+    crate::say!("running");
+    loop {
+        match d.step(None) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                crate::say!("event loop: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    crate::say!("stopping (the network stays configured)");
+    d.shutdown();
+    0
+}

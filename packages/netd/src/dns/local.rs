@@ -1,0 +1,181 @@
+//! What the forwarder answers itself, never asking upstream: LAN hosts by name (from the
+//! DHCP leases), their addresses' reverse names (PTR), and NXDOMAIN for names that can
+//! only be local (anything under the local domain, bare host names, reverse names of
+//! private addresses: RFC 6303, so they never leak to the ISP).
+
+use netproto::dns::{class, parse_reverse_name, rtype, Message, Name, RData, Record, Soa};
+use std::net::Ipv4Addr;
+
+/// TTL of local answers, positive and negative: leases change, so short.
+pub const LOCAL_TTL: u32 = 60;
+
+/// The DHCP server's view of the LAN, as the forwarder needs it. netd implements it on its
+/// lease table (static leases included, and the router's own name if it wants that name
+/// answered).
+pub trait Leases {
+    /// The address of the LAN host `name`: one label, lowercase ASCII (`"nas"` for both
+    /// `nas` and `NAS.lan`).
+    fn lookup(&self, name: &str) -> Option<Ipv4Addr>;
+    /// The host name (one label, no domain) of the LAN host at `ip`.
+    fn reverse(&self, ip: Ipv4Addr) -> Option<String>;
+}
+
+/// No LAN hosts (DHCP server off, or tests).
+pub struct NoLeases;
+
+impl Leases for NoLeases {
+    fn lookup(&self, _: &str) -> Option<Ipv4Addr> {
+        None
+    }
+
+    fn reverse(&self, _: Ipv4Addr) -> Option<String> {
+        None
+    }
+}
+
+/// A list of (host name, address), as netd's `state::lan_hosts` gives it; names are
+/// compared without case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostTable(pub Vec<(String, Ipv4Addr)>);
+
+impl Leases for HostTable {
+    fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, ip)| *ip)
+    }
+
+    fn reverse(&self, ip: Ipv4Addr) -> Option<String> {
+        self.0.iter().find(|(_, a)| *a == ip).map(|(n, _)| n.to_ascii_lowercase())
+    }
+}
+
+/// 10/8, 172.16/12, 192.168/16 (RFC 1918), 169.254/16 (link local) and 100.64/10 (RFC 6598).
+fn private(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_private() || ip.is_link_local() || (a == 100 && (64..128).contains(&b))
+}
+
+/// The local zone's SOA, so that clients may cache a negative answer (RFC 2308).
+fn soa(domain: &Name) -> Record {
+    let rname = domain.prepend(b"hostmaster").unwrap_or_else(|_| domain.clone());
+    let soa = Soa { mname: domain.clone(), rname, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: LOCAL_TTL };
+    Record::new(domain.clone(), LOCAL_TTL, RData::Soa(Box::new(soa)))
+}
+
+fn nodata(q: &Message, soa: Option<Record>) -> Message {
+    let mut m = q.answer(LOCAL_TTL, []);
+    m.authority.extend(soa);
+    m
+}
+
+fn host_label(label: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(label).ok()?;
+    Some(s.to_ascii_lowercase())
+}
+
+/// The local answer to `q` (one question), or None: forward it.
+pub fn answer(q: &Message, domain: &Name, leases: &dyn Leases) -> Option<Message> {
+    let question = q.questions.first()?;
+    if question.qclass != class::IN {
+        return None;
+    }
+    let name = &question.name;
+    let qtype = question.qtype;
+    let wants_a = matches!(qtype, rtype::A | rtype::ANY);
+    let labels: Vec<&[u8]> = name.labels().collect();
+    let in_domain = !domain.is_root() && name.is_in(domain);
+
+    if in_domain {
+        let depth = labels.len() - domain.labels().count();
+        if depth == 0 {
+            return Some(nodata(q, Some(soa(domain))));
+        }
+        let ip = if depth == 1 { host_label(labels[0]).and_then(|h| leases.lookup(&h)) } else { None };
+        return Some(match ip {
+            Some(ip) if wants_a => q.answer_a(&[ip], LOCAL_TTL),
+            Some(_) => nodata(q, Some(soa(domain))),
+            None => q.nxdomain(Some(soa(domain))),
+        });
+    }
+    if labels.len() == 1 && matches!(qtype, rtype::A | rtype::AAAA | rtype::ANY) {
+        // A bare host name: the LAN's, or nobody's (never sent to the ISP).
+        return Some(match host_label(labels[0]).and_then(|h| leases.lookup(&h)) {
+            Some(ip) if wants_a => q.answer_a(&[ip], LOCAL_TTL),
+            Some(_) => nodata(q, None),
+            None => q.nxdomain(None),
+        });
+    }
+    let ip = parse_reverse_name(name)?;
+    let host = leases.reverse(ip).and_then(|h| if domain.is_root() { Name::from_ascii(&h).ok() } else { domain.prepend(h.as_bytes()).ok() });
+    match host {
+        Some(h) if matches!(qtype, rtype::PTR | rtype::ANY) => Some(q.answer_ptr(&h, LOCAL_TTL)),
+        Some(_) => Some(nodata(q, None)),
+        None if private(ip) => Some(q.nxdomain(None)),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netproto::dns::rcode;
+    use std::collections::HashMap;
+
+    pub struct Hosts(pub HashMap<&'static str, Ipv4Addr>);
+
+    impl Leases for Hosts {
+        fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
+            self.0.get(name).copied()
+        }
+
+        fn reverse(&self, ip: Ipv4Addr) -> Option<String> {
+            self.0.iter().find(|(_, a)| **a == ip).map(|(n, _)| n.to_string())
+        }
+    }
+
+    fn ask(name: &str, qtype: u16) -> Option<Message> {
+        let hosts = Hosts(HashMap::from([("nas", Ipv4Addr::new(192, 168, 1, 10))]));
+        let q = Message::query(1, Name::from_ascii(name).unwrap(), qtype);
+        answer(&q, &Name::from_ascii("lan").unwrap(), &hosts)
+    }
+
+    fn a_records(m: &Message) -> Vec<RData> {
+        m.answers.iter().map(|r| r.data.clone()).collect()
+    }
+
+    #[test]
+    fn lan_names() {
+        let nas = RData::A(Ipv4Addr::new(192, 168, 1, 10));
+        for name in ["nas.lan", "NAS.Lan", "nas"] {
+            let m = ask(name, rtype::A).unwrap();
+            assert_eq!(a_records(&m), std::slice::from_ref(&nas), "{name}");
+            assert_eq!(m.answers[0].name.to_string(), name, "owner as asked (case kept)");
+            assert_eq!(m.answers[0].ttl, LOCAL_TTL);
+        }
+        let aaaa = ask("nas.lan", rtype::AAAA).unwrap();
+        assert_eq!((aaaa.header.rcode(), aaaa.answers.len(), aaaa.authority.len()), (rcode::NOERROR, 0, 1), "NODATA + SOA");
+        let none = ask("printer.lan", rtype::A).unwrap();
+        assert_eq!(none.header.rcode(), rcode::NXDOMAIN);
+        assert_eq!(none.authority[0].rtype(), rtype::SOA);
+        assert_eq!(ask("printer", rtype::A).unwrap().header.rcode(), rcode::NXDOMAIN, "bare names stay here");
+        assert_eq!(ask("a.b.lan", rtype::A).unwrap().header.rcode(), rcode::NXDOMAIN);
+        assert_eq!(ask("lan", rtype::SOA).unwrap().header.rcode(), rcode::NOERROR);
+    }
+
+    #[test]
+    fn reverse_names() {
+        let m = ask("10.1.168.192.in-addr.arpa", rtype::PTR).unwrap();
+        assert_eq!(a_records(&m), [RData::Ptr(Name::from_ascii("nas.lan").unwrap())]);
+        assert_eq!(ask("11.1.168.192.in-addr.arpa", rtype::PTR).unwrap().header.rcode(), rcode::NXDOMAIN, "private: local");
+        assert!(ask("8.8.8.8.in-addr.arpa", rtype::PTR).is_none(), "public: forwarded");
+    }
+
+    #[test]
+    fn everything_else_is_forwarded() {
+        assert!(ask("example.com", rtype::A).is_none());
+        assert!(ask("com", rtype::NS).is_none(), "a bare name with another type (a TLD's NS)");
+        assert!(ask(".", rtype::NS).is_none());
+        let mut chaos = Message::query(1, Name::from_ascii("nas.lan").unwrap(), rtype::A);
+        chaos.questions[0].qclass = 3;
+        assert!(answer(&chaos, &Name::from_ascii("lan").unwrap(), &NoLeases).is_none());
+    }
+}

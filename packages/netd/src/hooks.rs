@@ -1,0 +1,76 @@
+//! Where netd calls the firewall ([`crate::nft`]) and the DNS forwarder ([`crate::dns`]):
+//! the only file that names their functions, so that their API can change here alone.
+//!
+//! What they provide (the contract; errors are anything that prints):
+//! ```text
+//! nft.rs  pub fn apply(config: &oxwrt_config::Config, wan_ifname: &str,
+//!                      wan_addr: Option<Ipv4Addr>) -> Result<impl Display, impl Display>
+//!         Replaces netd's whole ruleset (NAT, filter, forwards) in one transaction.
+//!         Called at start, when firewall.toml, the LAN or the WAN device changes, and
+//!         whenever the WAN address changes (a DHCP lease; None: no lease yet).
+//! dns.rs  pub struct Forwarder;
+//!         impl Forwarder {
+//!             // Listens on port 53, UDP and TCP, of the LAN address and of 127.0.0.1
+//!             // (/etc/resolv.conf points the router itself there). Upstream servers and
+//!             // LAN names come from crate::state (upstreams(), lan_hosts(), generation()).
+//!             pub fn new(config: &oxwrt_config::Config) -> std::io::Result<Forwarder>;
+//!             pub fn fds(&self) -> Vec<RawFd>;              // polled for POLLIN
+//!             pub fn on_readable(&mut self, fd: RawFd, now: Instant);
+//!             pub fn deadline(&self) -> Option<Instant>;     // next on_timer
+//!             pub fn on_timer(&mut self, now: Instant);
+//!         }
+//!         Created after the LAN is up when dns.enabled; dropped and created again when
+//!         the DNS or LAN configuration changes; dropped when dns.enabled is false.
+//! ```
+
+use oxwrt_config::Config;
+use std::net::Ipv4Addr;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+/// Applies the firewall; what was applied, or why not, is logged (on failure the old
+/// ruleset stays in the kernel).
+pub fn firewall(config: &Config, wan_ifname: &str, wan_addr: Option<Ipv4Addr>) {
+    match crate::nft::apply(config, wan_ifname, wan_addr) {
+        Ok(applied) => crate::say!("{applied}"),
+        Err(e) => crate::say!("firewall: {e}"),
+    }
+}
+
+/// The DNS forwarder when it runs.
+#[derive(Default)]
+pub struct Dns(Option<crate::dns::Forwarder>);
+
+impl Dns {
+    /// (Re)starts the forwarder for `config` (stops it when dns.enabled is false).
+    pub fn restart(&mut self, config: &Config) {
+        self.0 = None;
+        if !config.network.dns.enabled {
+            return;
+        }
+        match crate::dns::Forwarder::new(config) {
+            Ok(f) => self.0 = Some(f),
+            Err(e) => crate::say!("dns: cannot start the forwarder on {}: {e}", config.network.lan.address.addr()),
+        }
+    }
+
+    pub fn fds(&self) -> Vec<RawFd> {
+        self.0.as_ref().map(|f| f.fds()).unwrap_or_default()
+    }
+
+    pub fn on_readable(&mut self, fd: RawFd, now: Instant) {
+        if let Some(f) = &mut self.0 {
+            f.on_readable(fd, now);
+        }
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.0.as_ref().and_then(|f| f.deadline())
+    }
+
+    pub fn on_timer(&mut self, now: Instant) {
+        if let Some(f) = &mut self.0 {
+            f.on_timer(now);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! netd: the router's network daemon. It applies /etc/oxwrt/network.toml and firewall.toml
+//! (crate `oxwrt-config`) to the kernel over rtnetlink, runs the WAN's DHCPv4 client and
+//! the LAN's DHCPv4 server, and drives the firewall ([`nft`]) and the DNS forwarder
+//! ([`dns`]) through [`hooks`]. No `ip` binary, no shell.
+//!
+//! # Modules
+//! | module | what |
+//! |---|---|
+//! | [`daemon`] | the event loop (poll over netlink, DHCP sockets, DNS, signalfd, inotify), reload |
+//! | [`apply`] | configuration -> links, bridge, VLAN devices, addresses, default route; idempotent |
+//! | [`rtnl`], [`netlink`] | typed rtnetlink requests and dumps; the netlink wire format |
+//! | [`dhcp_client`] | the WAN's RFC 2131 client state machine (no clock, no socket) |
+//! | [`dhcp_server`], [`leases`] | the LAN's server (no socket) and its lease file |
+//! | [`udp`] | the DHCP sockets (SO_BINDTODEVICE, SO_BROADCAST) and SIOCSARP |
+//! | [`state`] | upstream DNS servers and LAN host names, for the DNS forwarder |
+//! | [`hooks`] | the calls into [`nft`] and [`dns`]; their contract is documented there |
+//! | [`log`] | `netd: ` log lines, a rate limit for what packets make us log |
+//!
+//! # Files
+//! | path | |
+//! |---|---|
+//! | /etc/oxwrt/network.toml, firewall.toml | the configuration (read; watched) |
+//! | /etc/oxwrt/dhcp.leases | the DHCP server's leases (on the overlay: they survive reboots) |
+//! | /run/netd/applied.toml | the configuration running now (used when /etc's is invalid at start) |
+//! | /run/netd/resolv-upstream | the upstream DNS servers, resolv.conf format |
+//! | /etc/resolv.conf | `nameserver 127.0.0.1` when the DNS forwarder runs, else the upstreams |
+//!
+//! # Why hand-written netlink (measured)
+//!
+//! Three small programs do the same netlink work (dump links, addresses and routes; read
+//! name, index, MTU, master, kind, address, gateway; create a bridge; add an address) and
+//! were built like netd for qemu-malta-mipsel (static musl, MIPS32r1, `-Zbuild-std`,
+//! cargo-zigbuild, the `device` profile: opt-level z, LTO, panic abort, stripped). Bytes;
+//! "xz" is `xz -9e` of the binary, close to what squashfs stores.
+//!
+//! | program | mipsel | xz |
+//! |---|---|---|
+//! | floor: std, a nix socket, the same printing, no netlink | 470,548 | 137,004 |
+//! | hand-written [`netlink`] + [`rtnl`] (this crate) | 482,952 (+12,404) | 140,256 (+3,252) |
+//! | `netlink-packet-route` 0.34 + `netlink-sys` 0.9 | 993,028 (+522,480) | 257,444 (+120,440) |
+//!
+//! The crates parse every attribute of every message kind into typed enums (and pull in
+//! `log`, `bitflags`, `zerocopy`); netd needs a dozen attributes. Half a megabyte is an
+//! eighth of a 4 MiB flash, so netd writes the ~400 lines itself.
+//!
+//! The whole of netd from `cargo xtask package netd --board qemu-malta-mipsel`: 1,062,532
+//! bytes (xz 322,152); with [`nft`] and [`dns`] as empty stubs it was 966,192 (xz 290,052).
+//! Serializing /run/netd/applied.toml (TOML output) costs about 33 KB of it; the TOML
+//! parser and serde (crate `oxwrt-config`) are shared with init once the daemons are one
+//! multi-call binary.
+//!
+//! # Why no async runtime
+//! One thread and poll(2): netd waits on a handful of sockets and one timer at a time; the
+//! state machines take the time as an argument, which is also what makes them testable.
+
+pub mod apply;
+pub mod daemon;
+pub mod dhcp_client;
+pub mod dhcp_server;
+pub mod dns;
+pub mod hooks;
+pub mod leases;
+#[macro_use]
+pub mod log;
+pub mod netlink;
+pub mod nft;
+pub mod rtnl;
+pub mod state;
+pub mod udp;
+
+pub use daemon::{run, Daemon, Paths};
