@@ -1,6 +1,9 @@
 //! QEMU command lines for a board's images: `cargo xtask run` and the end-to-end tests
-//! use the same ones. TCG only (no KVM here). The serial console is stdio; QEMU's user
-//! network stands in for the WAN, with the status page forwarded to a host port.
+//! use the same ones. TCG only (no KVM here). The serial console is stdio. Two NICs, as on
+//! a router: eth0 (WAN) on QEMU's user network, whose DHCP server gives netd's client
+//! 10.0.2.15 and whose NAT reaches the Internet; eth1 (LAN) on a second, restricted user
+//! network 192.168.1.0/24 where QEMU plays a LAN host at 192.168.1.2, with the router's web
+//! interface (192.168.1.1:80) forwarded to a host port.
 
 use crate::board::{Board, ImageFormat};
 use crate::context::Context;
@@ -12,10 +15,10 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The guest's address on QEMU's user network (slirp's default), set by the kernel
-/// (CONFIG_IP_PNP) from the command line until netd exists.
+/// The WAN address QEMU's user network hands out by DHCP (slirp's first lease).
 pub const GUEST_IP: &str = "10.0.2.15";
-const IP_PNP: &str = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off";
+/// The router's LAN address (oxwrt-config's default), where the host port is forwarded.
+pub const ROUTER_LAN_IP: &str = "192.168.1.1";
 
 /// UEFI firmware for x86-64 (Debian's ovmf).
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -50,7 +53,7 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
     if l.exit_on_reboot {
         cmd.arg("-no-reboot");
     }
-    let mut append = IP_PNP.to_string();
+    let mut append = String::new();
     if l.efi {
         let vars = ctx.board_out(&board.id).join("run").join("OVMF_VARS.fd");
         std::fs::create_dir_all(vars.parent().expect("has parent"))?;
@@ -92,11 +95,13 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
             cmd.args(args);
         }
         None => {
-            let mut netdev = "user,id=wan".to_string();
+            // WAN first (eth0), LAN second (eth1): the order netd's QEMU defaults expect.
+            cmd.args(["-netdev", "user,id=wan", "-device", "virtio-net-pci,netdev=wan"]);
+            let mut lan = "user,id=lan,net=192.168.1.0/24,host=192.168.1.2,restrict=on".to_string();
             if let Some(port) = l.http_port {
-                netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{GUEST_IP}:80"));
+                lan.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{ROUTER_LAN_IP}:80"));
             }
-            cmd.args(["-netdev", &netdev, "-device", "virtio-net-pci,netdev=wan"]);
+            cmd.args(["-netdev", &lan, "-device", "virtio-net-pci,netdev=lan"]);
         }
     }
     Ok(cmd)

@@ -269,7 +269,7 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
         assert_eq!(a["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&bytes)));
     }
     let pkgs: Vec<&str> = m["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(pkgs, ["init", "webd"]);
+    assert_eq!(pkgs, ["init", "netd", "webd"]);
     assert!(m["packages"].as_array().unwrap().iter().all(|p| p["license"] == "GPL-2.0-only" && p["version"] == "0.1.0"));
     assert!(m["kernel"]["patches"].as_array().unwrap().len() >= 3);
 }
@@ -415,7 +415,7 @@ fn mips_userland_is_mips32r1_soft_float_and_runs_on_a_4kc() {
     for id in [MALTA, "linksys-wrt54gl", "linksys-wrt54gs"] {
         let b = board(id);
         let stage = ctx().board_out(id).join("rootfs");
-        for bin in ["sbin/init", "usr/sbin/webd"] {
+        for bin in ["sbin/init", "usr/sbin/netd", "usr/sbin/webd"] {
             let path = stage.join(bin);
             // Decoded as r2 (a superset), so r2-only instructions show by name; as r1 they
             // would hide among the `.word`s of data in .text.
