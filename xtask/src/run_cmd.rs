@@ -46,11 +46,8 @@ pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
     let launch = Launch { disk, efi: args.efi, http_port: Some(port), exit_on_reboot: false, append: String::new(), nics: None };
     let mut cmd = qemu::command(ctx, board, &launch)?;
     eprintln!("\nbooting {} in QEMU (TCG); the console follows. Quit: Ctrl-A then X.", board.id);
-    if args.efi {
-        eprintln!("UEFI boot: the kernel gets no ip= from QEMU, so the status page needs the network setup that netd will bring");
-    } else {
-        eprintln!("status page: http://127.0.0.1:{port}/  (JSON: /api/status) once the console prints `oxwrt: ready`");
-    }
+    eprintln!("web interface: http://127.0.0.1:{port}/ (the router's LAN address {}:80; JSON: /api/status) once netd has set up the LAN", qemu::ROUTER_LAN_IP);
+    eprintln!("eth0 = WAN on QEMU's user network (DHCP, Internet through the host), eth1 = LAN");
     eprintln!();
     let status = cmd.status().with_context(|| format!("cannot start {}", crate::exec::display(&cmd)))?;
     if !status.success() {
