@@ -117,6 +117,22 @@ impl Host {
         }
     }
 
+    /// Adds a route: `network` is reached through the on-link `via` (e.g. the ISP sending
+    /// to a router's LAN prefix through the router's WAN address, as an unsolicited
+    /// connection from the Internet would). Unreachable when the host's route table is full.
+    pub fn add_route(&self, network: smoltcp::wire::Ipv4Cidr, via: smoltcp::wire::Ipv4Address) -> Result<(), crate::NetError> {
+        let route = smoltcp::iface::Route { cidr: smoltcp::wire::IpCidr::Ipv4(network), via_router: via.into(), preferred_until: None, expires_at: None };
+        self.with(|s| {
+            let mut full = false;
+            s.iface.routes_mut().update(|routes| full = routes.push(route).is_err());
+            if full {
+                Err(crate::NetError::Unreachable(format!("no room in the route table of {} for {network} via {via}", self.name)))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
     /// smoltcp's time on this host's clock.
     pub fn now(&self) -> Instant {
         self.clock.now()

@@ -32,7 +32,8 @@
 //! ([`NetError`]): [`Host::dhcp`], [`Host::ping`], [`Host::tcp_connect`],
 //! [`Host::http_get`], [`Host::http_post`] (an upload), [`Host::resolve`] (UDP, then TCP
 //! when truncated); [`Host::serve_http`] makes a host a web server (the LAN end of a port
-//! forward). Each [`Host`] runs its smoltcp stack on its own thread, woken by its socket;
+//! forward); [`Host::add_route`] sends a prefix through an on-link router (the ISP reaching
+//! for the LAN behind the router's WAN address). Each [`Host`] runs its smoltcp stack on its own thread, woken by its socket;
 //! the test thread reaches in under a lock ([`Host::with`], [`Host::wait_until`]).
 //! [`Stack`] is the same host without a thread, for simulations on a virtual clock.
 //! `OXWRT_NETTEST_TRACE=1` prints every frame the hosts see, with the host's time.

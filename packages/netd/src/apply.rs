@@ -322,9 +322,35 @@ pub fn apply_all(rtnl: &mut Rtnl, old: Option<&Network>, net: &Network) -> io::R
     Ok(report)
 }
 
+/// The kernel's IPv4 forwarding switch (off by default: without it the router routes
+/// nothing between LAN and WAN).
+pub const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// Turns IPv4 forwarding on through `path` ([`IP_FORWARD`]); true when it was off. netd
+/// calls it once the firewall is in place ([`crate::hooks::firewall`]), so nothing is
+/// forwarded unfiltered; it never turns forwarding off.
+pub fn enable_forwarding(path: &std::path::Path) -> io::Result<bool> {
+    if std::fs::read_to_string(path)?.trim() == "1" {
+        return Ok(false);
+    }
+    std::fs::write(path, "1\n")?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::vlan_of;
+    use super::{enable_forwarding, vlan_of};
+
+    #[test]
+    fn forwarding_is_turned_on_once() {
+        let path = std::env::temp_dir().join(format!("netd-ip_forward-{}", std::process::id()));
+        std::fs::write(&path, "0\n").unwrap();
+        assert!(enable_forwarding(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n");
+        assert!(!enable_forwarding(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert!(enable_forwarding(&path).is_err());
+    }
 
     #[test]
     fn vlan_names() {

@@ -29,10 +29,19 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 /// Applies the firewall; what was applied, or why not, is logged (on failure the old
-/// ruleset stays in the kernel).
+/// ruleset stays in the kernel). Once a ruleset is in place, IPv4 forwarding is turned on
+/// (the kernel starts with it off), so the router never forwards without its firewall.
 pub fn firewall(config: &Config, wan_ifname: &str, wan_addr: Option<Ipv4Addr>) {
     match crate::nft::apply(config, wan_ifname, wan_addr) {
-        Ok(applied) => crate::say!("{applied}"),
+        Ok(applied) => {
+            crate::say!("{applied}");
+            let path = std::path::Path::new(crate::apply::IP_FORWARD);
+            match crate::apply::enable_forwarding(path) {
+                Ok(true) => crate::say!("IPv4 forwarding on"),
+                Ok(false) => {}
+                Err(e) => crate::say!("cannot turn IPv4 forwarding on ({}): {e}; the LAN cannot reach the WAN", path.display()),
+            }
+        }
         Err(e) => crate::say!("firewall: {e}"),
     }
 }

@@ -24,6 +24,7 @@
 //! | /run/netd/applied.toml | the configuration running now (used when /etc's is invalid at start) |
 //! | /run/netd/resolv-upstream | the upstream DNS servers, resolv.conf format |
 //! | /etc/resolv.conf | `nameserver 127.0.0.1` when the DNS forwarder runs, else the upstreams |
+//! | /proc/sys/net/ipv4/ip_forward | set to 1 once the firewall is in place |
 //!
 //! # Why hand-written netlink (measured)
 //!
