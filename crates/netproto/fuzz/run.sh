@@ -39,7 +39,8 @@ for t in $("${fuzz[@]}" list); do
     if ! "${fuzz[@]}" run "${opts[@]}" "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
         -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>"$work/$t.log"; then
-        tail -n 60 "$work/$t.log" >&2
+        grep -E -A2 'panicked at' "$work/$t.log" >&2 || true
+        tail -n 25 "$work/$t.log" >&2
         echo "run.sh: $t FAILED; the input is in $here/artifacts/$t/ (replay: cargo fuzz run $t <file>)" >&2
         exit 1
     fi

@@ -256,6 +256,22 @@ fn cache_helpers_work_on_the_bytes() {
     assert!(!cache::is_truncated(&dig_response()).unwrap());
 }
 
+/// Found by the dns_parse fuzzer: a name that points into an earlier record's TTL. Aging
+/// that TTL changes what the name decodes to; age_ttls must still walk the message as it
+/// was (it used to re-read the pointer after changing its target and fail half-way).
+#[test]
+fn aging_a_ttl_that_a_name_points_into() {
+    let mut p = ttl_pointer();
+    let m = Message::parse(&p).unwrap();
+    assert_eq!(m.answers[1].name.wire(), b"\x02\0\0\0");
+    assert_eq!(cache::age_ttls(&mut p, 1), Ok(()));
+    assert_eq!(&p[17..21], &[1, 0xff, 0xff, 0xff]);
+    assert_eq!(&p[33..37], &[0, 0, 0, 59]);
+    assert!(Message::parse(&p).is_err(), "the sender's pointer now reads a bad label");
+    assert_eq!(Message::parse(&[&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0][..], &[0xc0, 2, 0, 1, 0, 1]].concat()),
+        Err(DnsError::PointerIntoHeader { at: 12, target: 2 }));
+}
+
 #[test]
 fn strip_opt_for_clients_without_edns() {
     let mut r = dig_response();

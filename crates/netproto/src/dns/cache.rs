@@ -18,16 +18,41 @@ struct RecordAt {
     rdata_end: usize,
 }
 
-/// Walks the records of a message one at a time; the caller may change the message's
-/// TTL bytes between steps (the structure must stay the same).
+/// Walks the records of a message one at a time.
 struct Walker {
     counts: [u16; 4],
     section: usize,
     left: u16,
     pos: usize,
+    /// Follow and check compression pointers (else skip names' own bytes only).
+    validate: bool,
 }
 
 impl Walker {
+    /// Checks the whole structure, pointers included; changes nothing.
+    fn validate(msg: &[u8]) -> Result<(), DnsError> {
+        let mut w = Walker::new(msg)?;
+        while w.next(msg)?.is_some() {}
+        Ok(())
+    }
+
+    /// A walk that does not follow pointers, for a message [`Walker::validate`] passed:
+    /// the caller may then change bytes behind the walk (TTLs) even where a hostile
+    /// message's pointers aim at them, without changing what the walk sees.
+    fn unchecked(msg: &[u8]) -> Result<Walker, DnsError> {
+        let mut w = Walker::new(msg)?;
+        w.validate = false;
+        Ok(w)
+    }
+
+    fn skip_name(&self, msg: &[u8], pos: usize) -> Result<usize, DnsError> {
+        if self.validate {
+            Ok(name::walk(msg, pos, |_| {})?.0)
+        } else {
+            name::skip(msg, pos)
+        }
+    }
+
     fn new(msg: &[u8]) -> Result<Walker, DnsError> {
         let mut r = Reader::new(msg);
         r.take(4, "ID and flags")?;
@@ -41,7 +66,7 @@ impl Walker {
             Reader::at(msg, after).take(4, "QTYPE and QCLASS")?;
             pos = after + 4;
         }
-        Ok(Walker { counts, section: 0, left: 0, pos })
+        Ok(Walker { counts, section: 0, left: 0, pos, validate: true })
     }
 
     fn next(&mut self, msg: &[u8]) -> Result<Option<RecordAt>, DnsError> {
@@ -54,7 +79,7 @@ impl Walker {
         }
         self.left -= 1;
         let start = self.pos;
-        let (after, _) = name::walk(msg, start, |_| {})?;
+        let after = self.skip_name(msg, start)?;
         let mut r = Reader::at(msg, after);
         let rtype = r.u16("record type")?;
         r.u16("record class")?;
@@ -128,7 +153,8 @@ pub fn min_ttl(msg: &[u8]) -> Result<Option<u32>, DnsError> {
 /// Subtracts `elapsed` seconds from every TTL (OPT excluded), stopping at 0: a cached
 /// answer served later tells the client how long it still holds.
 pub fn age_ttls(msg: &mut [u8], elapsed: u32) -> Result<(), DnsError> {
-    let mut w = Walker::new(msg)?;
+    Walker::validate(msg)?;
+    let mut w = Walker::unchecked(msg)?;
     while let Some(r) = w.next(msg)? {
         if r.rtype != rtype::OPT {
             let ttl = u32_at(msg, r.ttl_at).saturating_sub(elapsed);
@@ -143,7 +169,7 @@ pub fn age_ttls(msg: &mut [u8], elapsed: u32) -> Result<(), DnsError> {
 /// whether it did; a message whose OPT is elsewhere is left alone (removing it from the
 /// middle would move what later names may point at). Bytes after the last record go too.
 pub fn strip_opt(msg: &mut Vec<u8>) -> Result<bool, DnsError> {
-    let mut w = Walker::new(msg)?;
+    let mut w = Walker::new(msg)?; // validates as it goes, and changes nothing until the end
     let mut last = None;
     while let Some(r) = w.next(msg)? {
         last = Some(r);

@@ -2,7 +2,7 @@
 //! reading with compression pointers (guarded against loops and over-long names) and
 //! writing with optional compression.
 
-use super::DnsError;
+use super::{DnsError, HEADER_LEN};
 use crate::wire::Truncated;
 use std::fmt;
 
@@ -175,6 +175,8 @@ impl fmt::Debug for Name {
 ///
 /// A pointer must point before the labels it ends (to a prior occurrence, RFC 1035
 /// 4.1.4): each jump then lands strictly earlier than the last, so no loop is possible.
+/// It must not point into the 12-byte header, where no name can start (and whose bytes
+/// the relay rewrites: [`super::cache::set_id`]).
 pub(crate) fn walk(msg: &[u8], pos: usize, mut label: impl FnMut(&[u8])) -> Result<(usize, usize), DnsError> {
     let mut p = pos;
     let mut chunk_start = pos; // where the labels being read began
@@ -207,6 +209,9 @@ pub(crate) fn walk(msg: &[u8], pos: usize, mut label: impl FnMut(&[u8])) -> Resu
                 if target >= chunk_start {
                     return Err(DnsError::ForwardPointer { at: p, target });
                 }
+                if target < HEADER_LEN {
+                    return Err(DnsError::PointerIntoHeader { at: p, target });
+                }
                 pointers += 1;
                 if pointers > MAX_POINTERS {
                     return Err(DnsError::TooManyPointers { at: pos });
@@ -215,6 +220,25 @@ pub(crate) fn walk(msg: &[u8], pos: usize, mut label: impl FnMut(&[u8])) -> Resu
                 p = target;
                 chunk_start = target;
             }
+            _ => return Err(DnsError::BadLabelType { at: p, byte: b }),
+        }
+    }
+}
+
+/// The offset after the name's own bytes at `msg[pos..]` (its labels up to the root or
+/// its first pointer), without following pointers: for walking a message already
+/// validated by [`walk`].
+pub(crate) fn skip(msg: &[u8], pos: usize) -> Result<usize, DnsError> {
+    let mut p = pos;
+    loop {
+        let Some(&b) = msg.get(p) else {
+            return Err(Truncated { at: p, field: "name", need: 1, have: 0 }.into());
+        };
+        match b >> 6 {
+            0b00 if b == 0 => return Ok(p + 1),
+            0b00 => p += 1 + b as usize,
+            0b11 if p + 2 <= msg.len() => return Ok(p + 2),
+            0b11 => return Err(Truncated { at: p, field: "compression pointer", need: 2, have: 1 }.into()),
             _ => return Err(DnsError::BadLabelType { at: p, byte: b }),
         }
     }
@@ -320,34 +344,48 @@ mod tests {
         assert_eq!(lan.prepend(b"pc").unwrap().to_string(), "pc.lan");
     }
 
+    /// `body` after a 12-byte header: `body[i]` is at offset 12 + i.
+    fn msg(body: &[u8]) -> Vec<u8> {
+        let mut m = vec![0u8; HEADER_LEN];
+        m.extend_from_slice(body);
+        m
+    }
+
     #[test]
     fn reads_pointers_and_rejects_loops() {
-        // "example.com" at 0, "www" + pointer to 0 at 13.
-        let msg = b"\x07example\x03com\x00\x03www\xc0\x00";
-        let (n, end) = read(msg, 13).unwrap();
-        assert_eq!((n.to_string().as_str(), end), ("www.example.com", 19));
-        assert_eq!(read(b"\xc0\x00", 0), Err(DnsError::ForwardPointer { at: 0, target: 0 }));
-        assert_eq!(read(b"\x01a\xc0\x00", 0), Err(DnsError::ForwardPointer { at: 2, target: 0 }));
-        assert_eq!(read(b"\xc0\x05", 0), Err(DnsError::ForwardPointer { at: 0, target: 5 }));
-        // 2 -> 0 is backwards, then the name at 0 points to 2 again: forward of 0.
-        assert_eq!(read(b"\xc0\x02\xc0\x00", 2), Err(DnsError::ForwardPointer { at: 0, target: 2 }));
-        // A backward chain longer than MAX_POINTERS: each pointer to the one before it.
-        let mut chain = vec![0u8];
-        for k in 0..=MAX_POINTERS {
-            chain.extend_from_slice(&[0xc0, (2 * k).saturating_sub(1) as u8]);
+        use DnsError::{BadLabelType, ForwardPointer, NameTooLong, PointerIntoHeader, TooManyPointers};
+        // "example.com" at 12, "www" + pointer to 12 at 25.
+        let m = msg(b"\x07example\x03com\x00\x03www\xc0\x0c");
+        let (n, end) = read(&m, 25).unwrap();
+        assert_eq!((n.to_string().as_str(), end), ("www.example.com", 31));
+        assert_eq!(read(&msg(b"\xc0\x0c"), 12), Err(ForwardPointer { at: 12, target: 12 }));
+        assert_eq!(read(&msg(b"\x01a\xc0\x0c"), 12), Err(ForwardPointer { at: 14, target: 12 }));
+        assert_eq!(read(&msg(b"\xc0\x11"), 12), Err(ForwardPointer { at: 12, target: 17 }));
+        // 14 -> 12 is backwards, then the name at 12 points to 14 again: forward of 12.
+        assert_eq!(read(&msg(b"\xc0\x0e\xc0\x0c"), 14), Err(ForwardPointer { at: 12, target: 14 }));
+        assert_eq!(read(&msg(b"\xc0\x02"), 12), Err(PointerIntoHeader { at: 12, target: 2 }));
+        // A backward chain: the root at 12, then pointers each to the one before.
+        let mut chain = msg(b"\x00");
+        for k in 0..=MAX_POINTERS as u16 {
+            let target = if k == 0 { 12 } else { 11 + 2 * k };
+            chain.extend_from_slice(&(0xc000 | target).to_be_bytes());
         }
         assert_eq!(read(&chain, chain.len() - 4).unwrap().0, Name::root(), "MAX_POINTERS is fine");
         let last = chain.len() - 2;
-        assert_eq!(read(&chain, last), Err(DnsError::TooManyPointers { at: last }));
+        assert_eq!(read(&chain, last), Err(TooManyPointers { at: last }));
         let mut long = Vec::new();
         for i in 0..128u8 {
             long.extend_from_slice(&[1, b'a' + i % 26]);
         }
         long.push(0);
-        assert_eq!(read(&long, 0), Err(DnsError::NameTooLong { at: 0 }));
-        assert_eq!(read(b"\x41", 0), Err(DnsError::BadLabelType { at: 0, byte: 0x41 }));
-        assert_eq!(read(b"\x03ab", 0), Err(Truncated { at: 1, field: "label", need: 3, have: 2 }.into()));
-        assert_eq!(read(b"\xc0", 0), Err(Truncated { at: 0, field: "compression pointer", need: 2, have: 1 }.into()));
+        assert_eq!(read(&msg(&long), 12), Err(NameTooLong { at: 12 }));
+        assert_eq!(read(&msg(b"\x41"), 12), Err(BadLabelType { at: 12, byte: 0x41 }));
+        assert_eq!(read(&msg(b"\x03ab"), 12), Err(Truncated { at: 13, field: "label", need: 3, have: 2 }.into()));
+        let short = Truncated { at: 12, field: "compression pointer", need: 2, have: 1 };
+        assert_eq!(read(&msg(b"\xc0"), 12), Err(short.into()));
+        assert_eq!(skip(&msg(b"\x01a\xc0\x0c\xff"), 12), Ok(16), "skip stops at the pointer");
+        assert_eq!(skip(&msg(b"\x01a\x00"), 12), Ok(15));
+        assert!(skip(&msg(b"\x05a"), 12).is_err());
     }
 
     #[test]

@@ -244,6 +244,19 @@ pub fn pointer_pair() -> Vec<u8> {
     p
 }
 
+/// A name that points into an earlier record's TTL (which reads as a name).
+pub fn ttl_pointer() -> Vec<u8> {
+    #[rustfmt::skip]
+    let p = vec![
+        0, 1, 0x81, 0x80, 0, 0, 0, 2, 0, 0, 0, 0,
+        // 12: root owner, A, IN, TTL 0x02000000 (at 17: "\x02\0\0" then a root: a name), 4 bytes
+        0, 0, 1, 0, 1, 2, 0, 0, 0, 0, 4, 10, 0, 0, 1,
+        // 27: owner -> 17 (the TTL above), A, IN, TTL 60, 4 bytes
+        0xc0, 17, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 0, 0, 2,
+    ];
+    p
+}
+
 /// (fuzz target, file name, bytes): the seed corpus under fuzz/corpus/.
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let disc = dhcp::Message::parse(&udhcpc_discover()).unwrap();
@@ -269,6 +282,7 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("local-nxdomain", local_nxdomain()),
         ("self-pointer", self_pointer()),
         ("pointer-pair", pointer_pair()),
+        ("ttl-pointer", ttl_pointer()),
     ] {
         v.push(("dns_parse", name, bytes.clone()));
         v.push(("dns_roundtrip", name, bytes));
