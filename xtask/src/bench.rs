@@ -2,7 +2,9 @@
 //!
 //! `bench kernel` times, per board, a cold kernel build (empty cache, fresh tree: unpack,
 //! patch, configure, compile) and a no-op rebuild (`cargo xtask kernel` with nothing
-//! changed, as a user runs it). Benchmarks measure; tests never assert timings.
+//! changed, as a user runs it). `bench build` and `bench flash` record whole builds and the
+//! flash budget; `bench net` runs the network benchmark (xtask/tests/bench_net.rs).
+//! Benchmarks measure; tests never assert timings.
 
 use crate::context::Context;
 use crate::kernel::{KernelOptions, Plan};
@@ -66,6 +68,24 @@ pub fn kernel(ctx: &Context, board: Option<&str>) -> Result<()> {
     );
     write_section(&ctx.root.join("docs/benchmarks.md"), "kernel", &section)?;
     println!("{section}");
+    Ok(())
+}
+
+/// `cargo xtask bench net`: the router's network on both QEMU boards (netd's idle memory,
+/// WAN and LAN lease times, NAT throughput, added latency), measured by the ignored test
+/// xtask/tests/bench_net.rs on the network harness (crates/nettest, a dev-dependency), which
+/// writes the `net` section of docs/benchmarks.md. Needs the images built. Release: in a
+/// debug build the harness's own smoltcp hosts cap a transfer at about 35 Mbit/s.
+pub fn net(ctx: &Context) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(&ctx.root)
+        .args(["test", "--release", "-p", "xtask", "--test", "bench_net", "--", "--ignored", "--nocapture", "--test-threads=1"])
+        .status()
+        .with_context(|| format!("cannot run {cargo} test"))?;
+    if !status.success() {
+        bail!("the network benchmark failed ({status})");
+    }
     Ok(())
 }
 

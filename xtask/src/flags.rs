@@ -182,4 +182,7 @@ pub enum BenchCmd {
         #[arg(long)]
         board: Option<String>,
     },
+    /// The router's network in QEMU (both QEMU boards, images built): netd's memory, lease
+    /// times, NAT throughput and added latency (runs the ignored test xtask/tests/bench_net.rs).
+    Net,
 }

@@ -36,5 +36,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench { what: BenchCmd::Kernel { board } } => bench::kernel(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Build { board } } => bench::build(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Flash { board } } => bench::flash(&ctx, board.as_deref()),
+        Cmd::Bench { what: BenchCmd::Net } => bench::net(&ctx),
     }
 }

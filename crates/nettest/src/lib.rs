@@ -54,9 +54,11 @@
 //!
 //! # Addressing plan ([`plan`])
 //! WAN 203.0.113.0/24: the ISP is .1 (gateway, DHCP server), .53 (DNS), .80 (HTTP,
-//! `example.test`) and leases from .10. LAN 192.168.1.0/24: the router is .1, clients lease
-//! from it. Before netd exists, images configure eth0 with the kernel's `ip=10.0.2.15`
-//! and a harness host plays 10.0.2.2.
+//! `example.test`) and leases from .10. The router's netd takes its WAN address from the
+//! ISP by DHCP on eth0 (the first lease, .10) and serves the LAN on br-lan (eth1):
+//! 192.168.1.0/24, the router on .1 as gateway, DNS forwarder and DHCP server, clients
+//! leasing from its pool. The `PNP_*` constants are for images without netd, where the
+//! kernel configures eth0 from `ip=10.0.2.15` and a harness host plays 10.0.2.2.
 //!
 //! # Link model ([`LinkModel`])
 //! Between the router and the ISP, per direction: a rate limit (bits/s), a tail-drop queue

@@ -1,6 +1,7 @@
 //! The addressing plan of the network tests: the ISP's side of the WAN, the router's LAN,
-//! the MACs of the harness hosts and of the router's NICs, and the kernel `ip=` plan the
-//! images use until netd configures the network.
+//! the MACs of the harness hosts and of the router's NICs. The router's netd leases its WAN
+//! address from the ISP (DHCP on eth0) and serves the LAN (address, DHCP, DNS) on br-lan;
+//! the kernel `ip=` plan at the end is only for images without netd.
 
 use smoltcp::wire::EthernetAddress;
 use std::net::Ipv4Addr;
@@ -26,8 +27,9 @@ pub const CLIENT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0xc0, 0xa8,
 pub const ROUTER_WAN_MAC: &str = "52:54:00:cb:00:0a";
 pub const ROUTER_LAN_MAC: &str = "52:54:00:c0:a8:01";
 
-/// Before netd: the kernel configures eth0 from `ip=10.0.2.15::10.0.2.2:255.255.255.0`
-/// (xtask's QEMU command line); a harness host plays the gateway.
+/// For images without netd only: the kernel configures eth0 from
+/// `ip=10.0.2.15::10.0.2.2:255.255.255.0` (`xtask::qemu::Launch::append`, -kernel boots) and a
+/// harness host plays the gateway. With netd, eth0 takes its address from the ISP by DHCP.
 pub const PNP_GUEST: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
 pub const PNP_GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 pub const PNP_PREFIX_LEN: u8 = 24;
