@@ -272,6 +272,18 @@ fn aging_a_ttl_that_a_name_points_into() {
         Err(DnsError::PointerIntoHeader { at: 12, target: 2 }));
 }
 
+/// Found by the dns_parse fuzzer: a pointer back to a name that then runs forward over
+/// the pointer and into the OPT record; strip_opt cut the OPT and with it part of that
+/// name. Such a name is no prior occurrence: rejected everywhere.
+#[test]
+fn a_pointed_name_must_end_before_the_pointer() {
+    let p = pointer_overlap();
+    let overlap = DnsError::PointerOverlap { at: 25, target: 22 };
+    assert_eq!(Message::parse(&p), Err(overlap.clone()));
+    assert_eq!(cache::strip_opt(&mut p.clone()), Err(overlap.clone()));
+    assert_eq!(cache::min_ttl(&p), Err(overlap));
+}
+
 #[test]
 fn strip_opt_for_clients_without_edns() {
     let mut r = dig_response();

@@ -2,13 +2,13 @@
 //! local answers ([`answer`]), byte-level helpers for the cache ([`cache`]) and the
 //! 2-byte length framing of DNS over TCP ([`tcp`]).
 //!
-//! Parsing follows compression pointers that point back, to a prior occurrence (RFC 1035
-//! 4.1.4; a loop needs one that does not, and ends as [`DnsError::ForwardPointer`]), past
-//! the header, at most [`MAX_POINTERS`] per name. It rejects a name over 255 bytes, a reserved label type
-//! (0x40, 0x80), a record whose data does not match its type (A not 4 bytes, a name
-//! running past RDLENGTH, ...) and a message that would decompress into more than
-//! [`MAX_NAME_BYTES`] of names. The section counts are not trusted for allocation. Bytes
-//! after the last record are ignored.
+//! Parsing follows compression pointers only to a prior occurrence (RFC 1035 4.1.4): a
+//! name wholly before the one pointing to it, past the header, at most [`MAX_POINTERS`]
+//! per name; a loop cannot pass that ([`DnsError::ForwardPointer`]). It rejects a name
+//! over 255 bytes, a reserved label type (0x40, 0x80), a record whose data does not match
+//! its type (A not 4 bytes, a name running past RDLENGTH, ...) and a message that would
+//! decompress into more than [`MAX_NAME_BYTES`] of names. The section counts are not
+//! trusted for allocation. Bytes after the last record are ignored.
 //!
 //! Encoding compresses names (byte-exact matches only, so the case of a DNS 0x20 query
 //! survives) unless asked not to; [`Message::encode_truncated`] sets TC for UDP.
@@ -93,6 +93,9 @@ pub enum DnsError {
     /// A compression pointer at `at` to `target`, not before the labels it ends: pointers
     /// go to a prior occurrence (RFC 1035 4.1.4), which is also what makes loops impossible.
     ForwardPointer { at: usize, target: usize },
+    /// The name that the compression pointer at `at` points to (at `target`) runs into the
+    /// name that points to it, or past the end: not a prior occurrence.
+    PointerOverlap { at: usize, target: usize },
     /// A compression pointer at `at` into the header (`target` < 12).
     PointerIntoHeader { at: usize, target: usize },
     /// The name starting at `at` follows more than [`MAX_POINTERS`] pointers.
@@ -120,6 +123,9 @@ impl fmt::Display for DnsError {
             DnsError::NameTooLong { at } => write!(f, "name at byte {at} is over 255 bytes"),
             DnsError::ForwardPointer { at, target } => {
                 write!(f, "compression pointer at byte {at} points forward, to byte {target} (a loop, or past a prior name)")
+            }
+            DnsError::PointerOverlap { at, target } => {
+                write!(f, "the name at byte {target}, which the compression pointer at byte {at} points to, runs into the name pointing to it")
             }
             DnsError::PointerIntoHeader { at, target } => {
                 write!(f, "compression pointer at byte {at} points into the header, to byte {target}")

@@ -4,6 +4,7 @@
 
 use super::{DnsError, HEADER_LEN};
 use crate::wire::Truncated;
+use std::collections::HashMap;
 use std::fmt;
 
 /// Longest name in wire form, root label included (RFC 1035 2.3.4).
@@ -173,39 +174,47 @@ impl fmt::Debug for Name {
 /// each label. Returns the offset just past the name's bytes at `pos` (after its first
 /// pointer, or its root label) and the wire length of the whole name.
 ///
-/// A pointer must point before the labels it ends (to a prior occurrence, RFC 1035
-/// 4.1.4): each jump then lands strictly earlier than the last, so no loop is possible.
-/// It must not point into the 12-byte header, where no name can start (and whose bytes
-/// the relay rewrites: [`super::cache::set_id`]).
+/// A pointer must point to a prior occurrence (RFC 1035 4.1.4): the name it points to
+/// must lie wholly before the labels that end with the pointer, and past the 12-byte
+/// header. Each jump then reads a region of the message that ends where the last one
+/// began, so no loop is possible, and a name never reads bytes after itself (which
+/// [`super::cache`] may rewrite or cut: TTLs, a trailing OPT record).
 pub(crate) fn walk(msg: &[u8], pos: usize, mut label: impl FnMut(&[u8])) -> Result<(usize, usize), DnsError> {
     let mut p = pos;
     let mut chunk_start = pos; // where the labels being read began
+    let mut limit = msg.len(); // and where they must end
+    let mut last_pointer = None; // (at, target) of the pointer that led here
     let mut end = None;
     let mut len = 1; // the root label
     let mut pointers = 0;
+    // Bytes [at, at + need) must be in the current region.
+    let check = |at: usize, need: usize, limit: usize, field, last_pointer: Option<(usize, usize)>| {
+        if at + need <= limit {
+            return Ok(());
+        }
+        Err(match last_pointer {
+            Some((at, target)) => DnsError::PointerOverlap { at, target },
+            None => Truncated { at, field, need, have: msg.len().saturating_sub(at) }.into(),
+        })
+    };
     loop {
-        let Some(&b) = msg.get(p) else {
-            return Err(Truncated { at: p, field: "name", need: 1, have: 0 }.into());
-        };
+        check(p, 1, limit, "name", last_pointer)?;
+        let b = msg[p];
         match b >> 6 {
             0b00 if b == 0 => return Ok((end.unwrap_or(p + 1), len)),
             0b00 => {
                 let l = b as usize;
-                let Some(bytes) = msg.get(p + 1..p + 1 + l) else {
-                    return Err(Truncated { at: p + 1, field: "label", need: l, have: msg.len() - (p + 1) }.into());
-                };
+                check(p + 1, l, limit, "label", last_pointer)?;
                 len += 1 + l;
                 if len > MAX_NAME_LEN {
                     return Err(DnsError::NameTooLong { at: pos });
                 }
-                label(bytes);
+                label(&msg[p + 1..p + 1 + l]);
                 p += 1 + l;
             }
             0b11 => {
-                let Some(&low) = msg.get(p + 1) else {
-                    return Err(Truncated { at: p, field: "compression pointer", need: 2, have: 1 }.into());
-                };
-                let target = usize::from(b & 0x3f) << 8 | usize::from(low);
+                check(p, 2, limit, "compression pointer", last_pointer)?;
+                let target = usize::from(b & 0x3f) << 8 | usize::from(msg[p + 1]);
                 if target >= chunk_start {
                     return Err(DnsError::ForwardPointer { at: p, target });
                 }
@@ -217,8 +226,10 @@ pub(crate) fn walk(msg: &[u8], pos: usize, mut label: impl FnMut(&[u8])) -> Resu
                     return Err(DnsError::TooManyPointers { at: pos });
                 }
                 end.get_or_insert(p + 2);
-                p = target;
+                last_pointer = Some((p, target));
+                limit = chunk_start;
                 chunk_start = target;
+                p = target;
             }
             _ => return Err(DnsError::BadLabelType { at: p, byte: b }),
         }
@@ -255,20 +266,21 @@ pub(crate) fn read(msg: &[u8], pos: usize) -> Result<(Name, usize), DnsError> {
     Ok((Name { wire }, end))
 }
 
-/// Offsets of names already written to a message, to point back at (RFC 1035 4.1.4).
-/// Matching is byte-exact, so a name's case survives (DNS 0x20).
+/// Offsets of names already written to a message, to point back at (RFC 1035 4.1.4),
+/// keyed by their uncompressed wire form. Matching is byte-exact, so a name's case
+/// survives (DNS 0x20).
 pub(crate) struct Compressor {
     enabled: bool,
-    /// Offsets in the message where a suffix of an earlier name starts.
-    seen: Vec<u16>,
+    seen: HashMap<Vec<u8>, u16>,
 }
 
-/// Suffixes remembered per message: bounds the encoder's work on big messages.
+/// Suffixes remembered per message: bounds the encoder's memory on big messages (each
+/// key is at most 255 bytes).
 const MAX_REMEMBERED: usize = 256;
 
 impl Compressor {
     pub(crate) fn new(enabled: bool) -> Self {
-        Compressor { enabled, seen: Vec::new() }
+        Compressor { enabled, seen: HashMap::new() }
     }
 
     pub(crate) fn write(&mut self, out: &mut Vec<u8>, name: &Name) {
@@ -276,12 +288,12 @@ impl Compressor {
         let mut i = 0;
         while w[i] != 0 {
             if self.enabled {
-                if let Some(&at) = self.seen.iter().find(|&&at| same_name(out, at as usize, &w[i..])) {
+                if let Some(&at) = self.seen.get(&w[i..]) {
                     out.extend_from_slice(&(0xc000 | at).to_be_bytes());
                     return;
                 }
                 if out.len() < 0x4000 && self.seen.len() < MAX_REMEMBERED {
-                    self.seen.push(out.len() as u16);
+                    self.seen.insert(w[i..].to_vec(), out.len() as u16);
                 }
             }
             let l = w[i] as usize;
@@ -289,21 +301,6 @@ impl Compressor {
             i += 1 + l;
         }
         out.push(0);
-    }
-}
-
-/// Whether the name at `msg[at..]` (written by [`Compressor::write`]) is exactly `suffix`.
-fn same_name(msg: &[u8], at: usize, suffix: &[u8]) -> bool {
-    let mut other = Vec::with_capacity(suffix.len());
-    match walk(msg, at, |l| {
-        other.push(l.len() as u8);
-        other.extend_from_slice(l);
-    }) {
-        Ok(_) => {
-            other.push(0);
-            other == suffix
-        }
-        Err(_) => false,
     }
 }
 
@@ -353,7 +350,7 @@ mod tests {
 
     #[test]
     fn reads_pointers_and_rejects_loops() {
-        use DnsError::{BadLabelType, ForwardPointer, NameTooLong, PointerIntoHeader, TooManyPointers};
+        use DnsError::{BadLabelType, ForwardPointer, NameTooLong, PointerIntoHeader, PointerOverlap, TooManyPointers};
         // "example.com" at 12, "www" + pointer to 12 at 25.
         let m = msg(b"\x07example\x03com\x00\x03www\xc0\x0c");
         let (n, end) = read(&m, 25).unwrap();
@@ -364,6 +361,10 @@ mod tests {
         // 14 -> 12 is backwards, then the name at 12 points to 14 again: forward of 12.
         assert_eq!(read(&msg(b"\xc0\x0e\xc0\x0c"), 14), Err(ForwardPointer { at: 12, target: 14 }));
         assert_eq!(read(&msg(b"\xc0\x02"), 12), Err(PointerIntoHeader { at: 12, target: 2 }));
+        // Backwards, but the 3-byte label at 12 runs over the pointer at 14 itself.
+        assert_eq!(read(&msg(b"\x03x\xc0\x0c\x00"), 14), Err(PointerOverlap { at: 14, target: 12 }));
+        // Backwards, and the name at 12 ends right where the pointing name starts: fine.
+        assert_eq!(read(&msg(b"\x01x\x00\xc0\x0c"), 15).unwrap().0.to_string(), "x");
         // A backward chain: the root at 12, then pointers each to the one before.
         let mut chain = msg(b"\x00");
         for k in 0..=MAX_POINTERS as u16 {

@@ -257,6 +257,23 @@ pub fn ttl_pointer() -> Vec<u8> {
     p
 }
 
+/// Found by the dns_parse fuzzer: the answer's owner points back to byte 22 (in the
+/// question), but the labels there run on over the pointer, the rest of the answer and
+/// into the OPT record after it.
+pub fn pointer_overlap() -> Vec<u8> {
+    #[rustfmt::skip]
+    let p = vec![
+        0xb7, 0x5e, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 1,
+        // 12: question "e\x06\0\0\0\0\0" A IN
+        7, b'e', 6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1,
+        // 25: owner -> 22: "\x01\0" "\x01\xc0" then a 22-byte label from 27 on
+        0xc0, 0x16, 0, 0x10, 0x0e, 1, 1, 0x2c, 0, 0, 0, 4, 0x5d, 0xb8, 0xd7, 0x0e,
+        // 41: OPT
+        0, 0, 0x29, 0x04, 0xd0, 0, 0, 1, 0, 0, 0, 0x6d, 0x2b, 0x56, 0x78,
+    ];
+    p
+}
+
 /// (fuzz target, file name, bytes): the seed corpus under fuzz/corpus/.
 pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let disc = dhcp::Message::parse(&udhcpc_discover()).unwrap();
@@ -283,6 +300,7 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("self-pointer", self_pointer()),
         ("pointer-pair", pointer_pair()),
         ("ttl-pointer", ttl_pointer()),
+        ("pointer-overlap", pointer_overlap()),
     ] {
         v.push(("dns_parse", name, bytes.clone()));
         v.push(("dns_roundtrip", name, bytes));
