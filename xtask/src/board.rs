@@ -893,4 +893,9 @@ impl Board {
     pub fn layout(&self) -> Vec<Placed> {
         place_partitions(self).unwrap_or_default()
     }
+
+    /// The first partition with `role`, placed.
+    pub fn partition(&self, role: PartitionRole) -> Option<Placed> {
+        self.layout().into_iter().find(|p| p.role == role)
+    }
 }

@@ -42,7 +42,7 @@ pub struct Image {
 /// The board's firmware partition (offset and size resolved from its neighbours and the
 /// flash size when the board file leaves them out).
 pub fn firmware_partition(board: &Board) -> Result<Placed> {
-    board.layout().into_iter().find(|p| p.role == PartitionRole::Firmware).ok_or_else(|| {
+    board.partition(PartitionRole::Firmware).ok_or_else(|| {
         anyhow!("board {} has no firmware partition (role = \"firmware\" in targets/{}.toml): `cargo xtask flash` installs TRX images on flash routers; see docs/install/", board.id, board.id)
     })
 }

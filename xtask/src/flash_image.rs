@@ -142,10 +142,10 @@ fn gunzip(data: &[u8], what: &str) -> Result<Vec<u8>> {
 
 /// A squashfs superblock's `bytes_used`: the filesystem without mksquashfs' padding.
 pub fn squashfs_bytes_used(sq: &[u8], what: &str) -> Result<usize> {
-    if sq.len() < 96 || &sq[..4] != b"hsqs" {
-        bail!("{what} is not a squashfs 4 image (no \"hsqs\" magic)");
-    }
-    let used = u64::from_le_bytes(sq[40..48].try_into().expect("8 bytes")) as usize;
+    let Some(superblock) = oxwrt_images::detect::Squashfs::parse(sq) else {
+        bail!("{what} is not a squashfs 4 image (no valid \"hsqs\" superblock)");
+    };
+    let used = superblock.bytes_used as usize;
     if used > sq.len() {
         bail!("{what}: the superblock says {used} bytes, the file has {}", sq.len());
     }
@@ -231,7 +231,7 @@ impl Budget {
 
 /// The board's firmware partition and erase block.
 fn firmware_area(board: &Board) -> Result<(u64, u64, u64)> {
-    let fw = board.layout().into_iter().find(|p| p.role == PartitionRole::Firmware).ok_or_else(|| anyhow!("targets/{}.toml has no partition with role \"firmware\" to put the TRX in", board.id))?;
+    let fw = board.partition(PartitionRole::Firmware).ok_or_else(|| anyhow!("targets/{}.toml has no partition with role \"firmware\" to put the TRX in", board.id))?;
     let eb = board.storage.erase_block.map(|s| s.0).ok_or_else(|| anyhow!("targets/{}.toml: storage.erase_block is missing", board.id))?;
     Ok((fw.offset, fw.size, eb))
 }

@@ -58,14 +58,31 @@ pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
 
 /// target/oxwrt/<board>/run/disk.img: a fresh copy of the built disk image, or the
 /// previous one with its system partitions replaced (the data partition is kept).
+/// The guest's writable copy of a built image, in target/oxwrt/<board>/run/: its path, its
+/// stamp file, the built image's stamp, and whether the copy is of that build already.
+struct RunCopy {
+    copy: PathBuf,
+    stamp: PathBuf,
+    built_id: String,
+    current: bool,
+}
+
+impl RunCopy {
+    fn of(ctx: &Context, board: &Board, built: &Path, name: &str, fresh: bool) -> Result<RunCopy> {
+        let dir = ctx.board_out(&board.id).join("run");
+        fs::create_dir_all(&dir)?;
+        let copy = dir.join(name);
+        let stamp = dir.join(format!("{}.source", Path::new(name).file_stem().unwrap_or_default().to_string_lossy()));
+        let built_id = fs::metadata(built).and_then(|m| m.modified()).map(|t| format!("{t:?}")).unwrap_or_default();
+        let current = !fresh && copy.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(built_id.as_str());
+        Ok(RunCopy { copy, stamp, built_id, current })
+    }
+}
+
 fn run_disk(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
     let built = image::disk_path(ctx, board);
-    let dir = ctx.board_out(&board.id).join("run");
-    fs::create_dir_all(&dir)?;
-    let disk = dir.join("disk.img");
-    let stamp = dir.join("disk.source");
-    let built_id = fs::metadata(&built).and_then(|m| m.modified()).map(|t| format!("{t:?}")).unwrap_or_default();
-    if !fresh && disk.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(built_id.as_str()) {
+    let RunCopy { copy: disk, stamp, built_id, current } = RunCopy::of(ctx, board, &built, "disk.img", fresh)?;
+    if current {
         return Ok(disk);
     }
     let data = board.layout().into_iter().find(|p| p.role == PartitionRole::Data);
@@ -89,12 +106,8 @@ fn run_disk(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
 /// (a sysupgrade that carries settings over is future work).
 fn run_flash(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
     let built = crate::flash_image::flash_path(&image::images_dir(ctx, board), board);
-    let dir = ctx.board_out(&board.id).join("run");
-    fs::create_dir_all(&dir)?;
-    let flash = dir.join("flash.bin");
-    let stamp = dir.join("flash.source");
-    let built_id = fs::metadata(&built).and_then(|m| m.modified()).map(|t| format!("{t:?}")).unwrap_or_default();
-    if !fresh && flash.is_file() && fs::read_to_string(&stamp).ok().as_deref() == Some(built_id.as_str()) {
+    let RunCopy { copy: flash, stamp, built_id, current } = RunCopy::of(ctx, board, &built, "flash.bin", fresh)?;
+    if current {
         return Ok(flash);
     }
     if flash.is_file() && !fresh {
