@@ -41,24 +41,14 @@ pub const MAX_BOARD_ID_LEN: usize = 64;
 pub enum Error {
     #[error("not a Netgear CHK image: it is {available} bytes long, shorter than the {needed}-byte CHK header")]
     TooShort { available: usize, needed: usize },
-    #[error(
-        "not a Netgear CHK image: bytes 0..4 hold {found:#010x} instead of the magic 0x2a23245e"
-    )]
+    #[error("not a Netgear CHK image: bytes 0..4 hold {found:#010x} instead of the magic 0x2a23245e")]
     BadMagic { found: u32 },
     #[error("CHK header byte 4: header length {header_len} is not 40 plus a board id of 1 to {MAX_BOARD_ID_LEN} bytes")]
     BadHeaderLen { header_len: u32 },
-    #[error(
-        "CHK header byte 40: the board id \"{}\" is not printable ASCII",
-        show(found)
-    )]
+    #[error("CHK header byte 40: the board id \"{}\" is not printable ASCII", show(found))]
     BadBoardId { found: Vec<u8> },
     #[error("truncated CHK image: its header (bytes 24..32) announces a {kernel_len}-byte kernel and a {rootfs_len}-byte rootfs after the {header_len}-byte header, {} bytes in all, but the file has {available}", *header_len as u64 + *kernel_len as u64 + *rootfs_len as u64)]
-    Truncated {
-        header_len: u32,
-        kernel_len: u32,
-        rootfs_len: u32,
-        available: u64,
-    },
+    Truncated { header_len: u32, kernel_len: u32, rootfs_len: u32, available: u64 },
     #[error("chk::build: board id {board_id:?} must be 1 to {MAX_BOARD_ID_LEN} printable ASCII characters")]
     InvalidBoardId { board_id: String },
     #[error("chk::build: a {what} of {size} bytes does not fit the 32-bit length field")]
@@ -134,14 +124,7 @@ impl Header {
         b.extend_from_slice(&(self.header_len() as u32).to_be_bytes());
         b.push(self.region);
         b.extend_from_slice(&self.version);
-        for v in [
-            self.kernel_checksum,
-            self.rootfs_checksum,
-            self.kernel_len,
-            self.rootfs_len,
-            self.image_checksum,
-            self.header_checksum,
-        ] {
+        for v in [self.kernel_checksum, self.rootfs_checksum, self.kernel_len, self.rootfs_len, self.image_checksum, self.header_checksum] {
             b.extend_from_slice(&v.to_be_bytes());
         }
         b.extend_from_slice(self.board_id.as_bytes());
@@ -177,10 +160,7 @@ impl Chk {
     /// the kernel and rootfs are all there; recomputes the checksums. A checksum mismatch
     /// is not an error: see [`Chk::mismatches`].
     pub fn parse(data: &[u8]) -> Result<Chk> {
-        let short = |needed| Error::TooShort {
-            available: data.len(),
-            needed,
-        };
+        let short = |needed| Error::TooShort { available: data.len(), needed };
         let field = |off| be_u32(data, off).ok_or(short(FIXED_LEN));
         let magic = field(0)?;
         if magic != MAGIC {
@@ -199,15 +179,7 @@ impl Chk {
         }
         let header = Header {
             region: reserved[0],
-            version: [
-                reserved[1],
-                reserved[2],
-                reserved[3],
-                reserved[4],
-                reserved[5],
-                reserved[6],
-                reserved[7],
-            ],
+            version: [reserved[1], reserved[2], reserved[3], reserved[4], reserved[5], reserved[6], reserved[7]],
             kernel_checksum: field(16)?,
             rootfs_checksum: field(20)?,
             kernel_len: field(24)?,
@@ -218,22 +190,9 @@ impl Chk {
         };
         let end = header_len as u64 + header.kernel_len as u64 + header.rootfs_len as u64;
         if end > data.len() as u64 {
-            return Err(Error::Truncated {
-                header_len,
-                kernel_len: header.kernel_len,
-                rootfs_len: header.rootfs_len,
-                available: data.len() as u64,
-            });
+            return Err(Error::Truncated { header_len, kernel_len: header.kernel_len, rootfs_len: header.rootfs_len, available: data.len() as u64 });
         }
-        let chk = Chk {
-            computed: Checksums {
-                kernel: 0,
-                rootfs: 0,
-                image: 0,
-                header: header.compute_header_checksum(),
-            },
-            header,
-        };
+        let chk = Chk { computed: Checksums { kernel: 0, rootfs: 0, image: 0, header: header.compute_header_checksum() }, header };
         let kernel = &data[chk.kernel_range()];
         let rootfs = &data[chk.rootfs_range()];
         let mut image = Checksum::new();
@@ -242,11 +201,7 @@ impl Chk {
         Ok(Chk {
             computed: Checksums {
                 kernel: checksum(kernel),
-                rootfs: if rootfs.is_empty() {
-                    0
-                } else {
-                    checksum(rootfs)
-                },
+                rootfs: if rootfs.is_empty() { 0 } else { checksum(rootfs) },
                 image: image.finish(),
                 ..chk.computed
             },
@@ -289,27 +244,11 @@ impl Chk {
 
 /// A CHK image for `board_id` (e.g. `U12H072T00_NETGEAR`), `region` and `version`
 /// digits, holding `kernel` (usually a TRX image) and `rootfs` (may be empty).
-pub fn build(
-    board_id: &str,
-    region: u8,
-    version: [u8; 7],
-    kernel: &[u8],
-    rootfs: &[u8],
-) -> Result<Vec<u8>> {
-    if board_id.is_empty()
-        || board_id.len() > MAX_BOARD_ID_LEN
-        || !board_id.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(Error::InvalidBoardId {
-            board_id: board_id.into(),
-        });
+pub fn build(board_id: &str, region: u8, version: [u8; 7], kernel: &[u8], rootfs: &[u8]) -> Result<Vec<u8>> {
+    if board_id.is_empty() || board_id.len() > MAX_BOARD_ID_LEN || !board_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::InvalidBoardId { board_id: board_id.into() });
     }
-    let len32 = |what, data: &[u8]| {
-        u32::try_from(data.len()).map_err(|_| Error::TooLarge {
-            what,
-            size: data.len() as u64,
-        })
-    };
+    let len32 = |what, data: &[u8]| u32::try_from(data.len()).map_err(|_| Error::TooLarge { what, size: data.len() as u64 });
     let mut image = Checksum::new();
     image.update(kernel);
     image.update(rootfs);
@@ -317,11 +256,7 @@ pub fn build(
         region,
         version,
         kernel_checksum: checksum(kernel),
-        rootfs_checksum: if rootfs.is_empty() {
-            0
-        } else {
-            checksum(rootfs)
-        },
+        rootfs_checksum: if rootfs.is_empty() { 0 } else { checksum(rootfs) },
         kernel_len: len32("kernel", kernel)?,
         rootfs_len: len32("rootfs", rootfs)?,
         image_checksum: image.finish(),
@@ -396,32 +331,14 @@ mod tests {
     #[test]
     fn errors_and_mismatches() {
         let file = build("BOARD", 1, [99; 7], b"kernel", b"rootfs").unwrap();
-        assert_eq!(
-            Chk::parse(&file[..10]),
-            Err(Error::TooShort {
-                available: 10,
-                needed: 40
-            })
-        );
-        assert_eq!(
-            Chk::parse(&file[..42]),
-            Err(Error::TooShort {
-                available: 42,
-                needed: 45
-            })
-        );
+        assert_eq!(Chk::parse(&file[..10]), Err(Error::TooShort { available: 10, needed: 40 }));
+        assert_eq!(Chk::parse(&file[..42]), Err(Error::TooShort { available: 42, needed: 45 }));
         let mut bad = file.clone();
         bad[0] = 0;
-        assert_eq!(
-            Chk::parse(&bad),
-            Err(Error::BadMagic { found: 0x0023_245E })
-        );
+        assert_eq!(Chk::parse(&bad), Err(Error::BadMagic { found: 0x0023_245E }));
         let mut bad = file.clone();
         bad[7] = 40;
-        assert_eq!(
-            Chk::parse(&bad),
-            Err(Error::BadHeaderLen { header_len: 40 })
-        );
+        assert_eq!(Chk::parse(&bad), Err(Error::BadHeaderLen { header_len: 40 }));
         let mut bad = file.clone();
         bad[41] = 0;
         assert!(matches!(Chk::parse(&bad), Err(Error::BadBoardId { .. })));
@@ -432,22 +349,12 @@ mod tests {
         let mut bad = file.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        let names: Vec<_> = Chk::parse(&bad)
-            .unwrap()
-            .mismatches()
-            .iter()
-            .map(|m| m.0)
-            .collect();
+        let names: Vec<_> = Chk::parse(&bad).unwrap().mismatches().iter().map(|m| m.0).collect();
         assert_eq!(names, ["rootfs", "image"]);
         // A flipped region byte: only the header checksum.
         let mut bad = file.clone();
         bad[8] ^= 1;
-        let names: Vec<_> = Chk::parse(&bad)
-            .unwrap()
-            .mismatches()
-            .iter()
-            .map(|m| m.0)
-            .collect();
+        let names: Vec<_> = Chk::parse(&bad).unwrap().mismatches().iter().map(|m| m.0).collect();
         assert_eq!(names, ["header"]);
         assert!(build("", 1, [0; 7], b"k", b"").is_err());
         assert!(build("with space", 1, [0; 7], b"k", b"").is_err());
@@ -465,10 +372,7 @@ mod tests {
                 let mut bad = file.clone();
                 bad[i] ^= 1 << bit;
                 if let Ok(chk) = Chk::parse(&bad) {
-                    assert!(
-                        !chk.checksums_ok() || i >= file.len(),
-                        "flip {i}/{bit} unseen"
-                    );
+                    assert!(!chk.checksums_ok() || i >= file.len(), "flip {i}/{bit} unseen");
                 }
             }
         }

@@ -173,10 +173,7 @@ impl Squashfs {
         let block_size = le_u32(data, 12)?;
         let block_log = le_u16(data, 22)?;
         let (major, minor) = (le_u16(data, 28)?, le_u16(data, 30)?);
-        if (major, minor) != (4, 0)
-            || !(12..=20).contains(&block_log)
-            || block_size != 1 << block_log
-        {
+        if (major, minor) != (4, 0) || !(12..=20).contains(&block_log) || block_size != 1 << block_log {
             return None;
         }
         let bytes_used = le_u64(data, 40)?;
@@ -241,9 +238,7 @@ impl Gzip {
         }
         let mut pos = Some(10usize);
         if flags & Self::FEXTRA != 0 {
-            pos = pos
-                .and_then(|p| Some(p + 2 + le_u16(data, p)? as usize))
-                .filter(|&p| p <= data.len());
+            pos = pos.and_then(|p| Some(p + 2 + le_u16(data, p)? as usize)).filter(|&p| p <= data.len());
         }
         let mut text = |flag: u8| -> Option<String> {
             if flags & flag == 0 {
@@ -267,14 +262,7 @@ impl Gzip {
         if flags & Self::FHCRC != 0 {
             pos = pos.map(|p| p + 2);
         }
-        Some(Gzip {
-            flags,
-            mtime: le_u32(data, 4)?,
-            os: data[9],
-            name,
-            comment,
-            header_len: pos.filter(|&p| p <= data.len()),
-        })
+        Some(Gzip { flags, mtime: le_u32(data, 4)?, os: data[9], name, comment, header_len: pos.filter(|&p| p <= data.len()) })
     }
 }
 
@@ -331,18 +319,8 @@ impl Elf {
                 le_u64(data, o)
             }
         };
-        let entry = if class64 {
-            u64_at(24)?
-        } else {
-            u32_at(24)? as u64
-        };
-        Some(Elf {
-            class64,
-            big_endian,
-            elf_type: u16_at(16)?,
-            machine: u16_at(18)?,
-            entry,
-        })
+        let entry = if class64 { u64_at(24)? } else { u32_at(24)? as u64 };
+        Some(Elf { class64, big_endian, elf_type: u16_at(16)?, machine: u16_at(18)?, entry })
     }
 
     /// The machine's name.
@@ -396,13 +374,7 @@ impl Fat {
             (_, b"FAT32") => ("FAT32", 71),
             _ => return None,
         };
-        Some(Fat {
-            kind,
-            label: c_string(&data[label_at..label_at + 11])
-                .trim_end()
-                .to_string(),
-            bytes_per_sector,
-        })
+        Some(Fat { kind, label: c_string(&data[label_at..label_at + 11]).trim_end().to_string(), bytes_per_sector })
     }
 }
 
@@ -438,17 +410,8 @@ impl Ext {
         } else {
             "ext2"
         };
-        let hi = if incompat & 0x80 != 0 {
-            le_u32(sb, 0x150)? as u64
-        } else {
-            0
-        };
-        Some(Ext {
-            version,
-            label: c_string(&sb[120..136]),
-            block_size: 1024 << log,
-            blocks: (hi << 32) | le_u32(sb, 4)? as u64,
-        })
+        let hi = if incompat & 0x80 != 0 { le_u32(sb, 0x150)? as u64 } else { 0 };
+        Some(Ext { version, label: c_string(&sb[120..136]), block_size: 1024 << log, blocks: (hi << 32) | le_u32(sb, 4)? as u64 })
     }
 }
 
@@ -466,10 +429,7 @@ fn jffs2(data: &[u8]) -> Option<Format> {
         if read(0)? == 0x1985 {
             let node_type = read(2)?;
             if NODE_TYPES.contains(&node_type) {
-                return Some(Format::Jffs2 {
-                    big_endian,
-                    node_type,
-                });
+                return Some(Format::Jffs2 { big_endian, node_type });
             }
         }
     }
@@ -478,11 +438,7 @@ fn jffs2(data: &[u8]) -> Option<Format> {
 
 /// A protective MBR and `EFI PART` at LBA 1: then the GPT, verified.
 fn gpt_disk(data: &[u8]) -> Option<Format> {
-    if data.len() < 1024
-        || data[510..512] != [0x55, 0xAA]
-        || data[450] != 0xEE
-        || &data[512..520] != b"EFI PART"
-    {
+    if data.len() < 1024 || data[510..512] != [0x55, 0xAA] || data[450] != 0xEE || &data[512..520] != b"EFI PART" {
         return None;
     }
     let mut disk = std::io::Cursor::new(data);
@@ -517,21 +473,13 @@ impl Lzma {
         }
         let dict_size = le_u32(data, 1)?;
         let d = dict_size;
-        let plausible_dict = (4096..=1 << 30).contains(&d)
-            && (d.is_power_of_two() || (d % 3 == 0 && (d / 3).is_power_of_two()));
+        let plausible_dict = (4096..=1 << 30).contains(&d) && (d.is_power_of_two() || (d % 3 == 0 && (d / 3).is_power_of_two()));
         let size = le_u64(data, 5)?;
         let uncompressed_size = (size != u64::MAX).then_some(size);
-        if !plausible_dict
-            || uncompressed_size.is_some_and(|s| s > u32::MAX as u64)
-            || data.get(Self::HEADER_LEN).is_some_and(|&b| b != 0)
-        {
+        if !plausible_dict || uncompressed_size.is_some_and(|s| s > u32::MAX as u64) || data.get(Self::HEADER_LEN).is_some_and(|&b| b != 0) {
             return None;
         }
-        Some(Lzma {
-            properties,
-            dict_size,
-            uncompressed_size,
-        })
+        Some(Lzma { properties, dict_size, uncompressed_size })
     }
 
     /// (lc, lp, pb).
@@ -552,14 +500,9 @@ impl fmt::Display for Format {
                 h.version_string(),
                 h.date_string()
             ),
-            Format::Squashfs(s) => write!(
-                f,
-                "squashfs 4.0, {}, block size {}, {} inodes, {} bytes used",
-                s.compression_name(),
-                s.block_size,
-                s.inodes,
-                s.bytes_used
-            ),
+            Format::Squashfs(s) => {
+                write!(f, "squashfs 4.0, {}, block size {}, {} inodes, {} bytes used", s.compression_name(), s.block_size, s.inodes, s.bytes_used)
+            }
             Format::Gzip(g) => match &g.name {
                 Some(n) => write!(f, "gzip, original name {n:?}"),
                 None => f.write_str("gzip"),
@@ -568,11 +511,7 @@ impl fmt::Display for Format {
                 f,
                 "ELF {}-bit {}, {} {}, entry {:#x}",
                 if e.class64 { 64 } else { 32 },
-                if e.big_endian {
-                    "big-endian"
-                } else {
-                    "little-endian"
-                },
+                if e.big_endian { "big-endian" } else { "little-endian" },
                 e.machine_name(),
                 e.type_name(),
                 e.entry
@@ -580,30 +519,11 @@ impl fmt::Display for Format {
             Format::Gpt(g) => write!(f, "GPT disk, {} partitions", g.partitions.len()),
             Format::GptInvalid(why) => write!(f, "GPT disk that does not verify: {why}"),
             Format::Fat(x) => write!(f, "{} filesystem, label {:?}", x.kind, x.label),
-            Format::Ext(x) => write!(
-                f,
-                "{} filesystem, label {:?}, {} blocks of {}",
-                x.version, x.label, x.blocks, x.block_size
-            ),
-            Format::Jffs2 {
-                big_endian,
-                node_type,
-            } => write!(
-                f,
-                "JFFS2 node {node_type:#06x}, {}",
-                if *big_endian {
-                    "big-endian"
-                } else {
-                    "little-endian"
-                }
-            ),
+            Format::Ext(x) => write!(f, "{} filesystem, label {:?}, {} blocks of {}", x.version, x.label, x.blocks, x.block_size),
+            Format::Jffs2 { big_endian, node_type } => write!(f, "JFFS2 node {node_type:#06x}, {}", if *big_endian { "big-endian" } else { "little-endian" }),
             Format::Lzma(l) => {
                 let (lc, lp, pb) = l.lc_lp_pb();
-                write!(
-                    f,
-                    "LZMA, lc={lc} lp={lp} pb={pb}, dictionary {} bytes, ",
-                    l.dict_size
-                )?;
+                write!(f, "LZMA, lc={lc} lp={lp} pb={pb}, dictionary {} bytes, ", l.dict_size)?;
                 match l.uncompressed_size {
                     Some(s) => write!(f, "{s} bytes uncompressed"),
                     None => f.write_str("size unknown (end marker)"),
@@ -633,13 +553,8 @@ mod tests {
     #[test]
     fn squashfs_superblock_fields() {
         let s = squashfs_superblock(18, 4000);
-        let Some(Format::Squashfs(sq)) = detect(&s) else {
-            panic!()
-        };
-        assert_eq!(
-            (sq.inodes, sq.block_size, sq.bytes_used),
-            (7, 1 << 18, 4000)
-        );
+        let Some(Format::Squashfs(sq)) = detect(&s) else { panic!() };
+        assert_eq!((sq.inodes, sq.block_size, sq.bytes_used), (7, 1 << 18, 4000));
         assert_eq!(sq.compression_name(), "xz");
         // Inconsistent block size / log, or a wrong version: not squashfs.
         let mut bad = s.clone();
@@ -657,9 +572,7 @@ mod tests {
         let mut g = vec![0x1F, 0x8B, 8, 0x08, 1, 0, 0, 0, 2, 3];
         g.extend_from_slice(b"vmlinux\0");
         g.extend_from_slice(&[0x03, 0x00]);
-        let Some(Format::Gzip(h)) = detect(&g) else {
-            panic!()
-        };
+        let Some(Format::Gzip(h)) = detect(&g) else { panic!() };
         assert_eq!(h.name.as_deref(), Some("vmlinux"));
         assert_eq!((h.mtime, h.os, h.header_len), (1, 3, Some(18)));
         // Name cut short: still gzip, header incomplete.
@@ -677,9 +590,7 @@ mod tests {
         l.extend_from_slice(&(1u32 << 23).to_le_bytes());
         l.extend_from_slice(&u64::MAX.to_le_bytes());
         l.push(0);
-        let Some(Format::Lzma(h)) = detect(&l) else {
-            panic!("{:?}", detect(&l))
-        };
+        let Some(Format::Lzma(h)) = detect(&l) else { panic!("{:?}", detect(&l)) };
         assert_eq!(h.lc_lp_pb(), (3, 0, 2));
         assert_eq!(h.uncompressed_size, None);
         // The first range-coder byte must be 0.
@@ -700,17 +611,9 @@ mod tests {
         e[16..18].copy_from_slice(&2u16.to_le_bytes());
         e[18..20].copy_from_slice(&8u16.to_le_bytes());
         e[24..28].copy_from_slice(&0x8000_1000u32.to_le_bytes());
-        let Some(Format::Elf(h)) = detect(&e) else {
-            panic!()
-        };
-        assert_eq!(
-            (h.class64, h.big_endian, h.machine_name(), h.entry),
-            (false, false, "MIPS", 0x8000_1000)
-        );
-        assert_eq!(
-            Format::Elf(h).to_string(),
-            "ELF 32-bit little-endian, MIPS executable, entry 0x80001000"
-        );
+        let Some(Format::Elf(h)) = detect(&e) else { panic!() };
+        assert_eq!((h.class64, h.big_endian, h.machine_name(), h.entry), (false, false, "MIPS", 0x8000_1000));
+        assert_eq!(Format::Elf(h).to_string(), "ELF 32-bit little-endian, MIPS executable, entry 0x80001000");
     }
 
     #[test]
@@ -718,25 +621,13 @@ mod tests {
         let t = trx::Builder::new(1).partition(b"k", 4).build().unwrap();
         assert_eq!(detect(&t), Some(Format::Trx));
         let h = linksys::Header::new(*b"W54G", (25, 1, 1), (4, 71, 1));
-        assert!(matches!(
-            detect(&linksys::wrap(&h, &t)),
-            Some(Format::Linksys(_))
-        ));
+        assert!(matches!(detect(&linksys::wrap(&h, &t)), Some(Format::Linksys(_))));
         let c = chk::build("B", 1, [0; 7], b"k", b"").unwrap();
         assert_eq!(detect(&c), Some(Format::Chk));
         assert_eq!(detect(&[0xFF; 100]), Some(Format::Erased));
         assert_eq!(detect(&[0; 100]), Some(Format::Zeros));
-        assert_eq!(
-            detect(&[0xDE, 0xAD, 0xC0, 0xDE, 0xFF]),
-            Some(Format::Jffs2EndMarker)
-        );
-        assert_eq!(
-            detect(&[0x85, 0x19, 0x03, 0x20, 0, 0, 0, 0]),
-            Some(Format::Jffs2 {
-                big_endian: false,
-                node_type: 0x2003
-            })
-        );
+        assert_eq!(detect(&[0xDE, 0xAD, 0xC0, 0xDE, 0xFF]), Some(Format::Jffs2EndMarker));
+        assert_eq!(detect(&[0x85, 0x19, 0x03, 0x20, 0, 0, 0, 0]), Some(Format::Jffs2 { big_endian: false, node_type: 0x2003 }));
         assert_eq!(detect(&[]), None);
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR"), None);
         assert_eq!(detect(b"hello world"), None);
@@ -745,13 +636,7 @@ mod tests {
     #[test]
     fn never_panics_on_prefixes_of_headers() {
         let mut samples: Vec<Vec<u8>> = vec![squashfs_superblock(17, 500)];
-        samples.push(
-            trx::Builder::new(2)
-                .partition(b"k", 4)
-                .pad_to(64)
-                .build()
-                .unwrap(),
-        );
+        samples.push(trx::Builder::new(2).partition(b"k", 4).pad_to(64).build().unwrap());
         let mut gz = vec![0x1F, 0x8B, 8, 0x1E, 0, 0, 0, 0, 0, 3, 4, 0];
         gz.extend_from_slice(b"abcdname\0comment\0\0\0");
         samples.push(gz);

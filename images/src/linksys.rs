@@ -85,10 +85,7 @@ pub const KNOWN_PATTERNS: &[([u8; 4], &str)] = &[
 pub enum Error {
     #[error("not a Linksys factory image: it is {available} bytes long, but the code pattern header{} needs {needed}", if *needed > HEADER_LEN { " and the TRX magic after it" } else { "" })]
     TooShort { available: usize, needed: usize },
-    #[error(
-        "not a Linksys code pattern header: bytes 14..18 hold \"{}\" instead of \"U2ND\"",
-        show(found)
-    )]
+    #[error("not a Linksys code pattern header: bytes 14..18 hold \"{}\" instead of \"U2ND\"", show(found))]
     NoCodeId { found: [u8; 4] },
     #[error("not a Linksys code pattern header: the model pattern at bytes 0..4, \"{}\", is not 4 printable ASCII characters", show(found))]
     BadPattern { found: [u8; 4] },
@@ -128,17 +125,7 @@ impl Header {
     /// [`Header::flags`] and [`Header::hw_version`] as the model needs (WRT54G v4/GL:
     /// [`FLAGS_V4`], hardware version 0).
     pub fn new(pattern: [u8; 4], date: (u8, u8, u8), version: (u8, u8, u8)) -> Header {
-        Header {
-            pattern,
-            pattern_ext: [0; 4],
-            date,
-            version,
-            hw_version: 0,
-            serial: 0,
-            flags: 0,
-            boot_counters: [0; 8],
-            reserved: [0; 2],
-        }
+        Header { pattern, pattern_ext: [0; 4], date, version, hw_version: 0, serial: 0, flags: 0, boot_counters: [0; 8], reserved: [0; 2] }
     }
 
     /// The header's bytes.
@@ -160,10 +147,7 @@ impl Header {
     /// Decodes the 32-byte header at the start of `bytes` (which may go on): checks the
     /// `U2ND` id and that the pattern is printable. Does not look past byte 32.
     pub fn decode(bytes: &[u8]) -> Result<Header> {
-        let b: [u8; HEADER_LEN] = array(bytes, 0).ok_or(Error::TooShort {
-            available: bytes.len(),
-            needed: HEADER_LEN,
-        })?;
+        let b: [u8; HEADER_LEN] = array(bytes, 0).ok_or(Error::TooShort { available: bytes.len(), needed: HEADER_LEN })?;
         let id: [u8; 4] = [b[14], b[15], b[16], b[17]];
         if id != CODE_ID {
             return Err(Error::NoCodeId { found: id });
@@ -189,15 +173,9 @@ impl Header {
     /// after it. The TRX itself is for [`trx::Trx::parse`] on `file[32..]`.
     pub fn parse(file: &[u8]) -> Result<Header> {
         let header = Header::decode(file)?;
-        let found: [u8; 4] = array(file, HEADER_LEN).ok_or(Error::TooShort {
-            available: file.len(),
-            needed: HEADER_LEN + 4,
-        })?;
+        let found: [u8; 4] = array(file, HEADER_LEN).ok_or(Error::TooShort { available: file.len(), needed: HEADER_LEN + 4 })?;
         if found != trx::MAGIC {
-            return Err(Error::NoTrx {
-                pattern: header.pattern,
-                found,
-            });
+            return Err(Error::NoTrx { pattern: header.pattern, found });
         }
         Ok(header)
     }
@@ -232,10 +210,7 @@ impl Header {
 
 /// The model a pattern belongs to, if known.
 pub fn model_of(pattern: &[u8; 4]) -> Option<&'static str> {
-    KNOWN_PATTERNS
-        .iter()
-        .find(|(p, _)| p == pattern)
-        .map(|&(_, name)| name)
+    KNOWN_PATTERNS.iter().find(|(p, _)| p == pattern).map(|&(_, name)| name)
 }
 
 /// A factory image: `header` followed by `trx`.
@@ -256,9 +231,7 @@ pub fn parse_version(text: &str) -> Result<(u8, u8, u8)> {
         }
         p.parse::<u8>().ok()
     });
-    let (Some(Some(x)), Some(Some(y)), Some(Some(z)), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(Some(x)), Some(Some(y)), Some(Some(z)), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
     };
     Ok((x, y, z))
@@ -279,16 +252,11 @@ fn civil_from_days(days: i64) -> (i64, u8, u8) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097); // 0..=146096
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153; // 0 = March .. 11 = February
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month as u8, day as u8)
 }
@@ -325,10 +293,7 @@ mod tests {
     }
 
     fn factory() -> Vec<u8> {
-        let image = trx::Builder::new(1)
-            .partition(b"kernel", 4)
-            .build()
-            .unwrap();
+        let image = trx::Builder::new(1).partition(b"kernel", 4).build().unwrap();
         wrap(&wrt54gl(), &image)
     }
 
@@ -353,13 +318,7 @@ mod tests {
 
     #[test]
     fn known_and_unknown_patterns() {
-        for (pattern, model) in [
-            (*b"W54G", true),
-            (*b"W54S", true),
-            (*b"W54s", true),
-            (*b"W54U", true),
-            (*b"ZZ9a", false),
-        ] {
+        for (pattern, model) in [(*b"W54G", true), (*b"W54S", true), (*b"W54s", true), (*b"W54U", true), (*b"ZZ9a", false)] {
             let h = Header::new(pattern, (1, 1, 1), (1, 0, 0));
             let parsed = Header::decode(&h.to_bytes()).unwrap();
             assert_eq!(parsed.model().is_some(), model, "{}", parsed.pattern_str());
@@ -369,20 +328,8 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong_and_where() {
         let file = factory();
-        assert_eq!(
-            Header::parse(&file[..20]),
-            Err(Error::TooShort {
-                available: 20,
-                needed: 32
-            })
-        );
-        assert_eq!(
-            Header::parse(&file[..34]),
-            Err(Error::TooShort {
-                available: 34,
-                needed: 36
-            })
-        );
+        assert_eq!(Header::parse(&file[..20]), Err(Error::TooShort { available: 20, needed: 32 }));
+        assert_eq!(Header::parse(&file[..34]), Err(Error::TooShort { available: 34, needed: 36 }));
         let mut bad = file.clone();
         bad[15] = b'3';
         let e = Header::parse(&bad).unwrap_err();
@@ -390,20 +337,11 @@ mod tests {
         assert!(e.to_string().contains("bytes 14..18"), "{e}");
         let mut bad = file.clone();
         bad[2] = 0;
-        assert_eq!(
-            Header::parse(&bad),
-            Err(Error::BadPattern { found: *b"W5\0G" })
-        );
+        assert_eq!(Header::parse(&bad), Err(Error::BadPattern { found: *b"W5\0G" }));
         let mut bad = file.clone();
         bad[32] = b'h';
         let e = Header::parse(&bad).unwrap_err();
-        assert_eq!(
-            e,
-            Error::NoTrx {
-                pattern: *b"W54G",
-                found: *b"hDR0"
-            }
-        );
+        assert_eq!(e, Error::NoTrx { pattern: *b"W54G", found: *b"hDR0" });
         assert!(e.to_string().contains("bytes 32..36"), "{e}");
         // A bare header (a TRX v2 pattern partition) decodes without a TRX after it.
         assert!(Header::decode(&file[..32]).is_ok());
@@ -421,8 +359,7 @@ mod tests {
                 let mut bad = file.clone();
                 bad[i] ^= 1 << bit;
                 let r = Header::parse(&bad);
-                let critical =
-                    (0..4).contains(&i) || (14..18).contains(&i) || (32..36).contains(&i);
+                let critical = (0..4).contains(&i) || (14..18).contains(&i) || (32..36).contains(&i);
                 if !critical {
                     assert!(r.is_ok(), "flip {i}/{bit}");
                 }
@@ -434,16 +371,7 @@ mod tests {
     fn versions() {
         assert_eq!(parse_version("v4.71.1"), Ok((4, 71, 1)));
         assert_eq!(parse_version("1.09.1"), Ok((1, 9, 1)));
-        for bad in [
-            "",
-            "v4.71",
-            "v4.71.1.2",
-            "v4.256.1",
-            "v4.-1.1",
-            "v4..1",
-            "x4.71.1",
-            "v+4.7.1",
-        ] {
+        for bad in ["", "v4.71", "v4.71.1.2", "v4.256.1", "v4.-1.1", "v4..1", "x4.71.1", "v+4.7.1"] {
             assert!(parse_version(bad).is_err(), "{bad}");
         }
     }

@@ -55,14 +55,9 @@ pub const V2_BOOT_COUNTERS: Range<usize> = 22..30;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     // ---- parsing
-    #[error(
-        "not a TRX image: it is {available} bytes long, shorter than the {needed}-byte TRX header"
-    )]
+    #[error("not a TRX image: it is {available} bytes long, shorter than the {needed}-byte TRX header")]
     TooShort { available: usize, needed: usize },
-    #[error(
-        "not a TRX image: bytes 0..4 hold \"{}\" instead of the magic \"HDR0\"",
-        show(found)
-    )]
+    #[error("not a TRX image: bytes 0..4 hold \"{}\" instead of the magic \"HDR0\"", show(found))]
     BadMagic { found: [u8; 4] },
     #[error("TRX header byte 14: version {version} is unknown (known: 1, with a 28-byte header, and 2, with a 32-byte header)")]
     UnknownVersion { version: u16 },
@@ -71,32 +66,17 @@ pub enum Error {
     #[error("truncated TRX image: header byte 4 gives its length as {len} bytes, but only {available} bytes are there ({} missing)", *len as u64 - available)]
     Truncated { len: u32, available: u64 },
     #[error("TRX header byte {}: partition {index} starts at {offset:#x}, inside the {header_len}-byte header", 16 + 4 * index)]
-    OffsetInHeader {
-        index: usize,
-        offset: u32,
-        header_len: usize,
-    },
+    OffsetInHeader { index: usize, offset: u32, header_len: usize },
     #[error("TRX header byte {}: partition {index} starts at {offset:#x}, at or past the end of the {len}-byte image", 16 + 4 * index)]
     OffsetBeyondLength { index: usize, offset: u32, len: u32 },
     #[error("TRX header byte {}: partition {index} starts at {offset:#x}, not after partition {previous_index} at {previous:#x}: offsets must increase", 16 + 4 * index)]
-    OffsetsNotIncreasing {
-        index: usize,
-        offset: u32,
-        previous_index: usize,
-        previous: u32,
-    },
+    OffsetsNotIncreasing { index: usize, offset: u32, previous_index: usize, previous: u32 },
 
     // ---- building
     #[error("trx::Builder: version {version} is not a TRX version: use 1 (up to 3 partitions) or 2 (up to 4)")]
     UnsupportedVersion { version: u16 },
-    #[error(
-        "trx::Builder: {count} partitions do not fit a version {version} header, which holds {max}"
-    )]
-    TooManyPartitions {
-        version: u16,
-        count: usize,
-        max: usize,
-    },
+    #[error("trx::Builder: {count} partitions do not fit a version {version} header, which holds {max}")]
+    TooManyPartitions { version: u16, count: usize, max: usize },
     #[error("trx::Builder: a TRX image needs at least one partition (CFE boots partition 0)")]
     NoPartitions,
     #[error("trx::Builder: partition {index} is empty; an empty partition would share its offset with the next one")]
@@ -138,9 +118,7 @@ fn compute_crc(image: &[u8], len: usize, bin_header: Option<usize>) -> u32 {
     let mut pos = CRC_START.min(end);
     if let Some(start) = bin_header {
         let mask_start = start.saturating_add(V2_BOOT_COUNTERS.start).clamp(pos, end);
-        let mask_end = start
-            .saturating_add(V2_BOOT_COUNTERS.end)
-            .clamp(mask_start, end);
+        let mask_end = start.saturating_add(V2_BOOT_COUNTERS.end).clamp(mask_start, end);
         h.update(&image[pos..mask_start]);
         h.update(&[0xFF; 8][..mask_end - mask_start]);
         pos = mask_end;
@@ -191,10 +169,7 @@ impl Trx {
     /// (within `data`), offsets (inside the image, after the header, increasing), and
     /// computes the CRC. A CRC mismatch is not an error: see [`Trx::crc_ok`].
     pub fn parse(data: &[u8]) -> Result<Trx> {
-        let short = |needed| Error::TooShort {
-            available: data.len(),
-            needed,
-        };
+        let short = |needed| Error::TooShort { available: data.len(), needed };
         let magic: [u8; 4] = crate::bytes::array(data, 0).ok_or(short(HEADER_LEN_V1))?;
         if magic != MAGIC {
             return Err(Error::BadMagic { found: magic });
@@ -212,14 +187,9 @@ impl Trx {
             return Err(Error::LengthTooSmall { len, header_len });
         }
         if len as u64 > data.len() as u64 {
-            return Err(Error::Truncated {
-                len,
-                available: data.len() as u64,
-            });
+            return Err(Error::Truncated { len, available: data.len() as u64 });
         }
-        let offsets = (0..max_partitions(version))
-            .map(|i| field(16 + 4 * i))
-            .collect::<Result<Vec<u32>>>()?;
+        let offsets = (0..max_partitions(version)).map(|i| field(16 + 4 * i)).collect::<Result<Vec<u32>>>()?;
 
         let mut used: Vec<(usize, u32)> = Vec::new();
         for (index, &offset) in offsets.iter().enumerate() {
@@ -227,23 +197,14 @@ impl Trx {
                 continue;
             }
             if (offset as usize) < header_len {
-                return Err(Error::OffsetInHeader {
-                    index,
-                    offset,
-                    header_len,
-                });
+                return Err(Error::OffsetInHeader { index, offset, header_len });
             }
             if offset >= len {
                 return Err(Error::OffsetBeyondLength { index, offset, len });
             }
             if let Some(&(previous_index, previous)) = used.last() {
                 if offset <= previous {
-                    return Err(Error::OffsetsNotIncreasing {
-                        index,
-                        offset,
-                        previous_index,
-                        previous,
-                    });
+                    return Err(Error::OffsetsNotIncreasing { index, offset, previous_index, previous });
                 }
             }
             used.push((index, offset));
@@ -253,29 +214,13 @@ impl Trx {
             .enumerate()
             .map(|(k, &(index, offset))| {
                 let end = used.get(k + 1).map_or(len, |&(_, next)| next);
-                Partition {
-                    index,
-                    offset,
-                    len: end - offset,
-                }
+                Partition { index, offset, len: end - offset }
             })
             .collect();
 
-        let bin_header = (version == 2)
-            .then(|| offsets.get(3).copied())
-            .flatten()
-            .filter(|&o| o != 0)
-            .map(|o| o as usize);
+        let bin_header = (version == 2).then(|| offsets.get(3).copied()).flatten().filter(|&o| o != 0).map(|o| o as usize);
         let computed_crc = compute_crc(data, len as usize, bin_header);
-        Ok(Trx {
-            version,
-            flags,
-            len,
-            stored_crc,
-            computed_crc,
-            offsets,
-            partitions,
-        })
+        Ok(Trx { version, flags, len, stored_crc, computed_crc, offsets, partitions })
     }
 
     /// Whether the stored CRC matches the bytes.
@@ -317,12 +262,7 @@ impl<'a> Builder<'a> {
     /// An empty image of TRX `version` (1 or 2; checked by [`Builder::build`]), flags 0,
     /// padded to [`DEFAULT_PAD`].
     pub fn new(version: u16) -> Builder<'a> {
-        Builder {
-            version,
-            flags: 0,
-            partitions: Vec::new(),
-            pad_to: DEFAULT_PAD,
-        }
+        Builder { version, flags: 0, partitions: Vec::new(), pad_to: DEFAULT_PAD }
     }
 
     /// Sets the header's flags field.
@@ -348,24 +288,16 @@ impl<'a> Builder<'a> {
 
     /// The image bytes.
     pub fn build(&self) -> Result<Vec<u8>> {
-        let header_len = header_len(self.version).ok_or(Error::UnsupportedVersion {
-            version: self.version,
-        })?;
+        let header_len = header_len(self.version).ok_or(Error::UnsupportedVersion { version: self.version })?;
         let max = max_partitions(self.version);
         if self.partitions.len() > max {
-            return Err(Error::TooManyPartitions {
-                version: self.version,
-                count: self.partitions.len(),
-                max,
-            });
+            return Err(Error::TooManyPartitions { version: self.version, count: self.partitions.len(), max });
         }
         if self.partitions.is_empty() {
             return Err(Error::NoPartitions);
         }
         if !valid_alignment(self.pad_to) {
-            return Err(Error::BadPadTo {
-                pad_to: self.pad_to,
-            });
+            return Err(Error::BadPadTo { pad_to: self.pad_to });
         }
 
         // Lay out first, in u64, so an oversized image is an error, not a wrap.
@@ -398,9 +330,7 @@ impl<'a> Builder<'a> {
         for (i, &start) in offsets.iter().enumerate() {
             image[16 + 4 * i..20 + 4 * i].copy_from_slice(&(start as u32).to_le_bytes());
         }
-        let bin_header = (self.version == 2)
-            .then(|| offsets.get(3).map(|&o| o as usize))
-            .flatten();
+        let bin_header = (self.version == 2).then(|| offsets.get(3).map(|&o| o as usize)).flatten();
         let crc = compute_crc(&image, total as usize, bin_header);
         image[8..12].copy_from_slice(&crc.to_le_bytes());
         Ok(image)
@@ -425,11 +355,7 @@ mod tests {
         for &b in data {
             crc ^= b as u32;
             for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
             }
         }
         !crc
@@ -437,13 +363,7 @@ mod tests {
 
     #[test]
     fn v1_header_byte_by_byte() {
-        let image = Builder::new(1)
-            .flags(0x0102)
-            .partition(b"KERNEL", 4)
-            .partition(b"ROOT", 64)
-            .pad_to(128)
-            .build()
-            .unwrap();
+        let image = Builder::new(1).flags(0x0102).partition(b"KERNEL", 4).partition(b"ROOT", 64).pad_to(128).build().unwrap();
         assert_eq!(image.len(), 128);
         let crc = !zlib_crc32(&image[12..]);
         #[rustfmt::skip]
@@ -469,21 +389,11 @@ mod tests {
         let mut pattern = [0u8; 32];
         pattern[..4].copy_from_slice(b"W54G");
         pattern[22..30].copy_from_slice(&[0x73, 0, 0x74, 0, 1, 2, 3, 4]);
-        let image = Builder::new(2)
-            .partition(b"L", 4)
-            .partition(b"K", 4)
-            .partition(b"R", 4)
-            .partition(&pattern, 4)
-            .pad_to(4)
-            .build()
-            .unwrap();
+        let image = Builder::new(2).partition(b"L", 4).partition(b"K", 4).partition(b"R", 4).partition(&pattern, 4).pad_to(4).build().unwrap();
         assert_eq!(&image[0..4], b"HDR0");
         assert_eq!(&image[4..8], &[76, 0, 0, 0]);
         assert_eq!(&image[12..16], &[0, 0, 2, 0]);
-        assert_eq!(
-            &image[16..32],
-            &[32, 0, 0, 0, 36, 0, 0, 0, 40, 0, 0, 0, 44, 0, 0, 0]
-        );
+        assert_eq!(&image[16..32], &[32, 0, 0, 0, 36, 0, 0, 0, 40, 0, 0, 0, 44, 0, 0, 0]);
         assert_eq!(image.len(), 44 + 32);
         // The CRC counts the boot counters as 0xFF.
         let mut masked = image.clone();
@@ -506,12 +416,7 @@ mod tests {
         let kernel = vec![0xAB; 5000];
         let root = vec![0xCD; 70_000];
         for version in [1, 2] {
-            let image = Builder::new(version)
-                .flags(7)
-                .partition(&kernel, 4)
-                .partition(&root, 65536)
-                .build()
-                .unwrap();
+            let image = Builder::new(version).flags(7).partition(&kernel, 4).partition(&root, 65536).build().unwrap();
             let trx = Trx::parse(&image).unwrap();
             assert_eq!(trx.version, version);
             assert_eq!(trx.flags, 7);
@@ -534,71 +439,26 @@ mod tests {
     #[test]
     fn builder_misuse_is_an_error() {
         let d = [1u8; 8];
+        assert_eq!(Builder::new(3).partition(&d, 4).build(), Err(Error::UnsupportedVersion { version: 3 }));
         assert_eq!(
-            Builder::new(3).partition(&d, 4).build(),
-            Err(Error::UnsupportedVersion { version: 3 })
+            Builder::new(1).partition(&d, 4).partition(&d, 4).partition(&d, 4).partition(&d, 4).build(),
+            Err(Error::TooManyPartitions { version: 1, count: 4, max: 3 })
         );
-        assert_eq!(
-            Builder::new(1)
-                .partition(&d, 4)
-                .partition(&d, 4)
-                .partition(&d, 4)
-                .partition(&d, 4)
-                .build(),
-            Err(Error::TooManyPartitions {
-                version: 1,
-                count: 4,
-                max: 3
-            })
-        );
-        assert!(Builder::new(2)
-            .partition(&d, 4)
-            .partition(&d, 4)
-            .partition(&d, 4)
-            .partition(&d, 4)
-            .build()
-            .is_ok());
+        assert!(Builder::new(2).partition(&d, 4).partition(&d, 4).partition(&d, 4).partition(&d, 4).build().is_ok());
         assert_eq!(Builder::new(1).build(), Err(Error::NoPartitions));
         for align in [0, 1, 2, 3, 6, 1000] {
-            assert_eq!(
-                Builder::new(1)
-                    .partition(&d, 4)
-                    .partition(&d, align)
-                    .build(),
-                Err(Error::BadAlign { index: 1, align })
-            );
+            assert_eq!(Builder::new(1).partition(&d, 4).partition(&d, align).build(), Err(Error::BadAlign { index: 1, align }));
         }
-        assert_eq!(
-            Builder::new(1).partition(&d, 4).pad_to(3000).build(),
-            Err(Error::BadPadTo { pad_to: 3000 })
-        );
-        assert_eq!(
-            Builder::new(1).partition(&[], 4).build(),
-            Err(Error::EmptyPartition { index: 0 })
-        );
+        assert_eq!(Builder::new(1).partition(&d, 4).pad_to(3000).build(), Err(Error::BadPadTo { pad_to: 3000 }));
+        assert_eq!(Builder::new(1).partition(&[], 4).build(), Err(Error::EmptyPartition { index: 0 }));
         // Alignment alone can push an image past 4 GiB without allocating it.
-        assert_eq!(
-            Builder::new(1)
-                .partition(&d, 4)
-                .partition(&d, 1 << 31)
-                .pad_to(1 << 31)
-                .build(),
-            Err(Error::TooLarge { size: 1 << 32 })
-        );
+        assert_eq!(Builder::new(1).partition(&d, 4).partition(&d, 1 << 31).pad_to(1 << 31).build(), Err(Error::TooLarge { size: 1 << 32 }));
         let msg = Error::BadAlign { index: 1, align: 6 }.to_string();
-        assert!(
-            msg.contains("partition 1") && msg.contains("power of two"),
-            "{msg}"
-        );
+        assert!(msg.contains("partition 1") && msg.contains("power of two"), "{msg}");
     }
 
     fn small_image() -> Vec<u8> {
-        Builder::new(1)
-            .partition(b"kernel-bytes", 4)
-            .partition(b"rootfs-bytes", 64)
-            .pad_to(256)
-            .build()
-            .unwrap()
+        Builder::new(1).partition(b"kernel-bytes", 4).partition(b"rootfs-bytes", 64).pad_to(256).build().unwrap()
     }
 
     fn set_u32(image: &mut [u8], off: usize, v: u32) {
@@ -608,13 +468,7 @@ mod tests {
     #[test]
     fn each_parse_error_names_the_fault() {
         let good = small_image();
-        assert_eq!(
-            Trx::parse(&good[..10]),
-            Err(Error::TooShort {
-                available: 10,
-                needed: 28
-            })
-        );
+        assert_eq!(Trx::parse(&good[..10]), Err(Error::TooShort { available: 10, needed: 28 }));
         let mut bad = good.clone();
         bad[0] = b'X';
         assert_eq!(Trx::parse(&bad), Err(Error::BadMagic { found: *b"XDR0" }));
@@ -623,57 +477,20 @@ mod tests {
         assert_eq!(Trx::parse(&bad), Err(Error::UnknownVersion { version: 9 }));
         let mut bad = good.clone();
         set_u32(&mut bad, 4, 20);
-        assert_eq!(
-            Trx::parse(&bad),
-            Err(Error::LengthTooSmall {
-                len: 20,
-                header_len: 28
-            })
-        );
+        assert_eq!(Trx::parse(&bad), Err(Error::LengthTooSmall { len: 20, header_len: 28 }));
         let e = Trx::parse(&good[..200]).unwrap_err();
-        assert_eq!(
-            e,
-            Error::Truncated {
-                len: 256,
-                available: 200
-            }
-        );
+        assert_eq!(e, Error::Truncated { len: 256, available: 200 });
         assert!(e.to_string().contains("256") && e.to_string().contains("200"));
         let mut bad = good.clone();
         set_u32(&mut bad, 20, 256);
-        assert_eq!(
-            Trx::parse(&bad),
-            Err(Error::OffsetBeyondLength {
-                index: 1,
-                offset: 256,
-                len: 256
-            })
-        );
-        assert!(Trx::parse(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("byte 20"));
+        assert_eq!(Trx::parse(&bad), Err(Error::OffsetBeyondLength { index: 1, offset: 256, len: 256 }));
+        assert!(Trx::parse(&bad).unwrap_err().to_string().contains("byte 20"));
         let mut bad = good.clone();
         set_u32(&mut bad, 16, 8);
-        assert_eq!(
-            Trx::parse(&bad),
-            Err(Error::OffsetInHeader {
-                index: 0,
-                offset: 8,
-                header_len: 28
-            })
-        );
+        assert_eq!(Trx::parse(&bad), Err(Error::OffsetInHeader { index: 0, offset: 8, header_len: 28 }));
         let mut bad = good.clone();
         set_u32(&mut bad, 24, 40);
-        assert_eq!(
-            Trx::parse(&bad),
-            Err(Error::OffsetsNotIncreasing {
-                index: 2,
-                offset: 40,
-                previous_index: 1,
-                previous: 64
-            })
-        );
+        assert_eq!(Trx::parse(&bad), Err(Error::OffsetsNotIncreasing { index: 2, offset: 40, previous_index: 1, previous: 64 }));
         // A flipped data byte parses, with a CRC mismatch.
         let mut bad = good.clone();
         bad[70] ^= 0x40;
@@ -698,23 +515,14 @@ mod tests {
         set_u32(&mut image, 24, 64);
         set_u32(&mut image, 20, 0);
         let trx = Trx::parse(&image).unwrap();
-        let got: Vec<_> = trx
-            .partitions
-            .iter()
-            .map(|p| (p.index, p.offset, p.len))
-            .collect();
+        let got: Vec<_> = trx.partitions.iter().map(|p| (p.index, p.offset, p.len)).collect();
         assert_eq!(got, vec![(0, 28, 36), (2, 64, 192)]);
     }
 
     #[test]
     fn never_panics_on_any_truncation_or_byte_flip() {
         for version in [1, 2] {
-            let image = Builder::new(version)
-                .partition(b"kernel-bytes", 4)
-                .partition(b"rootfs-bytes", 64)
-                .pad_to(128)
-                .build()
-                .unwrap();
+            let image = Builder::new(version).partition(b"kernel-bytes", 4).partition(b"rootfs-bytes", 64).pad_to(128).build().unwrap();
             for cut in 0..=image.len() {
                 let r = Trx::parse(&image[..cut]);
                 assert_eq!(r.is_ok(), cut == image.len(), "cut at {cut}: {r:?}");

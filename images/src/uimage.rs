@@ -91,18 +91,7 @@ impl Header {
     /// The 64 header bytes as stored.
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
-        for (i, v) in [
-            MAGIC,
-            self.header_crc,
-            self.time,
-            self.data_size,
-            self.load,
-            self.entry,
-            self.data_crc,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (i, v) in [MAGIC, self.header_crc, self.time, self.data_size, self.load, self.entry, self.data_crc].into_iter().enumerate() {
             b[4 * i..4 * i + 4].copy_from_slice(&v.to_be_bytes());
         }
         b[28] = self.os;
@@ -136,41 +125,10 @@ impl Header {
     }
 }
 
-const OS_NAMES: &[(u8, &str)] = &[
-    (1, "OpenBSD"),
-    (2, "NetBSD"),
-    (3, "FreeBSD"),
-    (5, "Linux"),
-    (17, "U-Boot"),
-];
-const ARCH_NAMES: &[(u8, &str)] = &[
-    (2, "ARM"),
-    (3, "x86"),
-    (5, "MIPS"),
-    (6, "MIPS64"),
-    (7, "PowerPC"),
-    (22, "ARM64"),
-    (24, "x86-64"),
-    (26, "RISC-V"),
-];
-const TYPE_NAMES: &[(u8, &str)] = &[
-    (1, "standalone"),
-    (2, "kernel"),
-    (3, "ramdisk"),
-    (4, "multi"),
-    (5, "firmware"),
-    (6, "script"),
-    (7, "filesystem"),
-];
-const COMP_NAMES: &[(u8, &str)] = &[
-    (0, "none"),
-    (1, "gzip"),
-    (2, "bzip2"),
-    (3, "lzma"),
-    (4, "lzo"),
-    (5, "lz4"),
-    (6, "zstd"),
-];
+const OS_NAMES: &[(u8, &str)] = &[(1, "OpenBSD"), (2, "NetBSD"), (3, "FreeBSD"), (5, "Linux"), (17, "U-Boot")];
+const ARCH_NAMES: &[(u8, &str)] = &[(2, "ARM"), (3, "x86"), (5, "MIPS"), (6, "MIPS64"), (7, "PowerPC"), (22, "ARM64"), (24, "x86-64"), (26, "RISC-V")];
+const TYPE_NAMES: &[(u8, &str)] = &[(1, "standalone"), (2, "kernel"), (3, "ramdisk"), (4, "multi"), (5, "firmware"), (6, "script"), (7, "filesystem")];
+const COMP_NAMES: &[(u8, &str)] = &[(0, "none"), (1, "gzip"), (2, "bzip2"), (3, "lzma"), (4, "lzo"), (5, "lz4"), (6, "zstd")];
 
 fn lookup(table: &[(u8, &'static str)], v: u8) -> Option<&'static str> {
     table.iter().find(|&&(k, _)| k == v).map(|&(_, n)| n)
@@ -189,9 +147,7 @@ impl UImage {
     /// recomputes both CRCs. A CRC mismatch is not an error: see [`UImage::header_crc_ok`]
     /// and [`UImage::data_crc_ok`].
     pub fn parse(data: &[u8]) -> Result<UImage> {
-        let raw: [u8; HEADER_LEN] = array(data, 0).ok_or(Error::TooShort {
-            available: data.len(),
-        })?;
+        let raw: [u8; HEADER_LEN] = array(data, 0).ok_or(Error::TooShort { available: data.len() })?;
         let field = |off| be_u32(&raw, off).unwrap_or(0);
         if field(0) != MAGIC {
             return Err(Error::BadMagic { found: field(0) });
@@ -211,19 +167,12 @@ impl UImage {
         };
         let available = (data.len() - HEADER_LEN) as u64;
         if header.data_size as u64 > available {
-            return Err(Error::Truncated {
-                data_size: header.data_size,
-                available,
-            });
+            return Err(Error::Truncated { data_size: header.data_size, available });
         }
         let mut zeroed = raw;
         zeroed[4..8].fill(0);
         let payload = &data[HEADER_LEN..HEADER_LEN + header.data_size as usize];
-        Ok(UImage {
-            computed_header_crc: crc32fast::hash(&zeroed),
-            computed_data_crc: crc32fast::hash(payload),
-            header,
-        })
+        Ok(UImage { computed_header_crc: crc32fast::hash(&zeroed), computed_data_crc: crc32fast::hash(payload), header })
     }
 
     pub fn header_crc_ok(&self) -> bool {
@@ -244,19 +193,10 @@ impl UImage {
 /// time and name; its size and both CRCs are filled in.
 pub fn build(header: &Header, data: &[u8]) -> Result<Vec<u8>> {
     if header.name.len() > NAME_LEN {
-        return Err(Error::NameTooLong {
-            name: header.name.clone(),
-        });
+        return Err(Error::NameTooLong { name: header.name.clone() });
     }
-    let data_size = u32::try_from(data.len()).map_err(|_| Error::TooLarge {
-        size: data.len() as u64,
-    })?;
-    let mut h = Header {
-        header_crc: 0,
-        data_size,
-        data_crc: crc32fast::hash(data),
-        ..header.clone()
-    };
+    let data_size = u32::try_from(data.len()).map_err(|_| Error::TooLarge { size: data.len() as u64 })?;
+    let mut h = Header { header_crc: 0, data_size, data_crc: crc32fast::hash(data), ..header.clone() };
     h.header_crc = crc32fast::hash(&h.to_bytes());
     let mut out = h.to_bytes().to_vec();
     out.extend_from_slice(data);
@@ -328,24 +268,12 @@ mod tests {
     #[test]
     fn errors_and_crc_mismatches() {
         let img = build(&kernel_header(), &[9u8; 100]).unwrap();
-        assert_eq!(
-            UImage::parse(&img[..63]),
-            Err(Error::TooShort { available: 63 })
-        );
+        assert_eq!(UImage::parse(&img[..63]), Err(Error::TooShort { available: 63 }));
         let e = UImage::parse(&img[..100]).unwrap_err();
-        assert_eq!(
-            e,
-            Error::Truncated {
-                data_size: 100,
-                available: 36
-            }
-        );
+        assert_eq!(e, Error::Truncated { data_size: 100, available: 36 });
         let mut bad = img.clone();
         bad[3] = 0;
-        assert_eq!(
-            UImage::parse(&bad),
-            Err(Error::BadMagic { found: 0x2705_1900 })
-        );
+        assert_eq!(UImage::parse(&bad), Err(Error::BadMagic { found: 0x2705_1900 }));
         let mut bad = img.clone();
         bad[40] ^= 1;
         let u = UImage::parse(&bad).unwrap();
@@ -361,10 +289,7 @@ mod tests {
             let mut bad = img.clone();
             bad[i] ^= 0x80;
             if let Ok(u) = UImage::parse(&bad) {
-                assert!(
-                    !(u.header_crc_ok() && u.data_crc_ok()),
-                    "flip at {i} unseen"
-                );
+                assert!(!(u.header_crc_ok() && u.data_crc_ok()), "flip at {i} unseen");
             }
         }
     }

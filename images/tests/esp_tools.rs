@@ -27,11 +27,7 @@ fn files(kernel: &[u8]) -> Vec<(&'static str, &[u8])> {
 /// fsck.fat -n: exit 0 and no complaint (it lists problems before "Leaving"/summary).
 fn assert_fsck_clean(image: &std::path::Path) {
     let out = run("fsck.fat", &["-n", path_str(image)], "dosfstools");
-    assert!(
-        out.success,
-        "fsck.fat -n failed:\n{}{}",
-        out.stdout, out.stderr
-    );
+    assert!(out.success, "fsck.fat -n failed:\n{}{}", out.stdout, out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "fsck.fat reports problems:\n{}", out.stdout);
     assert!(lines[0].starts_with("fsck.fat "), "{}", out.stdout);
@@ -53,36 +49,14 @@ fn mtype(image: &str, path: &str) -> Vec<u8> {
 
 fn check_with_mtools(image: &str, kernel: &[u8]) {
     let listing = run_ok("mdir", &["-i", image, "::/EFI/BOOT"], "mtools");
-    assert!(
-        listing.contains(&format!("Volume in drive : is {LABEL}")),
-        "{listing}"
-    );
-    assert!(
-        listing.contains("Volume Serial Number is 0A0B-0C0D"),
-        "{listing}"
-    );
-    let line = listing
-        .lines()
-        .find(|l| l.starts_with("BOOTX64  EFI"))
-        .unwrap_or_else(|| panic!("no BOOTX64.EFI:\n{listing}"));
-    assert!(
-        line.contains(&format!(" {} 1980-01-01   0:00", kernel.len())),
-        "{line}"
-    );
+    assert!(listing.contains(&format!("Volume in drive : is {LABEL}")), "{listing}");
+    assert!(listing.contains("Volume Serial Number is 0A0B-0C0D"), "{listing}");
+    let line = listing.lines().find(|l| l.starts_with("BOOTX64  EFI")).unwrap_or_else(|| panic!("no BOOTX64.EFI:\n{listing}"));
+    assert!(line.contains(&format!(" {} 1980-01-01   0:00", kernel.len())), "{line}");
     assert!(listing.contains("startup.nsh"), "{listing}");
-    assert_eq!(
-        mtype(image, "::/EFI/BOOT/BOOTX64.EFI"),
-        kernel,
-        "BOOTX64.EFI read back differs"
-    );
-    assert_eq!(
-        mtype(image, "::/efi/boot/STARTUP.NSH"),
-        b"\\EFI\\BOOT\\BOOTX64.EFI\r\n"
-    );
-    assert_eq!(
-        mtype(image, "::/loader/entries/oxwrt-a-long-name.conf"),
-        b"title oxwrt\n"
-    );
+    assert_eq!(mtype(image, "::/EFI/BOOT/BOOTX64.EFI"), kernel, "BOOTX64.EFI read back differs");
+    assert_eq!(mtype(image, "::/efi/boot/STARTUP.NSH"), b"\\EFI\\BOOT\\BOOTX64.EFI\r\n");
+    assert_eq!(mtype(image, "::/loader/entries/oxwrt-a-long-name.conf"), b"title oxwrt\n");
 }
 
 #[test]
@@ -132,25 +106,11 @@ fn building_twice_gives_identical_bytes() {
 #[test]
 fn a_kernel_larger_than_the_esp_is_refused_with_the_fix() {
     let big = vec![0u8; 40 * MIB as usize];
-    let err = build_esp(
-        32 * MIB,
-        LABEL,
-        VOLUME_ID,
-        &[("EFI/BOOT/BOOTX64.EFI", &big)],
-    )
-    .unwrap_err();
+    let err = build_esp(32 * MIB, LABEL, VOLUME_ID, &[("EFI/BOOT/BOOTX64.EFI", &big)]).unwrap_err();
     assert!(matches!(err, Error::DoesNotFit { .. }));
     let text = err.to_string();
-    assert!(
-        text.starts_with("ESP of 32 MiB cannot hold EFI/BOOT/BOOTX64.EFI (40 MiB; "),
-        "{text}"
-    );
-    assert!(
-        text.ends_with(
-            "free after the files before it): raise the esp partition size in targets/<board>.toml"
-        ),
-        "{text}"
-    );
+    assert!(text.starts_with("ESP of 32 MiB cannot hold EFI/BOOT/BOOTX64.EFI (40 MiB; "), "{text}");
+    assert!(text.ends_with("free after the files before it): raise the esp partition size in targets/<board>.toml"), "{text}");
 }
 
 /// The board's disk: GPT from targets/qemu-x86-64.toml with the ESP written at 1 MiB.
@@ -161,27 +121,9 @@ fn board_disk_with_its_esp_passes_sgdisk_and_mtools() {
     let gpt = Gpt::new(
         Guid::derived(b"oxwrt/qemu-x86-64/disk"),
         vec![
-            Partition::new(
-                "esp",
-                Guid::EFI_SYSTEM,
-                Guid::derived(b"esp"),
-                mib,
-                33 * mib - 1,
-            ),
-            Partition::new(
-                "rootfs",
-                Guid::LINUX_ROOT_X86_64,
-                Guid::derived(b"rootfs"),
-                33 * mib,
-                97 * mib - 1,
-            ),
-            Partition::new(
-                "data",
-                Guid::LINUX_FILESYSTEM,
-                Guid::derived(b"data"),
-                97 * mib,
-                255 * mib - 1,
-            ),
+            Partition::new("esp", Guid::EFI_SYSTEM, Guid::derived(b"esp"), mib, 33 * mib - 1),
+            Partition::new("rootfs", Guid::LINUX_ROOT_X86_64, Guid::derived(b"rootfs"), 33 * mib, 97 * mib - 1),
+            Partition::new("data", Guid::LINUX_FILESYSTEM, Guid::derived(b"data"), 97 * mib, 255 * mib - 1),
         ],
     );
     let kernel = kernel();
@@ -199,8 +141,7 @@ fn board_disk_with_its_esp_passes_sgdisk_and_mtools() {
     assert!(verify.contains("No problems found."), "{verify}");
     check_with_mtools(&mtools_image(disk.path(), Some(esp_part.offset())), &kernel);
     let disk_bytes = std::fs::read(disk.path()).unwrap();
-    let esp_on_disk =
-        &disk_bytes[esp_part.offset() as usize..(esp_part.offset() + esp_part.size()) as usize];
+    let esp_on_disk = &disk_bytes[esp_part.offset() as usize..(esp_part.offset() + esp_part.size()) as usize];
     assert_fsck_clean(scratch_file(esp_on_disk).path());
     assert_eq!(Gpt::read(&mut disk.reopen().unwrap(), DISK).unwrap(), gpt);
 }

@@ -12,13 +12,7 @@ const SECTORS_PER_MIB: u64 = MIB / 512;
 
 fn mib_partition(name: &str, type_guid: Guid, start_mib: u64, size_mib: u64) -> Partition {
     let first = start_mib * SECTORS_PER_MIB;
-    Partition::new(
-        name,
-        type_guid,
-        Guid::derived(format!("oxwrt/qemu-x86-64/partition/{name}").as_bytes()),
-        first,
-        first + size_mib * SECTORS_PER_MIB - 1,
-    )
+    Partition::new(name, type_guid, Guid::derived(format!("oxwrt/qemu-x86-64/partition/{name}").as_bytes()), first, first + size_mib * SECTORS_PER_MIB - 1)
 }
 
 /// targets/qemu-x86-64.toml: esp at 1 MiB (32 MiB), rootfs (64 MiB), data (158 MiB),
@@ -53,38 +47,17 @@ fn sgdisk_complaints(path: &std::path::Path) -> String {
 fn board_disk_passes_sgdisk_verify() {
     let disk = write_disk(&board_gpt(), DISK);
     let out = run("sgdisk", &["-v", path_str(disk.path())], "gdisk");
-    assert!(
-        out.success,
-        "sgdisk -v failed:\n{}{}",
-        out.stdout, out.stderr
-    );
-    assert!(
-        out.stdout.contains("No problems found."),
-        "sgdisk -v:\n{}",
-        out.stdout
-    );
-    assert!(
-        !out.stdout.contains("Caution"),
-        "sgdisk -v warns:\n{}",
-        out.stdout
-    );
-    assert!(
-        out.stderr.trim().is_empty(),
-        "sgdisk -v complains:\n{}",
-        out.stderr
-    );
+    assert!(out.success, "sgdisk -v failed:\n{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("No problems found."), "sgdisk -v:\n{}", out.stdout);
+    assert!(!out.stdout.contains("Caution"), "sgdisk -v warns:\n{}", out.stdout);
+    assert!(out.stderr.trim().is_empty(), "sgdisk -v complains:\n{}", out.stderr);
 }
 
 #[test]
 fn sfdisk_sees_the_names_guids_and_extents_written() {
     let gpt = board_gpt();
     let disk = write_disk(&gpt, DISK);
-    let json: Value = serde_json::from_str(&run_ok(
-        "sfdisk",
-        &["--json", path_str(disk.path())],
-        "fdisk",
-    ))
-    .unwrap();
+    let json: Value = serde_json::from_str(&run_ok("sfdisk", &["--json", path_str(disk.path())], "fdisk")).unwrap();
     let table = &json["partitiontable"];
     assert_eq!(table["label"], "gpt");
     assert_eq!(table["id"], gpt.disk_guid.to_string());
@@ -93,14 +66,9 @@ fn sfdisk_sees_the_names_guids_and_extents_written() {
     assert_eq!(table["sectorsize"], 512);
     let listed = table["partitions"].as_array().unwrap();
     assert_eq!(listed.len(), 3);
-    let expected = [
-        ("esp", Guid::EFI_SYSTEM, 2048, 65_536),
-        ("rootfs", Guid::LINUX_ROOT_X86_64, 67_584, 131_072),
-        ("data", Guid::LINUX_FILESYSTEM, 198_656, 323_584),
-    ];
-    for ((seen, written), (name, type_guid, start, size)) in
-        listed.iter().zip(&gpt.partitions).zip(expected)
-    {
+    let expected =
+        [("esp", Guid::EFI_SYSTEM, 2048, 65_536), ("rootfs", Guid::LINUX_ROOT_X86_64, 67_584, 131_072), ("data", Guid::LINUX_FILESYSTEM, 198_656, 323_584)];
+    for ((seen, written), (name, type_guid, start, size)) in listed.iter().zip(&gpt.partitions).zip(expected) {
         assert_eq!(seen["name"], name);
         assert_eq!(seen["type"], type_guid.to_string());
         assert_eq!(seen["uuid"], written.unique_guid.to_string());
@@ -118,20 +86,13 @@ fn sfdisk_and_sgdisk_see_attributes_and_non_ascii_names() {
     part.attributes = Partition::ATTR_REQUIRED | Partition::ATTR_LEGACY_BIOS_BOOTABLE;
     let gpt = Gpt::new(Guid::derived(b"attrs"), vec![part]);
     let disk = write_disk(&gpt, 8 * MIB);
-    let json: Value = serde_json::from_str(&run_ok(
-        "sfdisk",
-        &["--json", path_str(disk.path())],
-        "fdisk",
-    ))
-    .unwrap();
+    let json: Value = serde_json::from_str(&run_ok("sfdisk", &["--json", path_str(disk.path())], "fdisk")).unwrap();
     let seen = &json["partitiontable"]["partitions"][0];
     assert_eq!(seen["name"], "données-é€");
     assert_eq!(seen["attrs"], "RequiredPartition LegacyBIOSBootable");
     let info = run_ok("sgdisk", &["-i", "1", path_str(disk.path())], "gdisk");
     assert!(info.contains("Attribute flags: 0000000000000005"), "{info}");
-    assert!(
-        run_ok("sgdisk", &["-v", path_str(disk.path())], "gdisk").contains("No problems found.")
-    );
+    assert!(run_ok("sgdisk", &["-v", path_str(disk.path())], "gdisk").contains("No problems found."));
 }
 
 #[test]
@@ -165,33 +126,14 @@ fn reads_a_table_that_sgdisk_wrote() {
         "gdisk",
     );
     let gpt = read_disk(disk.path(), 64 * MIB).expect("read sgdisk's GPT");
-    assert_eq!(
-        gpt.disk_guid.to_string(),
-        "11111111-2222-4333-8444-555555555555"
-    );
+    assert_eq!(gpt.disk_guid.to_string(), "11111111-2222-4333-8444-555555555555");
     assert_eq!(gpt.partitions.len(), 2);
     let esp = &gpt.partitions[0];
-    assert_eq!(
-        (
-            esp.name.as_str(),
-            esp.type_guid,
-            esp.unique_guid.to_string()
-        ),
-        ("esp", Guid::EFI_SYSTEM, esp_guid.to_string())
-    );
-    assert_eq!(
-        (esp.first_lba, esp.last_lba, esp.attributes),
-        (2048, 2048 + 32_768 - 1, Partition::ATTR_REQUIRED)
-    );
+    assert_eq!((esp.name.as_str(), esp.type_guid, esp.unique_guid.to_string()), ("esp", Guid::EFI_SYSTEM, esp_guid.to_string()));
+    assert_eq!((esp.first_lba, esp.last_lba, esp.attributes), (2048, 2048 + 32_768 - 1, Partition::ATTR_REQUIRED));
     let data = &gpt.partitions[1];
-    assert_eq!(
-        (data.name.as_str(), data.type_guid),
-        ("data", Guid::LINUX_FILESYSTEM)
-    );
-    assert_eq!(
-        (data.first_lba, data.last_lba),
-        (2048 + 32_768, 64 * SECTORS_PER_MIB - 34)
-    );
+    assert_eq!((data.name.as_str(), data.type_guid), ("data", Guid::LINUX_FILESYSTEM));
+    assert_eq!((data.first_lba, data.last_lba), (2048 + 32_768, 64 * SECTORS_PER_MIB - 34));
 }
 
 #[test]
@@ -205,10 +147,7 @@ fn write_then_read_gives_the_same_label() {
 fn writing_twice_gives_identical_bytes() {
     let a = write_disk(&board_gpt(), DISK);
     let b = write_disk(&board_gpt(), DISK);
-    assert!(
-        std::fs::read(a.path()).unwrap() == std::fs::read(b.path()).unwrap(),
-        "GPT images differ"
-    );
+    assert!(std::fs::read(a.path()).unwrap() == std::fs::read(b.path()).unwrap(), "GPT images differ");
 }
 
 #[test]
@@ -216,26 +155,9 @@ fn a_flipped_byte_in_the_primary_header_fails_its_crc() {
     let disk = write_disk(&board_gpt(), DISK);
     flip_byte(disk.path(), 512 + 40); // first usable LBA
     let err = read_disk(disk.path(), DISK).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::HeaderCrcMismatch {
-                copy: HeaderCopy::Primary,
-                lba: 1,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .starts_with("the primary GPT header at LBA 1 is corrupt"),
-        "{err}"
-    );
-    assert!(
-        sgdisk_complaints(disk.path()).contains("Main header: ERROR"),
-        "sgdisk agrees"
-    );
+    assert!(matches!(err, Error::HeaderCrcMismatch { copy: HeaderCopy::Primary, lba: 1, .. }), "{err}");
+    assert!(err.to_string().starts_with("the primary GPT header at LBA 1 is corrupt"), "{err}");
+    assert!(sgdisk_complaints(disk.path()).contains("Main header: ERROR"), "sgdisk agrees");
 }
 
 #[test]
@@ -244,14 +166,8 @@ fn a_flipped_byte_in_the_backup_header_is_detected() {
     let last = DISK / 512 - 1;
     flip_byte(disk.path(), last * 512 + 60); // disk GUID
     let err = read_disk(disk.path(), DISK).unwrap_err();
-    assert!(
-        matches!(err, Error::HeaderCrcMismatch { copy: HeaderCopy::Backup, lba, .. } if lba == last),
-        "{err}"
-    );
-    assert!(
-        sgdisk_complaints(disk.path()).contains("Backup header: ERROR"),
-        "sgdisk agrees"
-    );
+    assert!(matches!(err, Error::HeaderCrcMismatch { copy: HeaderCopy::Backup, lba, .. } if lba == last), "{err}");
+    assert!(sgdisk_complaints(disk.path()).contains("Backup header: ERROR"), "sgdisk agrees");
 }
 
 #[test]
@@ -259,51 +175,23 @@ fn a_flipped_byte_in_either_entry_array_fails_its_crc() {
     let disk = write_disk(&board_gpt(), DISK);
     flip_byte(disk.path(), 2 * 512 + 128 + 56); // entry 1's name
     let err = read_disk(disk.path(), DISK).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::EntriesCrcMismatch {
-                copy: HeaderCopy::Primary,
-                entries_lba: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::EntriesCrcMismatch { copy: HeaderCopy::Primary, entries_lba: 2, .. }), "{err}");
 
     let disk = write_disk(&board_gpt(), DISK);
     flip_byte(disk.path(), DISK - 33 * 512 + 40); // entry 0's last LBA, backup copy
     let err = read_disk(disk.path(), DISK).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::EntriesCrcMismatch {
-                copy: HeaderCopy::Backup,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::EntriesCrcMismatch { copy: HeaderCopy::Backup, .. }), "{err}");
 }
 
 #[test]
 fn a_wiped_signature_or_mbr_is_named() {
     let disk = write_disk(&board_gpt(), DISK);
     flip_byte(disk.path(), 512);
-    assert!(matches!(
-        read_disk(disk.path(), DISK),
-        Err(Error::BadSignature {
-            copy: HeaderCopy::Primary,
-            ..
-        })
-    ));
+    assert!(matches!(read_disk(disk.path(), DISK), Err(Error::BadSignature { copy: HeaderCopy::Primary, .. })));
 
     let disk = write_disk(&board_gpt(), DISK);
     flip_byte(disk.path(), 510);
-    assert!(matches!(
-        read_disk(disk.path(), DISK),
-        Err(Error::NoProtectiveMbr { .. })
-    ));
+    assert!(matches!(read_disk(disk.path(), DISK), Err(Error::NoProtectiveMbr { .. })));
 }
 
 #[test]
@@ -311,16 +199,7 @@ fn a_disk_grown_after_writing_is_reported_as_such() {
     let disk = write_disk(&board_gpt(), DISK);
     disk.as_file().set_len(DISK + MIB).unwrap();
     let err = read_disk(disk.path(), DISK + MIB).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::WrongAlternateLba {
-                copy: HeaderCopy::Primary,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::WrongAlternateLba { copy: HeaderCopy::Primary, .. }), "{err}");
 }
 
 #[test]
@@ -329,14 +208,8 @@ fn data_running_into_the_backup_gpt_is_refused_with_the_numbers() {
     gpt.partitions[2] = mib_partition("data", Guid::LINUX_FILESYSTEM, 97, 159);
     let disk = scratch_disk(DISK);
     let err = gpt.write(&mut open(disk.path()), DISK).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "partition `data` ends at LBA 524287, past the last usable LBA 524254 of a 256 MiB disk: shrink it by 33 sectors"
-    );
-    assert!(
-        std::fs::read(disk.path()).unwrap().iter().all(|&b| b == 0),
-        "nothing written"
-    );
+    assert_eq!(err.to_string(), "partition `data` ends at LBA 524287, past the last usable LBA 524254 of a 256 MiB disk: shrink it by 33 sectors");
+    assert!(std::fs::read(disk.path()).unwrap().iter().all(|&b| b == 0), "nothing written");
 }
 
 #[test]
@@ -344,15 +217,8 @@ fn overlapping_partitions_are_refused_naming_both() {
     let mut gpt = board_gpt();
     gpt.partitions[1] = mib_partition("rootfs", Guid::LINUX_ROOT_X86_64, 32, 64);
     let err = gpt.validate(DISK).unwrap_err();
-    assert!(
-        matches!(&err, Error::Overlap { first, second, .. } if first == "esp" && second == "rootfs"),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains(&format!("overlap by {SECTORS_PER_MIB} sectors")),
-        "{err}"
-    );
+    assert!(matches!(&err, Error::Overlap { first, second, .. } if first == "esp" && second == "rootfs"), "{err}");
+    assert!(err.to_string().contains(&format!("overlap by {SECTORS_PER_MIB} sectors")), "{err}");
 }
 
 #[test]

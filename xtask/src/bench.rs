@@ -146,11 +146,12 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
             one_daemon
         ));
         // Sizes: the kernel image, the squashfs, and per package installed and xz'd bytes.
-        let xz_size = |path: &Path| -> u64 {
-            Command::new("xz").args(["-9e", "-c"]).arg(path).output().map(|o| o.stdout.len() as u64).unwrap_or(0)
-        };
+        let xz_size = |path: &Path| -> u64 { Command::new("xz").args(["-9e", "-c"]).arg(path).output().map(|o| o.stdout.len() as u64).unwrap_or(0) };
         let rootfs = ctx.board_out(&b.id).join("rootfs.squashfs");
-        let mut parts = vec![format!("kernel {} {}", built.kernel.image, Size(built.kernel.image_bytes)), format!("rootfs.squashfs {}", Size(std::fs::metadata(&rootfs)?.len()))];
+        let mut parts = vec![
+            format!("kernel {} {}", built.kernel.image, Size(built.kernel.image_bytes)),
+            format!("rootfs.squashfs {}", Size(std::fs::metadata(&rootfs)?.len())),
+        ];
         let stage_dir = ctx.board_out(&b.id).join("rootfs");
         for (c, _) in &built.packages {
             let (mut raw, mut packed) = (0, 0);
@@ -182,7 +183,12 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
         let wall = t.elapsed().as_secs_f64();
         std::thread::sleep(std::time::Duration::from_secs(5));
         let log = g.shell("logread");
-        let ready_at = log.lines().find(|l| l.ends_with("init: oxwrt: ready")).and_then(|l| l.trim_start_matches('[').split(']').next()).and_then(|s| s.trim().parse::<f64>().ok()).unwrap_or(0.0);
+        let ready_at = log
+            .lines()
+            .find(|l| l.ends_with("init: oxwrt: ready"))
+            .and_then(|l| l.trim_start_matches('[').split(']').next())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
         let ps = g.shell("ps");
         let rss = |name: &str| ps.lines().find(|l| l.trim_end().ends_with(name)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_string();
         run_rows.push(format!("| {} | {:.1} s | {:.2} s | {} KiB | {} KiB |", b.id, wall, ready_at, rss("/sbin/init"), rss("/usr/sbin/webd")));

@@ -505,12 +505,7 @@ fn key_at(doc: &toml_edit::ImDocument<String>, offset: usize) -> Option<String> 
     fn in_span(span: Option<std::ops::Range<usize>>, off: usize) -> bool {
         span.is_some_and(|s| s.start <= off && off < s.end.max(s.start + 1))
     }
-    fn walk_table_like<'a>(
-        entries: Vec<(&'a toml_edit::Key, &'a toml_edit::Item)>,
-        off: usize,
-        prefix: &mut Vec<String>,
-        best: &mut Option<String>,
-    ) {
+    fn walk_table_like<'a>(entries: Vec<(&'a toml_edit::Key, &'a toml_edit::Item)>, off: usize, prefix: &mut Vec<String>, best: &mut Option<String>) {
         for (k, item) in entries {
             prefix.push(k.get().to_string());
             if in_span(k.span(), off) || in_span(item.span(), off) {
@@ -656,7 +651,10 @@ impl Validator<'_> {
         let k = &b.kernel;
         let series_dir = self.repo.patch_series_dir(&k.series);
         if !series_dir.is_dir() {
-            self.report(&[Seg::Key("kernel"), Seg::Key("series")], format!("no directory kernel-patches/{} for series `{}`; known series are the folders of kernel-patches/", k.series, k.series));
+            self.report(
+                &[Seg::Key("kernel"), Seg::Key("series")],
+                format!("no directory kernel-patches/{} for series `{}`; known series are the folders of kernel-patches/", k.series, k.series),
+            );
         } else {
             let known = self.repo.patch_sets(&k.series);
             for (i, set) in k.patch_sets.iter().enumerate() {
@@ -674,31 +672,49 @@ impl Validator<'_> {
         for (i, frag) in k.fragments.iter().enumerate() {
             let p = self.repo.targets().join(frag);
             if !p.is_file() {
-                self.report(&[Seg::Key("kernel"), Seg::Key("fragments"), Seg::Index(i)], format!("config fragment targets/{frag} does not exist (fragments are files in targets/)"));
+                self.report(
+                    &[Seg::Key("kernel"), Seg::Key("fragments"), Seg::Index(i)],
+                    format!("config fragment targets/{frag} does not exist (fragments are files in targets/)"),
+                );
             }
         }
         let base = k.base_config.as_str();
         if !(matches!(base, "tinyconfig" | "allnoconfig" | "defconfig") || base.ends_with("_defconfig")) {
-            self.report(&[Seg::Key("kernel"), Seg::Key("base_config")], format!("`{base}` is not a base config; allowed: tinyconfig, allnoconfig, defconfig or an arch's <name>_defconfig"));
+            self.report(
+                &[Seg::Key("kernel"), Seg::Key("base_config")],
+                format!("`{base}` is not a base config; allowed: tinyconfig, allnoconfig, defconfig or an arch's <name>_defconfig"),
+            );
         }
         let sha = &k.source.sha256;
         if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            self.report(&[Seg::Key("kernel"), Seg::Key("source"), Seg::Key("sha256")], "must be the 64 hex digits of the tarball's sha256 (sha256sum <tarball>)");
+            self.report(
+                &[Seg::Key("kernel"), Seg::Key("source"), Seg::Key("sha256")],
+                "must be the 64 hex digits of the tarball's sha256 (sha256sum <tarball>)",
+            );
         }
         let t = &k.source.tarball;
         if !(t.starts_with('/') || t.starts_with("http://") || t.starts_with("https://")) {
             self.report(&[Seg::Key("kernel"), Seg::Key("source"), Seg::Key("tarball")], format!("`{t}` must be an absolute path or an http(s) URL"));
         }
         if !k.image.fits(b.arch) {
-            self.report(&[Seg::Key("kernel"), Seg::Key("image")], format!("{} is not a kernel image for {:?}; x86_64: bzImage, vmlinux; mips(el): vmlinux, vmlinuz; arm: zImage, Image; aarch64: Image", k.image.file_name(), b.arch));
+            self.report(
+                &[Seg::Key("kernel"), Seg::Key("image")],
+                format!(
+                    "{} is not a kernel image for {:?}; x86_64: bzImage, vmlinux; mips(el): vmlinux, vmlinuz; arm: zImage, Image; aarch64: Image",
+                    k.image.file_name(),
+                    b.arch
+                ),
+            );
         }
         match (k.image, k.compression) {
-            (KernelImage::Vmlinux, c) if c != Compression::None => {
-                self.report(&[Seg::Key("kernel"), Seg::Key("compression")], "must be \"none\" for a vmlinux image (it is not compressed); use vmlinuz/bzImage for a compressed kernel")
-            }
-            (KernelImage::BzImage | KernelImage::Vmlinuz | KernelImage::ZImage, Compression::None) => {
-                self.report(&[Seg::Key("kernel"), Seg::Key("compression")], format!("{} is a self-decompressing image: choose gzip, lzma, xz or zstd", k.image.file_name()))
-            }
+            (KernelImage::Vmlinux, c) if c != Compression::None => self.report(
+                &[Seg::Key("kernel"), Seg::Key("compression")],
+                "must be \"none\" for a vmlinux image (it is not compressed); use vmlinuz/bzImage for a compressed kernel",
+            ),
+            (KernelImage::BzImage | KernelImage::Vmlinuz | KernelImage::ZImage, Compression::None) => self.report(
+                &[Seg::Key("kernel"), Seg::Key("compression")],
+                format!("{} is a self-decompressing image: choose gzip, lzma, xz or zstd", k.image.file_name()),
+            ),
             _ => {}
         }
         if k.cmdline.contains('"') || k.cmdline.contains('\n') {
@@ -725,7 +741,9 @@ impl Validator<'_> {
             (StorageKind::NorFlash, Some(eb)) if eb.0 == 0 || !eb.0.is_power_of_two() => {
                 self.report(&[Seg::Key("storage"), Seg::Key("erase_block")], format!("{eb} is not a power of two"))
             }
-            (StorageKind::Disk, Some(_)) => self.report(&[Seg::Key("storage"), Seg::Key("erase_block")], "only NOR flash has erase blocks; remove it for a disk"),
+            (StorageKind::Disk, Some(_)) => {
+                self.report(&[Seg::Key("storage"), Seg::Key("erase_block")], "only NOR flash has erase blocks; remove it for a disk")
+            }
             _ => {}
         }
         if s.size.0 == 0 {
@@ -754,7 +772,14 @@ impl Validator<'_> {
             if align > 1 && p.offset % align != 0 {
                 self.report(
                     &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("offset")],
-                    format!("partition `{}` starts at {:#x}, not on {what} ({}): use {:#x} or {:#x}", p.name, p.offset, Size(align), p.offset / align * align, (p.offset / align + 1) * align),
+                    format!(
+                        "partition `{}` starts at {:#x}, not on {what} ({}): use {:#x} or {:#x}",
+                        p.name,
+                        p.offset,
+                        Size(align),
+                        p.offset / align * align,
+                        (p.offset / align + 1) * align
+                    ),
                 );
             }
             if align > 1 && p.size % align != 0 {
@@ -770,30 +795,50 @@ impl Validator<'_> {
             if end > s.size.0 {
                 self.report(
                     &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("size")],
-                    format!("partition `{}` ends at {:#x}, past the end of the {} storage ({:#x}) by {}", p.name, end, Size(s.size.0), s.size.0, Size(end - s.size.0)),
+                    format!(
+                        "partition `{}` ends at {:#x}, past the end of the {} storage ({:#x}) by {}",
+                        p.name,
+                        end,
+                        Size(s.size.0),
+                        s.size.0,
+                        Size(end - s.size.0)
+                    ),
                 );
             }
             if let Some(prev) = i.checked_sub(1).map(|j| &placed[j]) {
                 if p.offset < prev.offset + prev.size {
                     self.report(
                         &[Seg::Key("partitions"), Seg::Index(i), Seg::Key("offset")],
-                        format!("partition `{}` starts at {:#x}, inside `{}` ({:#x}..{:#x}); partitions must be in order and not overlap", p.name, p.offset, prev.name, prev.offset, prev.offset + prev.size),
+                        format!(
+                            "partition `{}` starts at {:#x}, inside `{}` ({:#x}..{:#x}); partitions must be in order and not overlap",
+                            p.name,
+                            p.offset,
+                            prev.name,
+                            prev.offset,
+                            prev.offset + prev.size
+                        ),
                     );
                 }
             }
         }
         let has = |r: PartitionRole| placed.iter().any(|p| p.role == r);
         match s.kind {
-            StorageKind::NorFlash if !has(PartitionRole::Firmware) => {
-                self.report(&[Seg::Key("partitions")], "NOR flash needs a partition with role = \"firmware\" (where kernel, root filesystem and writable area go)")
-            }
+            StorageKind::NorFlash if !has(PartitionRole::Firmware) => self
+                .report(&[Seg::Key("partitions")], "NOR flash needs a partition with role = \"firmware\" (where kernel, root filesystem and writable area go)"),
             StorageKind::Disk if !has(PartitionRole::Rootfs) => self.report(&[Seg::Key("partitions")], "a disk needs a partition with role = \"rootfs\""),
             _ => {}
         }
         if let Some(budget) = b.size_budget {
-            let area: u64 = placed.iter().filter(|p| matches!(p.role, PartitionRole::Firmware | PartitionRole::Rootfs | PartitionRole::Kernel | PartitionRole::Esp)).map(|p| p.size).sum();
+            let area: u64 = placed
+                .iter()
+                .filter(|p| matches!(p.role, PartitionRole::Firmware | PartitionRole::Rootfs | PartitionRole::Kernel | PartitionRole::Esp))
+                .map(|p| p.size)
+                .sum();
             if area > 0 && budget.0 > area {
-                self.report(&[Seg::Key("size_budget")], format!("{} is more than the firmware area of the layout ({}): the budget must fit the partitions", budget, Size(area)));
+                self.report(
+                    &[Seg::Key("size_budget")],
+                    format!("{} is more than the firmware area of the layout ({}): the budget must fit the partitions", budget, Size(area)),
+                );
             }
         }
     }
@@ -812,10 +857,15 @@ impl Validator<'_> {
             }
             if *f == ImageFormat::LinksysFactory {
                 match &b.linksys {
-                    None => self.report(&[Seg::Key("images"), Seg::Index(i)], "linksys-factory needs a [linksys] section with the model `pattern` and `version`"),
+                    None => {
+                        self.report(&[Seg::Key("images"), Seg::Index(i)], "linksys-factory needs a [linksys] section with the model `pattern` and `version`")
+                    }
                     Some(l) => {
                         if l.pattern.len() != 4 || !l.pattern.bytes().all(|c| c.is_ascii_alphanumeric()) {
-                            self.report(&[Seg::Key("linksys"), Seg::Key("pattern")], format!("`{}` is not a 4-character model pattern like \"W54G\"", l.pattern));
+                            self.report(
+                                &[Seg::Key("linksys"), Seg::Key("pattern")],
+                                format!("`{}` is not a 4-character model pattern like \"W54G\"", l.pattern),
+                            );
                         }
                         if let Err(e) = oxwrt_images::linksys::parse_version(&l.version) {
                             self.report(&[Seg::Key("linksys"), Seg::Key("version")], e.to_string());
@@ -832,11 +882,17 @@ impl Validator<'_> {
     fn check_switch(&mut self, b: &Board) {
         let Some(sw) = &b.switch else { return };
         if sw.lan_vlan == sw.wan_vlan {
-            self.report(&[Seg::Key("switch"), Seg::Key("wan_vlan")], format!("LAN and WAN are both VLAN {}: they must differ, or the switch bridges the Internet port into the LAN", sw.lan_vlan));
+            self.report(
+                &[Seg::Key("switch"), Seg::Key("wan_vlan")],
+                format!("LAN and WAN are both VLAN {}: they must differ, or the switch bridges the Internet port into the LAN", sw.lan_vlan),
+            );
         }
         for (i, p) in sw.ports.iter().enumerate() {
             if p.port == sw.cpu_port {
-                self.report(&[Seg::Key("switch"), Seg::Key("ports"), Seg::Index(i), Seg::Key("port")], format!("port {} is the CPU port; list only the ports on the case", p.port));
+                self.report(
+                    &[Seg::Key("switch"), Seg::Key("ports"), Seg::Index(i), Seg::Key("port")],
+                    format!("port {} is the CPU port; list only the ports on the case", p.port),
+                );
             }
             if sw.ports[..i].iter().any(|q| q.port == p.port) {
                 self.report(&[Seg::Key("switch"), Seg::Key("ports"), Seg::Index(i), Seg::Key("port")], format!("port {} is listed twice", p.port));
@@ -870,13 +926,21 @@ pub fn place_partitions(b: &Board) -> Result<Vec<Placed>, (usize, &'static str, 
         let size = match p.size {
             Some(s) => s.0,
             None => {
-                let limit = match b.partitions.get(i + 1) {
-                    None => total,
-                    Some(next) => match next.offset {
-                        Some(o) => o.0,
-                        None => return Err((i, "size", format!("partition `{}` has no size; leave it out only when the next partition has an explicit offset (or this is the last one)", p.name))),
-                    },
-                };
+                let limit =
+                    match b.partitions.get(i + 1) {
+                        None => total,
+                        Some(next) => match next.offset {
+                            Some(o) => o.0,
+                            None => return Err((
+                                i,
+                                "size",
+                                format!(
+                                    "partition `{}` has no size; leave it out only when the next partition has an explicit offset (or this is the last one)",
+                                    p.name
+                                ),
+                            )),
+                        },
+                    };
                 if limit < offset {
                     return Err((i, "offset", format!("partition `{}` starts at {offset:#x}, after the next partition's offset {limit:#x}", p.name)));
                 }

@@ -53,7 +53,13 @@ pub fn check(ctx: &Context, board: Option<&str>) -> Result<()> {
 fn print_summary(b: &Board) {
     let k = &b.kernel;
     println!("{}: {} — valid", b.id, b.name);
-    println!("  arch {:?}, Rust target {} (cpu {}{})", b.arch, b.rust.target, b.rust.cpu, if b.rust.features.is_empty() { String::new() } else { format!(", features {}", b.rust.features.join(",")) });
+    println!(
+        "  arch {:?}, Rust target {} (cpu {}{})",
+        b.arch,
+        b.rust.target,
+        b.rust.cpu,
+        if b.rust.features.is_empty() { String::new() } else { format!(", features {}", b.rust.features.join(",")) }
+    );
     println!(
         "  kernel {} ({}): base {}, fragments [{}], patch sets [{}], {} {:?}",
         k.series,

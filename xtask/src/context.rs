@@ -48,7 +48,8 @@ fn cache_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
         return Ok(PathBuf::from(dir).join("oxwrt"));
     }
-    let home = std::env::var_os("HOME").context("neither OXWRT_CACHE_DIR, XDG_CACHE_HOME nor HOME is set: set OXWRT_CACHE_DIR to a directory for oxwrt's build cache")?;
+    let home = std::env::var_os("HOME")
+        .context("neither OXWRT_CACHE_DIR, XDG_CACHE_HOME nor HOME is set: set OXWRT_CACHE_DIR to a directory for oxwrt's build cache")?;
     Ok(PathBuf::from(home).join(".cache").join("oxwrt"))
 }
 

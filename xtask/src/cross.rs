@@ -57,7 +57,8 @@ pub fn build_crates(ctx: &Context, board: &Board, crates: &[String], epoch: u64)
     for c in crates {
         cmd.args(["-p", c]);
     }
-    ctx.runner(&board.id).run("packages-cargo", &format!("cargo build ({}: {})", board.rust.target, crates.join(", ")), &mut cmd)
+    ctx.runner(&board.id)
+        .run("packages-cargo", &format!("cargo build ({}: {})", board.rust.target, crates.join(", ")), &mut cmd)
         .with_context(|| format!("cross-compiling {} for {} failed", crates.join(", "), board.id))?;
     Ok(dir.join(&board.rust.target).join("device"))
 }

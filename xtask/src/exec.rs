@@ -65,7 +65,8 @@ impl Runner {
         // One pipe for stdout and stderr keeps their lines in the order they were written.
         let (reader, writer) = std::io::pipe()?;
         cmd.stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer);
-        let mut child = cmd.spawn().with_context(|| format!("cannot start `{}`: is it installed? (cargo xtask doctor)", cmd.get_program().to_string_lossy()))?;
+        let mut child =
+            cmd.spawn().with_context(|| format!("cannot start `{}`: is it installed? (cargo xtask doctor)", cmd.get_program().to_string_lossy()))?;
         // Drop the parent's copies of the write end (held by `cmd`) so the reader sees EOF.
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));

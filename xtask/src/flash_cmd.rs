@@ -123,19 +123,32 @@ pub fn check_image(board: &Board, partition: &Placed, path: &Path, data: &[u8], 
 fn trx_problem(board: &Board, data: &[u8]) -> Option<(String, bool)> {
     match trx::Trx::parse(data) {
         Ok(t) if t.crc_ok() => None,
-        Ok(t) => Some((format!("its TRX CRC32 is {:#010x} but its bytes give {:#010x}: the file is damaged, and CFE would not boot it", t.stored_crc, t.computed_crc), false)),
+        Ok(t) => Some((
+            format!("its TRX CRC32 is {:#010x} but its bytes give {:#010x}: the file is damaged, and CFE would not boot it", t.stored_crc, t.computed_crc),
+            false,
+        )),
         Err(trx::Error::BadMagic { .. }) if linksys::Header::parse(data).is_ok() => {
             let h = linksys::Header::parse(data).ok()?;
             if board.linksys.as_ref().is_some_and(|l| l.pattern == h.pattern_str()) {
                 // This board's factory image: what its CFE takes, if the TRX inside is sound.
                 return match trx::Trx::parse(&data[LINKSYS_HEADER_LEN..]) {
                     Ok(t) if t.crc_ok() => None,
-                    Ok(t) => Some((format!("the TRX inside this factory image has CRC32 {:#010x} but its bytes give {:#010x}: the file is damaged", t.stored_crc, t.computed_crc), false)),
+                    Ok(t) => Some((
+                        format!(
+                            "the TRX inside this factory image has CRC32 {:#010x} but its bytes give {:#010x}: the file is damaged",
+                            t.stored_crc, t.computed_crc
+                        ),
+                        false,
+                    )),
                     Err(e) => Some((format!("the TRX inside this factory image (at offset {LINKSYS_HEADER_LEN}): {e}"), false)),
                 };
             }
             let model = h.model().map(|m| format!(", {m}")).unwrap_or_default();
-            let mut p = format!("it is a Linksys factory image (code pattern \"{}\"{model}, {}, its TRX at offset {LINKSYS_HEADER_LEN}), not a bare TRX", h.pattern_str(), h.version_string());
+            let mut p = format!(
+                "it is a Linksys factory image (code pattern \"{}\"{model}, {}, its TRX at offset {LINKSYS_HEADER_LEN}), not a bare TRX",
+                h.pattern_str(),
+                h.version_string()
+            );
             if let Some(l) = board.linksys.as_ref().filter(|l| l.pattern != h.pattern_str()) {
                 p.push_str(&format!(", and its pattern is not {}'s (\"{}\"): CFE refuses other models' images", board.id, l.pattern));
             }
@@ -256,11 +269,7 @@ pub fn run(ctx: &Context, args: &FlashArgs) -> Result<()> {
         None => "plain TFTP (RFC 1350), 512-byte blocks".to_string(),
         Some(b) => format!("TFTP offering blksize {b} (falls back to 512 if the router ignores options)"),
     };
-    eprintln!(
-        "  to {server} as {REMOTE_NAME}: {mode}; timeout {} ms, at most {} retransmissions per packet",
-        opts.timeout.as_millis(),
-        opts.retries
-    );
+    eprintln!("  to {server} as {REMOTE_NAME}: {mode}; timeout {} ms, at most {} retransmissions per packet", opts.timeout.as_millis(), opts.retries);
     match (server.ip(), source_address(server)) {
         (IpAddr::V4(r), Some(IpAddr::V4(local))) if !r.is_loopback() && r.octets()[..3] != local.octets()[..3] => {
             eprintln!("warning: this PC would reach {} from {local}, not from an address in its /24: CFE answers only on its own network.", r);

@@ -72,12 +72,18 @@ impl Elf32 {
             bail!("{what} is not a 32-bit little-endian ELF (class {}, data {})", data[4], data[5]);
         }
         let short = || anyhow!("{what} is truncated (its program headers run past the end)");
-        let (phoff, phentsize, phnum) = (u32_at(28).ok_or_else(short)? as usize, u16_at(42).ok_or_else(short)? as usize, u16_at(44).ok_or_else(short)? as usize);
+        let (phoff, phentsize, phnum) =
+            (u32_at(28).ok_or_else(short)? as usize, u16_at(42).ok_or_else(short)? as usize, u16_at(44).ok_or_else(short)? as usize);
         let mut loads = Vec::new();
         for i in 0..phnum {
             let ph = phoff + i * phentsize;
             if u32_at(ph).ok_or_else(short)? == 1 {
-                let (offset, vaddr, filesz, memsz) = (u32_at(ph + 4).ok_or_else(short)?, u32_at(ph + 8).ok_or_else(short)?, u32_at(ph + 16).ok_or_else(short)?, u32_at(ph + 20).ok_or_else(short)?);
+                let (offset, vaddr, filesz, memsz) = (
+                    u32_at(ph + 4).ok_or_else(short)?,
+                    u32_at(ph + 8).ok_or_else(short)?,
+                    u32_at(ph + 16).ok_or_else(short)?,
+                    u32_at(ph + 20).ok_or_else(short)?,
+                );
                 if offset as usize + filesz as usize > data.len() {
                     bail!("{what}: segment {i} (offset {offset:#x}, {filesz} bytes) runs past the end of the file");
                 }
@@ -197,9 +203,23 @@ impl Budget {
     pub fn report(&self) -> String {
         let mut s = String::new();
         let kib = |b: u64| format!("{:.1} KiB", b as f64 / 1024.0);
-        let _ = writeln!(s, "flash budget of {}: firmware partition {} ({}), largest TRX allowed {} ({})", self.board, self.firmware_bytes, kib(self.firmware_bytes), self.budget_bytes, kib(self.budget_bytes));
-        let _ = writeln!(s, "  {:>10} B  {:>11}  kernel (TRX partition 0: gzip'd vmlinuz = decompressor + LZMA kernel)", self.kernel_bytes, kib(self.kernel_bytes));
-        let _ = writeln!(s, "  {:>10} B  {:>11}  root filesystem (squashfs, xz), by package (installed / each file xz'd alone):", self.rootfs_bytes, kib(self.rootfs_bytes));
+        let _ = writeln!(
+            s,
+            "flash budget of {}: firmware partition {} ({}), largest TRX allowed {} ({})",
+            self.board,
+            self.firmware_bytes,
+            kib(self.firmware_bytes),
+            self.budget_bytes,
+            kib(self.budget_bytes)
+        );
+        let _ =
+            writeln!(s, "  {:>10} B  {:>11}  kernel (TRX partition 0: gzip'd vmlinuz = decompressor + LZMA kernel)", self.kernel_bytes, kib(self.kernel_bytes));
+        let _ = writeln!(
+            s,
+            "  {:>10} B  {:>11}  root filesystem (squashfs, xz), by package (installed / each file xz'd alone):",
+            self.rootfs_bytes,
+            kib(self.rootfs_bytes)
+        );
         for p in &self.packages {
             let _ = writeln!(s, "  {:>27}    {:<10} {:>9} B / {:>9} B", "", p.name, p.installed_bytes, p.xz_bytes);
             for (path, size, xz) in &p.files {
@@ -231,7 +251,9 @@ impl Budget {
 
 /// The board's firmware partition and erase block.
 fn firmware_area(board: &Board) -> Result<(u64, u64, u64)> {
-    let fw = board.partition(PartitionRole::Firmware).ok_or_else(|| anyhow!("targets/{}.toml has no partition with role \"firmware\" to put the TRX in", board.id))?;
+    let fw = board
+        .partition(PartitionRole::Firmware)
+        .ok_or_else(|| anyhow!("targets/{}.toml has no partition with role \"firmware\" to put the TRX in", board.id))?;
     let eb = board.storage.erase_block.map(|s| s.0).ok_or_else(|| anyhow!("targets/{}.toml: storage.erase_block is missing", board.id))?;
     Ok((fw.offset, fw.size, eb))
 }
@@ -247,13 +269,19 @@ fn package_bytes(archives: &[PathBuf]) -> Result<Vec<PackageBytes>> {
                 files.push((path.clone(), data.len() as u64, xz_len(data)?));
             }
         }
-        out.push(PackageBytes { name: control.name.clone(), installed_bytes: files.iter().map(|f| f.1).sum(), xz_bytes: files.iter().map(|f| f.2).sum(), files });
+        out.push(PackageBytes {
+            name: control.name.clone(),
+            installed_bytes: files.iter().map(|f| f.1).sum(),
+            xz_bytes: files.iter().map(|f| f.2).sum(),
+            files,
+        });
     }
     Ok(out)
 }
 
 fn xz_len(data: &[u8]) -> Result<u64> {
-    let mut child = Command::new("xz").args(["-9", "-c", "-T1"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().context("cannot run xz (install xz-utils)")?;
+    let mut child =
+        Command::new("xz").args(["-9", "-c", "-T1"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().context("cannot run xz (install xz-utils)")?;
     let mut stdin = child.stdin.take().expect("piped");
     let data = data.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&data));
@@ -274,7 +302,12 @@ pub fn build(board: &Board, dir: &Path, vmlinuz: &Path, vmlinux: &Path, rootfs: 
     let part0 = gzip(raw)?;
     let sq = fs::read(rootfs)?;
     let used = squashfs_bytes_used(&sq, &rootfs.display().to_string())?;
-    let image = trx::Builder::new(1).partition(&part0, 4).partition(&sq[..used], 4).pad_to(4096).build().map_err(|e| anyhow!("building the TRX for {}: {e}", board.id))?;
+    let image = trx::Builder::new(1)
+        .partition(&part0, 4)
+        .partition(&sq[..used], 4)
+        .pad_to(4096)
+        .build()
+        .map_err(|e| anyhow!("building the TRX for {}: {e}", board.id))?;
     let parsed = trx::Trx::parse(&image).map_err(|e| anyhow!("the TRX just built does not parse back: {e}"))?;
     let rootfs_offset = parsed.partitions[1].offset as u64;
 

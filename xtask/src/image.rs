@@ -32,7 +32,12 @@ pub struct Artifact {
 impl Artifact {
     pub fn of(path: &Path, kind: &str) -> Result<Artifact> {
         let data = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(Artifact { name: path.file_name().unwrap_or_default().to_string_lossy().into_owned(), kind: kind.into(), size: data.len() as u64, sha256: hex::encode(Sha256::digest(&data)) })
+        Ok(Artifact {
+            name: path.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            kind: kind.into(),
+            size: data.len() as u64,
+            sha256: hex::encode(Sha256::digest(&data)),
+        })
     }
 }
 
@@ -99,7 +104,8 @@ fn gpt_disk(ctx: &Context, board: &Board, kernel_image: &Path, rootfs: &Path, id
             PartitionRole::Esp => {
                 let kernel = fs::read(kernel_image)?;
                 let volume_id = u32::from_le_bytes(Sha256::digest(board.id.as_bytes())[..4].try_into().expect("4 bytes"));
-                oxwrt_images::fat::build_esp(p.size, "OXWRT", volume_id, &[("EFI/BOOT/BOOTX64.EFI", &kernel)]).map_err(|e| anyhow::anyhow!("{toml}: partition `{}`: {e}", p.name))?
+                oxwrt_images::fat::build_esp(p.size, "OXWRT", volume_id, &[("EFI/BOOT/BOOTX64.EFI", &kernel)])
+                    .map_err(|e| anyhow::anyhow!("{toml}: partition `{}`: {e}", p.name))?
             }
             PartitionRole::Rootfs => {
                 let data = fs::read(rootfs)?;
@@ -137,12 +143,26 @@ fn ext4(ctx: &Context, board: &Board, label: &str, size: u64, id: &BuildId) -> R
     let mut cmd = Command::new("mkfs.ext4");
     // MKE2FS_CONFIG=/dev/null keeps the host's mke2fs.conf out (reproducibility), and with it
     // the ext4 feature list: name the features here, or the result is ext2 (no journal).
-    cmd.args(["-F", "-q", "-t", "ext4", "-O", "has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize", "-L", label, "-U", &uuid, "-m", "0", "-E"])
-        .arg(format!("hash_seed={uuid},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard"))
-        .arg(&tmp)
-        .env("E2FSPROGS_FAKE_TIME", id.epoch.to_string())
-        .env("SOURCE_DATE_EPOCH", id.epoch.to_string())
-        .env("MKE2FS_CONFIG", "/dev/null");
+    cmd.args([
+        "-F",
+        "-q",
+        "-t",
+        "ext4",
+        "-O",
+        "has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize",
+        "-L",
+        label,
+        "-U",
+        &uuid,
+        "-m",
+        "0",
+        "-E",
+    ])
+    .arg(format!("hash_seed={uuid},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0,nodiscard"))
+    .arg(&tmp)
+    .env("E2FSPROGS_FAKE_TIME", id.epoch.to_string())
+    .env("SOURCE_DATE_EPOCH", id.epoch.to_string())
+    .env("MKE2FS_CONFIG", "/dev/null");
     ctx.runner(&board.id).run("image-ext4", &format!("mkfs.ext4 ({label} partition)"), &mut cmd)?;
     let data = fs::read(&tmp)?;
     fs::remove_file(&tmp)?;
@@ -181,7 +201,14 @@ pub struct ManifestPackage<'a> {
     pub installed_bytes: u64,
 }
 
-pub fn write_manifest(ctx: &Context, board: &Board, id: &BuildId, kernel: &BuildInfo, packages: &[(Control, PathBuf)], artifacts: &[Artifact]) -> Result<PathBuf> {
+pub fn write_manifest(
+    ctx: &Context,
+    board: &Board,
+    id: &BuildId,
+    kernel: &BuildInfo,
+    packages: &[(Control, PathBuf)],
+    artifacts: &[Artifact],
+) -> Result<PathBuf> {
     let pkgs = packages
         .iter()
         .map(|(c, archive)| {
@@ -201,7 +228,13 @@ pub fn write_manifest(ctx: &Context, board: &Board, id: &BuildId, kernel: &Build
         oxwrt_version: &id.version,
         build_id: &id.build_id,
         source_date_epoch: id.epoch,
-        kernel: ManifestKernel { version: &kernel.release, image: &kernel.image, image_bytes: kernel.image_bytes, compression: &kernel.compression, patches: &kernel.patches },
+        kernel: ManifestKernel {
+            version: &kernel.release,
+            image: &kernel.image,
+            image_bytes: kernel.image_bytes,
+            compression: &kernel.compression,
+            patches: &kernel.patches,
+        },
         packages: pkgs,
         artifacts,
     };

@@ -72,30 +72,17 @@ pub struct Check {
 
 impl Node {
     fn new(kind: &str, offset: u64, size: u64, summary: impl Into<String>) -> Node {
-        Node {
-            offset,
-            size,
-            kind: kind.into(),
-            summary: summary.into(),
-            fields: Vec::new(),
-            children: Vec::new(),
-        }
+        Node { offset, size, kind: kind.into(), summary: summary.into(), fields: Vec::new(), children: Vec::new() }
     }
 
     fn field(mut self, name: &str, value: impl ToString) -> Node {
-        self.fields.push(Field {
-            name: name.into(),
-            value: value.to_string(),
-        });
+        self.fields.push(Field { name: name.into(), value: value.to_string() });
         self
     }
 
     /// The value of field `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| f.value.as_str())
+        self.fields.iter().find(|f| f.name == name).map(|f| f.value.as_str())
     }
 
     fn walk<'a>(&'a self, out: &mut Vec<&'a Node>) {
@@ -118,29 +105,15 @@ impl Report {
 
     /// The nodes of `kind`, depth first.
     pub fn find(&self, kind: &str) -> Vec<&Node> {
-        self.all_nodes()
-            .into_iter()
-            .filter(|n| n.kind == kind)
-            .collect()
+        self.all_nodes().into_iter().filter(|n| n.kind == kind).collect()
     }
 
     /// The report as an indented tree with offsets and sizes, ending with the verdict.
     pub fn render(&self) -> String {
-        let mut s = format!(
-            "{}: {} ({} bytes)\n",
-            self.file,
-            human(self.size),
-            self.size
-        );
+        let mut s = format!("{}: {} ({} bytes)\n", self.file, human(self.size), self.size);
         s.push_str("  offset        size  contents\n");
         fn line(s: &mut String, n: &Node, depth: usize) {
-            s.push_str(&format!(
-                "{:#010x}  {:>10}  {}{}\n",
-                n.offset,
-                human(n.size),
-                "  ".repeat(depth),
-                n.summary
-            ));
+            s.push_str(&format!("{:#010x}  {:>10}  {}{}\n", n.offset, human(n.size), "  ".repeat(depth), n.summary));
             for c in &n.children {
                 line(s, c, depth + 1);
             }
@@ -156,19 +129,9 @@ impl Report {
         s
     }
 
-    fn finish(
-        file: String,
-        size: u64,
-        nodes: Vec<Node>,
-        checks: Vec<Check>,
-        problems: Vec<String>,
-    ) -> Report {
-        let failed: Vec<String> = checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| format!("{} at {:#x}: {}", c.what, c.offset, c.detail))
-            .chain(problems.iter().cloned())
-            .collect();
+    fn finish(file: String, size: u64, nodes: Vec<Node>, checks: Vec<Check>, problems: Vec<String>) -> Report {
+        let failed: Vec<String> =
+            checks.iter().filter(|c| !c.ok).map(|c| format!("{} at {:#x}: {}", c.what, c.offset, c.detail)).chain(problems.iter().cloned()).collect();
         let ok = failed.is_empty();
         let verdict = if !ok {
             format!("verdict: FAILED: {}", failed.join("; "))
@@ -176,22 +139,9 @@ impl Report {
             "verdict: OK: the structure is valid (this format carries no checksum)".to_string()
         } else {
             let names: Vec<&str> = checks.iter().map(|c| c.what.as_str()).collect();
-            format!(
-                "verdict: OK: {} checksum{} valid ({})",
-                checks.len(),
-                if checks.len() == 1 { "" } else { "s" },
-                names.join(", ")
-            )
+            format!("verdict: OK: {} checksum{} valid ({})", checks.len(), if checks.len() == 1 { "" } else { "s" }, names.join(", "))
         };
-        Report {
-            file,
-            size,
-            nodes,
-            checks,
-            problems,
-            ok,
-            verdict,
-        }
+        Report { file, size, nodes, checks, problems, ok, verdict }
     }
 }
 
@@ -206,20 +156,10 @@ pub fn inspect(path: &Path) -> Result<Report> {
 
 /// What the top of a file may be.
 fn understood_at_top(f: &Format) -> bool {
-    matches!(
-        f,
-        Format::Linksys(_)
-            | Format::Trx
-            | Format::Chk
-            | Format::UImage
-            | Format::Squashfs(_)
-            | Format::Gpt(_)
-            | Format::GptInvalid(_)
-    )
+    matches!(f, Format::Linksys(_) | Format::Trx | Format::Chk | Format::UImage | Format::Squashfs(_) | Format::Gpt(_) | Format::GptInvalid(_))
 }
 
-const EXPECTED: &str =
-    "a Linksys factory image (a 4-character model pattern, then \"U2ND\" at byte 14), \
+const EXPECTED: &str = "a Linksys factory image (a 4-character model pattern, then \"U2ND\" at byte 14), \
 a TRX image (\"HDR0\"), a Netgear CHK or U-Boot uImage header, a GPT disk or a squashfs filesystem";
 
 /// Inspects `data`, the contents of the file `name`.
@@ -250,20 +190,12 @@ pub fn inspect_bytes(name: &str, data: &[u8]) -> Result<Report> {
             hex_preview(data),
             match &top {
                 Some(f) => format!(", which is {}", describe_foreign(f)),
-                None => foreign_guess(data)
-                    .map(|g| format!(", which looks like {g}"))
-                    .unwrap_or_default(),
+                None => foreign_guess(data).map(|g| format!(", which looks like {g}")).unwrap_or_default(),
             }
         );
     };
-    let (node, used) = w.item(&data[start..], start as u64, 0).map_err(|f| {
-        anyhow::anyhow!(
-            "{name}: {} at offset {:#x} is not valid: {}",
-            f.what,
-            f.offset,
-            f.message
-        )
-    })?;
+    let (node, used) =
+        w.item(&data[start..], start as u64, 0).map_err(|f| anyhow::anyhow!("{name}: {} at offset {:#x} is not valid: {}", f.what, f.offset, f.message))?;
     nodes.push(node);
     let end = start.saturating_add(used).min(data.len());
     if end < data.len() {
@@ -275,13 +207,7 @@ pub fn inspect_bytes(name: &str, data: &[u8]) -> Result<Report> {
         }
         nodes.extend(rest);
     }
-    Ok(Report::finish(
-        name.to_string(),
-        data.len() as u64,
-        nodes,
-        w.checks,
-        w.problems,
-    ))
+    Ok(Report::finish(name.to_string(), data.len() as u64, nodes, w.checks, w.problems))
 }
 
 /// `cargo xtask inspect FILE [--json]`.
@@ -316,11 +242,7 @@ struct Failure {
 }
 
 fn fail(offset: u64, what: impl Into<String>, message: impl ToString) -> Failure {
-    Failure {
-        offset,
-        what: what.into(),
-        message: message.to_string(),
-    }
+    Failure { offset, what: what.into(), message: message.to_string() }
 }
 
 /// Collects checks and problems while walking the file.
@@ -339,22 +261,12 @@ const MAX_GUNZIP: u64 = 512 << 20;
 
 impl Walker {
     fn check(&mut self, what: impl Into<String>, offset: u64, ok: bool, detail: impl Into<String>) {
-        self.checks.push(Check {
-            what: what.into(),
-            offset,
-            ok,
-            detail: detail.into(),
-        });
+        self.checks.push(Check { what: what.into(), offset, ok, detail: detail.into() });
     }
 
     fn crc_check(&mut self, what: &str, offset: u64, stored: u32, computed: u32) -> &'static str {
         let ok = stored == computed;
-        self.check(
-            what,
-            offset,
-            ok,
-            format!("stored {stored:#010x}, computed {computed:#010x}"),
-        );
+        self.check(what, offset, ok, format!("stored {stored:#010x}, computed {computed:#010x}"));
         if ok {
             "OK"
         } else {
@@ -370,42 +282,22 @@ impl Walker {
             let rest = &data[pos..];
             let at = base + pos as u64;
             if nodes.len() >= MAX_ITEMS || depth > MAX_DEPTH {
-                nodes.push(Node::new(
-                    "data",
-                    at,
-                    rest.len() as u64,
-                    "data (not examined further)",
-                ));
+                nodes.push(Node::new("data", at, rest.len() as u64, "data (not examined further)"));
                 break;
             }
             // A format first (an ext4 filesystem starts with 1 KiB of zeros), then runs of
             // padding.
-            let recognised = !matches!(
-                detect::detect(rest),
-                None | Some(Format::Zeros | Format::Erased)
-            );
+            let recognised = !matches!(detect::detect(rest), None | Some(Format::Zeros | Format::Erased));
             if let Some((fill, run)) = fill_run(rest).filter(|_| !recognised) {
-                let what = if fill == 0 {
-                    "padding (zeros)"
-                } else {
-                    "padding (0xff, erased flash)"
-                };
-                let mut node = Node::new("padding", at, run as u64, what)
-                    .field("byte", format!("{fill:#04x}"));
+                let what = if fill == 0 { "padding (zeros)" } else { "padding (0xff, erased flash)" };
+                let mut node = Node::new("padding", at, run as u64, what).field("byte", format!("{fill:#04x}"));
                 if run == rest.len() && !nodes.is_empty() {
                     node.summary = format!("{what} to {:#x}", at + run as u64);
                 }
                 if let Some(prev) = nodes.last_mut() {
                     if prev.kind == "squashfs" {
-                        prev.summary = format!(
-                            "{}, followed by {} of padding",
-                            prev.summary,
-                            human(run as u64)
-                        );
-                        prev.fields.push(Field {
-                            name: "padding_after".into(),
-                            value: run.to_string(),
-                        });
+                        prev.summary = format!("{}, followed by {} of padding", prev.summary, human(run as u64));
+                        prev.fields.push(Field { name: "padding_after".into(), value: run.to_string() });
                     }
                 }
                 nodes.push(node);
@@ -418,22 +310,12 @@ impl Walker {
                     pos += used.max(1);
                 }
                 Err(f) if f.what == "unknown" => {
-                    nodes.push(Node::new(
-                        "data",
-                        at,
-                        rest.len() as u64,
-                        "data (not recognised)",
-                    ));
+                    nodes.push(Node::new("data", at, rest.len() as u64, "data (not recognised)"));
                     break;
                 }
                 Err(f) => {
                     let msg = format!("{} at {:#x}: {}", f.what, f.offset, f.message);
-                    nodes.push(Node::new(
-                        "broken",
-                        at,
-                        rest.len() as u64,
-                        format!("BROKEN {msg}"),
-                    ));
+                    nodes.push(Node::new("broken", at, rest.len() as u64, format!("BROKEN {msg}")));
                     self.problems.push(msg);
                     break;
                 }
@@ -458,10 +340,7 @@ impl Walker {
                     return Err(fail(
                         at,
                         "squashfs",
-                        format!(
-                            "truncated: its superblock (byte 40) gives {} bytes used, but only {all} bytes are there",
-                            s.bytes_used
-                        ),
+                        format!("truncated: its superblock (byte 40) gives {} bytes used, but only {all} bytes are there", s.bytes_used),
                     ));
                 }
                 let node = Node::new("squashfs", at, s.bytes_used, format!("{format}"))
@@ -484,74 +363,33 @@ impl Walker {
                 (Node::new("xz", at, all as u64, "xz stream"), all)
             }
             Format::Elf(e) => {
-                let len = elf_extent(data, &e)
-                    .filter(|&l| l >= 52)
-                    .unwrap_or(all)
-                    .min(all);
-                let node = Node::new("elf", at, len as u64, format!("{format}"))
-                    .field("machine", e.machine_name())
-                    .field("entry", format!("{:#x}", e.entry));
+                let len = elf_extent(data, &e).filter(|&l| l >= 52).unwrap_or(all).min(all);
+                let node = Node::new("elf", at, len as u64, format!("{format}")).field("machine", e.machine_name()).field("entry", format!("{:#x}", e.entry));
                 (node, len)
             }
             Format::Lzma(l) => {
                 let node = Node::new("lzma", at, all as u64, format!("{format}"))
                     .field("dict_size", l.dict_size)
-                    .field(
-                        "uncompressed_size",
-                        l.uncompressed_size
-                            .map_or("unknown".into(), |s| s.to_string()),
-                    );
+                    .field("uncompressed_size", l.uncompressed_size.map_or("unknown".into(), |s| s.to_string()));
                 (node, all)
             }
             Format::Gpt(g) => (self.gpt(data, at, depth, &g), all),
             Format::GptInvalid(why) => {
                 self.check("GPT", at, false, why.clone());
-                (
-                    Node::new(
-                        "gpt",
-                        at,
-                        all as u64,
-                        format!("GPT disk that does not verify: {why}"),
-                    ),
-                    all,
-                )
+                (Node::new("gpt", at, all as u64, format!("GPT disk that does not verify: {why}")), all)
             }
-            Format::Fat(ref f) => (
-                Node::new("fat", at, all as u64, format!("{format}")).field("label", &f.label),
-                all,
-            ),
-            Format::Ext(ref e) => (
-                Node::new("ext", at, all as u64, format!("{format}")).field("version", e.version),
-                all,
-            ),
+            Format::Fat(ref f) => (Node::new("fat", at, all as u64, format!("{format}")).field("label", &f.label), all),
+            Format::Ext(ref e) => (Node::new("ext", at, all as u64, format!("{format}")).field("version", e.version), all),
             Format::Jffs2 { .. } => (Node::new("jffs2", at, all as u64, format!("{format}")), all),
-            Format::Jffs2EndMarker => (
-                Node::new(
-                    "jffs2-end",
-                    at,
-                    4,
-                    "JFFS2 end marker (de ad c0 de): the empty writable area starts here",
-                ),
-                4,
-            ),
+            Format::Jffs2EndMarker => (Node::new("jffs2-end", at, 4, "JFFS2 end marker (de ad c0 de): the empty writable area starts here"), 4),
             Format::Erased | Format::Zeros => {
-                let what = if format == Format::Erased {
-                    "padding (0xff, erased flash)"
-                } else {
-                    "padding (zeros)"
-                };
+                let what = if format == Format::Erased { "padding (0xff, erased flash)" } else { "padding (zeros)" };
                 (Node::new("padding", at, all as u64, what), all)
             }
         })
     }
 
-    fn linksys(
-        &mut self,
-        data: &[u8],
-        at: u64,
-        depth: usize,
-        h: &linksys::Header,
-    ) -> Result<(Node, usize), Failure> {
+    fn linksys(&mut self, data: &[u8], at: u64, depth: usize, h: &linksys::Header) -> Result<(Node, usize), Failure> {
         let what = "Linksys factory image";
         linksys::Header::parse(data).map_err(|e| fail(at, what, e))?;
         let mut node = Node::new(
@@ -579,12 +417,8 @@ impl Walker {
             node = node.field("pbot", "yes");
         }
         let trx_at = at + linksys::HEADER_LEN as u64;
-        let (trx, used) = self
-            .trx(&data[linksys::HEADER_LEN..], trx_at, depth)
-            .map_err(|f| Failure {
-                what: format!("the {} after the Linksys header", f.what),
-                ..f
-            })?;
+        let (trx, used) =
+            self.trx(&data[linksys::HEADER_LEN..], trx_at, depth).map_err(|f| Failure { what: format!("the {} after the Linksys header", f.what), ..f })?;
         // The TRX is the header's sibling in the file, but the header is about it: show
         // them one above the other, the TRX as the header's child.
         node.children.push(trx);
@@ -605,11 +439,7 @@ impl Walker {
                 t.len,
                 t.flags,
                 t.stored_crc,
-                if t.crc_ok() {
-                    String::new()
-                } else {
-                    format!(" (computed {:#010x})", t.computed_crc)
-                }
+                if t.crc_ok() { String::new() } else { format!(" (computed {:#010x})", t.computed_crc) }
             ),
         )
         .field("version", t.version)
@@ -625,13 +455,7 @@ impl Walker {
                 _ => "",
             };
             let part_at = at + p.offset as u64;
-            let mut pn = Node::new(
-                "trx-partition",
-                part_at,
-                p.len as u64,
-                format!("partition {}{role}", p.index),
-            )
-            .field("index", p.index);
+            let mut pn = Node::new("trx-partition", part_at, p.len as u64, format!("partition {}{role}", p.index)).field("index", p.index);
             pn.children = self.region(t.partition_data(data, p), part_at, depth + 1);
             node.children.push(pn);
         }
@@ -649,19 +473,12 @@ impl Walker {
         ] {
             self.crc_check(what, at, stored, computed);
         }
-        let status = if c.checksums_ok() {
-            "checksums OK"
-        } else {
-            "checksum MISMATCH"
-        };
+        let status = if c.checksums_ok() { "checksums OK" } else { "checksum MISMATCH" };
         let mut node = Node::new(
             "chk",
             at,
             c.rootfs_range().end as u64,
-            format!(
-                "Netgear CHK, board {}, region {}, kernel {} bytes, rootfs {} bytes, {status}",
-                h.board_id, h.region, h.kernel_len, h.rootfs_len
-            ),
+            format!("Netgear CHK, board {}, region {}, kernel {} bytes, rootfs {} bytes, {status}", h.board_id, h.region, h.kernel_len, h.rootfs_len),
         )
         .field("board_id", &h.board_id)
         .field("region", h.region);
@@ -681,12 +498,7 @@ impl Walker {
     fn uimage(&mut self, data: &[u8], at: u64, depth: usize) -> Result<(Node, usize), Failure> {
         let u = uimage::UImage::parse(data).map_err(|e| fail(at, "uImage", e))?;
         let h = &u.header;
-        let hs = self.crc_check(
-            "uImage header CRC32",
-            at,
-            h.header_crc,
-            u.computed_header_crc,
-        );
+        let hs = self.crc_check("uImage header CRC32", at, h.header_crc, u.computed_header_crc);
         let ds = self.crc_check("uImage data CRC32", at, h.data_crc, u.computed_data_crc);
         let name = |n: Option<&str>, v: u8| n.map_or(format!("unknown ({v})"), str::to_string);
         let mut node = Node::new(
@@ -715,42 +527,21 @@ impl Walker {
         let mut dec = flate2::bufread::GzDecoder::new(data);
         let mut sink = Head::default();
         let result = io::copy(&mut (&mut dec).take(MAX_GUNZIP), &mut sink);
-        let name = g
-            .name
-            .as_ref()
-            .map(|n| format!(", original name {n:?}"))
-            .unwrap_or_default();
+        let name = g.name.as_ref().map(|n| format!(", original name {n:?}")).unwrap_or_default();
         let (used, summary) = match result {
             Ok(n) if n < MAX_GUNZIP => {
                 let used = data.len() - dec.into_inner().len();
                 self.check("gzip CRC32", at, true, format!("{n} bytes decompressed"));
-                let inner = detect::detect(&sink.head)
-                    .map(|f| format!(": {f}"))
-                    .unwrap_or_default();
-                (
-                    used,
-                    format!("gzip{name}, {used} bytes -> {n} bytes, CRC32 OK{inner}"),
-                )
+                let inner = detect::detect(&sink.head).map(|f| format!(": {f}")).unwrap_or_default();
+                (used, format!("gzip{name}, {used} bytes -> {n} bytes, CRC32 OK{inner}"))
             }
-            Ok(_) => (
-                data.len(),
-                format!(
-                    "gzip{name}, more than {} decompressed: not checked",
-                    human(MAX_GUNZIP)
-                ),
-            ),
+            Ok(_) => (data.len(), format!("gzip{name}, more than {} decompressed: not checked", human(MAX_GUNZIP))),
             Err(e) => {
-                self.check(
-                    "gzip CRC32",
-                    at,
-                    false,
-                    format!("the stream does not decompress: {e}"),
-                );
+                self.check("gzip CRC32", at, false, format!("the stream does not decompress: {e}"));
                 (data.len(), format!("gzip{name}, BROKEN: {e}"))
             }
         };
-        let mut node =
-            Node::new("gzip", at, used as u64, summary).field("uncompressed_size", sink.total);
+        let mut node = Node::new("gzip", at, used as u64, summary).field("uncompressed_size", sink.total);
         if let Some(n) = &g.name {
             node = node.field("name", n);
         }
@@ -758,42 +549,18 @@ impl Walker {
     }
 
     fn gpt(&mut self, data: &[u8], at: u64, depth: usize, g: &gpt::Gpt) -> Node {
-        self.check(
-            "GPT CRC32s",
-            at,
-            true,
-            "both headers and entry arrays verify",
-        );
-        let mut node = Node::new(
-            "gpt",
-            at,
-            data.len() as u64,
-            format!(
-                "GPT disk {}, {} partitions, both copies verify",
-                g.disk_guid,
-                g.partitions.len()
-            ),
-        )
-        .field("disk_guid", g.disk_guid);
+        self.check("GPT CRC32s", at, true, "both headers and entry arrays verify");
+        let mut node = Node::new("gpt", at, data.len() as u64, format!("GPT disk {}, {} partitions, both copies verify", g.disk_guid, g.partitions.len()))
+            .field("disk_guid", g.disk_guid);
         for (i, p) in g.partitions.iter().enumerate() {
             let start = p.offset() as usize;
             let end = (p.offset() + p.size()) as usize;
             let Some(slice) = data.get(start..end) else {
                 continue;
             };
-            let mut pn = Node::new(
-                "gpt-partition",
-                at + p.offset(),
-                p.size(),
-                format!(
-                    "partition {} `{}` ({})",
-                    i + 1,
-                    p.name,
-                    type_name(p.type_guid)
-                ),
-            )
-            .field("name", &p.name)
-            .field("type", p.type_guid);
+            let mut pn = Node::new("gpt-partition", at + p.offset(), p.size(), format!("partition {} `{}` ({})", i + 1, p.name, type_name(p.type_guid)))
+                .field("name", &p.name)
+                .field("type", p.type_guid);
             pn.children = self.region(slice, at + p.offset(), depth + 1);
             node.children.push(pn);
         }
@@ -838,58 +605,29 @@ fn elf_extent(data: &[u8], e: &detect::Elf) -> Option<usize> {
     };
     let half = |o: u64| -> Option<u64> {
         let b: [u8; 2] = bytes(o, 2)?.try_into().ok()?;
-        Some(if e.big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        } as u64)
+        Some(if e.big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) } as u64)
     };
     let word = |o: u64| -> Option<u64> {
         if e.class64 {
             let b: [u8; 8] = bytes(o, 8)?.try_into().ok()?;
-            Some(if e.big_endian {
-                u64::from_be_bytes(b)
-            } else {
-                u64::from_le_bytes(b)
-            })
+            Some(if e.big_endian { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
         } else {
             let b: [u8; 4] = bytes(o, 4)?.try_into().ok()?;
-            Some(if e.big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            } as u64)
+            Some(if e.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) } as u64)
         }
     };
     let (phoff, shoff, phentsize, phnum, shentsize, shnum) = if e.class64 {
-        (
-            word(32)?,
-            word(40)?,
-            half(54)?,
-            half(56)?,
-            half(58)?,
-            half(60)?,
-        )
+        (word(32)?, word(40)?, half(54)?, half(56)?, half(58)?, half(60)?)
     } else {
-        (
-            word(28)?,
-            word(32)?,
-            half(42)?,
-            half(44)?,
-            half(46)?,
-            half(48)?,
-        )
+        (word(28)?, word(32)?, half(42)?, half(44)?, half(46)?, half(48)?)
     };
     let mut end = shoff.checked_add(shentsize * shnum)?;
     end = end.max(phoff.checked_add(phentsize * phnum)?);
     for i in 0..phnum {
         // phoff + phnum * phentsize did not overflow, so neither does this.
         let ph = phoff + i * phentsize;
-        let (off, filesz) = if e.class64 {
-            (word(ph.checked_add(8)?)?, word(ph.checked_add(32)?)?)
-        } else {
-            (word(ph.checked_add(4)?)?, word(ph.checked_add(16)?)?)
-        };
+        let (off, filesz) =
+            if e.class64 { (word(ph.checked_add(8)?)?, word(ph.checked_add(32)?)?) } else { (word(ph.checked_add(4)?)?, word(ph.checked_add(16)?)?) };
         end = end.max(off.checked_add(filesz)?);
     }
     usize::try_from(end).ok()
@@ -898,22 +636,19 @@ fn elf_extent(data: &[u8], e: &detect::Elf) -> Option<usize> {
 /// A TRX, Linksys factory image or uImage on a 64 KiB boundary of a file that does not
 /// start with one: a whole-flash dump, boot loader first.
 fn flash_dump_start(data: &[u8]) -> Option<usize> {
-    (1..)
-        .map(|i| i * 0x10000)
-        .take_while(|&off| off < data.len())
-        .find(|&off| {
-            // Magic first: a full parse only where one is.
-            let d = &data[off..];
-            if d.starts_with(&trx::MAGIC) {
-                trx::Trx::parse(d).is_ok()
-            } else if d.get(14..18) == Some(&linksys::CODE_ID[..]) {
-                linksys::Header::parse(d).is_ok()
-            } else if d.starts_with(&uimage::MAGIC.to_be_bytes()) {
-                uimage::UImage::parse(d).is_ok()
-            } else {
-                false
-            }
-        })
+    (1..).map(|i| i * 0x10000).take_while(|&off| off < data.len()).find(|&off| {
+        // Magic first: a full parse only where one is.
+        let d = &data[off..];
+        if d.starts_with(&trx::MAGIC) {
+            trx::Trx::parse(d).is_ok()
+        } else if d.get(14..18) == Some(&linksys::CODE_ID[..]) {
+            linksys::Header::parse(d).is_ok()
+        } else if d.starts_with(&uimage::MAGIC.to_be_bytes()) {
+            uimage::UImage::parse(d).is_ok()
+        } else {
+            false
+        }
+    })
 }
 
 fn type_name(g: Guid) -> String {
@@ -948,20 +683,14 @@ fn foreign_guess(data: &[u8]) -> Option<&'static str> {
         (b"PK\x03\x04", "a zip archive"),
         (b"BZh", "a bzip2 stream"),
         (b"\x28\xb5\x2f\xfd", "a zstd stream"),
-        (
-            b"MZ",
-            "a DOS/Windows (PE) executable, e.g. an EFI application",
-        ),
+        (b"MZ", "a DOS/Windows (PE) executable, e.g. an EFI application"),
         (b"#!", "a script"),
     ];
     if let Some((_, name)) = MAGICS.iter().find(|(m, _)| data.starts_with(m)) {
         return Some(name);
     }
     let head = &data[..data.len().min(512)];
-    if head
-        .iter()
-        .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    {
+    if head.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
         return Some("text");
     }
     None
@@ -971,11 +700,7 @@ fn foreign_guess(data: &[u8]) -> Option<&'static str> {
 fn hex_preview(data: &[u8]) -> String {
     let n = data.len().min(16);
     let hex: Vec<String> = data[..n].iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}{}",
-        hex.join(" "),
-        if data.len() > n { " ..." } else { "" }
-    )
+    format!("{}{}", hex.join(" "), if data.len() > n { " ..." } else { "" })
 }
 
 /// 1536 -> "1.5 KiB".
@@ -983,11 +708,7 @@ fn human(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     for (unit, name) in UNITS {
         if bytes >= unit {
-            return if bytes.is_multiple_of(unit) {
-                format!("{} {name}", bytes / unit)
-            } else {
-                format!("{:.1} {name}", bytes as f64 / unit as f64)
-            };
+            return if bytes.is_multiple_of(unit) { format!("{} {name}", bytes / unit) } else { format!("{:.1} {name}", bytes as f64 / unit as f64) };
         }
     }
     format!("{bytes} B")

@@ -3,14 +3,14 @@
 
 pub mod bench;
 pub mod board;
-pub mod build_cmd;
 pub mod boards_cmd;
+pub mod build_cmd;
 pub mod context;
 pub mod cross;
 pub mod exec;
 pub mod flags;
-pub mod flash_image;
 pub mod flash_cmd;
+pub mod flash_image;
 pub mod image;
 pub mod inspect_cmd;
 pub mod kernel;

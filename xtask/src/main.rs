@@ -1,10 +1,9 @@
 //! `cargo xtask`: oxwrt's build orchestrator. This file only dispatches; each command lives
 //! in its own module (see ARCHITECTURE.md).
 
-
 use clap::Parser;
-use xtask::{bench, boards_cmd, build_cmd, context, flags, kernel_cmd, run_cmd, test_cmd, toolchain};
 use flags::{BenchCmd, Cli, Cmd};
+use xtask::{bench, boards_cmd, build_cmd, context, flags, kernel_cmd, run_cmd, test_cmd, toolchain};
 
 fn main() {
     let cli = Cli::parse();

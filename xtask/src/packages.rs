@@ -109,8 +109,22 @@ impl CrateInfo {
         let mut map = BTreeMap::new();
         for p in meta["packages"].as_array().into_iter().flatten() {
             let dir = Path::new(p["manifest_path"].as_str().unwrap_or_default()).parent().map(Path::to_path_buf).unwrap_or_default();
-            let bins = p["targets"].as_array().into_iter().flatten().filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin"))).filter_map(|t| t["name"].as_str().map(String::from)).collect();
-            map.insert(dir, (p["name"].as_str().unwrap_or_default().to_string(), p["version"].as_str().unwrap_or_default().to_string(), p["license"].as_str().map(String::from), bins));
+            let bins = p["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
+                .filter_map(|t| t["name"].as_str().map(String::from))
+                .collect();
+            map.insert(
+                dir,
+                (
+                    p["name"].as_str().unwrap_or_default().to_string(),
+                    p["version"].as_str().unwrap_or_default().to_string(),
+                    p["license"].as_str().map(String::from),
+                    bins,
+                ),
+            );
         }
         Ok(CrateInfo(map))
     }
@@ -134,7 +148,8 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
     let dir = root.join("packages").join(name);
     let path = dir.join("package.toml");
     let shown = format!("packages/{name}/package.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {shown}: is `{name}` a package (a folder under packages/ with a package.toml)?"))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {shown}: is `{name}` a package (a folder under packages/ with a package.toml)?"))?;
     let m: ManifestFile = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
     let krate = crates.0.get(&dir.canonicalize().unwrap_or(dir.clone())).or_else(|| crates.0.get(&dir));
     let (crate_name, version, license) = match krate {
@@ -147,7 +162,12 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
                     bail!("{shown}: binaries.{bin}: the crate `{cname}` has no binary `{bin}` (it has: {})", bins.join(", "));
                 }
             }
-            let license = m.package.license.clone().or(license.clone()).with_context(|| format!("{shown}: no licence: set `license` (SPDX) in packages/{name}/Cargo.toml"))?;
+            let license = m
+                .package
+                .license
+                .clone()
+                .or(license.clone())
+                .with_context(|| format!("{shown}: no licence: set `license` (SPDX) in packages/{name}/Cargo.toml"))?;
             (Some(cname.clone()), version.clone(), license)
         }
         None => {
@@ -197,7 +217,8 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
 /// package installs /sbin/init, and every service's command is installed.
 pub fn resolve(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<Package>> {
     let pkgs = resolve_some(root, wanted, origin)?;
-    let installed: BTreeSet<String> = pkgs.iter().flat_map(|p| p.binaries.values().cloned().chain(p.links.keys().cloned()).chain(p.files.iter().map(|f| f.path.clone()))).collect();
+    let installed: BTreeSet<String> =
+        pkgs.iter().flat_map(|p| p.binaries.values().cloned().chain(p.links.keys().cloned()).chain(p.files.iter().map(|f| f.path.clone()))).collect();
     if !installed.contains("/sbin/init") {
         bail!("{origin}: no package installs /sbin/init, so the image could not boot: add \"init\" to packages");
     }
@@ -218,7 +239,16 @@ pub fn resolve_some(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<
     let known = package_names(root)?;
     let mut loaded: BTreeMap<String, Package> = BTreeMap::new();
     let mut order = Vec::new();
-    fn visit(name: &str, asked_by: &str, root: &Path, crates: &CrateInfo, known: &[String], loaded: &mut BTreeMap<String, Package>, order: &mut Vec<String>, path: &mut Vec<String>) -> Result<()> {
+    fn visit(
+        name: &str,
+        asked_by: &str,
+        root: &Path,
+        crates: &CrateInfo,
+        known: &[String],
+        loaded: &mut BTreeMap<String, Package>,
+        order: &mut Vec<String>,
+        path: &mut Vec<String>,
+    ) -> Result<()> {
         if let Some(pos) = path.iter().position(|p| p == name) {
             let mut cycle = path[pos..].to_vec();
             cycle.push(name.to_string());
@@ -253,12 +283,23 @@ pub fn check_kernel_options(pkgs: &[Package], board: &Board, dotconfig: &DotConf
         for r in config::parse_fragment(&p.kernel_options.join("\n"), &p.name)? {
             let have = dotconfig.get(&r.symbol);
             if have != r.value {
-                problems.push(format!("package {} needs CONFIG_{}={} but the kernel of {} has {}", p.name, r.symbol, r.value, board.id, if have == "n" { "it off".to_string() } else { format!("{have}") }));
+                problems.push(format!(
+                    "package {} needs CONFIG_{}={} but the kernel of {} has {}",
+                    p.name,
+                    r.symbol,
+                    r.value,
+                    board.id,
+                    if have == "n" { "it off".to_string() } else { format!("{have}") }
+                ));
             }
         }
     }
     if !problems.is_empty() {
-        bail!("{}\nthe kernel pipeline adds package options to the board's config: rebuild with `cargo xtask kernel --board {}` and read what it says about them", problems.join("\n"), board.id);
+        bail!(
+            "{}\nthe kernel pipeline adds package options to the board's config: rebuild with `cargo xtask kernel --board {}` and read what it says about them",
+            problems.join("\n"),
+            board.id
+        );
     }
     Ok(())
 }
@@ -305,8 +346,12 @@ pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Conte
     let mut files = Vec::new();
     for (path, c) in &contents {
         files.push(match c {
-            Content::File { data, mode } => FileRecord { path: path.clone(), mode: format!("{mode:04o}"), size: data.len() as u64, sha256: hex::encode(Sha256::digest(data)), link: None },
-            Content::Link(t) => FileRecord { path: path.clone(), mode: "0777".into(), size: 0, sha256: hex::encode(Sha256::digest(t.as_bytes())), link: Some(t.clone()) },
+            Content::File { data, mode } => {
+                FileRecord { path: path.clone(), mode: format!("{mode:04o}"), size: data.len() as u64, sha256: hex::encode(Sha256::digest(data)), link: None }
+            }
+            Content::Link(t) => {
+                FileRecord { path: path.clone(), mode: "0777".into(), size: 0, sha256: hex::encode(Sha256::digest(t.as_bytes())), link: Some(t.clone()) }
+            }
         });
     }
     let control = Control {
@@ -324,7 +369,9 @@ pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Conte
     std::fs::create_dir_all(out)?;
     let file_name = format!("{}_{}_{}.oxpkg", pkg.name, pkg.version, arch.replace('+', "_"));
     let path = out.join(&file_name);
-    let gz = flate2::GzBuilder::new().mtime(0).write(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?, flate2::Compression::best());
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(std::fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?, flate2::Compression::best());
     let mut tar = tar::Builder::new(gz);
     let header = |size: u64, mode: u32, kind: tar::EntryType| {
         let mut h = tar::Header::new_ustar();

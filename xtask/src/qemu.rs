@@ -132,7 +132,12 @@ impl Guest {
         launch.http_port = Some(port);
         launch.exit_on_reboot = true;
         let mut cmd = command(ctx, board, &launch).unwrap_or_else(|e| panic!("{e:#}"));
-        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::exec::display(&cmd)));
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::exec::display(&cmd)));
         let console = Arc::new(Mutex::new(Vec::new()));
         for mut stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
             let console = console.clone();
@@ -240,4 +245,3 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
 }
-

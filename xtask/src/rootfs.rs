@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Directories every image has (mount points and the like).
-const STANDARD_DIRS: &[&str] = &["dev", "proc", "sys", "tmp", "run", "overlay", "rom", "mnt", "root", "etc", "lib/oxwrt/packages", "sbin", "usr/sbin", "usr/bin", "bin"];
+const STANDARD_DIRS: &[&str] =
+    &["dev", "proc", "sys", "tmp", "run", "overlay", "rom", "mnt", "root", "etc", "lib/oxwrt/packages", "sbin", "usr/sbin", "usr/bin", "bin"];
 
 /// Identity of a build, written into /etc/os-release and the manifest.
 #[derive(Debug, Clone)]
@@ -28,8 +29,20 @@ pub struct BuildId {
 
 impl BuildId {
     pub fn of(ctx: &Context) -> BuildId {
-        let git = |args: &[&str]| Command::new("git").current_dir(&ctx.root).args(args).output().ok().filter(|o| o.status.success()).map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-        let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.parse().ok()).or_else(|| git(&["log", "-1", "--format=%ct"]).and_then(|v| v.parse().ok())).unwrap_or(0);
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .current_dir(&ctx.root)
+                .args(args)
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .or_else(|| git(&["log", "-1", "--format=%ct"]).and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
         let mut build_id = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
         if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) {
             build_id.push_str("-dirty");

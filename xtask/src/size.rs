@@ -12,9 +12,7 @@ const UNITS: [(&str, u64); 4] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 <
 impl Size {
     pub fn parse(text: &str) -> Result<Size, String> {
         let t = text.trim();
-        let bad = || {
-            format!("`{text}` is not a size: write bytes (65536), hex (\"0x10000\") or a number with KiB, MiB or GiB (\"64KiB\")")
-        };
+        let bad = || format!("`{text}` is not a size: write bytes (65536), hex (\"0x10000\") or a number with KiB, MiB or GiB (\"64KiB\")");
         if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
             return u64::from_str_radix(hex, 16).map(Size).map_err(|_| bad());
         }
@@ -34,7 +32,6 @@ impl Size {
         }
         t.parse().map(Size).map_err(|_| bad())
     }
-
 }
 
 impl fmt::Display for Size {

@@ -15,7 +15,10 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     // The DHCP and DNS parsers under libFuzzer for a bounded time (installs cargo-fuzz
     // from crates.io the first time; see crates/netproto/fuzz/README.md).
     let secs = std::env::var("OXWRT_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
-    step(&format!("fuzzing the DHCP and DNS parsers ({secs} s per target)"), Command::new("bash").current_dir(&ctx.root).arg("crates/netproto/fuzz/run.sh").arg(&secs))?;
+    step(
+        &format!("fuzzing the DHCP and DNS parsers ({secs} s per target)"),
+        Command::new("bash").current_dir(&ctx.root).arg("crates/netproto/fuzz/run.sh").arg(&secs),
+    )?;
     if no_e2e {
         eprintln!("end-to-end checks skipped (--no-e2e)");
         return Ok(());

@@ -132,9 +132,8 @@ impl<'a> Packet<'a> {
             return Err(DecodeError(format!("{} byte(s): too short for a TFTP packet", buf.len())));
         }
         let body = &buf[2..];
-        let block = || -> Result<u16, DecodeError> {
-            body.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or_else(|| DecodeError("no block number".into()))
-        };
+        let block =
+            || -> Result<u16, DecodeError> { body.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or_else(|| DecodeError("no block number".into())) };
         match u16::from_be_bytes([buf[0], buf[1]]) {
             op @ (1 | 2) => {
                 let mut fields = cstrings(body)?.into_iter();
@@ -248,17 +247,30 @@ pub struct TftpError {
 #[derive(Debug)]
 pub enum ErrorKind {
     /// The request got no answer.
-    NoAnswer { retries: u32, waited: Duration },
+    NoAnswer {
+        retries: u32,
+        waited: Duration,
+    },
     /// A packet of the transfer got no answer: `block` (counted from 1, past any rollover)
     /// starts at byte `offset`.
-    Timeout { block: u64, offset: u64, total: Option<u64>, retries: u32 },
+    Timeout {
+        block: u64,
+        offset: u64,
+        total: Option<u64>,
+        retries: u32,
+    },
     /// ICMP port unreachable: nothing listens there (`during`: block and offset when the
     /// server went away in the middle of the transfer).
-    Refused { during: Option<(u64, u64)> },
+    Refused {
+        during: Option<(u64, u64)>,
+    },
     /// No route to the host or network (ICMP host/network unreachable, or no local route).
     Unreachable(io::Error),
     /// The server sent an ERROR packet.
-    Server { code: u16, message: String },
+    Server {
+        code: u16,
+        message: String,
+    },
     /// The server broke the protocol (or the options it chose are not acceptable).
     Protocol(String),
     /// A request this client cannot send (bad block size, file name).
@@ -286,7 +298,9 @@ impl TftpError {
                 let waited_for = if self.direction == Direction::Upload { format!("no ACK for block {block}") } else { format!("no DATA block {block}") };
                 format!("timeout: {waited_for} (byte offset {offset}{of}) after {}", retries_text(*retries))
             }
-            ErrorKind::Refused { during: None } => format!("connection refused: nothing listens on UDP port {} there (ICMP port unreachable)", self.server.port()),
+            ErrorKind::Refused { during: None } => {
+                format!("connection refused: nothing listens on UDP port {} there (ICMP port unreachable)", self.server.port())
+            }
             ErrorKind::Refused { during: Some((block, offset)) } => {
                 format!("connection refused at block {block} (byte offset {offset}): the server's transfer port closed in the middle of the transfer")
             }
@@ -343,7 +357,9 @@ pub fn put(server: SocketAddr, filename: &str, data: &[u8], opts: &Options, prog
     let mut buf = vec![0u8; 65536 + 4];
     let (blksize, options_accepted) = match s.request(&request, &mut buf)? {
         First::Ack(0) => (DEFAULT_BLKSIZE, false),
-        First::Ack(n) => return Err(s.protocol(format!("the server acknowledged block {n} in answer to the write request (expected ACK 0)"), code::ILLEGAL_OPERATION)),
+        First::Ack(n) => {
+            return Err(s.protocol(format!("the server acknowledged block {n} in answer to the write request (expected ACK 0)"), code::ILLEGAL_OPERATION))
+        }
         First::Oack(o) => (s.accept_oack(&o)?.0, true),
         First::Data(..) => return Err(s.protocol("the server sent DATA in answer to a write request".into(), code::ILLEGAL_OPERATION)),
     };
@@ -487,7 +503,11 @@ impl<'o> Session<'o> {
         let fail = |kind| TftpError { server, direction, filename: filename.into(), kind };
         if let Some(b) = opts.blksize {
             if !BLKSIZE_RANGE.contains(&b) {
-                return Err(fail(ErrorKind::Invalid(format!("block size {b} is outside the range TFTP allows ({}..={})", BLKSIZE_RANGE.start(), BLKSIZE_RANGE.end()))));
+                return Err(fail(ErrorKind::Invalid(format!(
+                    "block size {b} is outside the range TFTP allows ({}..={})",
+                    BLKSIZE_RANGE.start(),
+                    BLKSIZE_RANGE.end()
+                ))));
             }
         }
         if filename.is_empty() || filename.contains('\0') {
@@ -652,7 +672,16 @@ impl<'o> Session<'o> {
     }
 
     fn finish(&self, bytes: u64, blksize: u16, blocks: u64, options_accepted: bool, tsize: Option<u64>) -> Transfer {
-        Transfer { peer: self.peer.unwrap_or(self.server), bytes, blksize, blocks, options_accepted, tsize, retransmits: self.retransmits, elapsed: self.started.elapsed() }
+        Transfer {
+            peer: self.peer.unwrap_or(self.server),
+            bytes,
+            blksize,
+            blocks,
+            options_accepted,
+            tsize,
+            retransmits: self.retransmits,
+            elapsed: self.started.elapsed(),
+        }
     }
 }
 

@@ -116,11 +116,33 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
     use Purpose::*;
     let mut r = Vec::new();
     let any = "your distribution's package";
-    for (prog, pkg) in [("make", "make"), ("gcc", "gcc"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"), ("perl", "perl"), ("patch", "patch"), ("tar", "tar"), ("xz", "xz-utils")] {
+    for (prog, pkg) in [
+        ("make", "make"),
+        ("gcc", "gcc"),
+        ("flex", "flex"),
+        ("bison", "bison"),
+        ("bc", "bc"),
+        ("perl", "perl"),
+        ("patch", "patch"),
+        ("tar", "tar"),
+        ("xz", "xz-utils"),
+    ] {
         r.push(Requirement::new(format!("{prog} (kernel build)"), Kernel, Check::Program(prog.into()), vec![deb(pkg)], format!("{any} of {prog}")));
     }
-    r.push(Requirement::new("libelf headers (kernel objtool/resolve_btfids)", Kernel, Check::File("/usr/include/gelf.h".into()), vec![deb("libelf-dev")], "elfutils-libelf-devel / libelf-dev"));
-    r.push(Requirement::new("OpenSSL headers (kernel certificate tools)", Kernel, Check::File("/usr/include/openssl/opensslv.h".into()), vec![deb("libssl-dev")], "openssl-devel / libssl-dev"));
+    r.push(Requirement::new(
+        "libelf headers (kernel objtool/resolve_btfids)",
+        Kernel,
+        Check::File("/usr/include/gelf.h".into()),
+        vec![deb("libelf-dev")],
+        "elfutils-libelf-devel / libelf-dev",
+    ));
+    r.push(Requirement::new(
+        "OpenSSL headers (kernel certificate tools)",
+        Kernel,
+        Check::File("/usr/include/openssl/opensslv.h".into()),
+        vec![deb("libssl-dev")],
+        "openssl-devel / libssl-dev",
+    ));
     if board.kernel.compression == Compression::Lzma {
         r.push(Requirement::new("lzma (LZMA kernel compression)", Kernel, Check::Program("lzma".into()), vec![deb("xz-utils")], "xz-utils (it provides lzma)"));
     }
@@ -136,7 +158,8 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
     }
     let tarball = &board.kernel.source.tarball;
     if tarball.starts_with('/') {
-        let debian_src = Path::new(tarball).file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.xz")).filter(|n| n.starts_with("linux-source-"));
+        let debian_src =
+            Path::new(tarball).file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.xz")).filter(|n| n.starts_with("linux-source-"));
         let fixes = debian_src.map(|p| vec![deb(p)]).unwrap_or_else(|| vec![Fix::Manual(format!("put the tarball at {tarball}"))]);
         let mut req = Requirement::new(
             format!("kernel source {tarball}"),
@@ -162,7 +185,13 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             format!("`rustup target add {target}` if rustup ships it, else `rustup component add rust-src` on a toolchain that can build it"),
         ));
     } else {
-        r.push(Requirement::new(format!("Rust std for {target}"), Userland, Check::RustupStd(target.clone()), vec![Fix::Manual(format!("rustup target add {target}"))], format!("rustup target add {target}")));
+        r.push(Requirement::new(
+            format!("Rust std for {target}"),
+            Userland,
+            Check::RustupStd(target.clone()),
+            vec![Fix::Manual(format!("rustup target add {target}"))],
+            format!("rustup target add {target}"),
+        ));
     }
     if target.contains("musl") {
         r.push(Requirement::new(
@@ -217,12 +246,30 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
     }
-    r.push(Requirement::new("mksquashfs (root filesystem images)", Userland, Check::Program("mksquashfs".into()), vec![deb("squashfs-tools")], "squashfs-tools 4.4 or newer"));
+    r.push(Requirement::new(
+        "mksquashfs (root filesystem images)",
+        Userland,
+        Check::Program("mksquashfs".into()),
+        vec![deb("squashfs-tools")],
+        "squashfs-tools 4.4 or newer",
+    ));
     if board.storage.kind == StorageKind::NorFlash {
-        r.push(Requirement::new("binwalk (tests cross-check TRX/factory images with it)", Emulation, Check::Program("binwalk".into()), vec![deb("binwalk")], "binwalk 2.3 or newer"));
+        r.push(Requirement::new(
+            "binwalk (tests cross-check TRX/factory images with it)",
+            Emulation,
+            Check::Program("binwalk".into()),
+            vec![deb("binwalk")],
+            "binwalk 2.3 or newer",
+        ));
     }
     if board.storage.kind == StorageKind::Disk {
-        r.push(Requirement::new("mkfs.ext4 (the disk image's data partition)", Userland, Check::Program("mkfs.ext4".into()), vec![deb("e2fsprogs")], "e2fsprogs 1.43 or newer"));
+        r.push(Requirement::new(
+            "mkfs.ext4 (the disk image's data partition)",
+            Userland,
+            Check::Program("mkfs.ext4".into()),
+            vec![deb("e2fsprogs")],
+            "e2fsprogs 1.43 or newer",
+        ));
     }
     if board.storage.kind == StorageKind::NorFlash {
         r.push(Requirement::new(
@@ -234,12 +281,30 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ));
     }
     if board.qemu.is_some() && board.arch == Arch::X86_64 {
-        r.push(Requirement::new("OVMF (UEFI firmware: boots the disk image in QEMU)", Emulation, Check::File("/usr/share/OVMF/OVMF_CODE_4M.fd".into()), vec![deb("ovmf")], "edk2-ovmf / ovmf"));
+        r.push(Requirement::new(
+            "OVMF (UEFI firmware: boots the disk image in QEMU)",
+            Emulation,
+            Check::File("/usr/share/OVMF/OVMF_CODE_4M.fd".into()),
+            vec![deb("ovmf")],
+            "edk2-ovmf / ovmf",
+        ));
         for (prog, pkg) in [("sfdisk", "fdisk"), ("sgdisk", "gdisk"), ("fsck.fat", "dosfstools"), ("mdir", "mtools"), ("e2fsck", "e2fsprogs")] {
-            r.push(Requirement::new(format!("{prog} (tests check the disk image with it)"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], format!("{pkg}")));
+            r.push(Requirement::new(
+                format!("{prog} (tests check the disk image with it)"),
+                Emulation,
+                Check::Program(prog.into()),
+                vec![deb(pkg)],
+                format!("{pkg}"),
+            ));
         }
     }
-    r.push(Requirement::new("ncurses headers (kernel menuconfig)", Maintainer, Check::File("/usr/include/ncurses.h".into()), vec![deb("libncurses-dev")], "ncurses-devel / libncurses-dev"));
+    r.push(Requirement::new(
+        "ncurses headers (kernel menuconfig)",
+        Maintainer,
+        Check::File("/usr/include/ncurses.h".into()),
+        vec![deb("libncurses-dev")],
+        "ncurses-devel / libncurses-dev",
+    ));
     r
 }
 
@@ -315,7 +380,12 @@ pub fn require_except(_ctx: &Context, board: &Board, purpose: Purpose, skip: imp
         return Ok(());
     }
     let list = missing.iter().map(|r| format!("  - {}\n    fix: {}", r.what, r.fix_text())).collect::<Vec<_>>().join("\n");
-    bail!("cannot build the {} for {}: missing\n{list}\nRun `cargo xtask setup --board {}` to install them (Debian/Ubuntu).", purpose.label(), board.id, board.id)
+    bail!(
+        "cannot build the {} for {}: missing\n{list}\nRun `cargo xtask setup --board {}` to install them (Debian/Ubuntu).",
+        purpose.label(),
+        board.id,
+        board.id
+    )
 }
 
 /// `cargo xtask run`'s first step: on a machine missing something the board needs, say so
@@ -325,8 +395,13 @@ pub fn install_missing(ctx: &Context, board: &Board) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!("{} needs what this machine lacks: {}
-installing it (the same as `cargo xtask setup --board {}`)", board.id, missing.join("; "), board.id);
+    eprintln!(
+        "{} needs what this machine lacks: {}
+installing it (the same as `cargo xtask setup --board {}`)",
+        board.id,
+        missing.join("; "),
+        board.id
+    );
     setup(ctx, Some(&board.id), false)
 }
 
@@ -429,7 +504,9 @@ fn ensure_suite(suite: &str, root: bool) -> Result<()> {
         return Ok(());
     }
     let file = dir.join(format!("{suite}.sources"));
-    let text = format!("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n");
+    let text = format!(
+        "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    );
     if !root {
         bail!("QEMU comes from {suite} on this system: as root, write {} with:\n{text}", file.display());
     }

@@ -190,7 +190,12 @@ fn bench_net() {
     let rows: Vec<Row> = [X86, MALTA].into_iter().map(measure).collect();
     let ctx = ctx();
     let today = String::from_utf8_lossy(&Command::new("date").args(["-u", "+%Y-%m-%d"]).output().unwrap().stdout).trim().to_string();
-    let qemu = Command::new("qemu-system-x86_64").arg("--version").output().ok().and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string)).unwrap_or_default();
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().next().map(str::to_string))
+        .unwrap_or_default();
     let mut body = format!(
         "Measured {today} on {} CPU(s) with `cargo xtask bench net` ({qemu}). The router boots in QEMU under TCG (full emulation, no KVM), \
          eth0 on the ISP and eth1 on a laptop, both smoltcp hosts of the test harness (crates/nettest) in the benchmark's process, as in \

@@ -181,7 +181,10 @@ fn layout_larger_than_the_flash_says_by_how_much() {
 fn unaligned_partition_suggests_aligned_offsets() {
     let dir = scratch();
     let err = parse(dir.path(), &GOOD.replace("offset = \"0x3f0000\"", "offset = \"0x3f8000\"")).unwrap_err().to_string();
-    assert!(err.contains("flash.toml:40:1: `partitions[2].offset`: partition `nvram` starts at 0x3f8000, not on an erase block (64 KiB): use 0x3f0000 or 0x400000"), "{err}");
+    assert!(
+        err.contains("flash.toml:40:1: `partitions[2].offset`: partition `nvram` starts at 0x3f8000, not on an erase block (64 KiB): use 0x3f0000 or 0x400000"),
+        "{err}"
+    );
     // The size is reported too when it is not a multiple of the erase block.
     let dir = scratch();
     let err = parse(dir.path(), &GOOD.replace("size = \"64KiB\"\n", "size = \"32KiB\"\n")).unwrap_err();

@@ -28,15 +28,8 @@ impl Fixture {
 }
 
 fn tool(cmd: &mut Command, package: &str) -> std::process::Output {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {cmd:?} ({e}): install {package} (`cargo xtask setup`)")
-    });
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?} ({e}): install {package} (`cargo xtask setup`)"));
+    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     out
 }
 
@@ -58,11 +51,7 @@ fn fake_kernel() -> Vec<u8> {
 }
 
 fn gzip_named(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::GzBuilder::new()
-        .filename(name)
-        .mtime(0)
-        .operating_system(3)
-        .write(Vec::new(), flate2::Compression::best());
+    let mut gz = flate2::GzBuilder::new().filename(name).mtime(0).operating_system(3).write(Vec::new(), flate2::Compression::best());
     gz.write_all(data).unwrap();
     gz.finish().unwrap()
 }
@@ -76,39 +65,15 @@ fn fixture() -> Fixture {
     std::fs::write(root.join(MARKER), "hello from inspect\n").unwrap();
     std::fs::write(root.join("bin/sh"), fake_kernel()).unwrap();
     let sq = dir.join("rootfs.squashfs");
-    tool(
-        Command::new("mksquashfs").arg(&root).arg(&sq).args([
-            "-comp",
-            "xz",
-            "-all-root",
-            "-noappend",
-            "-quiet",
-            "-no-progress",
-        ]),
-        "squashfs-tools",
-    );
+    tool(Command::new("mksquashfs").arg(&root).arg(&sq).args(["-comp", "xz", "-all-root", "-noappend", "-quiet", "-no-progress"]), "squashfs-tools");
     let squashfs = std::fs::read(&sq).unwrap();
     let gzip = gzip_named("vmlinux", &fake_kernel());
-    let image = trx::Builder::new(1)
-        .partition(&gzip, 4)
-        .partition(&squashfs, 4096)
-        .build()
-        .unwrap();
-    let mut header = linksys::Header::new(
-        *b"W54G",
-        linksys::date_from_unix(1_700_000_000),
-        linksys::parse_version("v4.71.1").unwrap(),
-    );
+    let image = trx::Builder::new(1).partition(&gzip, 4).partition(&squashfs, 4096).build().unwrap();
+    let mut header = linksys::Header::new(*b"W54G", linksys::date_from_unix(1_700_000_000), linksys::parse_version("v4.71.1").unwrap());
     header.flags = linksys::FLAGS_V4;
     let factory = dir.join("factory.bin");
     std::fs::write(&factory, linksys::wrap(&header, &image)).unwrap();
-    Fixture {
-        _dir: tmp,
-        dir,
-        factory,
-        squashfs,
-        gzip,
-    }
+    Fixture { _dir: tmp, dir, factory, squashfs, gzip }
 }
 
 fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
@@ -119,26 +84,13 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
 
 /// `cargo xtask inspect` as a user runs it: (success, stdout, stderr).
 fn run_cli(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("inspect")
-        .args(args)
-        .output()
-        .expect("run xtask");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("inspect").args(args).output().expect("run xtask");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn one<'a>(r: &'a Report, kind: &str) -> &'a xtask::inspect_cmd::Node {
     let found = r.find(kind);
-    assert_eq!(
-        found.len(),
-        1,
-        "one {kind} node expected in\n{}",
-        r.render()
-    );
+    assert_eq!(found.len(), 1, "one {kind} node expected in\n{}", r.render());
     found[0]
 }
 
@@ -171,48 +123,27 @@ fn factory_image_is_taken_apart_and_verified() {
     assert_eq!(g.offset, 32 + 28);
     assert_eq!(g.size, f.gzip.len() as u64);
     assert_eq!(g.get("name"), Some("vmlinux"));
-    assert_eq!(
-        g.get("uncompressed_size"),
-        Some(fake_kernel().len().to_string().as_str())
-    );
-    assert!(
-        g.summary.contains("ELF 32-bit little-endian, MIPS"),
-        "{text}"
-    );
+    assert_eq!(g.get("uncompressed_size"), Some(fake_kernel().len().to_string().as_str()));
+    assert!(g.summary.contains("ELF 32-bit little-endian, MIPS"), "{text}");
 
     let s = one(&r, "squashfs");
     assert_eq!(s.offset, 32 + 4096 * f.gzip.len().div_ceil(4096) as u64);
     assert_eq!(parts[1].offset, s.offset);
     assert_eq!(s.get("compression"), Some("xz"));
-    assert_eq!(
-        s.get("bytes_used").unwrap().parse::<u64>().unwrap(),
-        f.bytes_used()
-    );
+    assert_eq!(s.get("bytes_used").unwrap().parse::<u64>().unwrap(), f.bytes_used());
     assert_eq!(s.size, f.bytes_used());
-    assert!(
-        f.bytes_used() < f.squashfs.len() as u64,
-        "mksquashfs padded it"
-    );
+    assert!(f.bytes_used() < f.squashfs.len() as u64, "mksquashfs padded it");
     assert!(s.get("padding_after").is_some(), "{text}");
     // mksquashfs pads to 4 KiB, the TRX to 4 KiB after the header: padding shows.
     assert!(text.contains("padding (zeros)"), "{text}");
     assert!(r.checks.iter().any(|c| c.what == "TRX CRC32" && c.ok));
     assert!(r.checks.iter().any(|c| c.what == "gzip CRC32" && c.ok));
-    assert!(
-        text.lines()
-            .last()
-            .unwrap()
-            .starts_with("verdict: OK: 2 checksums valid"),
-        "{text}"
-    );
+    assert!(text.lines().last().unwrap().starts_with("verdict: OK: 2 checksums valid"), "{text}");
 
     // The CLI prints the same tree and succeeds; --json is the same report.
     let (ok, out, err) = run_cli(&[f.factory.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
-    assert!(
-        out.contains("TRX v1") && out.contains("verdict: OK"),
-        "{out}"
-    );
+    assert!(out.contains("TRX v1") && out.contains("verdict: OK"), "{out}");
     let (ok, out, err) = run_cli(&[f.factory.to_str().unwrap(), "--json"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -228,21 +159,12 @@ fn trx_crc_agrees_with_pythons_zlib() {
                   d = open(sys.argv[1], 'rb').read()[32:]\n\
                   n = struct.unpack('<I', d[4:8])[0]\n\
                   print(zlib.crc32(d[12:n]) ^ 0xffffffff, struct.unpack('<I', d[8:12])[0])";
-    let out = tool(
-        Command::new("python3").args(["-c", script]).arg(&f.factory),
-        "python3",
-    );
+    let out = tool(Command::new("python3").args(["-c", script]).arg(&f.factory), "python3");
     let text = String::from_utf8(out.stdout).unwrap();
-    let nums: Vec<u64> = text
-        .split_whitespace()
-        .map(|n| n.parse().unwrap())
-        .collect();
+    let nums: Vec<u64> = text.split_whitespace().map(|n| n.parse().unwrap()).collect();
     assert_eq!(nums[0], nums[1], "Python's CRC vs the stored one");
     let r = inspect(&f.factory).unwrap();
-    assert_eq!(
-        one(&r, "trx").get("crc_computed"),
-        Some(format!("{:#010x}", nums[0]).as_str())
-    );
+    assert_eq!(one(&r, "trx").get("crc_computed"), Some(format!("{:#010x}", nums[0]).as_str()));
 }
 
 /// binwalk's (DECIMAL, DESCRIPTION) lines.
@@ -266,9 +188,7 @@ fn binwalk_finds_the_same_things_at_the_same_offsets() {
     let found = binwalk(&f.factory);
     let at = |offset: u64, what: &str| {
         assert!(
-            found
-                .iter()
-                .any(|(o, d)| *o == offset && d.to_lowercase().contains(what)),
+            found.iter().any(|(o, d)| *o == offset && d.to_lowercase().contains(what)),
             "binwalk reports no {what:?} at {offset}: {found:#?}\ninspect:\n{}",
             r.render()
         )
@@ -280,37 +200,23 @@ fn binwalk_finds_the_same_things_at_the_same_offsets() {
     let s = one(&r, "squashfs");
     at(s.offset, "squashfs filesystem");
     // binwalk's TRX line gives the header's partition offsets and its squashfs line the size.
-    let trx_line = found
-        .iter()
-        .find(|(o, _)| *o == t.offset)
-        .unwrap()
-        .1
-        .to_lowercase();
+    let trx_line = found.iter().find(|(o, _)| *o == t.offset).unwrap().1.to_lowercase();
     let rel = s.offset - t.offset;
     assert!(trx_line.contains(&format!("{rel:#x}")), "{trx_line}");
     // binwalk prints the CRC without leading zeros (0xc9fc9b4): compare the numbers.
     let hex = |text: &str| u32::from_str_radix(text.trim_start_matches("0x"), 16).unwrap();
-    let binwalk_crc = trx_line
-        .split("crc32: ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or_else(|| panic!("no crc32 in binwalk's line: {trx_line}"));
+    let binwalk_crc =
+        trx_line.split("crc32: ").nth(1).and_then(|rest| rest.split(',').next()).unwrap_or_else(|| panic!("no crc32 in binwalk's line: {trx_line}"));
     assert_eq!(hex(binwalk_crc), hex(t.get("crc_stored").unwrap()), "{trx_line}");
     // Its "BIN-Header" line is the Linksys header: pattern, date, hardware version 0 =
     // BCM4702. (binwalk 2.3 prints the version as X.Y.Y, reading byte 12 twice.)
     let l = one(&r, "linksys");
     at(l.offset, "bin-header, board id: w54g");
     let bin_line = &found.iter().find(|(o, _)| *o == l.offset).unwrap().1;
-    assert!(
-        bin_line.contains(&format!("build date: {}", l.get("date").unwrap())),
-        "{bin_line}"
-    );
+    assert!(bin_line.contains(&format!("build date: {}", l.get("date").unwrap())), "{bin_line}");
     assert!(bin_line.contains("hardware version: 4702"), "{bin_line}");
     let sq_line = &found.iter().find(|(o, _)| *o == s.offset).unwrap().1;
-    assert!(
-        sq_line.contains(&format!("size: {} bytes", f.bytes_used())),
-        "{sq_line}"
-    );
+    assert!(sq_line.contains(&format!("size: {} bytes", f.bytes_used())), "{sq_line}");
 }
 
 #[test]
@@ -319,15 +225,8 @@ fn unsquashfs_lists_the_extracted_root_filesystem() {
     let r = inspect(&f.factory).unwrap();
     let part = r.find("trx-partition")[1];
     let data = std::fs::read(&f.factory).unwrap();
-    let rootfs = write(
-        &f.dir,
-        "partition1.bin",
-        &data[part.offset as usize..(part.offset + part.size) as usize],
-    );
-    let out = tool(
-        Command::new("unsquashfs").arg("-l").arg(&rootfs),
-        "squashfs-tools",
-    );
+    let rootfs = write(&f.dir, "partition1.bin", &data[part.offset as usize..(part.offset + part.size) as usize]);
+    let out = tool(Command::new("unsquashfs").arg("-l").arg(&rootfs), "squashfs-tools");
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(listing.contains(MARKER), "{listing}");
 }
@@ -343,31 +242,19 @@ fn a_flipped_byte_is_a_crc_mismatch_and_a_failure() {
     assert!(!r.ok);
     let t = one(&r, "trx");
     assert_eq!(t.get("crc"), Some("MISMATCH"));
-    assert!(
-        r.verdict.starts_with("verdict: FAILED: TRX CRC32 at 0x20"),
-        "{}",
-        r.verdict
-    );
+    assert!(r.verdict.starts_with("verdict: FAILED: TRX CRC32 at 0x20"), "{}", r.verdict);
     assert!(r.render().contains("MISMATCH"));
     let (ok, out, err) = run_cli(&[bad.to_str().unwrap()]);
     assert!(!ok, "exit status must be non-zero on a CRC mismatch");
     assert!(out.contains("MISMATCH"), "{out}");
-    assert!(
-        err.contains("flipped.bin") && err.contains("TRX CRC32"),
-        "{err}"
-    );
+    assert!(err.contains("flipped.bin") && err.contains("TRX CRC32"), "{err}");
 
     // A flipped byte inside the gzip stream: the TRX CRC and gzip's own CRC both fail.
     let mut data = std::fs::read(&f.factory).unwrap();
     data[32 + 28 + 5000] ^= 0x80;
     let r = inspect_bytes("gz-flipped.bin", &data).unwrap();
     assert!(!r.ok);
-    let failed: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.what.as_str())
-        .collect();
+    let failed: Vec<_> = r.checks.iter().filter(|c| !c.ok).map(|c| c.what.as_str()).collect();
     assert_eq!(failed, ["TRX CRC32", "gzip CRC32"], "{}", r.render());
 }
 
@@ -382,22 +269,13 @@ fn truncated_empty_garbage_and_foreign_files_are_clear_errors() {
         assert!(!e.contains('\n'), "one paragraph: {e}");
         let (ok, _, stderr) = run_cli(&[p.to_str().unwrap()]);
         assert!(!ok, "{name}: exit status must be non-zero");
-        assert!(
-            stderr.contains(name) && !stderr.contains("panicked"),
-            "{stderr}"
-        );
+        assert!(stderr.contains(name) && !stderr.contains("panicked"), "{stderr}");
         e
     };
 
     let e = err("truncated.bin", &data[..data.len() / 2]);
-    assert!(
-        e.contains("truncated TRX image") && e.contains("offset 0x20"),
-        "{e}"
-    );
-    assert!(
-        e.contains(&format!("only {} bytes", data.len() / 2 - 32)),
-        "{e}"
-    );
+    assert!(e.contains("truncated TRX image") && e.contains("offset 0x20"), "{e}");
+    assert!(e.contains(&format!("only {} bytes", data.len() / 2 - 32)), "{e}");
 
     let e = err("empty.bin", &[]);
     assert!(e.contains("empty"), "{e}");
@@ -410,26 +288,17 @@ fn truncated_empty_garbage_and_foreign_files_are_clear_errors() {
         })
         .collect();
     let e = err("garbage.bin", &garbage);
-    assert!(
-        e.contains("not a firmware image") && e.contains("offset 0x0") && e.contains("HDR0"),
-        "{e}"
-    );
+    assert!(e.contains("not a firmware image") && e.contains("offset 0x0") && e.contains("HDR0"), "{e}");
 
     let e = err("picture.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10");
     assert!(e.contains("PNG image") && e.contains("89 50 4e 47"), "{e}");
 
     let e = err("vmlinux", &fake_kernel());
-    assert!(
-        e.contains("ELF 32-bit little-endian, MIPS executable"),
-        "{e}"
-    );
+    assert!(e.contains("ELF 32-bit little-endian, MIPS executable"), "{e}");
 
     // A Linksys header whose TRX is missing.
     let e = err("header-only.bin", &data[..40]);
-    assert!(
-        e.contains("after the Linksys header") && e.contains("offset 0x20"),
-        "{e}"
-    );
+    assert!(e.contains("after the Linksys header") && e.contains("offset 0x20"), "{e}");
 
     let e = err("erased.bin", &[0xFF; 4096]);
     assert!(e.contains("erased flash"), "{e}");
@@ -438,12 +307,7 @@ fn truncated_empty_garbage_and_foreign_files_are_clear_errors() {
 #[test]
 fn never_panics_on_any_cut_or_flip_of_a_small_image() {
     let gz = gzip_named("k", b"kernel kernel kernel kernel");
-    let image = trx::Builder::new(1)
-        .partition(&gz, 4)
-        .partition(b"hsqs-not-really", 4)
-        .pad_to(256)
-        .build()
-        .unwrap();
+    let image = trx::Builder::new(1).partition(&gz, 4).partition(b"hsqs-not-really", 4).pad_to(256).build().unwrap();
     let header = linksys::Header::new(*b"W54G", (23, 11, 14), (4, 71, 1));
     let file = linksys::wrap(&header, &image);
     for cut in 0..=file.len() {
@@ -456,11 +320,7 @@ fn never_panics_on_any_cut_or_flip_of_a_small_image() {
             // Anything that still parses must not pass: the flip is in the CRC's range or in
             // the header, which the TRX parse or the CRC catches ... except the Linksys
             // header, which has no checksum of its own.
-            assert!(
-                !r.ok || i < 32 || (36..40).contains(&i),
-                "flip at {i} unseen:\n{}",
-                r.render()
-            );
+            assert!(!r.ok || i < 32 || (36..40).contains(&i), "flip at {i} unseen:\n{}", r.render());
         }
     }
 }
@@ -473,16 +333,9 @@ fn gpt_disk_chk_uimage_and_bare_squashfs() {
     let mut disk = vec![0u8; size as usize];
     let g = gpt::Gpt::new(
         gpt::Guid::derived(b"inspect-test"),
-        vec![gpt::Partition::new(
-            "rootfs",
-            gpt::Guid::LINUX_ROOT_X86_64,
-            gpt::Guid::derived(b"inspect-test/rootfs"),
-            2048,
-            2048 + 4096 - 1,
-        )],
+        vec![gpt::Partition::new("rootfs", gpt::Guid::LINUX_ROOT_X86_64, gpt::Guid::derived(b"inspect-test/rootfs"), 2048, 2048 + 4096 - 1)],
     );
-    g.write(&mut std::io::Cursor::new(&mut disk[..]), size)
-        .unwrap();
+    g.write(&mut std::io::Cursor::new(&mut disk[..]), size).unwrap();
     disk[1 << 20..(1 << 20) + f.squashfs.len()].copy_from_slice(&f.squashfs);
     let r = inspect_bytes("disk.img", &disk).unwrap();
     assert!(r.ok, "{}", r.render());
@@ -498,31 +351,16 @@ fn gpt_disk_chk_uimage_and_bare_squashfs() {
 
     // A Netgear CHK around a TRX.
     let image = trx::Builder::new(1).partition(&f.gzip, 4).build().unwrap();
-    let c = chk::build(
-        "U12H072T00_NETGEAR",
-        2,
-        [1, 0, 0, 1, 0, 0, 0],
-        &image,
-        &f.squashfs,
-    )
-    .unwrap();
+    let c = chk::build("U12H072T00_NETGEAR", 2, [1, 0, 0, 1, 0, 0, 0], &image, &f.squashfs).unwrap();
     let r = inspect_bytes("image.chk", &c).unwrap();
     assert!(r.ok, "{}", r.render());
-    assert_eq!(
-        r.checks.len(),
-        4 + 2,
-        "4 CHK checksums, the TRX and the gzip inside"
-    );
+    assert_eq!(r.checks.len(), 4 + 2, "4 CHK checksums, the TRX and the gzip inside");
     assert_eq!(one(&r, "trx").offset, 58);
     assert_eq!(one(&r, "squashfs").offset, 58 + image.len() as u64);
     let mut bad = c.clone();
     bad[60] ^= 1;
     let r = inspect_bytes("image.chk", &bad).unwrap();
-    assert!(
-        !r.ok && r.verdict.contains("CHK kernel checksum"),
-        "{}",
-        r.verdict
-    );
+    assert!(!r.ok && r.verdict.contains("CHK kernel checksum"), "{}", r.verdict);
 
     // A uImage of the gzip'd kernel.
     let header = uimage::Header {
@@ -541,11 +379,7 @@ fn gpt_disk_chk_uimage_and_bare_squashfs() {
     let u = uimage::build(&header, &f.gzip).unwrap();
     let r = inspect_bytes("uImage", &u).unwrap();
     assert!(r.ok, "{}", r.render());
-    assert!(
-        one(&r, "uimage").summary.contains("Linux MIPS kernel"),
-        "{}",
-        r.render()
-    );
+    assert!(one(&r, "uimage").summary.contains("Linux MIPS kernel"), "{}", r.render());
     assert_eq!(one(&r, "gzip").offset, 64);
 
     // A bare squashfs: no checksum, structure valid.
@@ -569,9 +403,7 @@ fn binwalk_is_a_requirement_of_flash_boards_only() {
     let repo = ctx.repo();
     let needs = |id: &str| {
         let board = repo.load_board(id).unwrap();
-        xtask::toolchain::requirements(&board)
-            .iter()
-            .any(|r| matches!(&r.check, xtask::toolchain::Check::Program(p) if p == "binwalk"))
+        xtask::toolchain::requirements(&board).iter().any(|r| matches!(&r.check, xtask::toolchain::Check::Program(p) if p == "binwalk"))
     };
     assert!(needs("linksys-wrt54gl"));
     assert!(!needs("qemu-x86-64"));

@@ -102,14 +102,42 @@ fn scratch_disk(dir: &Path) -> PathBuf {
 
 fn boot_x86(extra: &[&str], append: &str) -> String {
     let kernel = kernel_dir("qemu-x86-64").join("bzImage");
-    let mut args = vec!["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot", "-kernel", kernel.to_str().unwrap(), "-append", append];
+    let mut args = vec![
+        "qemu-system-x86_64",
+        "-machine",
+        "q35",
+        "-accel",
+        "tcg",
+        "-m",
+        "256",
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        kernel.to_str().unwrap(),
+        "-append",
+        append,
+    ];
     args.extend_from_slice(extra);
     boot(&args, Duration::from_secs(120))
 }
 
 fn boot_malta(extra: &[&str], append: &str) -> String {
     let kernel = kernel_dir("qemu-malta-mipsel").join("vmlinux");
-    let mut args = vec!["qemu-system-mipsel", "-M", "malta", "-cpu", "4Kc", "-m", "128", "-nographic", "-no-reboot", "-kernel", kernel.to_str().unwrap(), "-append", append];
+    let mut args = vec![
+        "qemu-system-mipsel",
+        "-M",
+        "malta",
+        "-cpu",
+        "4Kc",
+        "-m",
+        "128",
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        kernel.to_str().unwrap(),
+        "-append",
+        append,
+    ];
     args.extend_from_slice(extra);
     boot(&args, Duration::from_secs(180))
 }
@@ -118,8 +146,26 @@ fn boot_malta(extra: &[&str], append: &str) -> String {
 #[ignore = "needs the kernels built by `cargo xtask test`"]
 fn every_board_has_the_router_features_built_in() {
     let generic = [
-        "NET_SCH_CAKE", "NET_SCH_FQ_CODEL", "NET_SCH_HTB", "NET_SCH_INGRESS", "NET_ACT_MIRRED", "IFB", "WIREGUARD", "NF_TABLES", "NF_TABLES_INET", "NFT_NAT", "NFT_MASQ",
-        "NF_NAT", "NF_CONNTRACK", "BRIDGE", "VLAN_8021Q", "SQUASHFS", "SQUASHFS_XZ", "OVERLAY_FS", "DEVTMPFS", "TMPFS",
+        "NET_SCH_CAKE",
+        "NET_SCH_FQ_CODEL",
+        "NET_SCH_HTB",
+        "NET_SCH_INGRESS",
+        "NET_ACT_MIRRED",
+        "IFB",
+        "WIREGUARD",
+        "NF_TABLES",
+        "NF_TABLES_INET",
+        "NFT_NAT",
+        "NFT_MASQ",
+        "NF_NAT",
+        "NF_CONNTRACK",
+        "BRIDGE",
+        "VLAN_8021Q",
+        "SQUASHFS",
+        "SQUASHFS_XZ",
+        "OVERLAY_FS",
+        "DEVTMPFS",
+        "TMPFS",
     ];
     for board in BOARDS {
         let cfg = dot_config(board);
@@ -128,7 +174,16 @@ fn every_board_has_the_router_features_built_in() {
             assert_eq!(cfg.get(opt).map(String::as_str), Some("y"), "{board}: CONFIG_{opt} must be built in");
         }
         let map = system_map(board);
-        for sym in ["cake_qdisc_ops", "fq_codel_qdisc_ops", "htb_qdisc_ops", "ifb_link_ops", "wg_noise_handshake_init", "nft_masq_ipv4_type", "squashfs_fs_type", "ovl_fs_type"] {
+        for sym in [
+            "cake_qdisc_ops",
+            "fq_codel_qdisc_ops",
+            "htb_qdisc_ops",
+            "ifb_link_ops",
+            "wg_noise_handshake_init",
+            "nft_masq_ipv4_type",
+            "squashfs_fs_type",
+            "ovl_fs_type",
+        ] {
             assert!(has_symbol(&map, sym), "{board}: System.map lacks {sym}");
         }
         let cmdline = xtask::context::Context::from_env(false).unwrap().repo().load_board(board).unwrap().kernel.cmdline;
@@ -140,7 +195,9 @@ fn every_board_has_the_router_features_built_in() {
         assert_eq!(x86.get(opt).map(String::as_str), Some("y"), "qemu-x86-64: CONFIG_{opt}");
     }
     let malta = dot_config("qemu-malta-mipsel");
-    for opt in ["VIRTIO_NET", "CPU_MIPS32_R1", "MTD_PHYSMAP_OF", "MTD_PARSER_TRX", "JFFS2_FS", "KERNEL_LZMA", "POWER_RESET_SYSCON", "POWER_RESET_PIIX4_POWEROFF"] {
+    for opt in
+        ["VIRTIO_NET", "CPU_MIPS32_R1", "MTD_PHYSMAP_OF", "MTD_PARSER_TRX", "JFFS2_FS", "KERNEL_LZMA", "POWER_RESET_SYSCON", "POWER_RESET_PIIX4_POWEROFF"]
+    {
         assert_eq!(malta.get(opt).map(String::as_str), Some("y"), "qemu-malta-mipsel: CONFIG_{opt}");
     }
     let wrt = dot_config("linksys-wrt54gl");
@@ -154,7 +211,28 @@ fn every_board_has_the_router_features_built_in() {
 fn obsolete_filesystems_are_neither_built_nor_autoloaded() {
     for board in BOARDS {
         let cfg = dot_config(board);
-        for sym in ["ADFS_FS", "AFFS_FS", "BEFS_FS", "BFS_FS", "CRAMFS", "EFS_FS", "EROFS_FS", "F2FS_FS", "VXFS_FS", "HFS_FS", "HPFS_FS", "JFS_FS", "MINIX_FS", "NILFS2_FS", "NTFS_FS", "OMFS_FS", "QNX4FS_FS", "QNX6FS_FS", "SYSV_FS", "UFS_FS"] {
+        for sym in [
+            "ADFS_FS",
+            "AFFS_FS",
+            "BEFS_FS",
+            "BFS_FS",
+            "CRAMFS",
+            "EFS_FS",
+            "EROFS_FS",
+            "F2FS_FS",
+            "VXFS_FS",
+            "HFS_FS",
+            "HPFS_FS",
+            "JFS_FS",
+            "MINIX_FS",
+            "NILFS2_FS",
+            "NTFS_FS",
+            "OMFS_FS",
+            "QNX4FS_FS",
+            "QNX6FS_FS",
+            "SYSV_FS",
+            "UFS_FS",
+        ] {
             assert!(cfg.get(sym).is_none(), "{board}: CONFIG_{sym} is built");
         }
         let deny = cfg.get("FS_AUTOLOAD_DENYLIST").unwrap_or_else(|| panic!("{board}: the autoload deny patch is not in the kernel"));
@@ -194,7 +272,9 @@ fn the_kernel_refuses_to_autoload_an_obsolete_filesystem_malta_4kc() {
 #[ignore = "needs the kernels built by `cargo xtask test`"]
 fn the_apu6_patch_recognises_the_board_from_its_dmi_strings() {
     let not_apu = "failed to detect APU board via DMI";
-    let smbios = |board: &str| -> Vec<String> { vec!["-smbios".into(), "type=1,manufacturer=PC Engines,product=apu".into(), "-smbios".into(), format!("type=2,manufacturer=PC Engines,product={board}")] };
+    let smbios = |board: &str| -> Vec<String> {
+        vec!["-smbios".into(), "type=1,manufacturer=PC Engines,product=apu".into(), "-smbios".into(), format!("type=2,manufacturer=PC Engines,product={board}")]
+    };
     let run = |extra: Vec<String>| {
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         // No root device: panic at once (the board's own root= would wait for its disk).
@@ -220,7 +300,13 @@ fn wrt54g_like_flash(dir: &Path) -> (PathBuf, u64, u64) {
     std::fs::create_dir_all(tree.join("etc")).unwrap();
     std::fs::write(tree.join("etc/banner"), "oxwrt flash test\n".repeat(200)).unwrap();
     let sqfs = dir.join("root.sqfs");
-    let ok = Command::new("mksquashfs").arg(&tree).arg(&sqfs).args(["-comp", "xz", "-noappend", "-all-root", "-quiet", "-no-progress"]).status().expect("mksquashfs (squashfs-tools)").success();
+    let ok = Command::new("mksquashfs")
+        .arg(&tree)
+        .arg(&sqfs)
+        .args(["-comp", "xz", "-noappend", "-all-root", "-quiet", "-no-progress"])
+        .status()
+        .expect("mksquashfs (squashfs-tools)")
+        .success();
     assert!(ok, "mksquashfs failed");
     let sq = std::fs::read(&sqfs).unwrap();
     assert_eq!(&sq[..4], b"hsqs");
@@ -258,7 +344,11 @@ fn the_malta_flash_is_split_like_a_wrt54g_with_a_writable_area_after_the_squashf
     // ... which the TRX parser splits, generic/0002 adding rootfs_data on the first erase
     // block after the squashfs, up to the end of the firmware partition.
     assert!(log.contains("3 trx partitions found on MTD device firmware"), "{}", tail(&log));
-    assert!(log.contains(&format!("0x{rootfs:012x}-0x{data:012x} : \"rootfs\"")), "rootfs must end where the squashfs ends (erase-block aligned):\n{}", tail(&log));
+    assert!(
+        log.contains(&format!("0x{rootfs:012x}-0x{data:012x} : \"rootfs\"")),
+        "rootfs must end where the squashfs ends (erase-block aligned):\n{}",
+        tail(&log)
+    );
     assert!(log.contains(&format!("0x{data:012x}-0x0000003b0000 : \"rootfs_data\"")), "no rootfs_data:\n{}", tail(&log));
     // flash-boot/0001: with no root= the TRX's rootfs partition is the root device.
     assert!(log.contains("mtd: device 3 (rootfs) set to be root filesystem"), "{}", tail(&log));

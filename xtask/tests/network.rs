@@ -130,7 +130,12 @@ impl Net {
         let mut net = Net { board: board_id, g, isp, laptop, wan, lan, started: Instant::now(), steps: Vec::new(), _dir: dir };
         net.g.wait_for("oxwrt: ready", BOOT);
         net.step("booted to `oxwrt: ready`");
-        assert_eq!((net.wan.connections.load(Ordering::Relaxed), net.lan.connections.load(Ordering::Relaxed)), (1, 1), "QEMU did not connect both NICs{}", net.report());
+        assert_eq!(
+            (net.wan.connections.load(Ordering::Relaxed), net.lan.connections.load(Ordering::Relaxed)),
+            (1, 1),
+            "QEMU did not connect both NICs{}",
+            net.report()
+        );
         net
     }
 
@@ -215,7 +220,10 @@ impl Net {
         let lease = self.ok("the laptop's lease from the router", lease);
         self.step(&format!("the laptop leased {} from the router", lease.address));
         let a = lease.address.address().octets();
-        self.check(a[..3] == [192, 168, 1] && (100..=249).contains(&a[3]), format_args!("the laptop's address is outside the pool 192.168.1.100-249: {lease:?}"));
+        self.check(
+            a[..3] == [192, 168, 1] && (100..=249).contains(&a[3]),
+            format_args!("the laptop's address is outside the pool 192.168.1.100-249: {lease:?}"),
+        );
         self.check_eq("the laptop's prefix", lease.address.prefix_len(), plan::LAN_PREFIX_LEN);
         self.check_eq("the laptop's router", lease.router, Some(plan::LAN_ROUTER));
         self.check_eq("the laptop's DNS servers", lease.dns_servers.clone(), vec![plan::LAN_ROUTER]);
@@ -294,7 +302,10 @@ impl Net {
             probes.into_iter().map(|p| p.join().unwrap()).collect()
         });
         for ((addr, port), r) in results {
-            self.check(matches!(r, Err(NetError::TimedOut(_))), format_args!("{when}: an unsolicited connection from the ISP to {addr}:{port} was not dropped: {r:?}"));
+            self.check(
+                matches!(r, Err(NetError::TimedOut(_))),
+                format_args!("{when}: an unsolicited connection from the ISP to {addr}:{port} was not dropped: {r:?}"),
+            );
         }
         let shown: Vec<String> = targets.iter().map(|(a, p)| format!("{a}:{p}")).collect();
         self.step(&format!("{when}: ISP -> {} dropped", shown.join(", ")));
@@ -303,7 +314,8 @@ impl Net {
     /// netd's pid from init's service table.
     fn netd_pid(&mut self) -> u32 {
         let table = self.shell("service");
-        let pid = table.lines().find(|l| l.starts_with("netd ") && l.contains("running")).and_then(|l| l.split_whitespace().nth(2)).and_then(|p| p.parse().ok());
+        let pid =
+            table.lines().find(|l| l.starts_with("netd ") && l.contains("running")).and_then(|l| l.split_whitespace().nth(2)).and_then(|p| p.parse().ok());
         let pid = pid.ok_or_else(|| format!("netd is not running:\n{table}"));
         self.ok("netd's pid", pid)
     }
@@ -368,7 +380,10 @@ fn routes(board_id: &'static str) {
     n.fetch_from_isp(plan::EXAMPLE_NAME, wan.address);
     // The router asked the ISP's DNS server, from its WAN address.
     let asked: Vec<_> = n.isp.dns_queries().into_iter().filter(|q| q.name == plan::EXAMPLE_NAME).map(|q| q.from.addr).collect();
-    n.check(!asked.is_empty() && asked.iter().all(|a| *a == IpAddress::Ipv4(wan.address)), format_args!("the ISP's DNS server was asked for {} by {asked:?}, not by the router's WAN address", plan::EXAMPLE_NAME));
+    n.check(
+        !asked.is_empty() && asked.iter().all(|a| *a == IpAddress::Ipv4(wan.address)),
+        format_args!("the ISP's DNS server was asked for {} by {asked:?}, not by the router's WAN address", plan::EXAMPLE_NAME),
+    );
     // A name nobody knows: the ISP's NXDOMAIN comes back through the router.
     let answer = n.laptop.resolve(plan::LAN_ROUTER, "nowhere.test", T);
     let answer = n.ok("resolving nowhere.test through the router", answer);
@@ -463,7 +478,10 @@ fn config_and_leases(board_id: &'static str) {
     let log = n.sighup_netd("netd: the running configuration stays");
     let problem = log.lines().find(|l| l.contains("netd: /etc/oxwrt/network.toml:10:")).map(str::to_string);
     let problem = n.ok("the problem in the log", problem.ok_or_else(|| format!("no `netd: /etc/oxwrt/network.toml:10:` line after the SIGHUP:\n{log}")));
-    n.check(problem.contains(": dhcp.start: 10.0.0.100 is outside the LAN subnet 192.168.1.0/24"), format_args!("the problem does not name the key and why: {problem}"));
+    n.check(
+        problem.contains(": dhcp.start: 10.0.0.100 is outside the LAN subnet 192.168.1.0/24"),
+        format_args!("the problem does not name the key and why: {problem}"),
+    );
     n.step(&format!("rejected: {}", problem.trim()));
     // Still the old configuration: a new name is forwarded, the laptop's name and the NAT work.
     n.isp.set_name("second.test", plan::ISP_HTTP);
@@ -475,7 +493,10 @@ fn config_and_leases(board_id: &'static str) {
     let problems = n.log_count(&problem);
     n.restart_netd();
     let log = n.wait_log(&problem, problems, T).join("\n");
-    n.check(log.contains("netd: running the configuration applied before (/run/netd/applied.toml)"), format_args!("netd did not fall back to the applied configuration:\n{log}"));
+    n.check(
+        log.contains("netd: running the configuration applied before (/run/netd/applied.toml)"),
+        format_args!("netd did not fall back to the applied configuration:\n{log}"),
+    );
     n.isp.set_name("third.test", plan::ISP_HTTP);
     n.fetch_from_isp("third.test", wan);
     n.laptop_resolves(&lease);

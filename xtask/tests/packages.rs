@@ -113,7 +113,13 @@ fn archives_are_reproducible_owned_by_root_dated_from_the_epoch_and_verified() {
     let listing = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = listing.lines().collect();
     assert_eq!(lines.len(), 4, "{listing}");
-    assert!(lines[0].ends_with(" control.json") && lines[1].ends_with(" data/etc/x.conf") && lines[2].ends_with(" data/sbin/y -> x") && lines[3].ends_with(" data/usr/sbin/x"), "{listing}");
+    assert!(
+        lines[0].ends_with(" control.json")
+            && lines[1].ends_with(" data/etc/x.conf")
+            && lines[2].ends_with(" data/sbin/y -> x")
+            && lines[3].ends_with(" data/usr/sbin/x"),
+        "{listing}"
+    );
     assert!(lines.iter().all(|l| l.contains(" 0/0 ") && l.contains("2023-11-14 22:13")), "{listing}");
     assert!(lines[1].starts_with("-rw-------") && lines[3].starts_with("-rwxr-xr-x"), "{listing}");
     let (control, back) = packages::read_archive(&pa).unwrap();

@@ -214,7 +214,9 @@ fn a_fragment_cannot_enable_an_obsolete_filesystem_without_the_board_saying_so()
     assert!(err.starts_with("targets/mini.config:2 enables CONFIG_CRAMFS=y, the obsolete filesystem `cramfs`"), "{err}");
     assert!(err.contains("add \"cramfs\" to kernel.reenable_filesystems in targets/mini.toml"), "{err}");
     // Said in the board file, it is built in and no longer denied autoloading.
-    let text = std::fs::read_to_string(s.root.join("targets/mini.toml")).unwrap().replace("compression = \"xz\"", "compression = \"xz\"\nreenable_filesystems = [\"cramfs\"]");
+    let text = std::fs::read_to_string(s.root.join("targets/mini.toml"))
+        .unwrap()
+        .replace("compression = \"xz\"", "compression = \"xz\"\nreenable_filesystems = [\"cramfs\"]");
     std::fs::write(s.root.join("targets/mini.toml"), text).unwrap();
     let b = board(&s.root);
     let reqs = kernel::requested_options(&c, &b, &[]).unwrap();

@@ -53,7 +53,14 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     assert_eq!(status["hostname"], "oxwrt", "{body}");
     assert_eq!(status["kernel"]["release"], m["kernel"]["version"], "{body}");
     assert_eq!(status["oxwrt"]["build_id"], m["build_id"], "{body}");
-    assert!(status["interfaces"].as_array().unwrap().iter().any(|i| i["name"] == "eth0" && i["addresses"].as_array().unwrap().iter().any(|a| a["address"] == qemu::GUEST_IP)), "{body}");
+    assert!(
+        status["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == "eth0" && i["addresses"].as_array().unwrap().iter().any(|a| a["address"] == qemu::GUEST_IP)),
+        "{body}"
+    );
     let (code, html) = g.http("/");
     assert_eq!(code, 200);
     assert!(html.contains("oxwrt") && html.contains(m["kernel"]["version"].as_str().unwrap()), "{html}");
@@ -61,7 +68,12 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
 
     // Kill webd: init restarts it and the page comes back.
     let table = g.shell("service");
-    let pid: u32 = table.lines().find(|l| l.starts_with("webd ")).and_then(|l| l.split_whitespace().nth(2)).and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no webd pid in:\n{table}"));
+    let pid: u32 = table
+        .lines()
+        .find(|l| l.starts_with("webd "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no webd pid in:\n{table}"));
     g.send(&format!("kill -9 {pid}"));
     g.wait_for(&format!("webd (pid {pid}) killed by SIGKILL; restarting in 0.5 s"), Duration::from_secs(30));
     let started = g.wait_for("started webd (pid ", Duration::from_secs(30));
@@ -99,7 +111,8 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
 fn x86_disk_image_boots_through_uefi_firmware() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let mut g = Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None });
+    let mut g =
+        Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("efi: EFI v"), "not booted through UEFI:\n{}", g.tail());
@@ -148,7 +161,12 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("CPU0 revision is: 00018"), "not a 4Kc (MIPS32r1):\n{}", g.tail());
-    for line in ["trx partitions found on MTD device firmware", ": \"rootfs_data\"", "VFS: Mounted root (squashfs filesystem) readonly", "root: squashfs + overlay on mtd:rootfs_data (jffs2)"] {
+    for line in [
+        "trx partitions found on MTD device firmware",
+        ": \"rootfs_data\"",
+        "VFS: Mounted root (squashfs filesystem) readonly",
+        "root: squashfs + overlay on mtd:rootfs_data (jffs2)",
+    ] {
         assert!(text.contains(line), "no `{line}` in the boot log:\n{text}");
     }
     assert!(!text.contains("WARNING"), "{}", g.tail());
@@ -455,7 +473,13 @@ fn mips_userland_is_mips32r1_soft_float_and_runs_on_a_4kc() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("mips32r1-ok"), "{out:?}");
 
     let port = qemu::free_port().unwrap();
-    let mut webd = Command::new("qemu-mipsel-static").args(["-cpu", "4Kc"]).arg(stage.join("usr/sbin/webd")).arg("--listen").arg(format!("127.0.0.1:{port}")).spawn().unwrap();
+    let mut webd = Command::new("qemu-mipsel-static")
+        .args(["-cpu", "4Kc"])
+        .arg(stage.join("usr/sbin/webd"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let body = loop {
         match qemu::http_get(port, "/api/status") {

@@ -22,9 +22,9 @@ impl Tftpd {
     /// `create`: let uploads create files (--create); without it tftpd-hpa only overwrites
     /// existing, world-writable ones.
     fn start(create: bool) -> Tftpd {
-        let program = xtask::exec::which("in.tftpd").or_else(|| Some(PathBuf::from("/usr/sbin/in.tftpd")).filter(|p| p.is_file())).expect(
-            "in.tftpd (Debian package tftpd-hpa) is missing: `cargo xtask setup` installs it (a requirement of the NOR-flash boards)",
-        );
+        let program = xtask::exec::which("in.tftpd")
+            .or_else(|| Some(PathBuf::from("/usr/sbin/in.tftpd")).filter(|p| p.is_file()))
+            .expect("in.tftpd (Debian package tftpd-hpa) is missing: `cargo xtask setup` installs it (a requirement of the NOR-flash boards)");
         let dir = tempfile::tempdir().unwrap();
         // The server drops privileges before writing: the directory is everyone's.
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();

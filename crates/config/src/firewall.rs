@@ -95,8 +95,6 @@ impl Firewall {
     /// The file's text: a header comment and the keys.
     pub fn to_toml(&self) -> String {
         let body = toml::to_string(self).expect("the firewall schema always serializes");
-        format!(
-            "# /etc/oxwrt/firewall.toml: port forwards and WAN ping; the fixed policy and every key:\n# docs/network-config.md\n\n{body}"
-        )
+        format!("# /etc/oxwrt/firewall.toml: port forwards and WAN ping; the fixed policy and every key:\n# docs/network-config.md\n\n{body}")
     }
 }

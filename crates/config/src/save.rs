@@ -142,9 +142,6 @@ mod tests {
     fn only_the_configuration_files_can_be_saved() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("passwd");
-        assert_eq!(
-            save_atomic(&p, "").unwrap_err().to_string(),
-            format!("{}: not a configuration file (network.toml or firewall.toml)", p.display())
-        );
+        assert_eq!(save_atomic(&p, "").unwrap_err().to_string(), format!("{}: not a configuration file (network.toml or firewall.toml)", p.display()));
     }
 }

@@ -110,13 +110,10 @@ impl FromStr for Ipv4Cidr {
 
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let Some((addr, prefix)) = s.split_once('/') else {
-            return Err(err(format!(
-                "`{s}` has no prefix length; write address/prefix, e.g. 192.168.1.1/24 (/24 is netmask 255.255.255.0)"
-            )));
+            return Err(err(format!("`{s}` has no prefix length; write address/prefix, e.g. 192.168.1.1/24 (/24 is netmask 255.255.255.0)")));
         };
-        let addr: Ipv4Addr = addr.parse().map_err(|_| {
-            err(format!("`{addr}` in `{s}` is not an IPv4 address (four numbers 0-255 separated by dots); e.g. 192.168.1.1/24"))
-        })?;
+        let addr: Ipv4Addr =
+            addr.parse().map_err(|_| err(format!("`{addr}` in `{s}` is not an IPv4 address (four numbers 0-255 separated by dots); e.g. 192.168.1.1/24")))?;
         let prefix: u8 = match prefix.parse() {
             Ok(p) if p <= 32 => p,
             _ => return Err(err(format!("`/{prefix}` in `{s}` is not a prefix length; use a number from 0 to 32, e.g. 192.168.1.1/24"))),
@@ -155,8 +152,7 @@ impl FromStr for MacAddr {
     type Err = ParseError;
 
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        let bad =
-            || err(format!("`{s}` is not a MAC address; write six two-digit hex numbers separated by colons, e.g. 02:00:00:00:00:01"));
+        let bad = || err(format!("`{s}` is not a MAC address; write six two-digit hex numbers separated by colons, e.g. 02:00:00:00:00:01"));
         let sep = if s.contains('-') { '-' } else { ':' };
         let mut out = [0u8; 6];
         let mut parts = s.split(sep);
@@ -308,9 +304,7 @@ impl FromStr for PortRange {
 
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let port = |p: &str| -> Result<u16, ParseError> {
-            p.trim()
-                .parse::<u16>()
-                .map_err(|_| err(format!("`{p}` in `{s}` is not a port; ports are numbers 1-65535, a range is written \"8000-8010\"")))
+            p.trim().parse::<u16>().map_err(|_| err(format!("`{p}` in `{s}` is not a port; ports are numbers 1-65535, a range is written \"8000-8010\"")))
         };
         match s.split_once('-') {
             Some((a, b)) => PortRange::new(port(a)?, port(b)?),
@@ -412,10 +406,7 @@ mod tests {
     #[test]
     fn cidr_errors_say_how_to_write_it() {
         let e = |s: &str| s.parse::<Ipv4Cidr>().unwrap_err().to_string();
-        assert_eq!(
-            e("192.168.1.1"),
-            "`192.168.1.1` has no prefix length; write address/prefix, e.g. 192.168.1.1/24 (/24 is netmask 255.255.255.0)"
-        );
+        assert_eq!(e("192.168.1.1"), "`192.168.1.1` has no prefix length; write address/prefix, e.g. 192.168.1.1/24 (/24 is netmask 255.255.255.0)");
         assert_eq!(
             e("192.168.1.300/24"),
             "`192.168.1.300` in `192.168.1.300/24` is not an IPv4 address (four numbers 0-255 separated by dots); e.g. 192.168.1.1/24"

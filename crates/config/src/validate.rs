@@ -59,10 +59,7 @@ impl<'a> Checker<'a> {
         let lan = &n.lan;
         let a = lan.address;
         if !(8..=30).contains(&a.prefix()) {
-            self.net(
-                &[K("lan"), K("address")],
-                format!("{a}: /{} is not a usable LAN prefix; use /8 to /30, e.g. 192.168.1.1/24", a.prefix()),
-            );
+            self.net(&[K("lan"), K("address")], format!("{a}: /{} is not a usable LAN prefix; use /8 to /30, e.g. 192.168.1.1/24", a.prefix()));
         } else if let Some(what) = special_address(a, a.addr()) {
             let suggestion = Ipv4Cidr::new(Ipv4Addr::from(u32::from(a.network()) + 1), a.prefix()).expect("prefix checked");
             self.net(&[K("lan"), K("address")], format!("{} is {what}, not a host address; use e.g. {suggestion}", a.addr()));
@@ -103,10 +100,7 @@ impl<'a> Checker<'a> {
                     ),
                     Some(a) if a.prefix() < 31 && special_address(a, a.addr()).is_some() => {
                         let what = special_address(a, a.addr()).unwrap_or_default();
-                        self.net(
-                            &[K("wan"), K("address")],
-                            format!("{} is {what}, not a host address; use the address your ISP gave you", a.addr()),
-                        );
+                        self.net(&[K("wan"), K("address")], format!("{} is {what}, not a host address; use the address your ISP gave you", a.addr()));
                     }
                     Some(a) => {
                         if a.subnet().overlaps(n.lan.address.subnet()) {
@@ -124,20 +118,15 @@ impl<'a> Checker<'a> {
                     }
                 }
                 match (wan.gateway, wan.address) {
-                    (None, _) => self.net(
-                        &[K("wan"), K("gateway")],
-                        "missing: proto = \"static\" needs a gateway (your ISP's router), e.g. gateway = \"203.0.113.1\"",
-                    ),
-                    (Some(g), Some(a)) if g == a.addr() => self.net(
-                        &[K("wan"), K("gateway")],
-                        format!("{g} is the router's own WAN address (wan.address); use your ISP's router"),
-                    ),
+                    (None, _) => {
+                        self.net(&[K("wan"), K("gateway")], "missing: proto = \"static\" needs a gateway (your ISP's router), e.g. gateway = \"203.0.113.1\"")
+                    }
+                    (Some(g), Some(a)) if g == a.addr() => {
+                        self.net(&[K("wan"), K("gateway")], format!("{g} is the router's own WAN address (wan.address); use your ISP's router"))
+                    }
                     (Some(g), Some(a)) if a.prefix() < 31 && !a.is_host(g) => self.net(
                         &[K("wan"), K("gateway")],
-                        format!(
-                            "{g} is outside the WAN subnet {} (wan.address); the gateway must be a host on the WAN's own subnet",
-                            a.subnet()
-                        ),
+                        format!("{g} is outside the WAN subnet {} (wan.address); the gateway must be a host on the WAN's own subnet", a.subnet()),
                     ),
                     _ => {}
                 }
@@ -156,10 +145,7 @@ impl<'a> Checker<'a> {
                     self.net(&[K("wan"), K("gateway")], only_static);
                 }
                 if !wan.dns.is_empty() {
-                    self.net(
-                        &[K("wan"), K("dns")],
-                        "only used with proto = \"static\"; to use other DNS servers than the DHCP lease's, set dns.upstream",
-                    );
+                    self.net(&[K("wan"), K("dns")], "only used with proto = \"static\"; to use other DNS servers than the DHCP lease's, set dns.upstream");
                 }
             }
         }
@@ -197,37 +183,25 @@ impl<'a> Checker<'a> {
                 let shown = if set { ip.to_string() } else { format!("{ip} (the default)") };
                 if !lan.contains(ip) {
                     pool_ok = false;
-                    self.net(
-                        &[K("dhcp"), K(key)],
-                        format!("{shown} is outside the LAN subnet {} (lan.address); {}", lan.subnet(), inside_hint(lan)),
-                    );
+                    self.net(&[K("dhcp"), K(key)], format!("{shown} is outside the LAN subnet {} (lan.address); {}", lan.subnet(), inside_hint(lan)));
                 } else if let Some(what) = special_address(lan, ip) {
                     pool_ok = false;
                     self.net(&[K("dhcp"), K(key)], format!("{shown} is {what}; {}", inside_hint(lan)));
                 }
             }
             if pool_ok && start > end {
-                self.net(
-                    &[K("dhcp"), K("end")],
-                    format!("the pool ends ({end}) before it starts ({start}); dhcp.end must not be lower than dhcp.start"),
-                );
+                self.net(&[K("dhcp"), K("end")], format!("the pool ends ({end}) before it starts ({start}); dhcp.end must not be lower than dhcp.start"));
             } else if pool_ok && start <= router && router <= end {
                 let fix = if router < end {
                     format!("start it after the router, e.g. start = \"{}\"", Ipv4Addr::from(u32::from(router) + 1))
                 } else {
                     format!("end it before the router, e.g. end = \"{}\"", Ipv4Addr::from(u32::from(router) - 1))
                 };
-                self.net(
-                    &[K("dhcp"), K("start")],
-                    format!("the pool {start} - {end} contains the router's own address {router} (lan.address); {fix}"),
-                );
+                self.net(&[K("dhcp"), K("start")], format!("the pool {start} - {end} contains the router's own address {router} (lan.address); {fix}"));
             }
         }
         if d.lease_time.as_secs() < MIN_LEASE_SECS {
-            self.net(
-                &[K("dhcp"), K("lease_time")],
-                format!("{} is too short: clients would renew all the time; use at least 2m (default 12h)", d.lease_time),
-            );
+            self.net(&[K("dhcp"), K("lease_time")], format!("{} is too short: clients would renew all the time; use at least 2m (default 12h)", d.lease_time));
         }
         if !is_domain(&d.domain) {
             self.net(&[K("dhcp"), K("domain")], bad_domain(&d.domain));
@@ -248,10 +222,7 @@ impl<'a> Checker<'a> {
                 self.net(&at("ip"), format!("{} is {what}; {}", lease.ip, inside_hint(lan)));
             } else if let Some(first) = seen_before(&mut ips, lease.ip, i) {
                 let owner = d.static_leases[first].mac;
-                self.net(
-                    &at("ip"),
-                    format!("{} is already given to {owner} (dhcp.static[{first}]); each static lease needs its own address", lease.ip),
-                );
+                self.net(&at("ip"), format!("{} is already given to {owner} (dhcp.static[{first}]); each static lease needs its own address", lease.ip));
             }
             if let Some(h) = &lease.hostname {
                 if !is_label(h) {
@@ -268,10 +239,7 @@ impl<'a> Checker<'a> {
         if dns.cache_size > MAX_DNS_CACHE {
             self.net(
                 &[K("dns"), K("cache_size")],
-                format!(
-                    "{} is more than {MAX_DNS_CACHE}: every entry costs memory a small router does not have (default 150)",
-                    dns.cache_size
-                ),
+                format!("{} is more than {MAX_DNS_CACHE}: every entry costs memory a small router does not have (default 150)", dns.cache_size),
             );
         }
         for (i, server) in dns.upstream.iter().enumerate() {
@@ -297,15 +265,9 @@ impl<'a> Checker<'a> {
                 self.fw(&at("name"), format!("`{}` is already the name of forward[{first}]; names must be unique", f.name));
             }
             if f.to == lan.addr() {
-                self.fw(
-                    &at("to"),
-                    format!("{} is the router itself; its own services are never reachable from the WAN. Forward to a LAN host", f.to),
-                );
+                self.fw(&at("to"), format!("{} is the router itself; its own services are never reachable from the WAN. Forward to a LAN host", f.to));
             } else if lan_ok && !lan.contains(f.to) {
-                self.fw(
-                    &at("to"),
-                    format!("{} is outside the LAN subnet {} (network.toml lan.address); forwards go to LAN hosts", f.to, lan.subnet()),
-                );
+                self.fw(&at("to"), format!("{} is outside the LAN subnet {} (network.toml lan.address); forwards go to LAN hosts", f.to, lan.subnet()));
             } else if let Some(what) = special_address(lan, f.to).filter(|_| lan_ok) {
                 self.fw(&at("to"), format!("{} is {what}, not a host; forwards go to one LAN host", f.to));
             }
@@ -322,9 +284,7 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            if let Some((j, other)) =
-                fw.forwards[..i].iter().enumerate().find(|(_, o)| o.proto.overlaps(f.proto) && o.wan_port.overlaps(f.wan_port))
-            {
+            if let Some((j, other)) = fw.forwards[..i].iter().enumerate().find(|(_, o)| o.proto.overlaps(f.proto) && o.wan_port.overlaps(f.wan_port)) {
                 self.fw(
                     &at("wan_port"),
                     format!(
@@ -381,10 +341,7 @@ fn inside_hint(lan: Ipv4Cidr) -> String {
 
 /// A LAN subnet that does not overlap `wan`.
 fn lan_suggestion(wan: Ipv4Cidr) -> Option<Ipv4Cidr> {
-    ["192.168.1.1/24", "192.168.2.1/24", "10.10.0.1/24", "172.16.0.1/24"]
-        .iter()
-        .filter_map(|s| s.parse::<Ipv4Cidr>().ok())
-        .find(|c| !c.overlaps(wan.subnet()))
+    ["192.168.1.1/24", "192.168.2.1/24", "10.10.0.1/24", "172.16.0.1/24"].iter().filter_map(|s| s.parse::<Ipv4Cidr>().ok()).find(|c| !c.overlaps(wan.subnet()))
 }
 
 /// Why `ip` cannot be a DNS server to forward to.

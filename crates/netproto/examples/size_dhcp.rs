@@ -8,7 +8,10 @@ fn main() {
     std::io::stdin().read_to_end(&mut buf).unwrap();
     let msg = match Message::parse(&buf) {
         Ok(m) => m,
-        Err(e) => { eprintln!("bad: {e}"); std::process::exit(1) }
+        Err(e) => {
+            eprintln!("bad: {e}");
+            std::process::exit(1)
+        }
     };
     let host = msg.options.get(code::HOSTNAME).map(|o| format!("{o:?}"));
     let mut r = msg.reply(MessageType::Offer);

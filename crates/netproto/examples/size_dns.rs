@@ -8,7 +8,10 @@ fn main() {
     std::io::stdin().read_to_end(&mut buf).unwrap();
     let p = match Message::parse(&buf) {
         Ok(p) => p,
-        Err(e) => { eprintln!("bad: {e}"); std::process::exit(1) }
+        Err(e) => {
+            eprintln!("bad: {e}");
+            std::process::exit(1)
+        }
     };
     let min_ttl = p.answers.iter().map(|a| a.ttl).min();
     let mut r = p.response();

@@ -61,8 +61,7 @@ pub fn dns_roundtrip(data: &[u8]) {
             Err(dns::EncodeError::TooLong { .. }) => continue,
             Err(e) => panic!("parsed message does not encode (compress {compress}): {e}"),
         };
-        let back = dns::Message::parse(&bytes)
-            .unwrap_or_else(|e| panic!("re-encoded message does not parse (compress {compress}): {e}"));
+        let back = dns::Message::parse(&bytes).unwrap_or_else(|e| panic!("re-encoded message does not parse (compress {compress}): {e}"));
         assert_eq!(back, m, "DNS round trip changed the message (compress {compress})");
         if compress {
             let mut aged = bytes.clone();

@@ -178,16 +178,10 @@ fn every_truncation_is_an_error() {
             }
         }
     }
-    assert_eq!(
-        Message::parse(&udhcpc_discover()[..100]),
-        Err(DhcpError::Truncated(Truncated { at: 44, field: "sname", need: 64, have: 56 }))
-    );
+    assert_eq!(Message::parse(&udhcpc_discover()[..100]), Err(DhcpError::Truncated(Truncated { at: 44, field: "sname", need: 64, have: 56 })));
     assert_eq!(Message::parse(&udhcpc_discover()[..250]), Err(DhcpError::OptionPastEnd { at: 243, code: 61, len: 7, left: 5 }));
     assert_eq!(Message::parse(&udhcpc_discover()[..252]), Err(DhcpError::MissingEnd { len: 252 }));
-    assert_eq!(
-        Message::parse(&udhcpc_discover()[..244]),
-        Err(DhcpError::Truncated(Truncated { at: 244, field: "option length", need: 1, have: 0 }))
-    );
+    assert_eq!(Message::parse(&udhcpc_discover()[..244]), Err(DhcpError::Truncated(Truncated { at: 244, field: "option length", need: 1, have: 0 })));
 }
 
 #[test]

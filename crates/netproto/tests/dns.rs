@@ -100,10 +100,7 @@ fn malformed_records_say_what_is_wrong() {
     let mut p = dig_query();
     p[12] = 0x47; // label type 01
     assert_eq!(Message::parse(&p), Err(DnsError::BadLabelType { at: 12, byte: 0x47 }));
-    assert_eq!(
-        Message::parse(&dig_query()[..5]),
-        Err(DnsError::Truncated(Truncated { at: 4, field: "QDCOUNT", need: 2, have: 1 }))
-    );
+    assert_eq!(Message::parse(&dig_query()[..5]), Err(DnsError::Truncated(Truncated { at: 4, field: "QDCOUNT", need: 2, have: 1 })));
     assert_eq!(
         DnsError::ForwardPointer { at: 14, target: 20 }.to_string(),
         "compression pointer at byte 14 points forward, to byte 20 (a loop, or past a prior name)"
@@ -113,16 +110,8 @@ fn malformed_records_say_what_is_wrong() {
 /// Every strict prefix of every message is an error (and never a panic).
 #[test]
 fn every_truncation_is_an_error() {
-    let msgs = [
-        dig_query(),
-        dig_response(),
-        cname_response(),
-        nxdomain_response(),
-        mixed_response().encode().unwrap(),
-        local_a(),
-        local_ptr(),
-        local_nxdomain(),
-    ];
+    let msgs =
+        [dig_query(), dig_response(), cname_response(), nxdomain_response(), mixed_response().encode().unwrap(), local_a(), local_ptr(), local_nxdomain()];
     for m in msgs {
         assert!(Message::parse(&m).is_ok());
         assert!(cache::min_ttl(&m).is_ok());
@@ -268,8 +257,10 @@ fn aging_a_ttl_that_a_name_points_into() {
     assert_eq!(&p[17..21], &[1, 0xff, 0xff, 0xff]);
     assert_eq!(&p[33..37], &[0, 0, 0, 59]);
     assert!(Message::parse(&p).is_err(), "the sender's pointer now reads a bad label");
-    assert_eq!(Message::parse(&[&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0][..], &[0xc0, 2, 0, 1, 0, 1]].concat()),
-        Err(DnsError::PointerIntoHeader { at: 12, target: 2 }));
+    assert_eq!(
+        Message::parse(&[&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0][..], &[0xc0, 2, 0, 1, 0, 1]].concat()),
+        Err(DnsError::PointerIntoHeader { at: 12, target: 2 })
+    );
 }
 
 /// Found by the dns_parse fuzzer: a pointer back to a name that then runs forward over

@@ -107,7 +107,11 @@ impl DhcpServer {
     fn answer(&mut self, now: Instant, req: &DhcpRepr, hostname: Option<String>) -> Option<(DhcpMessageType, Ipv4Address, IpEndpoint)> {
         let mac = req.client_hardware_address;
         self.log.lock().unwrap().received.push(DhcpSeen { message_type: req.message_type, mac, hostname: hostname.clone(), at: now });
-        let to_client = if req.client_ip.is_unspecified() { IpEndpoint::new(Ipv4Address::BROADCAST.into(), CLIENT_PORT) } else { IpEndpoint::new(req.client_ip.into(), CLIENT_PORT) };
+        let to_client = if req.client_ip.is_unspecified() {
+            IpEndpoint::new(Ipv4Address::BROADCAST.into(), CLIENT_PORT)
+        } else {
+            IpEndpoint::new(req.client_ip.into(), CLIENT_PORT)
+        };
         match req.message_type {
             DhcpMessageType::Discover => {
                 let address = self.address_for(mac, req.requested_ip)?;
@@ -247,8 +251,15 @@ impl Service for DhcpClient {
         let event = match sockets.get_mut::<dhcpv4::Socket>(self.socket).poll() {
             None => return,
             Some(dhcpv4::Event::Configured(config)) => {
-                let lease_time = config.packet.as_ref().and_then(|p| DhcpRepr::parse(p).ok()).and_then(|r| r.lease_duration).map(|s| Duration::from_secs(s.into()));
-                Some(Lease { address: config.address, router: config.router, dns_servers: config.dns_servers.iter().copied().collect(), server: config.server.identifier, lease_time })
+                let lease_time =
+                    config.packet.as_ref().and_then(|p| DhcpRepr::parse(p).ok()).and_then(|r| r.lease_duration).map(|s| Duration::from_secs(s.into()));
+                Some(Lease {
+                    address: config.address,
+                    router: config.router,
+                    dns_servers: config.dns_servers.iter().copied().collect(),
+                    server: config.server.identifier,
+                    lease_time,
+                })
             }
             Some(dhcpv4::Event::Deconfigured) => None,
         };
@@ -267,4 +278,3 @@ impl Service for DhcpClient {
         state.lease = event;
     }
 }
-

@@ -156,7 +156,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| format!("message ends at byte {} (wanted {n} more from {})", self.bytes.len(), self.pos))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| format!("message ends at byte {} (wanted {n} more from {})", self.bytes.len(), self.pos))?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)

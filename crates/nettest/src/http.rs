@@ -99,7 +99,12 @@ impl Conn {
                 });
                 let Some(end) = self.head.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
                 let text = String::from_utf8_lossy(&self.head[..end]).into_owned();
-                let length = text.lines().filter_map(|l| l.split_once(':')).find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.trim().parse::<usize>().ok()).unwrap_or(0);
+                let length = text
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
                 self.body_read = self.head.len() - (end + 4);
                 self.body_left = length.saturating_sub(self.body_read);
                 self.request_line = Some(text.lines().next().unwrap_or("").to_string());
@@ -229,8 +234,13 @@ impl HttpResponse {
         let head = String::from_utf8_lossy(&bytes[..end]);
         let mut lines = head.split("\r\n");
         let status_line = lines.next().unwrap_or("");
-        let status = status_line.strip_prefix("HTTP/1.").and_then(|s| s.get(2..5)).and_then(|c| c.parse().ok()).ok_or_else(|| format!("not an HTTP status line: {status_line:?}"))?;
-        let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
+        let status = status_line
+            .strip_prefix("HTTP/1.")
+            .and_then(|s| s.get(2..5))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("not an HTTP status line: {status_line:?}"))?;
+        let headers: Vec<(String, String)> =
+            lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
         let rest = &bytes[end + 4..];
         let mut r = HttpResponse { status, headers, body: Vec::new() };
         if r.header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {

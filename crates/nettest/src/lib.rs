@@ -103,7 +103,7 @@ pub use http::{HttpConnection, HttpResponse, HttpServer};
 pub use isp::{Isp, IspConfig};
 pub use link::{Link, LinkCounters, StreamWire};
 pub use model::{LinkModel, ModelStats, Pipe, PipeConfig, PipeStats, QueueLimit, Shaped};
-pub use stack::{HostConfig, Service, Stack};
-pub use wire::{cable, CableEnd, Wire, WireDevice};
 /// The smoltcp this harness is built on (its address and socket types appear in the API).
 pub use smoltcp;
+pub use stack::{HostConfig, Service, Stack};
+pub use wire::{cable, CableEnd, Wire, WireDevice};

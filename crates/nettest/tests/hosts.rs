@@ -36,7 +36,10 @@ fn a_client_gets_a_lease_resolves_fetches_and_pings_on_the_isp() {
     let answer = client.resolve(plan::ISP_DNS, plan::EXAMPLE_NAME, T).unwrap();
     assert_eq!((answer.addresses.as_slice(), answer.over_tcp), (&[plan::ISP_HTTP][..], true));
     let queries = isp.dns_queries();
-    assert_eq!(queries.iter().map(|q| (q.name.as_str(), q.over_tcp)).collect::<Vec<_>>(), [("example.test", false), ("nowhere.test", false), ("example.test", false), ("example.test", true)]);
+    assert_eq!(
+        queries.iter().map(|q| (q.name.as_str(), q.over_tcp)).collect::<Vec<_>>(),
+        [("example.test", false), ("nowhere.test", false), ("example.test", false), ("example.test", true)]
+    );
     assert!(queries.iter().all(|q| q.from.addr == IpAddress::Ipv4(plan::WAN_POOL_FIRST)), "{queries:?}");
 
     let page = client.http_get((plan::ISP_HTTP, 80), "/", T).unwrap();

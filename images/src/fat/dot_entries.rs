@@ -43,16 +43,8 @@ impl Geometry {
         let reserved = u16_at(14);
         let fats = usize::from(image[16]);
         let root_entries = u16_at(17);
-        let total_sectors = if u16_at(19) != 0 {
-            u16_at(19)
-        } else {
-            u32_at(32) as usize
-        };
-        let fat_sectors = if u16_at(22) != 0 {
-            u16_at(22)
-        } else {
-            u32_at(36) as usize
-        };
+        let total_sectors = if u16_at(19) != 0 { u16_at(19) } else { u32_at(32) as usize };
+        let fat_sectors = if u16_at(22) != 0 { u16_at(22) } else { u32_at(36) as usize };
         let root_sectors = (root_entries * ENTRY).div_ceil(bytes_per_sector);
         let root_offset = (reserved + fats * fat_sectors) * bytes_per_sector;
         let data_sector = reserved + fats * fat_sectors + root_sectors;
@@ -83,17 +75,11 @@ impl Geometry {
             }
             Fat::Fat16 => {
                 let o = self.fat_offset + 2 * n;
-                (
-                    u32::from(u16::from_le_bytes([image[o], image[o + 1]])),
-                    0xFFF8,
-                )
+                (u32::from(u16::from_le_bytes([image[o], image[o + 1]])), 0xFFF8)
             }
             Fat::Fat32 => {
                 let o = self.fat_offset + 4 * n;
-                (
-                    u32::from_le_bytes(image[o..o + 4].try_into().expect("4 bytes")) & 0x0FFF_FFFF,
-                    0x0FFF_FFF8,
-                )
+                (u32::from_le_bytes(image[o..o + 4].try_into().expect("4 bytes")) & 0x0FFF_FFFF, 0x0FFF_FFF8)
             }
         };
         (2..end).contains(&value).then_some(value)
@@ -107,10 +93,7 @@ impl Geometry {
             if extents.len() > image.len() / self.bytes_per_cluster {
                 break; // a loop in the chain; fatfs does not write those
             }
-            extents.push((
-                self.data_offset + (c as usize - 2) * self.bytes_per_cluster,
-                self.bytes_per_cluster,
-            ));
+            extents.push((self.data_offset + (c as usize - 2) * self.bytes_per_cluster, self.bytes_per_cluster));
             cluster = self.next(image, c);
         }
         extents
@@ -165,8 +148,7 @@ fn subdirectories(entries: &[u8], parent_is_root: bool) -> Vec<(u32, bool)> {
         if attr == ATTR_LFN || attr & ATTR_DIRECTORY == 0 || &e[..11] == DOT || &e[..11] == DOTDOT {
             continue;
         }
-        let cluster = u32::from(u16::from_le_bytes([e[20], e[21]])) << 16
-            | u32::from(u16::from_le_bytes([e[26], e[27]]));
+        let cluster = u32::from(u16::from_le_bytes([e[20], e[21]])) << 16 | u32::from(u16::from_le_bytes([e[26], e[27]]));
         if cluster >= 2 {
             found.push((cluster, parent_is_root));
         }
@@ -175,11 +157,7 @@ fn subdirectories(entries: &[u8], parent_is_root: bool) -> Vec<(u32, bool)> {
 }
 
 fn read(image: &[u8], extents: &[(usize, usize)]) -> Vec<u8> {
-    extents
-        .iter()
-        .flat_map(|&(o, len)| &image[o..o + len])
-        .copied()
-        .collect()
+    extents.iter().flat_map(|&(o, len)| &image[o..o + len]).copied().collect()
 }
 
 fn write(image: &mut [u8], extents: &[(usize, usize)], mut bytes: &[u8]) {
@@ -206,35 +184,16 @@ mod tests {
     fn lfn_entries_before_dot_entries_are_dropped_and_the_rest_moves_up() {
         let lfn = entry(b"A\0\0\0\0\0\0\0\0\0\0", ATTR_LFN, 0);
         let child = entry(b"BOOT       ", ATTR_DIRECTORY, 7);
-        let mut dir = [
-            lfn.clone(),
-            entry(DOT, ATTR_DIRECTORY, 5),
-            lfn,
-            entry(DOTDOT, ATTR_DIRECTORY, 2),
-            child.clone(),
-            vec![0; ENTRY],
-        ]
-        .concat();
+        let mut dir = [lfn.clone(), entry(DOT, ATTR_DIRECTORY, 5), lfn, entry(DOTDOT, ATTR_DIRECTORY, 2), child.clone(), vec![0; ENTRY]].concat();
         fix_dot_entries(&mut dir, true);
-        let expected = [
-            entry(DOT, ATTR_DIRECTORY, 5),
-            entry(DOTDOT, ATTR_DIRECTORY, 0),
-            child,
-            vec![0; 3 * ENTRY],
-        ]
-        .concat();
+        let expected = [entry(DOT, ATTR_DIRECTORY, 5), entry(DOTDOT, ATTR_DIRECTORY, 0), child, vec![0; 3 * ENTRY]].concat();
         assert_eq!(dir, expected);
         assert_eq!(subdirectories(&dir, false), vec![(7, false)]);
     }
 
     #[test]
     fn correct_directories_are_left_alone() {
-        let dir = [
-            entry(DOT, ATTR_DIRECTORY, 5),
-            entry(DOTDOT, ATTR_DIRECTORY, 3),
-            vec![0; 2 * ENTRY],
-        ]
-        .concat();
+        let dir = [entry(DOT, ATTR_DIRECTORY, 5), entry(DOTDOT, ATTR_DIRECTORY, 3), vec![0; 2 * ENTRY]].concat();
         let mut fixed = dir.clone();
         fix_dot_entries(&mut fixed, false);
         assert_eq!(fixed, dir);

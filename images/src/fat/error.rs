@@ -21,12 +21,7 @@ pub enum Error {
         human(*file_size),
         human(*free)
     )]
-    DoesNotFit {
-        esp_size: u64,
-        path: String,
-        file_size: u64,
-        free: u64,
-    },
+    DoesNotFit { esp_size: u64, path: String, file_size: u64, free: u64 },
     #[error("{action}: {source}")]
     Io {
         action: String,

@@ -12,9 +12,7 @@ mod names;
 
 pub use error::{Error, Result};
 
-use fatfs::{
-    Date, DateTime, FatType, FileSystem, FormatVolumeOptions, FsOptions, Time, TimeProvider,
-};
+use fatfs::{Date, DateTime, FatType, FileSystem, FormatVolumeOptions, FsOptions, Time, TimeProvider};
 use std::io::{Cursor, Write};
 
 const SECTOR_SIZE: u64 = 512;
@@ -25,26 +23,17 @@ const MAX_ESP_SIZE: u64 = 4 << 30;
 /// upper-case; empty gives "NO NAME") with serial number `volume_id`, holding `files`
 /// as (path, contents), paths like "EFI/BOOT/BOOTX64.EFI". Directories are created as
 /// needed. The same arguments always give the same bytes.
-pub fn build_esp(
-    size: u64,
-    label: &str,
-    volume_id: u32,
-    files: &[(&str, &[u8])],
-) -> Result<Vec<u8>> {
+pub fn build_esp(size: u64, label: &str, volume_id: u32, files: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     let label = names::label_field(label)?;
     names::check_paths(files.iter().map(|(path, _)| *path))?;
     let mut image = format(size, label, volume_id)?;
     {
-        let options = FsOptions::new()
-            .time_provider(&EPOCH_1980)
-            .update_accessed_date(false);
-        let fs = FileSystem::new(Cursor::new(&mut image[..]), options)
-            .map_err(|source| io_error("mounting the freshly formatted ESP", source))?;
+        let options = FsOptions::new().time_provider(&EPOCH_1980).update_accessed_date(false);
+        let fs = FileSystem::new(Cursor::new(&mut image[..]), options).map_err(|source| io_error("mounting the freshly formatted ESP", source))?;
         for (path, contents) in files {
             add_file(&fs, size, path, contents)?;
         }
-        fs.unmount()
-            .map_err(|source| io_error("unmounting the ESP", source))?;
+        fs.unmount().map_err(|source| io_error("unmounting the ESP", source))?;
     }
     dot_entries::repair(&mut image);
     Ok(image)
@@ -63,61 +52,35 @@ fn format(size: u64, label: Option<[u8; 11]>, volume_id: u32) -> Result<Vec<u8>>
     }
     let sectors = (size / SECTOR_SIZE) as u32;
     let mut image = vec![0u8; size as usize];
-    let mut options = FormatVolumeOptions::new()
-        .total_sectors(sectors)
-        .volume_id(volume_id);
+    let mut options = FormatVolumeOptions::new().total_sectors(sectors).volume_id(volume_id);
     if let Some(label) = label {
         options = options.volume_label(label);
     }
     // Asked for FAT32, fatfs picks FAT32-sized clusters but silently falls back to FAT16
     // when they are too few; then format anew with clusters sized for FAT16.
-    let as_fat32 = fatfs::format_volume(
-        Cursor::new(&mut image[..]),
-        options.clone().fat_type(FatType::Fat32),
-    );
+    let as_fat32 = fatfs::format_volume(Cursor::new(&mut image[..]), options.clone().fat_type(FatType::Fat32));
     if as_fat32.is_err() || fat_type_of(&image) != Some("FAT32") {
         image.fill(0);
-        fatfs::format_volume(Cursor::new(&mut image[..]), options).map_err(|e| {
-            Error::UnformattableSize {
-                size,
-                reason: e.to_string(),
-            }
-        })?;
+        fatfs::format_volume(Cursor::new(&mut image[..]), options).map_err(|e| Error::UnformattableSize { size, reason: e.to_string() })?;
     }
     Ok(image)
 }
 
 /// Writes one file, creating its directories; `esp_size` is for messages.
-fn add_file(
-    fs: &FileSystem<Cursor<&mut [u8]>>,
-    esp_size: u64,
-    path: &str,
-    contents: &[u8],
-) -> Result<()> {
+fn add_file(fs: &FileSystem<Cursor<&mut [u8]>>, esp_size: u64, path: &str, contents: &[u8]) -> Result<()> {
     let free = free_bytes(fs)?;
-    let does_not_fit = || Error::DoesNotFit {
-        esp_size,
-        path: path.to_string(),
-        file_size: contents.len() as u64,
-        free,
-    };
+    let does_not_fit = || Error::DoesNotFit { esp_size, path: path.to_string(), file_size: contents.len() as u64, free };
     let cluster = u64::from(fs.cluster_size());
     if (contents.len() as u64).div_ceil(cluster) * cluster > free {
         return Err(does_not_fit());
     }
     let root = fs.root_dir();
     let (dir, name) = match path.rsplit_once('/') {
-        Some((parents, name)) => (
-            create_dirs(&root, parents).map_err(|e| fat_error(e, path, does_not_fit))?,
-            name,
-        ),
+        Some((parents, name)) => (create_dirs(&root, parents).map_err(|e| fat_error(e, path, does_not_fit))?, name),
         None => (root, path),
     };
-    let mut file = dir
-        .create_file(name)
-        .map_err(|e| fat_error(e, path, does_not_fit))?;
-    file.write_all(contents)
-        .map_err(|e| fat_error(e, path, does_not_fit))?;
+    let mut file = dir.create_file(name).map_err(|e| fat_error(e, path, does_not_fit))?;
+    file.write_all(contents).map_err(|e| fat_error(e, path, does_not_fit))?;
     file.flush().map_err(|e| fat_error(e, path, does_not_fit))
 }
 
@@ -133,17 +96,14 @@ fn create_dirs<'a, 'b>(root: &Dir<'a, 'b>, parents: &str) -> std::io::Result<Dir
 }
 
 fn free_bytes(fs: &FileSystem<Cursor<&mut [u8]>>) -> Result<u64> {
-    let stats = fs
-        .stats()
-        .map_err(|source| io_error("counting the ESP's free clusters", source))?;
+    let stats = fs.stats().map_err(|source| io_error("counting the ESP's free clusters", source))?;
     Ok(u64::from(stats.free_clusters()) * u64::from(stats.cluster_size()))
 }
 
 /// fatfs reports a full volume as an `Other` error "No space left on device", or a
 /// short write.
 fn fat_error(source: std::io::Error, path: &str, does_not_fit: impl Fn() -> Error) -> Error {
-    let full = source.kind() == std::io::ErrorKind::WriteZero
-        || source.to_string().contains("No space left");
+    let full = source.kind() == std::io::ErrorKind::WriteZero || source.to_string().contains("No space left");
     if full {
         does_not_fit()
     } else {
@@ -152,10 +112,7 @@ fn fat_error(source: std::io::Error, path: &str, does_not_fit: impl Fn() -> Erro
 }
 
 fn io_error(action: &str, source: std::io::Error) -> Error {
-    Error::Io {
-        action: action.to_string(),
-        source,
-    }
+    Error::Io { action: action.to_string(), source }
 }
 
 /// The time fatfs stamps on everything: 1980-01-01 00:00:00, FAT's epoch.
@@ -166,23 +123,11 @@ static EPOCH_1980: Epoch1980 = Epoch1980;
 
 impl TimeProvider for Epoch1980 {
     fn get_current_date(&self) -> Date {
-        Date {
-            year: 1980,
-            month: 1,
-            day: 1,
-        }
+        Date { year: 1980, month: 1, day: 1 }
     }
 
     fn get_current_date_time(&self) -> DateTime {
-        DateTime {
-            date: self.get_current_date(),
-            time: Time {
-                hour: 0,
-                min: 0,
-                sec: 0,
-                millis: 0,
-            },
-        }
+        DateTime { date: self.get_current_date(), time: Time { hour: 0, min: 0, sec: 0, millis: 0 } }
     }
 }
 
@@ -206,44 +151,21 @@ mod tests {
     fn read_back(image: &mut [u8], path: &str) -> (Vec<u8>, fatfs::DateTime) {
         let fs = FileSystem::new(Cursor::new(image), FsOptions::new()).unwrap();
         let mut contents = Vec::new();
-        fs.root_dir()
-            .open_file(path)
-            .unwrap()
-            .read_to_end(&mut contents)
-            .unwrap();
+        fs.root_dir().open_file(path).unwrap().read_to_end(&mut contents).unwrap();
         let (parent, name) = path.rsplit_once('/').unwrap();
-        let entry = fs
-            .root_dir()
-            .open_dir(parent)
-            .unwrap()
-            .iter()
-            .map(Result::unwrap)
-            .find(|e| e.file_name() == name)
-            .unwrap();
+        let entry = fs.root_dir().open_dir(parent).unwrap().iter().map(Result::unwrap).find(|e| e.file_name() == name).unwrap();
         (contents, entry.modified())
     }
 
     #[test]
     fn files_read_back_with_the_fixed_timestamp() {
         let kernel = vec![0x4D; 3 * 4096 + 17];
-        let mut image = build_esp(
-            32 * MIB,
-            "OXWRT",
-            0x0A0B_0C0D,
-            &[("EFI/BOOT/BOOTX64.EFI", &kernel)],
-        )
-        .unwrap();
+        let mut image = build_esp(32 * MIB, "OXWRT", 0x0A0B_0C0D, &[("EFI/BOOT/BOOTX64.EFI", &kernel)]).unwrap();
         assert_eq!(image.len() as u64, 32 * MIB);
         let (contents, modified) = read_back(&mut image, "EFI/BOOT/BOOTX64.EFI");
         assert_eq!(contents, kernel);
-        assert_eq!(
-            (modified.date.year, modified.date.month, modified.date.day),
-            (1980, 1, 1)
-        );
-        assert_eq!(
-            (modified.time.hour, modified.time.min, modified.time.sec),
-            (0, 0, 0)
-        );
+        assert_eq!((modified.date.year, modified.date.month, modified.date.day), (1980, 1, 1));
+        assert_eq!((modified.time.hour, modified.time.min, modified.time.sec), (0, 0, 0));
     }
 
     #[test]
@@ -272,38 +194,22 @@ mod tests {
         let big = vec![0u8; (40 * MIB) as usize];
         let err = build_esp(32 * MIB, "OXWRT", 1, &[("EFI/BOOT/BOOTX64.EFI", &big)]).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.starts_with("ESP of 32 MiB cannot hold EFI/BOOT/BOOTX64.EFI (40 MiB; "),
-            "{text}"
-        );
-        assert!(
-            text.ends_with("raise the esp partition size in targets/<board>.toml"),
-            "{text}"
-        );
+        assert!(text.starts_with("ESP of 32 MiB cannot hold EFI/BOOT/BOOTX64.EFI (40 MiB; "), "{text}");
+        assert!(text.ends_with("raise the esp partition size in targets/<board>.toml"), "{text}");
     }
 
     #[test]
     fn files_that_only_fill_up_the_esp_together_are_caught_on_the_one_that_overflows() {
         let half = vec![1u8; (9 * MIB) as usize];
-        let files: Vec<(&str, &[u8])> =
-            vec![("A.BIN", &half), ("B.BIN", &half), ("C/D.BIN", &half)];
+        let files: Vec<(&str, &[u8])> = vec![("A.BIN", &half), ("B.BIN", &half), ("C/D.BIN", &half)];
         let err = build_esp(16 * MIB, "", 1, &files).unwrap_err();
-        assert!(
-            matches!(&err, Error::DoesNotFit { path, .. } if path == "B.BIN"),
-            "{err}"
-        );
+        assert!(matches!(&err, Error::DoesNotFit { path, .. } if path == "B.BIN"), "{err}");
     }
 
     #[test]
     fn bad_sizes_are_rejected() {
-        assert!(matches!(
-            build_esp(32 * MIB + 1, "", 1, &[]),
-            Err(Error::NotWholeSectors { .. })
-        ));
-        assert!(matches!(
-            build_esp(4096, "", 1, &[]),
-            Err(Error::UnformattableSize { .. })
-        ));
+        assert!(matches!(build_esp(32 * MIB + 1, "", 1, &[]), Err(Error::NotWholeSectors { .. })));
+        assert!(matches!(build_esp(4096, "", 1, &[]), Err(Error::UnformattableSize { .. })));
         let err = build_esp(5 << 30, "", 1, &[]).unwrap_err();
         assert!(err.to_string().contains("4 GiB"), "{err}");
     }

@@ -11,10 +11,7 @@ const LABEL_PUNCTUATION: &str = "!#$%&'()-@^_`{}~";
 /// The 11-byte, space-padded label field for `label`, upper-cased (FAT labels are
 /// case-insensitive and stored upper-case). `None` for an empty label ("NO NAME").
 pub(crate) fn label_field(label: &str) -> Result<Option<[u8; 11]>> {
-    let bad = |reason| Error::BadLabel {
-        label: label.to_string(),
-        reason,
-    };
+    let bad = |reason| Error::BadLabel { label: label.to_string(), reason };
     if label.is_empty() {
         return Ok(None);
     }
@@ -47,10 +44,7 @@ pub(crate) fn check_paths<'p>(paths: impl IntoIterator<Item = &'p str>) -> Resul
             let key = components[..depth].join("/").to_uppercase();
             match seen.get(&key) {
                 Some(&(other, other_is_file)) if is_file || other_is_file => {
-                    return Err(Error::PathClash {
-                        path: path.to_string(),
-                        other: other.to_string(),
-                    });
+                    return Err(Error::PathClash { path: path.to_string(), other: other.to_string() });
                 }
                 Some(_) => {}
                 None => {
@@ -63,10 +57,7 @@ pub(crate) fn check_paths<'p>(paths: impl IntoIterator<Item = &'p str>) -> Resul
 }
 
 fn check_path(path: &str) -> Result<()> {
-    let bad = |reason: String| Error::BadPath {
-        path: path.to_string(),
-        reason,
-    };
+    let bad = |reason: String| Error::BadPath { path: path.to_string(), reason };
     if path.is_empty() {
         return Err(bad("is empty".into()));
     }
@@ -82,18 +73,11 @@ fn check_path(path: &str) -> Result<()> {
             }
             _ => {}
         }
-        if let Some(c) = component
-            .chars()
-            .find(|&c| c.is_control() || FORBIDDEN_IN_NAMES.contains(c))
-        {
-            return Err(bad(format!(
-                "has the character {c:?}, which FAT names cannot hold"
-            )));
+        if let Some(c) = component.chars().find(|&c| c.is_control() || FORBIDDEN_IN_NAMES.contains(c)) {
+            return Err(bad(format!("has the character {c:?}, which FAT names cannot hold")));
         }
         if component.ends_with('.') || component.ends_with(' ') || component.starts_with(' ') {
-            return Err(bad(format!(
-                "has the name `{component}`, which starts with a space or ends with a dot or space"
-            )));
+            return Err(bad(format!("has the name `{component}`, which starts with a space or ends with a dot or space")));
         }
     }
     Ok(())
@@ -106,14 +90,9 @@ mod tests {
     #[test]
     fn labels_are_padded_upper_cased_and_checked() {
         assert_eq!(&label_field("oxwrt").unwrap().unwrap(), b"OXWRT      ");
-        assert_eq!(
-            &label_field("EFI-SYSTEM1").unwrap().unwrap(),
-            b"EFI-SYSTEM1"
-        );
+        assert_eq!(&label_field("EFI-SYSTEM1").unwrap().unwrap(), b"EFI-SYSTEM1");
         assert_eq!(label_field("").unwrap(), None);
-        assert!(
-            matches!(label_field("EFISYSTEMPART"), Err(Error::BadLabel { reason, .. }) if reason.contains("11"))
-        );
+        assert!(matches!(label_field("EFISYSTEMPART"), Err(Error::BadLabel { reason, .. }) if reason.contains("11")));
         assert!(matches!(label_field("A.B"), Err(Error::BadLabel { .. })));
         assert!(matches!(label_field("ÉFI"), Err(Error::BadLabel { .. })));
         assert!(matches!(label_field(" EFI"), Err(Error::BadLabel { .. })));
@@ -121,13 +100,7 @@ mod tests {
 
     #[test]
     fn good_paths_pass() {
-        check_paths([
-            "EFI/BOOT/BOOTX64.EFI",
-            "EFI/BOOT/startup.nsh",
-            "loader/entries/oxwrt.conf",
-            "README",
-        ])
-        .unwrap();
+        check_paths(["EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/startup.nsh", "loader/entries/oxwrt.conf", "README"]).unwrap();
     }
 
     #[test]

@@ -13,16 +13,11 @@ pub(crate) const NAME_UNITS: usize = 36;
 /// or that a NUL would cut short.
 pub(crate) fn encode_name(name: &str) -> Result<[u8; 2 * NAME_UNITS]> {
     if name.contains('\0') {
-        return Err(Error::NameHasNul {
-            name: name.to_string(),
-        });
+        return Err(Error::NameHasNul { name: name.to_string() });
     }
     let units: Vec<u16> = name.encode_utf16().collect();
     if units.len() > NAME_UNITS {
-        return Err(Error::NameTooLong {
-            name: name.to_string(),
-            units: units.len(),
-        });
+        return Err(Error::NameTooLong { name: name.to_string(), units: units.len() });
     }
     let mut field = [0u8; 2 * NAME_UNITS];
     for (slot, unit) in field.chunks_exact_mut(2).zip(units) {
@@ -61,11 +56,7 @@ pub(crate) fn decode_entries(array: &[u8], entry_size: usize) -> Result<Vec<Part
         if type_guid.is_nil() {
             continue;
         }
-        let units: Vec<u16> = e[56..128]
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .take_while(|&unit| unit != 0)
-            .collect();
+        let units: Vec<u16> = e[56..128].chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]])).take_while(|&unit| unit != 0).collect();
         let name = String::from_utf16(&units).map_err(|_| Error::NameNotUtf16 { index })?;
         partitions.push(Partition {
             name,
@@ -126,10 +117,7 @@ mod tests {
         assert!(matches!(err, Error::NameTooLong { units: 37, .. }));
         assert!(err.to_string().contains("shorten it by 1"), "{err}");
         // A character outside the BMP takes two code units.
-        assert!(matches!(
-            encode_name(&"😀".repeat(19)),
-            Err(Error::NameTooLong { units: 38, .. })
-        ));
+        assert!(matches!(encode_name(&"😀".repeat(19)), Err(Error::NameTooLong { units: 38, .. })));
         assert!(matches!(encode_name("a\0b"), Err(Error::NameHasNul { .. })));
     }
 
@@ -137,9 +125,6 @@ mod tests {
     fn a_lone_surrogate_in_a_read_name_is_an_error() {
         let mut array = encode_entries(&[esp()], 4).unwrap();
         array[56..58].copy_from_slice(&0xD800u16.to_le_bytes());
-        assert!(matches!(
-            decode_entries(&array, 128),
-            Err(Error::NameNotUtf16 { index: 0 })
-        ));
+        assert!(matches!(decode_entries(&array, 128), Err(Error::NameNotUtf16 { index: 0 })));
     }
 }

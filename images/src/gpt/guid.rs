@@ -14,36 +14,18 @@ impl Guid {
     /// The all-zero GUID; as a partition type it marks an unused entry.
     pub const NIL: Guid = Guid([0; 16]);
     /// Partition type: EFI System Partition.
-    pub const EFI_SYSTEM: Guid = Guid::from_fields(
-        0xC12A_7328,
-        0xF81F,
-        0x11D2,
-        [0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B],
-    );
+    pub const EFI_SYSTEM: Guid = Guid::from_fields(0xC12A_7328, 0xF81F, 0x11D2, [0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B]);
     /// Partition type: Linux filesystem data (generic Linux partition).
-    pub const LINUX_FILESYSTEM: Guid = Guid::from_fields(
-        0x0FC6_3DAF,
-        0x8483,
-        0x4772,
-        [0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4],
-    );
+    pub const LINUX_FILESYSTEM: Guid = Guid::from_fields(0x0FC6_3DAF, 0x8483, 0x4772, [0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4]);
     /// Partition type: root filesystem of x86-64 Linux (Discoverable Partitions Spec).
-    pub const LINUX_ROOT_X86_64: Guid = Guid::from_fields(
-        0x4F68_BCE3,
-        0xE8CD,
-        0x4DB1,
-        [0x96, 0xE7, 0xFB, 0xCA, 0xF9, 0x84, 0xB7, 0x09],
-    );
+    pub const LINUX_ROOT_X86_64: Guid = Guid::from_fields(0x4F68_BCE3, 0xE8CD, 0x4DB1, [0x96, 0xE7, 0xFB, 0xCA, 0xF9, 0x84, 0xB7, 0x09]);
 
     /// Builds a GUID from its text fields: `d1-d2-d3-d4[0..2]-d4[2..8]`.
     pub const fn from_fields(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
         let a = d1.to_be_bytes();
         let b = d2.to_be_bytes();
         let c = d3.to_be_bytes();
-        Guid([
-            a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4],
-            d4[5], d4[6], d4[7],
-        ])
+        Guid([a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6], d4[7]])
     }
 
     /// A GUID from its canonical (big-endian, text-order) bytes.
@@ -127,19 +109,14 @@ impl FromStr for Guid {
 
     /// Parses the 8-4-4-4-12 form, either case; braces are not accepted.
     fn from_str(text: &str) -> Result<Guid, ParseGuidError> {
-        let fail = |reason: String| ParseGuidError {
-            text: text.to_string(),
-            reason,
-        };
+        let fail = |reason: String| ParseGuidError { text: text.to_string(), reason };
         if !text.is_ascii() {
             return Err(fail("it has non-ASCII characters".to_string()));
         }
         let groups: Vec<&str> = text.split('-').collect();
         let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
         if lengths != [8, 4, 4, 4, 12] {
-            return Err(fail(format!(
-                "its dash-separated groups have {lengths:?} characters, not [8, 4, 4, 4, 12]"
-            )));
+            return Err(fail(format!("its dash-separated groups have {lengths:?} characters, not [8, 4, 4, 4, 12]")));
         }
         let hex: String = groups.concat();
         let mut bytes = [0u8; 16];
@@ -161,10 +138,7 @@ mod tests {
     #[test]
     fn efi_system_guid_has_the_spec_on_disk_bytes() {
         // UEFI spec, table 5-7 and its mixed-endian encoding example.
-        let disk = [
-            0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E,
-            0xC9, 0x3B,
-        ];
+        let disk = [0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B];
         assert_eq!(Guid::EFI_SYSTEM.to_disk_bytes(), disk);
         assert_eq!(Guid::from_disk_bytes(disk), Guid::EFI_SYSTEM);
     }
@@ -173,14 +147,8 @@ mod tests {
     fn display_and_parse_are_inverse() {
         let cases = [
             (Guid::EFI_SYSTEM, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"),
-            (
-                Guid::LINUX_FILESYSTEM,
-                "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
-            ),
-            (
-                Guid::LINUX_ROOT_X86_64,
-                "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
-            ),
+            (Guid::LINUX_FILESYSTEM, "0FC63DAF-8483-4772-8E79-3D69D8477DE4"),
+            (Guid::LINUX_ROOT_X86_64, "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"),
         ];
         for (guid, text) in cases {
             assert_eq!(guid.to_string(), text);
@@ -191,24 +159,14 @@ mod tests {
 
     #[test]
     fn parse_rejects_malformed_text_and_says_why() {
-        let err = "C12A7328-F81F-11D2-BA4B00A0C93EC93B"
-            .parse::<Guid>()
-            .unwrap_err();
+        let err = "C12A7328-F81F-11D2-BA4B00A0C93EC93B".parse::<Guid>().unwrap_err();
         assert!(err.to_string().contains("[8, 4, 4, 16]"), "{err}");
-        let err = "C12A7328-F81F-11D2-BA4B-00A0C93EC93G"
-            .parse::<Guid>()
-            .unwrap_err();
+        let err = "C12A7328-F81F-11D2-BA4B-00A0C93EC93G".parse::<Guid>().unwrap_err();
         assert!(err.to_string().contains("`3G` is not a hex byte"), "{err}");
-        let err = "+12A7328-F81F-11D2-BA4B-00A0C93EC93B"
-            .parse::<Guid>()
-            .unwrap_err();
+        let err = "+12A7328-F81F-11D2-BA4B-00A0C93EC93B".parse::<Guid>().unwrap_err();
         assert!(err.to_string().contains("`+1` is not a hex byte"), "{err}");
-        assert!("{C12A7328-F81F-11D2-BA4B-00A0C93EC93B}"
-            .parse::<Guid>()
-            .is_err());
-        let err = "C12A7328-F81F-11D2-BA4B-00A0C93EC9é"
-            .parse::<Guid>()
-            .unwrap_err();
+        assert!("{C12A7328-F81F-11D2-BA4B-00A0C93EC93B}".parse::<Guid>().is_err());
+        let err = "C12A7328-F81F-11D2-BA4B-00A0C93EC9é".parse::<Guid>().unwrap_err();
         assert!(err.to_string().contains("non-ASCII"), "{err}");
     }
 
@@ -225,9 +183,6 @@ mod tests {
             assert_eq!(Guid::derived(seed).to_string().as_bytes()[14], b'5');
         }
         // Pinned: a change here changes every image's bytes.
-        assert_eq!(
-            Guid::derived(b"").to_string(),
-            "E3B0C442-98FC-5C14-9AFB-F4C8996FB924"
-        );
+        assert_eq!(Guid::derived(b"").to_string(), "E3B0C442-98FC-5C14-9AFB-F4C8996FB924");
     }
 }

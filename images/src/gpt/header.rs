@@ -49,40 +49,23 @@ impl Header {
 
     /// Decodes the header sector read from `lba`, checking signature, revision, header
     /// size and header CRC32 (in that order). Where it sits is the caller's to check.
-    pub fn decode(
-        sector: &[u8; SECTOR_SIZE as usize],
-        copy: HeaderCopy,
-        lba: u64,
-    ) -> Result<Header> {
+    pub fn decode(sector: &[u8; SECTOR_SIZE as usize], copy: HeaderCopy, lba: u64) -> Result<Header> {
         let found: [u8; 8] = sector[0..8].try_into().expect("8 bytes");
         if found != SIGNATURE {
             return Err(Error::BadSignature { copy, lba, found });
         }
         let revision = u32_at(sector, 8);
         if revision != REVISION_1_0 {
-            return Err(Error::UnsupportedRevision {
-                copy,
-                lba,
-                found: revision,
-            });
+            return Err(Error::UnsupportedRevision { copy, lba, found: revision });
         }
         let size = u32_at(sector, 12);
         if !(HEADER_SIZE..=SECTOR_SIZE as u32).contains(&size) {
-            return Err(Error::BadHeaderSize {
-                copy,
-                lba,
-                found: size,
-            });
+            return Err(Error::BadHeaderSize { copy, lba, found: size });
         }
         let stored = u32_at(sector, HEADER_CRC_OFFSET);
         let computed = header_crc32(&sector[..size as usize]);
         if stored != computed {
-            return Err(Error::HeaderCrcMismatch {
-                copy,
-                lba,
-                stored,
-                computed,
-            });
+            return Err(Error::HeaderCrcMismatch { copy, lba, stored, computed });
         }
         Ok(Header {
             my_lba: u64_at(sector, 24),
@@ -104,8 +87,7 @@ impl Header {
 
     /// The last LBA of the partition entry array.
     pub fn entries_last_lba(&self) -> u64 {
-        self.entries_lba
-            .saturating_add(self.entries_bytes().div_ceil(SECTOR_SIZE).max(1) - 1)
+        self.entries_lba.saturating_add(self.entries_bytes().div_ceil(SECTOR_SIZE).max(1) - 1)
     }
 }
 
@@ -150,10 +132,7 @@ mod tests {
         assert_eq!(&sector[0..8], b"EFI PART");
         assert_eq!(&sector[8..16], &[0, 0, 1, 0, 92, 0, 0, 0]);
         assert!(sector[92..].iter().all(|&b| b == 0));
-        assert_eq!(
-            Header::decode(&sector, HeaderCopy::Primary, 1).unwrap(),
-            sample()
-        );
+        assert_eq!(Header::decode(&sector, HeaderCopy::Primary, 1).unwrap(), sample());
     }
 
     #[test]
@@ -170,31 +149,16 @@ mod tests {
         let good = sample().encode();
         let mut s = good;
         s[0] = b'X';
-        assert!(matches!(
-            Header::decode(&s, HeaderCopy::Backup, 9),
-            Err(Error::BadSignature { lba: 9, .. })
-        ));
+        assert!(matches!(Header::decode(&s, HeaderCopy::Backup, 9), Err(Error::BadSignature { lba: 9, .. })));
         let mut s = good;
         s[10] = 2;
-        assert!(matches!(
-            Header::decode(&s, HeaderCopy::Primary, 1),
-            Err(Error::UnsupportedRevision {
-                found: 0x0002_0000,
-                ..
-            })
-        ));
+        assert!(matches!(Header::decode(&s, HeaderCopy::Primary, 1), Err(Error::UnsupportedRevision { found: 0x0002_0000, .. })));
         let mut s = good;
         s[12] = 91;
-        assert!(matches!(
-            Header::decode(&s, HeaderCopy::Primary, 1),
-            Err(Error::BadHeaderSize { found: 91, .. })
-        ));
+        assert!(matches!(Header::decode(&s, HeaderCopy::Primary, 1), Err(Error::BadHeaderSize { found: 91, .. })));
         let mut s = good;
         s[40] ^= 1;
-        assert!(matches!(
-            Header::decode(&s, HeaderCopy::Primary, 1),
-            Err(Error::HeaderCrcMismatch { .. })
-        ));
+        assert!(matches!(Header::decode(&s, HeaderCopy::Primary, 1), Err(Error::HeaderCrcMismatch { .. })));
         // Bytes past the header size are outside the CRC.
         let mut s = good;
         s[100] = 1;
@@ -205,10 +169,7 @@ mod tests {
     fn entries_span_whole_sectors() {
         let h = sample();
         assert_eq!(h.entries_last_lba(), 33);
-        let h = Header {
-            entry_count: 5,
-            ..sample()
-        };
+        let h = Header { entry_count: 5, ..sample() };
         assert_eq!(h.entries_last_lba(), 3);
     }
 }

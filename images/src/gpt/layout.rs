@@ -24,16 +24,10 @@ pub(crate) fn check_identities(partitions: &[Partition]) -> Result<()> {
         }
         encode_name(&p.name)?;
         if p.type_guid.is_nil() {
-            return Err(Error::NilTypeGuid {
-                name: p.name.clone(),
-            });
+            return Err(Error::NilTypeGuid { name: p.name.clone() });
         }
         if let Some(first) = owners.insert(p.unique_guid, &p.name) {
-            return Err(Error::DuplicateUniqueGuid {
-                first: first.clone(),
-                second: p.name.clone(),
-                guid: p.unique_guid,
-            });
+            return Err(Error::DuplicateUniqueGuid { first: first.clone(), second: p.name.clone(), guid: p.unique_guid });
         }
     }
     Ok(())
@@ -43,26 +37,13 @@ pub(crate) fn check_identities(partitions: &[Partition]) -> Result<()> {
 pub(crate) fn check_placement(partitions: &[Partition], usable: Usable) -> Result<()> {
     for p in partitions {
         if p.last_lba < p.first_lba {
-            return Err(Error::EndsBeforeStart {
-                name: p.name.clone(),
-                first_lba: p.first_lba,
-                last_lba: p.last_lba,
-            });
+            return Err(Error::EndsBeforeStart { name: p.name.clone(), first_lba: p.first_lba, last_lba: p.last_lba });
         }
         if p.first_lba < usable.first_lba {
-            return Err(Error::StartsBeforeFirstUsable {
-                name: p.name.clone(),
-                first_lba: p.first_lba,
-                first_usable: usable.first_lba,
-            });
+            return Err(Error::StartsBeforeFirstUsable { name: p.name.clone(), first_lba: p.first_lba, first_usable: usable.first_lba });
         }
         if p.last_lba > usable.last_lba {
-            return Err(Error::EndsPastLastUsable {
-                name: p.name.clone(),
-                last_lba: p.last_lba,
-                last_usable: usable.last_lba,
-                disk_size: usable.disk_size,
-            });
+            return Err(Error::EndsPastLastUsable { name: p.name.clone(), last_lba: p.last_lba, last_usable: usable.last_lba, disk_size: usable.disk_size });
         }
     }
     // Sorted by start, any overlap shows between neighbours.
@@ -90,29 +71,15 @@ mod tests {
     use crate::gpt::Guid;
 
     const MIB: u64 = 2048; // sectors
-    const DISK_256: Usable = Usable {
-        first_lba: 34,
-        last_lba: 524_254,
-        disk_size: 256 << 20,
-    };
+    const DISK_256: Usable = Usable { first_lba: 34, last_lba: 524_254, disk_size: 256 << 20 };
 
     fn part(name: &str, first_lba: u64, sectors: u64) -> Partition {
-        Partition::new(
-            name,
-            Guid::LINUX_FILESYSTEM,
-            Guid::derived(name.as_bytes()),
-            first_lba,
-            first_lba + sectors - 1,
-        )
+        Partition::new(name, Guid::LINUX_FILESYSTEM, Guid::derived(name.as_bytes()), first_lba, first_lba + sectors - 1)
     }
 
     #[test]
     fn the_x86_64_board_layout_passes() {
-        let parts = [
-            part("esp", MIB, 32 * MIB),
-            part("rootfs", 33 * MIB, 64 * MIB),
-            part("data", 97 * MIB, 158 * MIB),
-        ];
+        let parts = [part("esp", MIB, 32 * MIB), part("rootfs", 33 * MIB, 64 * MIB), part("data", 97 * MIB, 158 * MIB)];
         check_identities(&parts).unwrap();
         check_placement(&parts, DISK_256).unwrap();
     }
@@ -121,39 +88,20 @@ mod tests {
     fn a_partition_into_the_backup_gpt_says_how_much_to_shrink() {
         let parts = [part("data", 97 * MIB, 159 * MIB)];
         let err = check_placement(&parts, DISK_256).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "partition `data` ends at LBA 524287, past the last usable LBA 524254 of a 256 MiB disk: shrink it by 33 sectors"
-        );
+        assert_eq!(err.to_string(), "partition `data` ends at LBA 524287, past the last usable LBA 524254 of a 256 MiB disk: shrink it by 33 sectors");
     }
 
     #[test]
     fn a_partition_over_the_primary_gpt_is_rejected() {
         let err = check_placement(&[part("esp", 33, 10)], DISK_256).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::StartsBeforeFirstUsable {
-                    first_lba: 33,
-                    first_usable: 34,
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        assert!(
-            err.to_string().contains("move it to LBA 34 or later"),
-            "{err}"
-        );
+        assert!(matches!(err, Error::StartsBeforeFirstUsable { first_lba: 33, first_usable: 34, .. }), "{err}");
+        assert!(err.to_string().contains("move it to LBA 34 or later"), "{err}");
     }
 
     #[test]
     fn overlaps_name_both_partitions_and_the_overlap() {
         // Listed out of order: the check sorts by start.
-        let parts = [
-            part("rootfs", 33 * MIB - 8, 64 * MIB),
-            part("esp", MIB, 32 * MIB),
-        ];
+        let parts = [part("rootfs", 33 * MIB - 8, 64 * MIB), part("esp", MIB, 32 * MIB)];
         let err = check_placement(&parts, DISK_256).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -163,48 +111,28 @@ mod tests {
         // One inside another.
         let parts = [part("big", MIB, 100 * MIB), part("small", 2 * MIB, MIB)];
         let err = check_placement(&parts, DISK_256).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains(&format!("overlap by {MIB} sectors")),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("overlap by {MIB} sectors")), "{err}");
     }
 
     #[test]
     fn reversed_ranges_are_rejected() {
         let mut p = part("esp", MIB, 1);
         p.last_lba = p.first_lba - 1;
-        assert!(matches!(
-            check_placement(&[p], DISK_256),
-            Err(Error::EndsBeforeStart { .. })
-        ));
+        assert!(matches!(check_placement(&[p], DISK_256), Err(Error::EndsBeforeStart { .. })));
     }
 
     #[test]
     fn identity_errors_name_the_partition() {
         let err = check_identities(&[part("esp", MIB, 1), part("", 2 * MIB, 1)]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("partition #2 has an empty name"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("partition #2 has an empty name"), "{err}");
         let mut nil = part("esp", MIB, 1);
         nil.type_guid = Guid::NIL;
-        assert!(
-            matches!(check_identities(&[nil]), Err(Error::NilTypeGuid { name }) if name == "esp")
-        );
+        assert!(matches!(check_identities(&[nil]), Err(Error::NilTypeGuid { name }) if name == "esp"));
         let mut twin = part("rootfs", 2 * MIB, 1);
         twin.unique_guid = Guid::derived(b"esp");
         let err = check_identities(&[part("esp", MIB, 1), twin]).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("partitions `esp` and `rootfs` share the unique GUID"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("partitions `esp` and `rootfs` share the unique GUID"), "{err}");
         let long = "p".repeat(40);
-        assert!(matches!(
-            check_identities(&[part(&long, MIB, 1)]),
-            Err(Error::NameTooLong { units: 40, .. })
-        ));
+        assert!(matches!(check_identities(&[part(&long, MIB, 1)]), Err(Error::NameTooLong { units: 40, .. })));
     }
 }

@@ -26,15 +26,11 @@ pub(crate) fn protective_mbr(disk_sectors: u64) -> [u8; SECTOR_SIZE as usize] {
 /// Checks that LBA 0 is an MBR with a GPT-protective (0xEE) partition.
 pub(crate) fn check_protective_mbr(sector: &[u8; SECTOR_SIZE as usize]) -> Result<()> {
     if sector[510..512] != BOOT_SIGNATURE {
-        return Err(Error::NoProtectiveMbr {
-            reason: "no 55AA boot signature",
-        });
+        return Err(Error::NoProtectiveMbr { reason: "no 55AA boot signature" });
     }
     let protective = (0..4).any(|i| sector[PARTITION_TABLE + 16 * i + 4] == GPT_PROTECTIVE);
     if !protective {
-        return Err(Error::NoProtectiveMbr {
-            reason: "no partition of type 0xEE",
-        });
+        return Err(Error::NoProtectiveMbr { reason: "no partition of type 0xEE" });
     }
     Ok(())
 }
@@ -50,10 +46,7 @@ mod tests {
         assert_eq!(&s[446 + 8..446 + 12], &1u32.to_le_bytes());
         assert_eq!(&s[446 + 12..446 + 16], &524_287u32.to_le_bytes());
         assert_eq!(&s[510..], &[0x55, 0xAA]);
-        assert!(
-            s[462..510].iter().all(|&b| b == 0),
-            "other records are empty"
-        );
+        assert!(s[462..510].iter().all(|&b| b == 0), "other records are empty");
         let huge = protective_mbr(1 << 40);
         assert_eq!(&huge[446 + 12..446 + 16], &u32::MAX.to_le_bytes());
         assert!(check_protective_mbr(&s).is_ok());
@@ -63,13 +56,9 @@ mod tests {
     fn a_missing_signature_or_0xee_record_is_reported() {
         let mut s = protective_mbr(100);
         s[511] = 0;
-        assert!(
-            matches!(check_protective_mbr(&s), Err(Error::NoProtectiveMbr { reason }) if reason.contains("55AA"))
-        );
+        assert!(matches!(check_protective_mbr(&s), Err(Error::NoProtectiveMbr { reason }) if reason.contains("55AA")));
         let mut s = protective_mbr(100);
         s[446 + 4] = 0x83;
-        assert!(
-            matches!(check_protective_mbr(&s), Err(Error::NoProtectiveMbr { reason }) if reason.contains("0xEE"))
-        );
+        assert!(matches!(check_protective_mbr(&s), Err(Error::NoProtectiveMbr { reason }) if reason.contains("0xEE")));
     }
 }

@@ -66,21 +66,8 @@ impl Partition {
     pub const ATTR_LEGACY_BIOS_BOOTABLE: u64 = 1 << 2;
 
     /// A partition over LBAs `first_lba..=last_lba` with no attributes.
-    pub fn new(
-        name: impl Into<String>,
-        type_guid: Guid,
-        unique_guid: Guid,
-        first_lba: u64,
-        last_lba: u64,
-    ) -> Partition {
-        Partition {
-            name: name.into(),
-            type_guid,
-            unique_guid,
-            first_lba,
-            last_lba,
-            attributes: 0,
-        }
+    pub fn new(name: impl Into<String>, type_guid: Guid, unique_guid: Guid, first_lba: u64, last_lba: u64) -> Partition {
+        Partition { name: name.into(), type_guid, unique_guid, first_lba, last_lba, attributes: 0 }
     }
 
     /// Its size in sectors (0 if the range is reversed).
@@ -126,11 +113,7 @@ pub struct Label {
 impl Gpt {
     /// A label with 512-byte sectors.
     pub fn new(disk_guid: Guid, partitions: Vec<Partition>) -> Gpt {
-        Gpt {
-            disk_guid,
-            sector_size: SECTOR_SIZE,
-            partitions,
-        }
+        Gpt { disk_guid, sector_size: SECTOR_SIZE, partitions }
     }
 
     /// Checks that this label can be written to a disk of `disk_size` bytes: names,
@@ -141,10 +124,7 @@ impl Gpt {
         }
         let usable = usable_lbas(disk_size)?;
         if self.partitions.len() > ENTRY_COUNT {
-            return Err(Error::TooManyPartitions {
-                count: self.partitions.len(),
-                max: ENTRY_COUNT,
-            });
+            return Err(Error::TooManyPartitions { count: self.partitions.len(), max: ENTRY_COUNT });
         }
         layout::check_identities(&self.partitions)?;
         layout::check_placement(&self.partitions, usable)
@@ -167,12 +147,7 @@ impl Gpt {
             entry_size: entry::ENTRY_SIZE as u32,
             entries_crc32: crc32fast::hash(&entries),
         };
-        let backup_header = Header {
-            my_lba: last_lba,
-            alternate_lba: 1,
-            entries_lba: last_lba - ENTRY_ARRAY_SECTORS,
-            ..primary_header.clone()
-        };
+        let backup_header = Header { my_lba: last_lba, alternate_lba: 1, entries_lba: last_lba - ENTRY_ARRAY_SECTORS, ..primary_header.clone() };
 
         let mut primary = Vec::with_capacity((PRIMARY_LABEL_SECTORS * SECTOR_SIZE) as usize);
         primary.extend_from_slice(&mbr::protective_mbr(last_lba + 1));
@@ -182,11 +157,7 @@ impl Gpt {
         let mut backup = entries;
         backup.extend_from_slice(&backup_header.encode());
 
-        Ok(Label {
-            primary,
-            backup,
-            backup_offset: disk_size - BACKUP_LABEL_SECTORS * SECTOR_SIZE,
-        })
+        Ok(Label { primary, backup, backup_offset: disk_size - BACKUP_LABEL_SECTORS * SECTOR_SIZE })
     }
 
     /// Writes the label to `disk`, a disk (image) of `disk_size` bytes: its first 34 and
@@ -195,10 +166,7 @@ impl Gpt {
         let label = self.label(disk_size)?;
         write_at(disk, 0, &label.primary, "primary GPT")?;
         write_at(disk, label.backup_offset, &label.backup, "backup GPT")?;
-        disk.flush().map_err(|source| Error::Io {
-            action: "flushing the GPT".into(),
-            source,
-        })
+        disk.flush().map_err(|source| Error::Io { action: "flushing the GPT".into(), source })
     }
 
     /// The partition named `name`, if any.
@@ -226,25 +194,13 @@ fn disk_sectors(disk_size: u64) -> Result<u64> {
 
 fn usable_lbas(disk_size: u64) -> Result<Usable> {
     let sectors = disk_sectors(disk_size)?;
-    Ok(Usable {
-        first_lba: FIRST_USABLE_LBA,
-        last_lba: sectors - 1 - BACKUP_LABEL_SECTORS,
-        disk_size,
-    })
+    Ok(Usable { first_lba: FIRST_USABLE_LBA, last_lba: sectors - 1 - BACKUP_LABEL_SECTORS, disk_size })
 }
 
-fn write_at<D: Write + Seek + ?Sized>(
-    disk: &mut D,
-    offset: u64,
-    bytes: &[u8],
-    what: &str,
-) -> Result<()> {
+fn write_at<D: Write + Seek + ?Sized>(disk: &mut D, offset: u64, bytes: &[u8], what: &str) -> Result<()> {
     disk.seek(SeekFrom::Start(offset))
         .and_then(|_| disk.write_all(bytes))
-        .map_err(|source| Error::Io {
-            action: format!("writing the {what} at byte {offset}"),
-            source,
-        })
+        .map_err(|source| Error::Io { action: format!("writing the {what} at byte {offset}"), source })
 }
 
 #[cfg(test)]
@@ -259,27 +215,9 @@ mod tests {
         Gpt::new(
             Guid::derived(b"disk"),
             vec![
-                Partition::new(
-                    "esp",
-                    Guid::EFI_SYSTEM,
-                    Guid::derived(b"esp"),
-                    mib,
-                    33 * mib - 1,
-                ),
-                Partition::new(
-                    "rootfs",
-                    Guid::LINUX_ROOT_X86_64,
-                    Guid::derived(b"rootfs"),
-                    33 * mib,
-                    97 * mib - 1,
-                ),
-                Partition::new(
-                    "data",
-                    Guid::LINUX_FILESYSTEM,
-                    Guid::derived(b"data"),
-                    97 * mib,
-                    255 * mib - 1,
-                ),
+                Partition::new("esp", Guid::EFI_SYSTEM, Guid::derived(b"esp"), mib, 33 * mib - 1),
+                Partition::new("rootfs", Guid::LINUX_ROOT_X86_64, Guid::derived(b"rootfs"), 33 * mib, 97 * mib - 1),
+                Partition::new("data", Guid::LINUX_FILESYSTEM, Guid::derived(b"data"), 97 * mib, 255 * mib - 1),
             ],
         )
     }
@@ -301,34 +239,12 @@ mod tests {
     fn headers_point_at_each_other_and_at_their_entries() {
         let label = board_gpt().label(DISK).unwrap();
         let last = DISK / 512 - 1;
-        let primary = Header::decode(
-            label.primary[512..1024].try_into().unwrap(),
-            HeaderCopy::Primary,
-            1,
-        )
-        .unwrap();
-        let backup = Header::decode(
-            label.backup[32 * 512..].try_into().unwrap(),
-            HeaderCopy::Backup,
-            last,
-        )
-        .unwrap();
-        assert_eq!(
-            (primary.my_lba, primary.alternate_lba, primary.entries_lba),
-            (1, last, 2)
-        );
-        assert_eq!(
-            (backup.my_lba, backup.alternate_lba, backup.entries_lba),
-            (last, 1, last - 32)
-        );
-        assert_eq!(
-            (primary.first_usable_lba, primary.last_usable_lba),
-            (34, last - 33)
-        );
-        assert_eq!(
-            primary.entries_crc32,
-            crc32fast::hash(&label.primary[1024..])
-        );
+        let primary = Header::decode(label.primary[512..1024].try_into().unwrap(), HeaderCopy::Primary, 1).unwrap();
+        let backup = Header::decode(label.backup[32 * 512..].try_into().unwrap(), HeaderCopy::Backup, last).unwrap();
+        assert_eq!((primary.my_lba, primary.alternate_lba, primary.entries_lba), (1, last, 2));
+        assert_eq!((backup.my_lba, backup.alternate_lba, backup.entries_lba), (last, 1, last - 32));
+        assert_eq!((primary.first_usable_lba, primary.last_usable_lba), (34, last - 33));
+        assert_eq!(primary.entries_crc32, crc32fast::hash(&label.primary[1024..]));
     }
 
     #[test]
@@ -337,48 +253,24 @@ mod tests {
         board_gpt().write(&mut disk, DISK).unwrap();
         let disk = disk.into_inner();
         assert_eq!(disk.len() as u64, DISK);
-        assert!(disk[34 * 512..(DISK - 33 * 512) as usize]
-            .iter()
-            .all(|&b| b == 0xA5));
+        assert!(disk[34 * 512..(DISK - 33 * 512) as usize].iter().all(|&b| b == 0xA5));
     }
 
     #[test]
     fn bad_disk_sizes_are_rejected() {
-        assert!(matches!(
-            board_gpt().label(DISK + 1),
-            Err(Error::DiskNotWholeSectors { .. })
-        ));
-        let err = Gpt::new(Guid::derived(b"d"), vec![])
-            .label(67 * 512)
-            .unwrap_err();
+        assert!(matches!(board_gpt().label(DISK + 1), Err(Error::DiskNotWholeSectors { .. })));
+        let err = Gpt::new(Guid::derived(b"d"), vec![]).label(67 * 512).unwrap_err();
         assert!(matches!(err, Error::DiskTooSmall { .. }), "{err}");
-        assert!(Gpt::new(Guid::derived(b"d"), vec![])
-            .label(68 * 512)
-            .is_ok());
+        assert!(Gpt::new(Guid::derived(b"d"), vec![]).label(68 * 512).is_ok());
     }
 
     #[test]
     fn only_512_byte_sectors_and_128_partitions() {
         let mut gpt = board_gpt();
         gpt.sector_size = 4096;
-        assert!(matches!(
-            gpt.validate(DISK),
-            Err(Error::UnsupportedSectorSize(4096))
-        ));
-        let many = (0..129)
-            .map(|i| {
-                Partition::new(
-                    format!("p{i}"),
-                    Guid::LINUX_FILESYSTEM,
-                    Guid::derived(&[i as u8, 1]),
-                    34 + i,
-                    34 + i,
-                )
-            })
-            .collect();
-        let err = Gpt::new(Guid::derived(b"d"), many)
-            .validate(DISK)
-            .unwrap_err();
+        assert!(matches!(gpt.validate(DISK), Err(Error::UnsupportedSectorSize(4096))));
+        let many = (0..129).map(|i| Partition::new(format!("p{i}"), Guid::LINUX_FILESYSTEM, Guid::derived(&[i as u8, 1]), 34 + i, 34 + i)).collect();
+        let err = Gpt::new(Guid::derived(b"d"), many).validate(DISK).unwrap_err();
         assert!(err.to_string().contains("drop 1 of them"), "{err}");
     }
 

@@ -21,13 +21,8 @@ pub struct Output {
 /// Runs `tool` from Debian package `package`; a missing tool fails the test (with the
 /// package to install), it does not skip it.
 pub fn run(tool: &str, args: &[&str], package: &str) -> Output {
-    let output = Command::new(tool)
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {tool} ({e}): install the Debian package `{package}`")
-        });
+    let output =
+        Command::new(tool).args(args).env("LC_ALL", "C").output().unwrap_or_else(|e| panic!("cannot run {tool} ({e}): install the Debian package `{package}`"));
     Output {
         success: output.status.success(),
         raw_stdout: output.stdout.clone(),
@@ -39,11 +34,7 @@ pub fn run(tool: &str, args: &[&str], package: &str) -> Output {
 /// Runs `tool` and requires it to succeed; returns its standard output.
 pub fn run_ok(tool: &str, args: &[&str], package: &str) -> String {
     let out = run(tool, args, package);
-    assert!(
-        out.success,
-        "{tool} {args:?} failed:\n{}\n{}",
-        out.stdout, out.stderr
-    );
+    assert!(out.success, "{tool} {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
     out.stdout
 }
 
@@ -67,11 +58,7 @@ pub fn path_str(path: &Path) -> &str {
 
 /// Overwrites one byte of a file.
 pub fn flip_byte(path: &Path, offset: u64) {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
     let mut byte = [0u8];
     file.seek(SeekFrom::Start(offset)).unwrap();
     file.read_exact(&mut byte).unwrap();
@@ -80,11 +67,7 @@ pub fn flip_byte(path: &Path, offset: u64) {
 }
 
 pub fn open(path: &Path) -> File {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap()
+    std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap()
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so content mix-ups show.

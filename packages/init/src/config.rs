@@ -98,7 +98,14 @@ impl InitConfig {
         let index: BTreeMap<&str, usize> = self.services.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
         let mut order = Vec::new();
         let mut state = vec![0u8; self.services.len()]; // 0 new, 1 visiting, 2 done
-        fn visit(i: usize, cfg: &InitConfig, index: &BTreeMap<&str, usize>, state: &mut [u8], order: &mut Vec<usize>, path: &mut Vec<usize>) -> Result<(), String> {
+        fn visit(
+            i: usize,
+            cfg: &InitConfig,
+            index: &BTreeMap<&str, usize>,
+            state: &mut [u8],
+            order: &mut Vec<usize>,
+            path: &mut Vec<usize>,
+        ) -> Result<(), String> {
             match state[i] {
                 2 => return Ok(()),
                 1 => {
@@ -132,7 +139,14 @@ mod tests {
     use super::*;
 
     fn svc(name: &str, after: &[&str]) -> Service {
-        Service { name: name.into(), command: vec![format!("/usr/sbin/{name}")], after: after.iter().map(|s| s.to_string()).collect(), restart: Restart::Always, console: false, env: BTreeMap::new() }
+        Service {
+            name: name.into(),
+            command: vec![format!("/usr/sbin/{name}")],
+            after: after.iter().map(|s| s.to_string()).collect(),
+            restart: Restart::Always,
+            console: false,
+            env: BTreeMap::new(),
+        }
     }
 
     #[test]

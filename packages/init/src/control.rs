@@ -88,7 +88,16 @@ mod tests {
 
     #[test]
     fn parse_round_trip() {
-        for r in [Request::Status, Request::Start("webd".into()), Request::Stop("a".into()), Request::Restart("b".into()), Request::Log, Request::LogFollow, Request::Reboot, Request::Poweroff] {
+        for r in [
+            Request::Status,
+            Request::Start("webd".into()),
+            Request::Stop("a".into()),
+            Request::Restart("b".into()),
+            Request::Log,
+            Request::LogFollow,
+            Request::Reboot,
+            Request::Poweroff,
+        ] {
             assert_eq!(Request::parse(&r.to_line()).unwrap(), r);
         }
         assert_eq!(Request::parse("frobnicate x\n").unwrap_err(), "unknown request `frobnicate x`");

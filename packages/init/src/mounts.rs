@@ -201,7 +201,11 @@ fn find_partlabel(sys_block: &Path, label: &str) -> Option<PathBuf> {
                 matches = true;
             }
         }
-        if matches { Some(PathBuf::from("/dev").join(devname?)) } else { None }
+        if matches {
+            Some(PathBuf::from("/dev").join(devname?))
+        } else {
+            None
+        }
     })
 }
 

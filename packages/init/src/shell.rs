@@ -99,7 +99,9 @@ pub fn main() -> i32 {
 fn execute(l: &Line) -> Result<(), String> {
     let mut out: Box<dyn Write> = match &l.redirect {
         None => Box::new(std::io::stdout()),
-        Some((file, append)) => Box::new(OpenOptions::new().create(true).write(true).append(*append).truncate(!*append).open(file).map_err(|e| format!("{file}: {e}"))?),
+        Some((file, append)) => {
+            Box::new(OpenOptions::new().create(true).write(true).append(*append).truncate(!*append).open(file).map_err(|e| format!("{file}: {e}"))?)
+        }
     };
     let (cmd, args) = (l.words[0].as_str(), &l.words[1..]);
     let io = |e: std::io::Error| e.to_string();
@@ -120,14 +122,18 @@ fn execute(l: &Line) -> Result<(), String> {
                     writeln!(out, "{d}").map_err(io)?;
                     continue;
                 }
-                let mut names: Vec<String> = fs::read_dir(&d).map_err(|e| format!("{d}: {e}"))?.flatten().map(|e| {
-                    let suffix = match e.file_type() {
-                        Ok(t) if t.is_dir() => "/",
-                        Ok(t) if t.is_symlink() => "@",
-                        _ => "",
-                    };
-                    format!("{}{suffix}", e.file_name().to_string_lossy())
-                }).collect();
+                let mut names: Vec<String> = fs::read_dir(&d)
+                    .map_err(|e| format!("{d}: {e}"))?
+                    .flatten()
+                    .map(|e| {
+                        let suffix = match e.file_type() {
+                            Ok(t) if t.is_dir() => "/",
+                            Ok(t) if t.is_symlink() => "@",
+                            _ => "",
+                        };
+                        format!("{}{suffix}", e.file_name().to_string_lossy())
+                    })
+                    .collect();
                 names.sort();
                 writeln!(out, "{}", names.join("  ")).map_err(io)?;
             }
@@ -170,7 +176,11 @@ fn execute(l: &Line) -> Result<(), String> {
                 let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
                 let field = |k: &str| status.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string());
                 let rss = field("VmRSS:").map(|v| v.trim_end_matches(" kB").to_string()).unwrap_or_else(|| "-".into());
-                let cmd = if cmdline.is_empty() { format!("[{}]", field("Name:").unwrap_or_default()) } else { String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end().to_string() };
+                let cmd = if cmdline.is_empty() {
+                    format!("[{}]", field("Name:").unwrap_or_default())
+                } else {
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ").trim_end().to_string()
+                };
                 writeln!(out, "{pid:>6} {rss:>8}  {cmd}").map_err(io)?;
             }
             Ok(())
@@ -209,11 +219,7 @@ fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, String> {
 }
 
 fn external(cmd: &str, args: &[String], l: &Line) -> Result<(), String> {
-    let path = if cmd.contains('/') {
-        Some(cmd.to_string())
-    } else {
-        PATH.split(':').map(|d| format!("{d}/{cmd}")).find(|p| Path::new(p).is_file())
-    };
+    let path = if cmd.contains('/') { Some(cmd.to_string()) } else { PATH.split(':').map(|d| format!("{d}/{cmd}")).find(|p| Path::new(p).is_file()) };
     let Some(path) = path else { return Err("command not found (try `help`)".into()) };
     let mut c = Command::new(&path);
     c.args(args);

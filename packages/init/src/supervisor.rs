@@ -129,7 +129,17 @@ impl Supervisor {
         let signals = SignalFd::with_flags(&handled_signals(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|e| format!("signalfd: {e}"))?;
         let mut ring = LogRing::new(DEFAULT_CAPACITY);
         let kmsg = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg").ok();
-        let mut sup = Supervisor { services: cfg.services.iter().map(|_| ServiceState { wanted: true, ..Default::default() }).collect(), cfg, order, ring: LogRing::new(0), kmsg, signals, listener: None, followers: Vec::new(), ready: false };
+        let mut sup = Supervisor {
+            services: cfg.services.iter().map(|_| ServiceState { wanted: true, ..Default::default() }).collect(),
+            cfg,
+            order,
+            ring: LogRing::new(0),
+            kmsg,
+            signals,
+            listener: None,
+            followers: Vec::new(),
+            ready: false,
+        };
         // Kernel messages since boot first, then what init said before the loop.
         sup.read_kmsg(&mut ring);
         for e in early {
@@ -348,11 +358,12 @@ impl Supervisor {
             self.say(format!("{name} (pid {pid}) stopped: {what}"));
             return;
         }
-        let restart = s.wanted && match policy {
-            Restart::Always => true,
-            Restart::OnFailure => failed(status),
-            Restart::Never => false,
-        };
+        let restart = s.wanted
+            && match policy {
+                Restart::Always => true,
+                Restart::OnFailure => failed(status),
+                Restart::Never => false,
+            };
         if !restart {
             s.wanted = false;
             self.say(format!("{name} (pid {pid}) {what}; not restarted (restart = {policy:?})"));

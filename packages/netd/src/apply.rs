@@ -198,15 +198,7 @@ pub fn apply_links(rtnl: &mut Rtnl, old: Option<&Network>, net: &Network) -> io:
 
 /// Makes `want` the only IPv4 address of the device `index` (named `name`); `want` None:
 /// none. A lease's address is added again when its lifetime is to be renewed (`refresh`).
-fn ensure_only_address(
-    rtnl: &mut Rtnl,
-    addrs: &[Addr],
-    index: u32,
-    name: &str,
-    want: Option<(Ipv4Cidr, Option<u32>)>,
-    refresh: bool,
-    report: &mut Report,
-) {
+fn ensure_only_address(rtnl: &mut Rtnl, addrs: &[Addr], index: u32, name: &str, want: Option<(Ipv4Cidr, Option<u32>)>, refresh: bool, report: &mut Report) {
     let mut present = false;
     for a in addrs.iter().filter(|a| a.index == index) {
         if want.map(|(c, _)| c) == Some(a.cidr) {

@@ -423,11 +423,8 @@ impl Daemon {
             }
         }
         if ch.wan {
-            let restart = o.wan.proto != n.wan.proto
-                || o.wan.device != n.wan.device
-                || o.wan.mac != n.wan.mac
-                || o.wan.hostname != n.wan.hostname
-                || self.wan.is_none();
+            let restart =
+                o.wan.proto != n.wan.proto || o.wan.device != n.wan.device || o.wan.mac != n.wan.mac || o.wan.hostname != n.wan.hostname || self.wan.is_none();
             if n.wan.proto == WanProto::Static {
                 self.start_wan(true);
             } else if restart {
@@ -603,9 +600,9 @@ impl Daemon {
     fn on_watch(&mut self, now: Instant) {
         let Some(w) = &self.watch else { return };
         let Ok(events) = w.read_events() else { return };
-        let ours = events.iter().any(|e| {
-            e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE)
-        });
+        let ours = events
+            .iter()
+            .any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE));
         if ours {
             self.reload_at = Some(now + Duration::from_secs(1));
         }

@@ -97,11 +97,9 @@ impl Server {
         self.offers.clear();
         let before = self.leases.entries.len();
         let cfg = &self.cfg;
-        self.leases.entries.retain(|e| {
-            cfg.address.is_host(e.ip)
-                && e.ip != cfg.address.addr()
-                && !cfg.statics.iter().any(|s| s.ip == e.ip && s.mac.octets() != e.mac)
-        });
+        self.leases
+            .entries
+            .retain(|e| cfg.address.is_host(e.ip) && e.ip != cfg.address.addr() && !cfg.statics.iter().any(|s| s.ip == e.ip && s.mac.octets() != e.mac));
         self.dirty |= before != self.leases.entries.len();
     }
 
@@ -165,9 +163,7 @@ impl Server {
             return Some(ip);
         }
         let (a, b) = self.cfg.pool;
-        let free = (u32::from(a)..=u32::from(b))
-            .map(Ipv4Addr::from)
-            .find(|ip| self.leases.by_ip(*ip).is_none() && self.allowed(*ip, mac, now));
+        let free = (u32::from(a)..=u32::from(b)).map(Ipv4Addr::from).find(|ip| self.leases.by_ip(*ip).is_none() && self.allowed(*ip, mac, now));
         free.or_else(|| {
             let mut expired: Vec<&LeaseEntry> = self.leases.entries.iter().filter(|e| e.expires <= now).collect();
             expired.sort_by_key(|e| e.expires);

@@ -450,16 +450,7 @@ impl Forwarder {
                 }
             }
             self.next_client += 1;
-            self.clients.push(TcpClient {
-                id: self.next_client,
-                addr,
-                stream,
-                inbuf: Vec::new(),
-                out: Vec::new(),
-                last: now,
-                eof: false,
-                dead: false,
-            });
+            self.clients.push(TcpClient { id: self.next_client, addr, stream, inbuf: Vec::new(), out: Vec::new(), last: now, eof: false, dead: false });
         }
     }
 
@@ -602,11 +593,7 @@ impl Forwarder {
     }
 
     fn upstream_ready(&mut self, i: usize, now: Instant) {
-        let got = if let Transport::Tcp(t) = &mut self.pending[i].transport {
-            tcp_progress(t).transpose()
-        } else {
-            self.udp_answer(i, now)
-        };
+        let got = if let Transport::Tcp(t) = &mut self.pending[i].transport { tcp_progress(t).transpose() } else { self.udp_answer(i, now) };
         let server = self.pending[i].server;
         match got {
             None => {}
@@ -852,4 +839,3 @@ fn last_record(msg: &[u8]) -> Option<(usize, usize)> {
     }
     last
 }
-

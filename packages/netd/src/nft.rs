@@ -131,10 +131,9 @@ impl fmt::Display for NftError {
                 }
                 write!(f, "; nothing was changed, the previous rules stay")?;
                 match error.raw_os_error() {
-                    Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => write!(
-                        f,
-                        "; does the kernel have CONFIG_NF_TABLES_INET, CONFIG_NFT_CT, CONFIG_NFT_NAT and CONFIG_NFT_MASQ?"
-                    ),
+                    Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => {
+                        write!(f, "; does the kernel have CONFIG_NF_TABLES_INET, CONFIG_NFT_CT, CONFIG_NFT_NAT and CONFIG_NFT_MASQ?")
+                    }
                     Some(libc::EPERM) => write!(f, "; netd needs CAP_NET_ADMIN"),
                     _ => Ok(()),
                 }
@@ -168,8 +167,7 @@ pub fn apply(config: &oxwrt_config::Config, wan_if: &str, _wan_addr: Option<Ipv4
 /// round trip (a few hundred microseconds; milliseconds for a forward of thousands of
 /// ports).
 pub fn apply_to(cfg: &oxwrt_config::Config, lan_if: &str, wan_if: &str) -> Result<Applied, NftError> {
-    let rs = rules::build(&cfg.firewall, lan_if, wan_if)
-        .map_err(|b| NftError::BadInterface { role: b.role, name: b.name })?;
+    let rs = rules::build(&cfg.firewall, lan_if, wan_if).map_err(|b| NftError::BadInterface { role: b.role, name: b.name })?;
     let mut batch = netlink::Batch::new();
     rs.encode(&mut batch);
     let messages = batch.acked.len();

@@ -112,7 +112,10 @@ fn netd_client_gets_a_lease_from_netd_server_and_leases_survive_a_restart() {
     let ip = lease.address.addr();
     assert_eq!(lease.address.prefix(), 24);
     assert!((100..=249).contains(&ip.octets()[3]) && lease.address.network() == Ipv4Addr::new(192, 168, 50, 0), "{lease:?}");
-    assert_eq!((lease.server, lease.routers.clone(), lease.dns.clone()), (Ipv4Addr::new(192, 168, 50, 1), vec![Ipv4Addr::new(192, 168, 50, 1)], vec![Ipv4Addr::new(198, 51, 100, 53)]));
+    assert_eq!(
+        (lease.server, lease.routers.clone(), lease.dns.clone()),
+        (Ipv4Addr::new(192, 168, 50, 1), vec![Ipv4Addr::new(192, 168, 50, 1)], vec![Ipv4Addr::new(198, 51, 100, 53)])
+    );
     assert_eq!(lease.lease_secs, Some(600));
 
     // The client configured its WAN from the lease.

@@ -20,7 +20,9 @@ Logs go to standard error, one line per event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Serve on these addresses; empty means the default ([`crate::server::bind_default`]).
-    Run { listen: Vec<SocketAddr> },
+    Run {
+        listen: Vec<SocketAddr>,
+    },
     Help,
     Version,
 }
@@ -39,9 +41,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
                 None => return Err(format!("unknown argument '{a}'")),
             },
         };
-        let addr = value
-            .parse::<SocketAddr>()
-            .map_err(|_| format!("--listen '{value}' is not an ADDRESS:PORT (e.g. 0.0.0.0:80 or [::]:80)"))?;
+        let addr = value.parse::<SocketAddr>().map_err(|_| format!("--listen '{value}' is not an ADDRESS:PORT (e.g. 0.0.0.0:80 or [::]:80)"))?;
         listen.push(addr);
     }
     Ok(Command::Run { listen })

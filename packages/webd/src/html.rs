@@ -74,16 +74,7 @@ pub fn render(st: &Status) -> String {
     row(&mut o, "Uptime", &format_uptime(st.uptime_seconds));
     row(&mut o, "Load average", &format!("{:.2} {:.2} {:.2}", st.load[0], st.load[1], st.load[2]));
     let m = &st.memory;
-    row(
-        &mut o,
-        "Memory",
-        &format!(
-            "{} total, {} available, {} used",
-            format_kib(m.total_kib),
-            format_kib(m.available_kib),
-            format_kib(m.used_kib)
-        ),
-    );
+    row(&mut o, "Memory", &format!("{} total, {} available, {} used", format_kib(m.total_kib), format_kib(m.available_kib), format_kib(m.used_kib)));
     o.push_str(
         "</table>\n<h2>Network interfaces</h2>\n<table>\n\
          <tr><th>Interface</th><th>State</th><th>MAC</th><th>Addresses</th></tr>\n",

@@ -58,10 +58,7 @@ pub fn describe(e: &io::Error) -> String {
 
 /// Bind every address, failing on the first that cannot be bound.
 pub fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, BindError> {
-    addrs
-        .iter()
-        .map(|&addr| TcpListener::bind(addr).map_err(|error| BindError { addr, error }))
-        .collect()
+    addrs.iter().map(|&addr| TcpListener::bind(addr).map_err(|error| BindError { addr, error })).collect()
 }
 
 /// `[::]:80`, which also takes IPv4 (Linux's default `bindv6only=0`); `0.0.0.0:80` when
@@ -80,10 +77,7 @@ pub fn bind_default() -> Result<Vec<TcpListener>, BindError> {
 }
 
 fn no_ipv6(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(nix::libc::EAFNOSUPPORT | nix::libc::EPROTONOSUPPORT | nix::libc::EADDRNOTAVAIL)
-    )
+    matches!(e.raw_os_error(), Some(nix::libc::EAFNOSUPPORT | nix::libc::EPROTONOSUPPORT | nix::libc::EADDRNOTAVAIL))
 }
 
 /// What a request gets, from its method and path alone; `status` is called only for the
@@ -103,10 +97,8 @@ pub fn respond(method: &Method, path: &str, status: impl FnOnce() -> Status) -> 
     if html {
         let mut r = with_body(StatusCode::OK, "text/html; charset=utf-8", html::render(&st));
         // Inline CSS only: no scripts, no framing, nothing fetched.
-        r.headers_mut().insert(
-            hyper::header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
-        );
+        r.headers_mut()
+            .insert(hyper::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"));
         r
     } else {
         with_body(StatusCode::OK, "application/json", json::render(&st))
@@ -209,10 +201,7 @@ fn is_disconnect(e: &hyper::Error) -> bool {
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<io::Error>() {
-            return matches!(
-                io.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted
-            );
+            return matches!(io.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionAborted);
         }
         src = s.source();
     }
@@ -275,10 +264,7 @@ mod tests {
 
     #[test]
     fn bind_error_message() {
-        let e = BindError {
-            addr: "[::]:80".parse().unwrap(),
-            error: io::Error::from_raw_os_error(nix::libc::EADDRINUSE),
-        };
+        let e = BindError { addr: "[::]:80".parse().unwrap(), error: io::Error::from_raw_os_error(nix::libc::EADDRINUSE) };
         let msg = e.to_string();
         // glibc says "Address already in use", musl "Address in use".
         assert!(msg.starts_with("cannot listen on [::]:80: Address "), "{msg}");

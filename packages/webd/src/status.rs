@@ -85,16 +85,11 @@ pub fn collect() -> Status {
                 machine: u.machine().to_string_lossy().into_owned(),
             },
         ),
-        Err(_) => (
-            UNKNOWN.to_owned(),
-            Kernel { release: UNKNOWN.to_owned(), version: UNKNOWN.to_owned(), machine: UNKNOWN.to_owned() },
-        ),
+        Err(_) => (UNKNOWN.to_owned(), Kernel { release: UNKNOWN.to_owned(), version: UNKNOWN.to_owned(), machine: UNKNOWN.to_owned() }),
     };
     let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
     // os-release(5): /etc/os-release, else /usr/lib/os-release.
-    let os_release = fs::read_to_string("/etc/os-release")
-        .or_else(|_| fs::read_to_string("/usr/lib/os-release"))
-        .unwrap_or_default();
+    let os_release = fs::read_to_string("/etc/os-release").or_else(|_| fs::read_to_string("/usr/lib/os-release")).unwrap_or_default();
     Status {
         hostname,
         oxwrt: oxwrt_from_os_release(&os_release),
@@ -189,11 +184,7 @@ fn unquote(raw: &str) -> String {
 /// text of os-release; "unknown" for what is missing or empty.
 pub fn oxwrt_from_os_release(text: &str) -> Oxwrt {
     let f = parse_os_release(text);
-    let pick = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| f.get(*k).filter(|v| !v.is_empty()).cloned())
-            .unwrap_or_else(|| UNKNOWN.to_owned())
-    };
+    let pick = |keys: &[&str]| keys.iter().find_map(|k| f.get(*k).filter(|v| !v.is_empty()).cloned()).unwrap_or_else(|| UNKNOWN.to_owned());
     Oxwrt { version: pick(&["VERSION_ID"]), build_id: pick(&["OXWRT_BUILD_ID", "BUILD_ID"]) }
 }
 
@@ -252,11 +243,7 @@ pub fn interfaces() -> Vec<Interface> {
         } else {
             continue;
         };
-        let mask = ifa.netmask.and_then(|m| {
-            m.as_sockaddr_in()
-                .map(|m| IpAddr::V4(m.ip()))
-                .or_else(|| m.as_sockaddr_in6().map(|m| IpAddr::V6(m.ip())))
-        });
+        let mask = ifa.netmask.and_then(|m| m.as_sockaddr_in().map(|m| IpAddr::V4(m.ip())).or_else(|| m.as_sockaddr_in6().map(|m| IpAddr::V6(m.ip()))));
         let prefix = match mask {
             Some(m) => prefix_len(m),
             None if ip.is_ipv4() => 32,

@@ -17,13 +17,8 @@ struct Server {
 impl Server {
     /// `webd --listen 127.0.0.1:0`; the port comes from its "listening on" log line.
     fn start() -> Server {
-        let mut child = Command::new(WEBD)
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start webd");
+        let mut child =
+            Command::new(WEBD).args(["--listen", "127.0.0.1:0"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start webd");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
         stderr.read_line(&mut line).expect("read webd's log");
@@ -161,8 +156,7 @@ fn api_status_is_json_with_the_machines_data() {
 
     let mem = &v["memory"];
     assert_eq!(mem["total_kib"].as_u64(), Some(mem_total_kib()));
-    let (total, avail, used) =
-        (mem["total_kib"].as_u64().unwrap(), mem["available_kib"].as_u64().unwrap(), mem["used_kib"].as_u64().unwrap());
+    let (total, avail, used) = (mem["total_kib"].as_u64().unwrap(), mem["available_kib"].as_u64().unwrap(), mem["used_kib"].as_u64().unwrap());
     assert!(avail > 0 && avail <= total);
     assert_eq!(used, total - avail);
 
@@ -170,10 +164,7 @@ fn api_status_is_json_with_the_machines_data() {
     let lo = ifs.iter().find(|i| i["name"] == "lo").expect("interface lo");
     assert_eq!(lo["up"], true);
     let addrs = lo["addresses"].as_array().unwrap();
-    assert!(
-        addrs.iter().any(|a| a["family"] == "ipv4" && a["address"] == "127.0.0.1" && a["prefix"] == 8),
-        "lo addresses: {addrs:?}"
-    );
+    assert!(addrs.iter().any(|a| a["family"] == "ipv4" && a["address"] == "127.0.0.1" && a["prefix"] == 8), "lo addresses: {addrs:?}");
     for i in ifs {
         assert!(i["name"].is_string() && i["up"].is_boolean() && i["operstate"].is_string(), "{i}");
         assert!(i["mac"].is_null() || i["mac"].as_str().unwrap().len() == 17, "{i}");

@@ -26,7 +26,8 @@ pub struct Kconfig {
 }
 
 /// Keywords that end a config entry's block.
-const BLOCK_KEYWORDS: &[&str] = &["config", "menuconfig", "choice", "endchoice", "menu", "endmenu", "if", "endif", "source", "rsource", "osource", "orsource", "comment", "mainmenu"];
+const BLOCK_KEYWORDS: &[&str] =
+    &["config", "menuconfig", "choice", "endchoice", "menu", "endmenu", "if", "endif", "source", "rsource", "osource", "orsource", "comment", "mainmenu"];
 
 struct Frame {
     kind: &'static str,
@@ -117,11 +118,7 @@ impl Kconfig {
                 "endchoice" => pop(stack, "choice"),
                 "source" | "osource" | "rsource" | "orsource" => {
                     let name = rest.trim_matches('"').replace("$(SRCARCH)", srcarch);
-                    let path = if word.starts_with('r') || word.starts_with("or") {
-                        file.parent().unwrap_or(srctree).join(&name)
-                    } else {
-                        srctree.join(&name)
-                    };
+                    let path = if word.starts_with('r') || word.starts_with("or") { file.parent().unwrap_or(srctree).join(&name) } else { srctree.join(&name) };
                     self.read_file(srctree, &path, srcarch, stack, depth + 1);
                 }
                 "depends" => {

@@ -124,7 +124,14 @@ impl<'a> Plan<'a> {
     }
 
     /// A plan from inputs already gathered and checked (what `new` does after its checks).
-    pub fn from_parts(ctx: &'a Context, board: &'a Board, source: source::Source, patches: Vec<patches::Patch>, requests: Vec<Request>, compiler: String) -> Plan<'a> {
+    pub fn from_parts(
+        ctx: &'a Context,
+        board: &'a Board,
+        source: source::Source,
+        patches: Vec<patches::Patch>,
+        requests: Vec<Request>,
+        compiler: String,
+    ) -> Plan<'a> {
         let inputs = Inputs {
             pipeline: PIPELINE_VERSION,
             series: board.kernel.series.clone(),
@@ -198,7 +205,11 @@ impl<'a> Plan<'a> {
     /// Base config + requests + olddefconfig in the object directory.
     pub fn configure(&self) -> Result<()> {
         std::fs::create_dir_all(&self.paths.obj)?;
-        self.runner.run("kernel-config", &format!("kernel config ({} + fragments)", self.board.kernel.base_config), self.make().arg(&self.board.kernel.base_config))?;
+        self.runner.run(
+            "kernel-config",
+            &format!("kernel config ({} + fragments)", self.board.kernel.base_config),
+            self.make().arg(&self.board.kernel.base_config),
+        )?;
         let dot = self.paths.obj.join(".config");
         let text = std::fs::read_to_string(&dot)?;
         std::fs::write(&dot, config::apply(&text, &self.requests))?;
@@ -359,7 +370,10 @@ pub fn package_kernel_options(ctx: &Context, package: &str) -> Result<Vec<Reques
     let value: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", manifest.display()))?;
     let Some(options) = value.get("kernel").and_then(|k| k.get("options")) else { return Ok(Vec::new()) };
     let Some(list) = options.as_array() else { bail!("{}: kernel.options must be an array of config lines", manifest.display()) };
-    let lines: Vec<String> = list.iter().map(|v| v.as_str().map(String::from).ok_or_else(|| anyhow::anyhow!("{}: kernel.options must hold strings", manifest.display()))).collect::<Result<_>>()?;
+    let lines: Vec<String> = list
+        .iter()
+        .map(|v| v.as_str().map(String::from).ok_or_else(|| anyhow::anyhow!("{}: kernel.options must hold strings", manifest.display())))
+        .collect::<Result<_>>()?;
     let mut reqs = config::parse_fragment(&lines.join("\n"), &format!("packages/{package}/package.toml kernel.options"))?;
     for r in &mut reqs {
         r.origin = format!("package {package} (packages/{package}/package.toml)");
@@ -382,16 +396,16 @@ fn build_timestamp(ctx: &Context, board: &Board) -> i64 {
     for f in &board.kernel.fragments {
         cmd.arg(format!("targets/{f}"));
     }
-    exec::capture(&mut cmd)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()))
-        .unwrap_or(0)
+    exec::capture(&mut cmd).ok().and_then(|s| s.parse().ok()).or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok())).unwrap_or(0)
 }
 
 /// Print a one-line summary of a build.
 pub fn summarize(board: &Board, info: &BuildInfo, paths: &KernelPaths) {
-    let comp = if board.kernel.compression == crate::board::Compression::None { "uncompressed".to_string() } else { format!("{}-compressed", info.compression.to_uppercase()) };
+    let comp = if board.kernel.compression == crate::board::Compression::None {
+        "uncompressed".to_string()
+    } else {
+        format!("{}-compressed", info.compression.to_uppercase())
+    };
     eprintln!(
         "kernel {} for {}: {} is {} ({comp}; vmlinux {}), patches: {}\n  outputs: {}",
         info.release,

@@ -39,7 +39,8 @@ pub fn load(series_dir: &Path, sets: &[String]) -> Result<Vec<Patch>> {
             }
             let name = name.split_whitespace().next().unwrap_or(name);
             let path = dir.join(name);
-            let text = std::fs::read_to_string(&path).with_context(|| format!("{}:{}: patch `{name}` is listed but {} cannot be read", series.display(), i + 1, path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{}:{}: patch `{name}` is listed but {} cannot be read", series.display(), i + 1, path.display()))?;
             if file_sections(&text).is_empty() {
                 bail!("{}:{}: `{name}` contains no unified diff (no `--- a/...` / `+++ b/...` lines)", series.display(), i + 1);
             }

@@ -35,7 +35,8 @@ pub fn refresh(plan: &Plan, patch_id: Option<&str>, add: &[String]) -> Result<Re
         Some(id) => match all.iter().position(|p| p.id() == id || p.name == id) {
             Some(i) => i,
             None => {
-                let (set, name) = id.split_once('/').with_context(|| format!("`{id}` is not a patch of this board; a new patch is named <set>/<name>.patch"))?;
+                let (set, name) =
+                    id.split_once('/').with_context(|| format!("`{id}` is not a patch of this board; a new patch is named <set>/<name>.patch"))?;
                 if !plan.board.kernel.patch_sets.iter().any(|s| s == set) {
                     bail!("patch set `{set}` is not one of this board's ({})", plan.board.kernel.patch_sets.join(", "));
                 }
@@ -70,7 +71,8 @@ pub fn refresh(plan: &Plan, patch_id: Option<&str>, add: &[String]) -> Result<Re
     extract_pristine(&plan.source.path, &before, &files)?;
     for earlier in &all[..index] {
         for s in patches::file_sections(&earlier.text).into_iter().filter(|s| files.contains(&s.path)) {
-            apply_section(&before, &s.text).with_context(|| format!("re-applying {} to {} while reconstructing its state before {}", earlier.id(), s.path, target.id()))?;
+            apply_section(&before, &s.text)
+                .with_context(|| format!("re-applying {} to {} while reconstructing its state before {}", earlier.id(), s.path, target.id()))?;
         }
     }
     let mut diffs = String::new();

@@ -53,10 +53,7 @@ fn lan_address_must_be_a_host_address() {
 
 #[test]
 fn lan_needs_ports_with_valid_unique_names() {
-    assert_eq!(
-        net("[lan]\nports = []\n"),
-        ["network.toml:2:1: lan.ports: empty; list the devices to bridge into the LAN, e.g. [\"eth1\"]"]
-    );
+    assert_eq!(net("[lan]\nports = []\n"), ["network.toml:2:1: lan.ports: empty; list the devices to bridge into the LAN, e.g. [\"eth1\"]"]);
     assert_eq!(
         net("[lan]\nports = [\"eth1\", \"averyveryverylongname\", \"eth/2\", \"eth 3\", \"\", \"eth1\"]\n"),
         [
@@ -78,10 +75,7 @@ fn a_device_is_lan_or_wan_and_never_the_bridge() {
             "network.toml:2:18: lan.ports[1]: `br-lan` is the bridge itself (lan.bridge); list the devices to put into it",
         ]
     );
-    assert_eq!(
-        net("[lan]\nbridge = \"eth0\"\n"),
-        ["network.toml:2:1: lan.bridge: `eth0` is wan.device; name the bridge differently, e.g. \"br-lan\""]
-    );
+    assert_eq!(net("[lan]\nbridge = \"eth0\"\n"), ["network.toml:2:1: lan.bridge: `eth0` is wan.device; name the bridge differently, e.g. \"br-lan\""]);
     assert_eq!(
         net("[lan]\nbridge = \"bridge-of-the-lan\"\n"),
         ["network.toml:2:1: lan.bridge: `bridge-of-the-lan` is 17 characters long; Linux device names have at most 15"]
@@ -124,10 +118,7 @@ fn static_wan_gateway_is_another_host_of_its_subnet() {
         ["network.toml:3:1: wan.address: 203.0.113.0 is the network address of 203.0.113.0/24, not a host address; use the address your ISP gave you"]
     );
     // A /32 from the ISP with a gateway outside it is how some links are set up.
-    assert_eq!(
-        net(&STATIC_WAN.replace("203.0.113.2/24", "203.0.113.2/32").replace("203.0.113.1\"", "198.51.100.1\"")),
-        Vec::<String>::new()
-    );
+    assert_eq!(net(&STATIC_WAN.replace("203.0.113.2/24", "203.0.113.2/32").replace("203.0.113.1\"", "198.51.100.1\"")), Vec::<String>::new());
 }
 
 #[test]
@@ -321,10 +312,7 @@ fn forward_targets_are_lan_hosts_not_the_router() {
         ["firewall.toml:4:1: forward[0].to: 192.168.1.255 is the broadcast address of 192.168.1.0/24, not a host; forwards go to one LAN host"]
     );
     // The LAN subnet comes from network.toml.
-    assert_eq!(
-        problems("[lan]\naddress = \"10.0.0.1/24\"\n", "[[forward]]\nname = \"x\"\nwan_port = 80\nto = \"10.0.0.5\"\n"),
-        Vec::<String>::new()
-    );
+    assert_eq!(problems("[lan]\naddress = \"10.0.0.1/24\"\n", "[[forward]]\nname = \"x\"\nwan_port = 80\nto = \"10.0.0.5\"\n"), Vec::<String>::new());
 }
 
 #[test]
@@ -337,10 +325,7 @@ fn port_ranges_must_be_as_long_on_both_sides() {
         fw("[[forward]]\nname = \"games\"\nwan_port = \"8000-8010\"\nto = \"192.168.1.10\"\nto_port = 80\n"),
         ["firewall.toml:5:1: forward[0].to_port: 80 is 1 port but wan_port 8000-8010 is 11 ports; a range is forwarded port by port, so both must be as long (or leave to_port out to keep the ports)"]
     );
-    assert_eq!(
-        fw("[[forward]]\nname = \"g\"\nwan_port = \"8000-8010\"\nto = \"192.168.1.10\"\nto_port = \"9000-9010\"\n"),
-        Vec::<String>::new()
-    );
+    assert_eq!(fw("[[forward]]\nname = \"g\"\nwan_port = \"8000-8010\"\nto = \"192.168.1.10\"\nto_port = \"9000-9010\"\n"), Vec::<String>::new());
 }
 
 #[test]
@@ -406,11 +391,7 @@ fn problems_of_both_files_come_together() {
 #[test]
 fn validate_without_text_has_no_line_numbers() {
     let mut cfg = Config::default();
-    cfg.network.dhcp.static_leases.push(crate::StaticLease {
-        mac: "02:00:00:00:00:01".parse().unwrap(),
-        ip: "192.168.2.5".parse().unwrap(),
-        hostname: None,
-    });
+    cfg.network.dhcp.static_leases.push(crate::StaticLease { mac: "02:00:00:00:00:01".parse().unwrap(), ip: "192.168.2.5".parse().unwrap(), hostname: None });
     let e = cfg.validate().unwrap_err();
     assert_eq!(
         e.to_string(),

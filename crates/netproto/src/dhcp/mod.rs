@@ -132,16 +132,32 @@ pub enum DhcpError {
     /// `op` is neither 1 (request) nor 2 (reply).
     BadOp(u8),
     /// `hlen` over 16, or not 6 for Ethernet.
-    BadHlen { htype: u8, hlen: u8 },
+    BadHlen {
+        htype: u8,
+        hlen: u8,
+    },
     BadMagicCookie([u8; 4]),
     /// The option at byte `at` claims `len` bytes but its area has `left`.
-    OptionPastEnd { at: usize, code: u8, len: u8, left: usize },
+    OptionPastEnd {
+        at: usize,
+        code: u8,
+        len: u8,
+        left: usize,
+    },
     /// A known option whose length or value is impossible (`expected` says what it must be).
-    BadOption { code: u8, len: usize, expected: &'static str },
+    BadOption {
+        code: u8,
+        len: usize,
+        expected: &'static str,
+    },
     /// Option 52 inside the `file` or `sname` area it overloads.
-    NestedOverload { at: usize },
+    NestedOverload {
+        at: usize,
+    },
     /// The options field has no END: the packet (`len` bytes) was likely cut short.
-    MissingEnd { len: usize },
+    MissingEnd {
+        len: usize,
+    },
 }
 
 impl From<Truncated> for DhcpError {

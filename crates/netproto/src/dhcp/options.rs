@@ -100,22 +100,10 @@ pub(super) fn check(code: u8, value: &[u8]) -> Result<(), &'static str> {
         LEASE_TIME | RENEWAL_TIME | REBINDING_TIME => n == 4,
         ROUTER | DNS_SERVERS => n >= 4 && n.is_multiple_of(4),
         MESSAGE_TYPE => return if n == 1 && value[0] != 0 { Ok(()) } else { Err("1 byte, not 0") },
-        MAX_MESSAGE_SIZE => {
-            return if n == 2 && u16::from_be_bytes([value[0], value[1]]) >= 576 {
-                Ok(())
-            } else {
-                Err("2 bytes, at least 576")
-            }
-        }
+        MAX_MESSAGE_SIZE => return if n == 2 && u16::from_be_bytes([value[0], value[1]]) >= 576 { Ok(()) } else { Err("2 bytes, at least 576") },
         CLIENT_ID => n >= 2,
         HOSTNAME | DOMAIN_NAME | PARAMETER_REQUEST_LIST | MESSAGE | VENDOR_CLASS_ID => n >= 1,
-        OVERLOAD => {
-            return if n == 1 && (1..=3).contains(&value[0]) {
-                Ok(())
-            } else {
-                Err("1 byte: 1 (file), 2 (sname) or 3 (both)")
-            }
-        }
+        OVERLOAD => return if n == 1 && (1..=3).contains(&value[0]) { Ok(()) } else { Err("1 byte: 1 (file), 2 (sname) or 3 (both)") },
         PAD | END => return Err("no value (pad and end are single bytes)"),
         _ => true,
     };

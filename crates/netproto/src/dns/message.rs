@@ -80,10 +80,16 @@ pub enum RData {
     Cname(Name),
     Ns(Name),
     Ptr(Name),
-    Mx { preference: u16, exchange: Name },
+    Mx {
+        preference: u16,
+        exchange: Name,
+    },
     Soa(Box<Soa>),
     /// Any other type, its data as received. Cannot carry a type decoded above.
-    Raw { rtype: u16, data: Vec<u8> },
+    Raw {
+        rtype: u16,
+        data: Vec<u8>,
+    },
 }
 
 impl RData {
@@ -338,13 +344,7 @@ impl Message {
     pub fn edns(&self) -> Option<Edns> {
         let r = self.additional.iter().find(|r| r.rtype() == rtype::OPT)?;
         let RData::Raw { data, .. } = &r.data else { return None };
-        Some(Edns {
-            udp_size: r.class,
-            ext_rcode: (r.ttl >> 24) as u8,
-            version: (r.ttl >> 16) as u8,
-            flags: r.ttl as u16,
-            options: data.clone(),
-        })
+        Some(Edns { udp_size: r.class, ext_rcode: (r.ttl >> 24) as u8, version: (r.ttl >> 16) as u8, flags: r.ttl as u16, options: data.clone() })
     }
 }
 

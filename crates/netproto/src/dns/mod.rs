@@ -87,26 +87,52 @@ pub mod rcode {
 pub enum DnsError {
     Truncated(Truncated),
     /// A label length byte starting with bits 01 or 10 (extended or reserved label types).
-    BadLabelType { at: usize, byte: u8 },
+    BadLabelType {
+        at: usize,
+        byte: u8,
+    },
     /// The name starting at `at` is over 255 bytes once decompressed.
-    NameTooLong { at: usize },
+    NameTooLong {
+        at: usize,
+    },
     /// A compression pointer at `at` to `target`, not before the labels it ends: pointers
     /// go to a prior occurrence (RFC 1035 4.1.4), which is also what makes loops impossible.
-    ForwardPointer { at: usize, target: usize },
+    ForwardPointer {
+        at: usize,
+        target: usize,
+    },
     /// The name that the compression pointer at `at` points to (at `target`) runs into the
     /// name that points to it, or past the end: not a prior occurrence.
-    PointerOverlap { at: usize, target: usize },
+    PointerOverlap {
+        at: usize,
+        target: usize,
+    },
     /// A compression pointer at `at` into the header (`target` < 12).
-    PointerIntoHeader { at: usize, target: usize },
+    PointerIntoHeader {
+        at: usize,
+        target: usize,
+    },
     /// The name starting at `at` follows more than [`MAX_POINTERS`] pointers.
-    TooManyPointers { at: usize },
+    TooManyPointers {
+        at: usize,
+    },
     /// RDATA at `at` of a length its type cannot have.
-    BadRdataLength { at: usize, rtype: u16, len: usize, expected: &'static str },
+    BadRdataLength {
+        at: usize,
+        rtype: u16,
+        len: usize,
+        expected: &'static str,
+    },
     /// A record's decoded data does not end where RDLENGTH says (a name or field runs
     /// past it, or bytes are left over).
-    RdataOverrun { at: usize, rtype: u16 },
+    RdataOverrun {
+        at: usize,
+        rtype: u16,
+    },
     /// Names decompress past [`MAX_NAME_BYTES`] (at the name at `at`).
-    TooManyNameBytes { at: usize },
+    TooManyNameBytes {
+        at: usize,
+    },
 }
 
 impl From<Truncated> for DnsError {

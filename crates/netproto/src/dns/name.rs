@@ -28,9 +28,13 @@ pub struct Name {
 pub enum NameError {
     /// Two dots in a row, or a leading dot (the root alone is "." or "").
     EmptyLabel,
-    LabelTooLong { len: usize },
+    LabelTooLong {
+        len: usize,
+    },
     /// `len` bytes in wire form, over 255.
-    NameTooLong { len: usize },
+    NameTooLong {
+        len: usize,
+    },
 }
 
 impl fmt::Display for NameError {

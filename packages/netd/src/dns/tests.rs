@@ -105,13 +105,8 @@ struct Rig {
 
 impl Rig {
     fn new(upstream: Vec<SocketAddr>) -> Rig {
-        let settings = Settings {
-            listen: vec!["127.0.0.1:0".parse().unwrap()],
-            local_domain: "lan".into(),
-            cache_size: 100,
-            upstream,
-            timeout: DEFAULT_TIMEOUT,
-        };
+        let settings =
+            Settings { listen: vec!["127.0.0.1:0".parse().unwrap()], local_domain: "lan".into(), cache_size: 100, upstream, timeout: DEFAULT_TIMEOUT };
         let fwd = Forwarder::bind(settings).unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         client.set_read_timeout(Some(WAIT)).unwrap();
@@ -129,10 +124,8 @@ impl Rig {
         }
         for _ in 0..50 {
             let fds = self.fwd.poll_fds();
-            let mut pfds: Vec<libc::pollfd> = fds
-                .iter()
-                .map(|f| libc::pollfd { fd: f.fd, events: libc::POLLIN | if f.write { libc::POLLOUT } else { 0 }, revents: 0 })
-                .collect();
+            let mut pfds: Vec<libc::pollfd> =
+                fds.iter().map(|f| libc::pollfd { fd: f.fd, events: libc::POLLIN | if f.write { libc::POLLOUT } else { 0 }, revents: 0 }).collect();
             // SAFETY: pfds is a valid array of its length.
             let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 20) };
             if n <= 0 {

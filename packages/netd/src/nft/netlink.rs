@@ -172,9 +172,7 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
 
 fn setsockopt_int(fd: &OwnedFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
     // SAFETY: a valid fd and a pointer to a c_int of the size given.
-    let ret = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), level, opt, (&v as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as u32)
-    };
+    let ret = unsafe { libc::setsockopt(fd.as_raw_fd(), level, opt, (&v as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as u32) };
     check(ret).map(drop)
 }
 
@@ -188,9 +186,7 @@ impl Socket {
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as u16;
         // SAFETY: sa is a sockaddr_nl of the length given.
-        check(unsafe {
-            libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_nl).cast(), std::mem::size_of::<libc::sockaddr_nl>() as u32)
-        })?;
+        check(unsafe { libc::bind(fd.as_raw_fd(), (&sa as *const libc::sockaddr_nl).cast(), std::mem::size_of::<libc::sockaddr_nl>() as u32) })?;
         // Acks without the request echoed; error text from the kernel. Both optional.
         let _ = setsockopt_int(&fd, libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
         let _ = setsockopt_int(&fd, libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
@@ -273,10 +269,7 @@ impl Socket {
                         if errno == 0 {
                             waiting.retain(|s| *s != seq);
                         } else {
-                            let what = acked
-                                .iter()
-                                .find(|(s, _)| *s == seq)
-                                .map_or_else(|| format!("message {seq} of the batch"), |(_, w)| w.clone());
+                            let what = acked.iter().find(|(s, _)| *s == seq).map_or_else(|| format!("message {seq} of the batch"), |(_, w)| w.clone());
                             return Ok(Err(Refused { what, error: io::Error::from_raw_os_error(-errno), detail }));
                         }
                     }

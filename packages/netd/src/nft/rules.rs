@@ -80,19 +80,47 @@ pub enum CtKey {
 /// The nf_tables expressions oxwrt uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
-    Meta { key: MetaKey, dreg: u32 },
-    Cmp { sreg: u32, op: CmpOp, data: Vec<u8> },
+    Meta {
+        key: MetaKey,
+        dreg: u32,
+    },
+    Cmp {
+        sreg: u32,
+        op: CmpOp,
+        data: Vec<u8>,
+    },
     /// `len` bytes at `offset` of the transport header.
-    Transport { offset: u32, len: u32, dreg: u32 },
-    Bitwise { reg: u32, mask: Vec<u8> },
-    Ct { key: CtKey, dreg: u32 },
-    Immediate { dreg: u32, data: Vec<u8> },
+    Transport {
+        offset: u32,
+        len: u32,
+        dreg: u32,
+    },
+    Bitwise {
+        reg: u32,
+        mask: Vec<u8>,
+    },
+    Ct {
+        key: CtKey,
+        dreg: u32,
+    },
+    Immediate {
+        dreg: u32,
+        data: Vec<u8>,
+    },
     Verdict(u32),
     Counter,
     /// Looks the key in `sreg` up in the map, its value into `dreg`.
-    Lookup { map: String, map_id: u32, sreg: u32, dreg: u32 },
+    Lookup {
+        map: String,
+        map_id: u32,
+        sreg: u32,
+        dreg: u32,
+    },
     /// DNAT (IPv4) to the address in `addr`, the port in `port` when given.
-    Dnat { addr: u32, port: Option<u32> },
+    Dnat {
+        addr: u32,
+        port: Option<u32>,
+    },
     Masquerade,
 }
 
@@ -186,16 +214,10 @@ pub fn build(fw: &Firewall, lan_if: &str, wan_if: &str) -> Result<Ruleset, BadIn
     r.push(rule("input", "invalid", &[&invalid, &COUNT_DROP]));
     r.push(rule("input", "loopback", &[&meta_eq(MetaKey::IifName, lo), &ACCEPT]));
     r.push(rule("input", "LAN to the router: web UI, DNS, DHCP", &[&from_lan, &ACCEPT]));
-    let dhcp_reply = [
-        Expr::Transport { offset: 0, len: 4, dreg: REG_1 },
-        Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![0, 67, 0, 68] },
-    ];
+    let dhcp_reply = [Expr::Transport { offset: 0, len: 4, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![0, 67, 0, 68] }];
     r.push(rule("input", "WAN DHCP client: server replies (udp 67 to 68)", &[&from_wan, &udp, &dhcp_reply, &ACCEPT]));
     if fw.wan_ping {
-        let echo = [
-            Expr::Transport { offset: 0, len: 1, dreg: REG_1 },
-            Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![ICMP_ECHO_REQUEST] },
-        ];
+        let echo = [Expr::Transport { offset: 0, len: 1, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![ICMP_ECHO_REQUEST] }];
         let icmp = meta_eq(MetaKey::L4Proto, vec![IPPROTO_ICMP]);
         r.push(rule("input", "WAN ping (wan_ping = true)", &[&from_wan, &ipv4, &icmp, &echo, &ACCEPT]));
     }
@@ -240,10 +262,7 @@ fn target_port(maps: &mut Vec<PortMap>, wan: PortRange, to: PortRange) -> Vec<Ex
         return vec![Expr::Dnat { addr: REG_1, port: None }];
     }
     if to.start() == to.end() {
-        return vec![
-            Expr::Immediate { dreg: REG_2, data: to.start().to_be_bytes().to_vec() },
-            Expr::Dnat { addr: REG_1, port: Some(REG_2) },
-        ];
+        return vec![Expr::Immediate { dreg: REG_2, data: to.start().to_be_bytes().to_vec() }, Expr::Dnat { addr: REG_1, port: Some(REG_2) }];
     }
     let id = maps.len() as u32 + 1;
     let name = format!("fwd{id}");
@@ -296,7 +315,8 @@ impl Ruleset {
                         for (from, to) in chunk {
                             list.nested(1, |el| {
                                 el.nested(1, |k| k.bytes(1, &from.to_be_bytes())); // KEY: VALUE
-                                el.nested(2, |d| d.bytes(1, &to.to_be_bytes())); // DATA: VALUE
+                                el.nested(2, |d| d.bytes(1, &to.to_be_bytes()));
+                                // DATA: VALUE
                             });
                         }
                     });
@@ -478,10 +498,7 @@ mod tests {
         let pre: Vec<&Rule> = rs.rules.iter().filter(|r| r.chain == "prerouting").collect();
         assert_eq!(pre.len(), 4, "web tcp, game tcp + udp, moved udp");
         assert_eq!(pre[0].comment, "forward 'web' tcp 8080 to 192.168.1.10:80");
-        assert_eq!(
-            pre[0].exprs[pre[0].exprs.len() - 2..],
-            [Expr::Immediate { dreg: REG_2, data: vec![0, 80] }, Expr::Dnat { addr: REG_1, port: Some(REG_2) }]
-        );
+        assert_eq!(pre[0].exprs[pre[0].exprs.len() - 2..], [Expr::Immediate { dreg: REG_2, data: vec![0, 80] }, Expr::Dnat { addr: REG_1, port: Some(REG_2) }]);
         assert_eq!(pre[1].exprs.last(), Some(&Expr::Dnat { addr: REG_1, port: None }), "same ports: address only");
         assert!(pre[1].exprs.contains(&Expr::Cmp { sreg: REG_1, op: CmpOp::Gte, data: 27015u16.to_be_bytes().to_vec() }));
         assert!(pre[2].comment.contains("udp"));

@@ -117,11 +117,7 @@ impl Netns {
     /// (gateway, device) of the default routes.
     pub fn default_routes(&self) -> Vec<(String, String)> {
         let v = self.ip_json(&["-4", "route", "show", "default"]);
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| (r["gateway"].as_str().unwrap_or("-").to_string(), r["dev"].as_str().unwrap_or("?").to_string()))
-            .collect()
+        v.as_array().into_iter().flatten().map(|r| (r["gateway"].as_str().unwrap_or("-").to_string(), r["dev"].as_str().unwrap_or("?").to_string())).collect()
     }
 
     /// One device's `ip -d -j link show` object.
