@@ -926,21 +926,22 @@ pub fn place_partitions(b: &Board) -> Result<Vec<Placed>, (usize, &'static str, 
         let size = match p.size {
             Some(s) => s.0,
             None => {
-                let limit =
-                    match b.partitions.get(i + 1) {
-                        None => total,
-                        Some(next) => match next.offset {
-                            Some(o) => o.0,
-                            None => return Err((
+                let limit = match b.partitions.get(i + 1) {
+                    None => total,
+                    Some(next) => match next.offset {
+                        Some(o) => o.0,
+                        None => {
+                            return Err((
                                 i,
                                 "size",
                                 format!(
                                     "partition `{}` has no size; leave it out only when the next partition has an explicit offset (or this is the last one)",
                                     p.name
                                 ),
-                            )),
-                        },
-                    };
+                            ))
+                        }
+                    },
+                };
                 if limit < offset {
                     return Err((i, "offset", format!("partition `{}` starts at {offset:#x}, after the next partition's offset {limit:#x}", p.name)));
                 }
