@@ -168,13 +168,48 @@ pub struct KernelSpec {
     pub reenable_filesystems: Vec<String>,
 }
 
+/// Where a board's kernel source tarball comes from: exactly one of `debian` (+ `version`),
+/// `url` or `file`, and the tarball's sha256 (kernel/source.rs fetches and checks it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSource {
-    /// A path or an http(s) URL of a kernel source tarball.
-    pub tarball: String,
-    /// Its sha256, hex.
+    /// A Debian binary package shipping the tarball in /usr/src, e.g. `linux-source-6.1`.
+    #[serde(default)]
+    pub debian: Option<String>,
+    /// The exact Debian package version, e.g. `6.1.192-3`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// An http(s) URL of a tarball (kernel.org or a mirror).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// An absolute path to a local tarball (offline builds).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The old single key for a path or URL; the validator says what replaced it.
+    #[serde(default)]
+    pub tarball: Option<String>,
+    /// The tarball's sha256, hex.
     pub sha256: String,
+}
+
+/// A validated [`KernelSource`] location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceOrigin {
+    Debian { package: String, version: String },
+    Url(String),
+    File(String),
+}
+
+impl KernelSource {
+    /// The location, if exactly one kind is given (the validator reports the rest).
+    pub fn origin(&self) -> Option<SourceOrigin> {
+        match (&self.debian, &self.version, &self.url, &self.file, &self.tarball) {
+            (Some(p), Some(v), None, None, None) => Some(SourceOrigin::Debian { package: p.clone(), version: v.clone() }),
+            (None, None, Some(u), None, None) => Some(SourceOrigin::Url(u.clone())),
+            (None, None, None, Some(f), None) => Some(SourceOrigin::File(f.clone())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
@@ -608,6 +643,54 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// `kernel.source`: one location kind, well formed.
+    fn check_source(&mut self, src: &KernelSource) {
+        let at = |key: &'static str| [Seg::Key("kernel"), Seg::Key("source"), Seg::Key(key)];
+        if let Some(t) = &src.tarball {
+            let kind = if t.starts_with("http://") || t.starts_with("https://") { "url" } else { "file" };
+            self.report(
+                &at("tarball"),
+                format!(
+                    "`tarball` was replaced by `debian` + `version` (a Debian package, fetched with apt-get download), `url` or `file`: \
+                     write {kind} = \"{t}\" (see docs/kernel.md, Source)"
+                ),
+            );
+            return;
+        }
+        let kinds = [("debian", src.debian.is_some()), ("url", src.url.is_some()), ("file", src.file.is_some())];
+        let given: Vec<&str> = kinds.iter().filter(|(_, set)| *set).map(|(k, _)| *k).collect();
+        match given.as_slice() {
+            [] => {
+                self.report(&[Seg::Key("kernel"), Seg::Key("source")], "says where the tarball comes from with one of `debian` + `version`, `url` or `file`")
+            }
+            [_] => {}
+            many => self.report(&at(many[1]), format!("give one of {} (not several): each names a whole tarball", many.join(", "))),
+        }
+        match (&src.debian, &src.version) {
+            (Some(_), None) => self.report(&[Seg::Key("kernel"), Seg::Key("source")], "a `debian` source needs the exact package `version` too, e.g. version = \"6.1.192-3\" (apt-cache policy <package> lists them)"),
+            (None, Some(_)) => self.report(&at("version"), "`version` belongs to a `debian` source; remove it or add debian = \"linux-source-<series>\""),
+            (Some(p), Some(v)) => {
+                if p.is_empty() || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)) {
+                    self.report(&at("debian"), format!("`{p}` is not a Debian package name (lowercase letters, digits, + - .)"));
+                }
+                if v.is_empty() || !v.chars().next().is_some_and(|c| c.is_ascii_digit()) || !v.chars().all(|c| c.is_ascii_alphanumeric() || ".+-~:".contains(c)) {
+                    self.report(&at("version"), format!("`{v}` is not a Debian version (e.g. 6.1.192-3)"));
+                }
+            }
+            (None, None) => {}
+        }
+        if let Some(u) = &src.url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) || u.ends_with('/') {
+                self.report(&at("url"), format!("`{u}` must be an http(s) URL of a tarball"));
+            }
+        }
+        if let Some(f) = &src.file {
+            if !f.starts_with('/') {
+                self.report(&at("file"), format!("`{f}` must be an absolute path"));
+            }
+        }
+    }
+
     fn report(&mut self, path: &[Seg], message: impl Into<String>) {
         let off = locate(self.doc, path).unwrap_or(0);
         let (line, col) = line_col(self.text, off);
@@ -692,10 +775,7 @@ impl Validator<'_> {
                 "must be the 64 hex digits of the tarball's sha256 (sha256sum <tarball>)",
             );
         }
-        let t = &k.source.tarball;
-        if !(t.starts_with('/') || t.starts_with("http://") || t.starts_with("https://")) {
-            self.report(&[Seg::Key("kernel"), Seg::Key("source"), Seg::Key("tarball")], format!("`{t}` must be an absolute path or an http(s) URL"));
-        }
+        self.check_source(&k.source);
         if !k.image.fits(b.arch) {
             self.report(
                 &[Seg::Key("kernel"), Seg::Key("image")],

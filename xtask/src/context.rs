@@ -13,6 +13,9 @@ pub struct Context {
     /// Cache shared across clones: `$OXWRT_CACHE_DIR`, else `$XDG_CACHE_HOME/oxwrt`,
     /// else `~/.cache/oxwrt`.
     pub cache: PathBuf,
+    /// Downloaded sources (kernel tarballs): `$OXWRT_DL_DIR`, else `<cache>/dl`. A
+    /// distributor pre-seeds or mirrors it.
+    pub dl: PathBuf,
     pub verbose: bool,
     /// Parallel jobs for make.
     pub jobs: usize,
@@ -23,7 +26,8 @@ impl Context {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?.to_path_buf();
         let cache = cache_dir()?;
         let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Ok(Context { out: root.join("target").join("oxwrt"), root, cache, verbose, jobs })
+        let dl = std::env::var_os("OXWRT_DL_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(|| cache.join("dl"));
+        Ok(Context { out: root.join("target").join("oxwrt"), root, cache, dl, verbose, jobs })
     }
 
     /// `target/oxwrt/<board>`.

@@ -6,6 +6,10 @@ use crate::kernel::{self, config::DotConfig, source::SourceOverride, KernelOptio
 use anyhow::{bail, Context as _, Result};
 
 pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {
+    if let Some(KernelCmd::BumpSource { version, package, no_build }) = &args.action {
+        // Every board: no --board.
+        return kernel::bump::run(ctx, &kernel::bump::Bump { version, package: package.as_deref(), build: !no_build });
+    }
     let Some(id) = args.board.as_deref() else {
         bail!("which board? pass --board <id> (boards: {})", ctx.repo().board_ids()?.join(", "));
     };
@@ -45,6 +49,7 @@ pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {
             eprintln!("saved {}/.config; `cargo xtask kernel savedefconfig --board {id}` shows what you changed as fragment lines", plan.paths.obj.display());
         }
         Some(KernelCmd::Savedefconfig { write }) => savedefconfig(&plan, write)?,
+        Some(KernelCmd::BumpSource { .. }) => unreachable!("handled before the board is loaded"),
     }
     Ok(())
 }

@@ -5,9 +5,10 @@
 //! [`require`] first, so a missing tool stops the build with the fix, never with a crash
 //! deep in a log.
 
-use crate::board::{Arch, Board, Compression, StorageKind};
+use crate::board::{Arch, Board, Compression, SourceOrigin, StorageKind};
 use crate::context::Context;
 use crate::exec;
+use crate::kernel::source;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,8 +60,6 @@ pub struct Requirement {
     pub what: String,
     pub purpose: Purpose,
     pub check: Check,
-    /// Set for the kernel source tarball, which an override can replace.
-    pub is_kernel_source: bool,
     pub fixes: Vec<Fix>,
     /// What to install on other systems.
     pub elsewhere: String,
@@ -68,7 +67,7 @@ pub struct Requirement {
 
 impl Requirement {
     fn new(what: impl Into<String>, purpose: Purpose, check: Check, fixes: Vec<Fix>, elsewhere: impl Into<String>) -> Requirement {
-        Requirement { what: what.into(), purpose, check, is_kernel_source: false, fixes, elsewhere: elsewhere.into() }
+        Requirement { what: what.into(), purpose, check, fixes, elsewhere: elsewhere.into() }
     }
 
     pub fn present(&self) -> bool {
@@ -156,22 +155,20 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             format!("a {prefix} cross GCC (your distribution's, or a toolchain built with crosstool-ng)"),
         ));
     }
-    let tarball = &board.kernel.source.tarball;
-    if tarball.starts_with('/') {
-        let debian_src =
-            Path::new(tarball).file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.xz")).filter(|n| n.starts_with("linux-source-"));
-        let fixes = debian_src.map(|p| vec![deb(p)]).unwrap_or_else(|| vec![Fix::Manual(format!("put the tarball at {tarball}"))]);
-        let mut req = Requirement::new(
-            format!("kernel source {tarball}"),
+    // The kernel source itself is fetched by `setup` and by the kernel step (kernel/source.rs);
+    // here only the tools that fetch it.
+    match board.kernel.source.origin() {
+        Some(SourceOrigin::Url(_)) => {
+            r.push(Requirement::new("curl (downloads the kernel source)", Kernel, Check::Program("curl".into()), vec![deb("curl")], "curl"))
+        }
+        Some(SourceOrigin::Debian { package, .. }) => r.push(Requirement::new(
+            format!("apt-get and dpkg-deb (fetch the pinned {package})"),
             Kernel,
-            Check::File(tarball.into()),
-            fixes,
-            format!("a linux-{}.y tarball from kernel.org, passed with --tarball/--sha256 or OXWRT_KERNEL_TARBALL/OXWRT_KERNEL_SHA256", board.kernel.series),
-        );
-        req.is_kernel_source = true;
-        r.push(req);
-    } else {
-        r.push(Requirement::new("curl (downloads the kernel source)", Kernel, Check::Program("curl".into()), vec![deb("curl")], "curl"));
+            Check::Program("dpkg-deb".into()),
+            vec![Fix::Manual("a Debian/Ubuntu system, or pre-seed OXWRT_DL_DIR with the tarball (docs/kernel.md)".into())],
+            "pre-seed OXWRT_DL_DIR with the tarball, or pass --tarball/--sha256 (docs/building-elsewhere.md)",
+        )),
+        Some(SourceOrigin::File(_)) | None => {}
     }
     // Rust std for the board's target: rustup's if it has it, else Debian's rustc-web with
     // std sources, built with -Zbuild-std.
@@ -359,6 +356,13 @@ pub fn doctor(ctx: &Context, board: Option<&str>) -> Result<()> {
             println!("  MISSING  [{}] {}\n           fix: {}", r.purpose.label(), r.what, r.fix_text());
         }
     }
+    for b in &boards {
+        if let Some(origin) = b.kernel.source.origin() {
+            let path = source::pinned_path(ctx, &origin);
+            let state = if path.is_file() { "ok      " } else { "to fetch" };
+            println!("  {state} [kernel] {}'s source: {} (setup or the first kernel build fetches it)", b.id, path.display());
+        }
+    }
     if missing > 0 {
         println!("\n{missing} missing. `cargo xtask setup{}` installs them on Debian/Ubuntu.", board.map(|b| format!(" --board {b}")).unwrap_or_default());
         std::process::exit(1);
@@ -410,6 +414,7 @@ pub fn setup(ctx: &Context, board: Option<&str>, with_maintainer: bool) -> Resul
     let boards = boards(ctx, board)?;
     let missing: Vec<Requirement> = merged(&boards).into_iter().filter(|r| (with_maintainer || r.purpose != Purpose::Maintainer) && !r.present()).collect();
     if missing.is_empty() {
+        fetch_sources(ctx, &boards)?;
         println!("setup: everything needed is already installed.");
         return Ok(());
     }
@@ -474,6 +479,7 @@ pub fn setup(ctx: &Context, board: Option<&str>, with_maintainer: bool) -> Resul
             let _ = Command::new("pyenv").arg("rehash").status();
         }
     }
+    fetch_sources(ctx, &boards)?;
     let still: Vec<&Requirement> = missing.iter().filter(|r| !r.present()).collect();
     if !still.is_empty() {
         for m in &manual {
@@ -482,6 +488,22 @@ pub fn setup(ctx: &Context, board: Option<&str>, with_maintainer: bool) -> Resul
         bail!("still missing after setup: {}", still.iter().map(|r| r.what.as_str()).collect::<Vec<_>>().join(", "));
     }
     println!("setup: installed everything needed.");
+    Ok(())
+}
+
+/// The boards' pinned kernel sources, each fetched once into the download directory.
+fn fetch_sources(ctx: &Context, boards: &[Board]) -> Result<()> {
+    let mut done: Vec<PathBuf> = Vec::new();
+    for b in boards {
+        let origin = source::origin(b)?;
+        let path = source::pinned_path(ctx, &origin);
+        if done.contains(&path) {
+            continue;
+        }
+        source::fetch(ctx, &origin, &b.kernel.source.sha256.to_lowercase(), &format!("targets/{}.toml, kernel.source", b.id))?;
+        println!("kernel source for {}: {} (sha256 verified)", b.id, path.display());
+        done.push(path);
+    }
     Ok(())
 }
 
@@ -519,10 +541,10 @@ fn ensure_suite(suite: &str, root: bool) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn board(cross: &str, tarball: &str) -> Board {
+    fn board(cross: &str) -> Board {
         let text = format!(
             "id = \"t\"\nname = \"T\"\narch = \"mipsel\"\nimages = [\"trx\"]\n[rust]\ntarget = \"mipsel-unknown-linux-musl\"\ncpu = \"mips32\"\n\
-             [kernel]\nseries = \"6.1\"\nsource = {{ tarball = \"{tarball}\", sha256 = \"{}\" }}\nbase_config = \"tinyconfig\"\npatch_sets = []\n\
+             [kernel]\nseries = \"6.1\"\nsource = {{ debian = \"linux-source-6.1\", version = \"6.1.192-3\", sha256 = \"{}\" }}\nbase_config = \"tinyconfig\"\npatch_sets = []\n\
              image = \"vmlinuz\"\ncompression = \"lzma\"\ncross_compile = \"{cross}\"\n[storage]\nkind = \"nor-flash\"\nsize = \"4MiB\"\nerase_block = \"64KiB\"\n\
              [[partitions]]\nname = \"firmware\"\nrole = \"firmware\"\n[qemu]\nsystem = \"qemu-system-mipsel-missing\"\nmachine = \"malta\"\nmemory = \"128MiB\"\n",
             "0".repeat(64)
@@ -532,15 +554,14 @@ mod tests {
 
     #[test]
     fn missing_tools_come_with_their_debian_package() {
-        let b = board("mips-oxwrt-missing-", "/nonexistent/linux-source-6.1.tar.xz");
+        let b = board("mips-oxwrt-missing-");
         let reqs = requirements(&b);
         let find = |what: &str| reqs.iter().find(|r| r.what.contains(what)).unwrap_or_else(|| panic!("no requirement {what}"));
         let cc = find("mips-oxwrt-missing-gcc");
         assert!(!cc.present());
         assert_eq!(cc.fixes, vec![deb("gcc-mips-oxwrt-missing")]);
-        let src = find("kernel source /nonexistent/linux-source-6.1.tar.xz");
-        assert!(!src.present());
-        assert!(src.fix_text().starts_with("apt-get install linux-source-6.1; elsewhere: a linux-6.1.y tarball from kernel.org"), "{}", src.fix_text());
+        // A Debian-pinned source is fetched with dpkg-deb's help.
+        assert!(matches!(&find("fetch the pinned linux-source-6.1").check, Check::Program(p) if p == "dpkg-deb"));
         let qemu = find("qemu-system-mipsel-missing");
         assert!(matches!(&qemu.fixes[0], Fix::Debian { package, .. } if package == "qemu-system-mips"));
         assert!(reqs.iter().any(|r| r.what.starts_with("lzma")), "LZMA boards need lzma");

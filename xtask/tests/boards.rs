@@ -30,7 +30,7 @@ features = ["-mips32r2"]
 
 [kernel]
 series = "6.1"
-source = { tarball = "/usr/src/linux-source-6.1.tar.xz", sha256 = "4d415b3d364834fd818270e88813e90323bbfce4f519a0e6bd4940ddcd7df693" }
+source = { debian = "linux-source-6.1", version = "6.1.192-3", sha256 = "cacdc3830989309d042083be3307969e55600ed7f908cf00df544c5ff50759a1" }
 base_config = "tinyconfig"
 fragments = ["flash.config"]
 patch_sets = ["generic", "bcm47xx"]
@@ -224,4 +224,28 @@ fn every_problem_is_reported_at_once_with_the_file_name() {
 fn syntax_errors_are_located() {
     let msg = problem(&GOOD.replace("arch = \"mipsel\"", "arch = mipsel"));
     assert!(msg.starts_with("3:8: `(syntax)`"), "{msg}");
+}
+
+#[test]
+fn kernel_sources_name_exactly_one_pinned_location() {
+    let pin = r#"source = { debian = "linux-source-6.1", version = "6.1.192-3", sha256 = "cacdc3830989309d042083be3307969e55600ed7f908cf00df544c5ff50759a1" }"#;
+    let sha = "sha256 = \"cacdc3830989309d042083be3307969e55600ed7f908cf00df544c5ff50759a1\"";
+    let with = |src: &str| GOOD.replace(pin, src);
+    // The old single `tarball` key says what replaced it.
+    let p = problem(&with(&format!("source = {{ tarball = \"/usr/src/linux-source-6.1.tar.xz\", {sha} }}")));
+    assert!(p.contains("`kernel.source.tarball`") && p.contains("file = \"/usr/src/linux-source-6.1.tar.xz\""), "{p}");
+    let p = problem(&with(&format!("source = {{ debian = \"linux-source-6.1\", {sha} }}")));
+    assert!(p.contains("`kernel.source`") && p.contains("needs the exact package `version`"), "{p}");
+    let p = problem(&with(&format!("source = {{ debian = \"linux-source-6.1\", version = \"latest\", {sha} }}")));
+    assert!(p.contains("`kernel.source.version`") && p.contains("not a Debian version"), "{p}");
+    let p = problem(&with(&format!("source = {{ url = \"https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.192.tar.xz\", file = \"/tmp/x.tar.xz\", {sha} }}")));
+    assert!(p.contains("`kernel.source.file`") && p.contains("give one of url, file"), "{p}");
+    let p = problem(&with(&format!("source = {{ file = \"linux.tar.xz\", {sha} }}")));
+    assert!(p.contains("`kernel.source.file`") && p.contains("must be an absolute path"), "{p}");
+    let dir = scratch();
+    let e = parse(dir.path(), &with(&format!("source = {{ version = \"6.1.192-3\", {sha} }}"))).unwrap_err().to_string();
+    assert!(e.contains("says where the tarball comes from") && e.contains("`version` belongs to a `debian` source"), "{e}");
+    // url and file alone are fine.
+    parse(dir.path(), &with(&format!("source = {{ url = \"https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.192.tar.xz\", {sha} }}"))).unwrap();
+    parse(dir.path(), &with(&format!("source = {{ file = \"/srv/dl/linux-6.1.192.tar.xz\", {sha} }}"))).unwrap();
 }

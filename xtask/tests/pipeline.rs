@@ -45,7 +45,7 @@ fn scratch() -> Scratch {
 fn board_toml(tarball: &Path, sha: &str) -> String {
     format!(
         "id = \"mini\"\nname = \"Mini\"\narch = \"x86_64\"\nimages = [\"kernel-rootfs\"]\n[rust]\ntarget = \"x86_64-unknown-linux-musl\"\ncpu = \"x86-64\"\n\
-         [kernel]\nseries = \"6.1\"\nsource = {{ tarball = \"{}\", sha256 = \"{sha}\" }}\nbase_config = \"tinyconfig\"\nfragments = [\"mini.config\"]\n\
+         [kernel]\nseries = \"6.1\"\nsource = {{ file = \"{}\", sha256 = \"{sha}\" }}\nbase_config = \"tinyconfig\"\nfragments = [\"mini.config\"]\n\
          patch_sets = [\"generic\", \"x86\"]\ncmdline = \"console=ttyS0\"\nimage = \"bzImage\"\ncompression = \"xz\"\n\
          [storage]\nkind = \"disk\"\nsize = \"64MiB\"\n[[partitions]]\nname = \"rootfs\"\nrole = \"rootfs\"\noffset = \"1MiB\"\nsize = \"32MiB\"\n",
         tarball.display()
@@ -64,7 +64,7 @@ fn sha256(path: &Path) -> String {
 }
 
 fn ctx(root: &Path) -> Context {
-    Context { root: root.to_path_buf(), out: root.join("target/oxwrt"), cache: root.join("cache"), verbose: false, jobs: 1 }
+    Context { root: root.to_path_buf(), out: root.join("target/oxwrt"), cache: root.join("cache"), dl: root.join("cache/dl"), verbose: false, jobs: 1 }
 }
 
 fn board(root: &Path) -> Board {

@@ -5,6 +5,7 @@
 //! the clone under a key hashing every input ([`Inputs`]), so a second run with nothing
 //! changed does no kernel work, and a fresh clone or CI reuses them.
 
+pub mod bump;
 pub mod config;
 pub mod kconfig;
 pub mod patches;
@@ -108,7 +109,9 @@ pub struct KernelOptions {
 impl<'a> Plan<'a> {
     pub fn new(ctx: &'a Context, board: &'a Board, opts: &KernelOptions) -> Result<Plan<'a>> {
         let over = opts.source.clone().with_env();
-        crate::toolchain::require_except(ctx, board, crate::toolchain::Purpose::Kernel, |r| r.is_kernel_source && over.tarball.is_some())?;
+        // With an override, the pin's fetching tools are not needed.
+        let fetch_tool = |r: &crate::toolchain::Requirement| matches!(&r.check, crate::toolchain::Check::Program(p) if p == "dpkg-deb" || p == "curl");
+        crate::toolchain::require_except(ctx, board, crate::toolchain::Purpose::Kernel, |r| over.tarball.is_some() && fetch_tool(r))?;
         let source = source::resolve(ctx, board, &over)?;
         let series_dir = ctx.repo().patch_series_dir(&board.kernel.series);
         let patches = patches::load(&series_dir, &board.kernel.patch_sets)?;
