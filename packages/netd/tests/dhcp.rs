@@ -1,8 +1,9 @@
 //! DHCP over a veth pair between two network namespaces: netd's server and netd's client
 //! against each other (lease, hostname recorded, route and DNS servers from the lease,
 //! leases file kept across a restart), netd's server against busybox udhcpc, and netd's
-//! client against dnsmasq. Needs root; the independent implementations are skipped when
-//! they are not installed (Debian: busybox, dnsmasq-base).
+//! client against dnsmasq. Needs root, `ip`, and the independent implementations (Debian:
+//! busybox, dnsmasq-base); without them a test is skipped, or fails under
+//! OXWRT_STRICT_TESTS=1 (oxwrt_testkit).
 
 mod common;
 
@@ -10,6 +11,7 @@ use common::{can_run, tempdir, wait_for, Netns};
 use netd::dhcp_client::Lease;
 use netd::leases::LeaseTable;
 use netd::{Daemon, Paths};
+use oxwrt_testkit::Prereq;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,17 +89,9 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn have(cmd: &str, test: &str) -> bool {
-    let ok = std::process::Command::new(cmd).arg("--help").output().is_ok();
-    if !ok {
-        eprintln!("SKIPPED {test}: `{cmd}` is not installed");
-    }
-    ok
-}
-
 #[test]
 fn netd_client_gets_a_lease_from_netd_server_and_leases_survive_a_restart() {
-    if !can_run("netd_client_gets_a_lease_from_netd_server") {
+    if !can_run(&[]) {
         return;
     }
     let (srv, cli) = pair("dd");
@@ -143,7 +137,7 @@ fn netd_client_gets_a_lease_from_netd_server_and_leases_survive_a_restart() {
 
 #[test]
 fn netd_server_leases_to_busybox_udhcpc() {
-    if !can_run("netd_server_leases_to_busybox_udhcpc") || !have("busybox", "netd_server_leases_to_busybox_udhcpc") {
+    if !can_run(&[Prereq::program("busybox", "apt-get install busybox")]) {
         return;
     }
     let (srv, cli) = pair("bb");
@@ -175,7 +169,7 @@ fn netd_server_leases_to_busybox_udhcpc() {
 
 #[test]
 fn netd_client_gets_a_lease_from_dnsmasq() {
-    if !can_run("netd_client_gets_a_lease_from_dnsmasq") || !have("dnsmasq", "netd_client_gets_a_lease_from_dnsmasq") {
+    if !can_run(&[Prereq::program("dnsmasq", "apt-get install dnsmasq-base")]) {
         return;
     }
     let (srv, cli) = pair("dm");
@@ -259,7 +253,7 @@ fn exchange(client: &mut netd::dhcp_client::Client, sock: &std::net::UdpSocket, 
 
 #[test]
 fn renewal_at_t1_is_unicast_to_netd_server_and_extends_the_lease() {
-    if !can_run("renewal_at_t1_is_unicast_to_netd_server") {
+    if !can_run(&[]) {
         return;
     }
     let (srv, cli) = pair("rn");

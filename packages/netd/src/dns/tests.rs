@@ -538,8 +538,9 @@ fn dig(rig: &mut Rig, args: &str) -> String {
 
 #[test]
 fn dig_gets_answers() {
-    let found = std::process::Command::new("sh").args(["-c", "command -v dig"]).output().map(|o| o.status.success());
-    assert!(found.unwrap_or(false), "the test needs `dig`: apt-get install dnsutils");
+    if !oxwrt_testkit::require_program("dig", "apt-get install dnsutils") {
+        return;
+    }
     let (up, stop, thread) = answering_upstream();
     let mut rig = Rig::new(vec![up]);
     assert_eq!(dig(&mut rig, "+short www.example.com A"), "192.0.2.80\n");
@@ -562,10 +563,7 @@ fn dig_gets_answers() {
 /// get the same answer either way.)
 #[test]
 fn netd_calls_in_a_namespace() {
-    let Some(ns) = crate::nft::tests::Netns::new() else {
-        eprintln!("netd_calls_in_a_namespace: skipped: needs root (network namespaces)");
-        return;
-    };
+    let Some(ns) = crate::nft::tests::Netns::for_test() else { return };
     ns.sh("ip addr add 192.168.1.1/24 dev lo"); // no dummy driver on every kernel
     let cfg = oxwrt_config::Config::default();
     ns.run(|| {

@@ -1,10 +1,12 @@
 //! The firewall against the host kernel, as root, in network namespaces made for each
 //! test (the host's own rules are never touched): the ruleset as `nft` lists it, and
 //! real TCP connections through a router namespace between a LAN and a WAN namespace.
-//! Without root (or without user namespaces' help) they say "skipped" and pass; `nft`
-//! and `ip` (packages nftables, iproute2) must be installed.
+//! They need root, `ip` and `nft` (packages iproute2, nftables): without them a test is
+//! skipped and listed at the end of the run, or fails under OXWRT_STRICT_TESTS=1
+//! (oxwrt_testkit).
 
 use super::*;
+use oxwrt_testkit::Prereq;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -18,9 +20,30 @@ pub(crate) struct Netns {
     fd: OwnedFd,
 }
 
+pub(crate) const IP: Prereq<'static> = Prereq::Program { name: "ip", fix: "apt-get install iproute2" };
+const NFT: Prereq<'static> = Prereq::Program { name: "nft", fix: "apt-get install nftables" };
+
 impl Netns {
+    /// A new namespace for a test, or None when the test may not run (not root, no `ip`,
+    /// or namespaces not permitted): oxwrt_testkit records the skip, or panics under
+    /// OXWRT_STRICT_TESTS=1.
+    #[track_caller]
+    pub(crate) fn for_test() -> Option<Netns> {
+        if !oxwrt_testkit::require_all(&[Prereq::Root, IP]) {
+            return None;
+        }
+        let ns = Netns::new();
+        if ns.is_none() {
+            oxwrt_testkit::missing(
+                "permission to create a network namespace (unshare: EPERM)",
+                "run as root with CAP_SYS_ADMIN, outside a container that forbids namespaces",
+            );
+        }
+        ns
+    }
+
     /// A new, empty namespace with its loopback up. None when not permitted (not root).
-    pub(crate) fn new() -> Option<Netns> {
+    fn new() -> Option<Netns> {
         let fd = std::thread::spawn(|| -> Result<OwnedFd, std::io::Error> {
             // SAFETY: unshare only changes this thread's namespace.
             if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
@@ -69,20 +92,13 @@ impl Netns {
     }
 }
 
-fn need_tool(name: &str, package: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().map(|o| o.status.success());
-    assert!(found.unwrap_or(false), "the test needs `{name}`: apt-get install {package}");
-}
-
-/// A namespace for a test, or None (and a note) without the privilege.
-fn namespace(test: &str) -> Option<Netns> {
-    let ns = Netns::new();
-    if ns.is_none() {
-        eprintln!("{test}: skipped: creating a network namespace needs root (CAP_SYS_ADMIN)");
-    } else {
-        need_tool("nft", "nftables");
+/// A namespace for a test that also needs `nft`, or None: see [`Netns::for_test`].
+#[track_caller]
+fn namespace() -> Option<Netns> {
+    if !oxwrt_testkit::require(NFT) {
+        return None;
     }
-    ns
+    Netns::for_test()
 }
 
 fn config(network: &str, firewall: &str) -> oxwrt_config::Config {
@@ -106,7 +122,7 @@ to_port = "6000-6001"
 
 #[test]
 fn apply_puts_the_ruleset_in_place() {
-    let Some(ns) = namespace("apply_puts_the_ruleset_in_place") else { return };
+    let Some(ns) = namespace() else { return };
     // netd's call: the LAN is the configuration's bridge (default br-lan).
     let applied = ns.run(|| apply(&config("", FORWARDS), "eth0", None)).unwrap();
     assert_eq!((applied.rules, applied.forwards), (16, 2), "{applied:?}");
@@ -141,7 +157,7 @@ fn apply_puts_the_ruleset_in_place() {
 
 #[test]
 fn apply_twice_is_stable_and_a_change_replaces_everything() {
-    let Some(ns) = namespace("apply_twice_is_stable_and_a_change_replaces_everything") else { return };
+    let Some(ns) = namespace() else { return };
     let cfg = config("", FORWARDS);
     ns.run(|| apply_to(&cfg, "br-lan", "eth0")).unwrap();
     let first = ns.sh("nft list ruleset");
@@ -163,7 +179,7 @@ fn apply_twice_is_stable_and_a_change_replaces_everything() {
 
 #[test]
 fn a_refused_transaction_changes_nothing_and_says_which_rule() {
-    let Some(ns) = namespace("a_refused_transaction_changes_nothing_and_says_which_rule") else { return };
+    let Some(ns) = namespace() else { return };
     ns.run(|| apply_to(&config("", FORWARDS), "br-lan", "eth0")).unwrap();
     let before = ns.sh("nft list ruleset");
     let mut rs = rules::build(&oxwrt_config::Firewall::default(), "br-lan", "eth1").unwrap();
@@ -196,9 +212,10 @@ const WAN_HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 const DROPPED: Duration = Duration::from_millis(1500);
 
 impl Topology {
+    /// None when the test may not run: see [`Netns::for_test`].
+    #[track_caller]
     fn new() -> Option<Topology> {
-        let t = Topology { lan: Netns::new()?, router: Netns::new()?, wan: Netns::new()? };
-        need_tool("ip", "iproute2");
+        let t = Topology { lan: Netns::for_test()?, router: Netns::for_test()?, wan: Netns::for_test()? };
         let r = &t.router;
         r.sh(&format!("ip link add lan0 type veth peer name eth0 netns {}", t.lan.path()));
         r.sh(&format!("ip link add wan0 type veth peer name eth0 netns {}", t.wan.path()));
@@ -244,11 +261,10 @@ fn assert_dropped(r: std::io::Result<TcpStream>, what: &str) {
 
 #[test]
 fn packets_through_the_router() {
-    need_tool("ip", "iproute2");
-    let Some(t) = Topology::new() else {
-        eprintln!("packets_through_the_router: skipped: needs root (network namespaces)");
+    if !oxwrt_testkit::require(NFT) {
         return;
-    };
+    }
+    let Some(t) = Topology::new() else { return };
     let lan_web = listen(&t.lan, LAN_HOST, 80);
     let lan_moved = listen(&t.lan, LAN_HOST, 6001);
     let router_web = listen(&t.router, Ipv4Addr::UNSPECIFIED, 80);
@@ -291,7 +307,7 @@ fn packets_through_the_router() {
 
 #[test]
 fn the_longest_shifted_range_fits_in_one_transaction() {
-    let Some(ns) = namespace("the_longest_shifted_range_fits_in_one_transaction") else { return };
+    let Some(ns) = namespace() else { return };
     // 65534 map elements: a ~1.8 MB batch, past the default socket buffer.
     let fw = "[[forward]]\nname = \"all\"\nwan_port = \"1-65534\"\nto = \"192.168.1.10\"\nto_port = \"2-65535\"\n";
     let applied = ns.run(|| apply_to(&config("", fw), "br-lan", "eth0")).unwrap();
@@ -339,10 +355,7 @@ fn ping(to: Ipv4Addr) -> bool {
 
 #[test]
 fn wan_ping_follows_the_setting() {
-    let Some(t) = Topology::new() else {
-        eprintln!("wan_ping_follows_the_setting: skipped: needs root (network namespaces)");
-        return;
-    };
+    let Some(t) = Topology::new() else { return };
     assert!(t.wan.run(|| ping(ROUTER_WAN)), "no firewall: the router answers");
     t.router.run(|| apply_to(&config("", ""), "lan0", "wan0")).unwrap();
     assert!(!t.wan.run(|| ping(ROUTER_WAN)), "wan_ping = false: dropped");

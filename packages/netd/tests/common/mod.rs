@@ -1,29 +1,25 @@
-//! Network namespaces for netd's tests, which need root (they skip, saying so, without
-//! it): a named namespace per test (`ip netns`, deleted on drop), code run inside one on
+//! Network namespaces for netd's tests, which need root and `ip` ([`can_run`]: without
+//! them a test is skipped and listed at the end of the run, or fails under
+//! OXWRT_STRICT_TESTS=1; see oxwrt_testkit): a named namespace per test (`ip netns`, deleted on drop), code run inside one on
 //! a thread of its own (setns), and `ip -j` to read back what netd did independently of
 //! netd's own netlink code.
 
 #![allow(dead_code)]
 
+use oxwrt_testkit::Prereq;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Whether the tests can run here: root and `ip` (else they print why and pass).
-pub fn can_run(test: &str) -> bool {
-    let root = nix_root();
-    let ip = Command::new("ip").arg("-V").output().is_ok();
-    if !(root && ip) {
-        eprintln!("SKIPPED {test}: needs root and iproute2's `ip` (network namespaces)");
-    }
-    root && ip
-}
-
-fn nix_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+/// Whether the test may run here: root, iproute2's `ip`, and `also` (else the test
+/// returns: oxwrt_testkit records the skip, or panics under OXWRT_STRICT_TESTS=1).
+#[track_caller]
+pub fn can_run(also: &[Prereq]) -> bool {
+    let mut all = vec![Prereq::Root, Prereq::program("ip", "apt-get install iproute2")];
+    all.extend_from_slice(also);
+    oxwrt_testkit::require_all(&all)
 }
 
 /// A named network namespace, deleted (with its devices) on drop.
