@@ -660,20 +660,22 @@ impl Validator<'_> {
         let kinds = [("debian", src.debian.is_some()), ("url", src.url.is_some()), ("file", src.file.is_some())];
         let given: Vec<&str> = kinds.iter().filter(|(_, set)| *set).map(|(k, _)| *k).collect();
         match given.as_slice() {
-            [] => {
-                self.report(&[Seg::Key("kernel"), Seg::Key("source")], "says where the tarball comes from with one of `debian` + `version`, `url` or `file`")
-            }
+            [] => self.report(&[Seg::Key("kernel"), Seg::Key("source")], "says where the tarball comes from with one of `debian` + `version`, `url` or `file`"),
             [_] => {}
             many => self.report(&at(many[1]), format!("give one of {} (not several): each names a whole tarball", many.join(", "))),
         }
         match (&src.debian, &src.version) {
-            (Some(_), None) => self.report(&[Seg::Key("kernel"), Seg::Key("source")], "a `debian` source needs the exact package `version` too, e.g. version = \"6.1.192-3\" (apt-cache policy <package> lists them)"),
+            (Some(_), None) => self.report(
+                &[Seg::Key("kernel"), Seg::Key("source")],
+                "a `debian` source needs the exact package `version` too, e.g. version = \"6.1.192-3\" (apt-cache policy <package> lists them)",
+            ),
             (None, Some(_)) => self.report(&at("version"), "`version` belongs to a `debian` source; remove it or add debian = \"linux-source-<series>\""),
             (Some(p), Some(v)) => {
                 if p.is_empty() || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c)) {
                     self.report(&at("debian"), format!("`{p}` is not a Debian package name (lowercase letters, digits, + - .)"));
                 }
-                if v.is_empty() || !v.chars().next().is_some_and(|c| c.is_ascii_digit()) || !v.chars().all(|c| c.is_ascii_alphanumeric() || ".+-~:".contains(c)) {
+                if v.is_empty() || !v.chars().next().is_some_and(|c| c.is_ascii_digit()) || !v.chars().all(|c| c.is_ascii_alphanumeric() || ".+-~:".contains(c))
+                {
                     self.report(&at("version"), format!("`{v}` is not a Debian version (e.g. 6.1.192-3)"));
                 }
             }

@@ -2,7 +2,9 @@
 //! board's kernel built through the real pipeline and inspected (xtask/tests/kernels.rs),
 //! then every board's images built, the QEMU boards' booted and the flash images checked
 //! with independent tools (xtask/tests/system.rs), then the network checks: the images on
-//! socket links played by the smoltcp harness (xtask/tests/network.rs).
+//! socket links played by the smoltcp harness (xtask/tests/network.rs). It first installs
+//! what is missing (as `setup` does) and runs every test strictly: a missing prerequisite
+//! fails the test (`OXWRT_STRICT_TESTS=1`, crates/testkit).
 
 use crate::context::Context;
 use crate::kernel::{KernelOptions, Plan};
@@ -10,6 +12,11 @@ use anyhow::{bail, Result};
 use std::process::Command;
 
 pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
+    // What every board and every test needs, installed as `run` does (a newcomer's second
+    // command works on a machine where the first never ran), and the kernel sources fetched.
+    crate::toolchain::setup(ctx, None, false)?;
+    // A test whose prerequisite is missing fails here instead of skipping (crates/testkit).
+    std::env::set_var("OXWRT_STRICT_TESTS", "1");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     step("workspace tests", Command::new(&cargo).current_dir(&ctx.root).args(["test", "--workspace", "--quiet"]))?;
     // The DHCP and DNS parsers under libFuzzer for a bounded time (installs cargo-fuzz

@@ -238,7 +238,8 @@ fn kernel_sources_name_exactly_one_pinned_location() {
     assert!(p.contains("`kernel.source`") && p.contains("needs the exact package `version`"), "{p}");
     let p = problem(&with(&format!("source = {{ debian = \"linux-source-6.1\", version = \"latest\", {sha} }}")));
     assert!(p.contains("`kernel.source.version`") && p.contains("not a Debian version"), "{p}");
-    let p = problem(&with(&format!("source = {{ url = \"https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.192.tar.xz\", file = \"/tmp/x.tar.xz\", {sha} }}")));
+    let p =
+        problem(&with(&format!("source = {{ url = \"https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.192.tar.xz\", file = \"/tmp/x.tar.xz\", {sha} }}")));
     assert!(p.contains("`kernel.source.file`") && p.contains("give one of url, file"), "{p}");
     let p = problem(&with(&format!("source = {{ file = \"linux.tar.xz\", {sha} }}")));
     assert!(p.contains("`kernel.source.file`") && p.contains("must be an absolute path"), "{p}");

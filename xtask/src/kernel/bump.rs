@@ -37,7 +37,8 @@ pub fn run(ctx: &Context, req: &Bump) -> Result<()> {
         (None, []) => bail!("no board pins a Debian kernel source package (kernel.source.debian); edit url/file pins by hand (docs/kernel.md)"),
         (None, _) => bail!("boards pin several Debian packages ({}): say which with --package", packages.join(", ")),
     };
-    let affected: Vec<&Board> = boards.iter().filter(|b| matches!(b.kernel.source.origin(), Some(SourceOrigin::Debian { package: p, .. }) if p == package)).collect();
+    let affected: Vec<&Board> =
+        boards.iter().filter(|b| matches!(b.kernel.source.origin(), Some(SourceOrigin::Debian { package: p, .. }) if p == package)).collect();
     let origin = SourceOrigin::Debian { package: package.clone(), version: req.version.to_string() };
     let path = source::download(ctx, &origin, &"the command line (bump-source --version)")?;
     let sha256 = source::sha256_file(ctx, &path)?;
@@ -142,11 +143,7 @@ pub fn size_change(board: &str, old: Option<&BuildInfo>, new: &BuildInfo) -> Str
 /// Set `kernel.source.version` and `.sha256` in a board file, keeping everything else.
 pub fn rewrite_pin(text: &str, version: &str, sha256: &str) -> Result<String> {
     let mut doc: toml_edit::DocumentMut = text.parse().context("not valid TOML")?;
-    let source = doc
-        .get_mut("kernel")
-        .and_then(|k| k.get_mut("source"))
-        .and_then(|s| s.as_table_like_mut())
-        .context("no kernel.source table")?;
+    let source = doc.get_mut("kernel").and_then(|k| k.get_mut("source")).and_then(|s| s.as_table_like_mut()).context("no kernel.source table")?;
     if source.get("debian").is_none() {
         bail!("kernel.source is not a Debian package pin");
     }

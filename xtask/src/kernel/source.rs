@@ -64,7 +64,11 @@ pub fn pinned_path(ctx: &Context, origin: &SourceOrigin) -> PathBuf {
 /// The board's pin, or an error saying the board file is not valid (the validator reports
 /// the details; a parsed board always has one).
 pub fn origin(board: &Board) -> Result<SourceOrigin> {
-    board.kernel.source.origin().with_context(|| format!("targets/{}.toml, kernel.source: give one of debian + version, url or file (cargo xtask check-board {})", board.id, board.id))
+    board
+        .kernel
+        .source
+        .origin()
+        .with_context(|| format!("targets/{}.toml, kernel.source: give one of debian + version, url or file (cargo xtask check-board {})", board.id, board.id))
 }
 
 /// Locate (fetching if needed) and verify the kernel source for a board.
@@ -119,7 +123,8 @@ pub fn download(ctx: &Context, origin: &SourceOrigin, pin: &str) -> Result<PathB
 fn resolve_override(ctx: &Context, t: &str, sha: Option<&str>) -> Result<Source> {
     let origin = if t.starts_with("http://") || t.starts_with("https://") { SourceOrigin::Url(t.to_string()) } else { SourceOrigin::File(t.to_string()) };
     let Some(sha) = sha else {
-        let got = Some(pinned_path(ctx, &origin)).filter(|p| p.is_file()).and_then(|p| sha256_file(ctx, &p).ok()).unwrap_or_else(|| "(could not read it)".into());
+        let got =
+            Some(pinned_path(ctx, &origin)).filter(|p| p.is_file()).and_then(|p| sha256_file(ctx, &p).ok()).unwrap_or_else(|| "(could not read it)".into());
         bail!(
             "a kernel tarball override ({t}) needs its sha256 too: pass --sha256 or set OXWRT_KERNEL_SHA256.\n\
              Its sha256 is {got}; check it against the publisher's (kernel.org: sha256sums.asc) before using it."
@@ -142,10 +147,7 @@ fn fetch_url(path: &Path, url: &str) -> Result<()> {
         .context("downloading the kernel source needs curl: install it (apt-get install curl)")?;
     if !status.success() {
         let _ = std::fs::remove_file(&partial);
-        bail!(
-            "downloading {url} failed (curl {status}); check the URL and the network, or download it yourself into {} (OXWRT_DL_DIR)",
-            dir.display()
-        );
+        bail!("downloading {url} failed (curl {status}); check the URL and the network, or download it yourself into {} (OXWRT_DL_DIR)", dir.display());
     }
     std::fs::rename(&partial, path)?;
     Ok(())
@@ -218,7 +220,12 @@ fn fetch_debian(path: &Path, package: &str, version: &str, pin: &str) -> Result<
 }
 
 fn apt_download(dir: &Path, spec: &str) -> Result<std::process::Output> {
-    Command::new("apt-get").args(["download", "-q", spec]).current_dir(dir).env("DEBIAN_FRONTEND", "noninteractive").output().context("cannot run apt-get download")
+    Command::new("apt-get")
+        .args(["download", "-q", spec])
+        .current_dir(dir)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .context("cannot run apt-get download")
 }
 
 /// The versions of a Debian package the archive offers now, newest first (`apt-cache madison`).
