@@ -3,7 +3,8 @@
 //!
 //! Each stage is skipped when its inputs did not change: the kernel by its cache key,
 //! the crates by cargo, the root filesystem and images by a key over the kernel, the
-//! package archives, the skeleton, the board file and the build id.
+//! package archives, the skeleton, the board file, the build id and the code that
+//! assembles them (code_hash.rs).
 
 use crate::board::Board;
 use crate::context::Context;
@@ -17,8 +18,9 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Bump when rootfs or image assembly changes its output for the same inputs.
-const ASSEMBLY_VERSION: u32 = 2;
+/// The hash of the code that assembles root filesystems and images (code_hash.rs): an
+/// edit to that code is a new input.
+pub const ASSEMBLY_CODE: &str = env!("OXWRT_ASSEMBLY_CODE");
 
 /// What a build produced, and how long each stage took.
 pub struct Built {
@@ -77,7 +79,7 @@ pub fn build(ctx: &Context, board: &Board) -> Result<Built> {
 /// Hash of everything the root filesystem and images are made of.
 fn assembly_key(ctx: &Context, board: &Board, kernel: &BuildInfo, archives: &[PathBuf], id: &BuildId) -> Result<String> {
     let mut h = Sha256::new();
-    h.update(format!("assembly {ASSEMBLY_VERSION} {} {} {}\n", env!("CARGO_PKG_VERSION"), id.build_id, id.epoch));
+    h.update(format!("assembly {ASSEMBLY_CODE} {} {}\n", id.build_id, id.epoch));
     h.update(&kernel.key);
     h.update(std::fs::read(ctx.root.join("targets").join(format!("{}.toml", board.id)))?);
     for a in archives {

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod board;
 pub mod boards_cmd;
 pub mod build_cmd;
+pub mod code_hash;
 pub mod context;
 pub mod cross;
 pub mod exec;
