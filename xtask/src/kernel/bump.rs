@@ -66,6 +66,7 @@ pub fn run(ctx: &Context, req: &Bump) -> Result<()> {
     }
 
     let before: Vec<Option<BuildInfo>> = affected.iter().map(|b| last_build(ctx, b)).collect();
+    let mut moved = 0;
     for b in &affected {
         let file = repo.targets().join(format!("{}.toml", b.id));
         let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -73,10 +74,14 @@ pub fn run(ctx: &Context, req: &Bump) -> Result<()> {
         if new != text {
             std::fs::write(&file, new).with_context(|| format!("cannot write {}", file.display()))?;
             eprintln!("  targets/{}.toml: kernel.source = {package} {}", b.id, req.version);
+            moved += 1;
         }
     }
+    if moved == 0 {
+        eprintln!("every board already pins {package} {}", req.version);
+    }
     if !req.build {
-        eprintln!("pins moved; build the kernels with `cargo xtask kernel --board <id>` (or `cargo xtask test`)");
+        eprintln!("build the kernels with `cargo xtask kernel --board <id>` (or `cargo xtask test`)");
         return Ok(());
     }
     eprintln!("rebuilding the kernels of {} board(s) (boards with the same inputs share one build)", affected.len());
