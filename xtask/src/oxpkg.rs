@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 /// or `None` when it is one.
 pub fn bad_install_path(path: &str) -> Option<String> {
     let Some(rel) = path.strip_prefix('/') else {
-        return Some("not an absolute path (it must start with /)".into());
+        return Some("is not an absolute path (it must start with /)".into());
     };
     if rel.is_empty() {
         return Some("is the root directory itself, not a file in it".into());
@@ -140,6 +140,10 @@ fn entry_name(raw: &str, is_dir: bool) -> std::result::Result<Name, String> {
     }
     if name.starts_with('/') {
         return Err("is an absolute path; entries are control.json and data/...".into());
+    }
+    let b = name.as_bytes();
+    if name.starts_with('\\') || (b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':') {
+        return Err("starts with a Windows prefix (a drive or a \\\\server path); entries are control.json and data/...".into());
     }
     let Some(rel) = name.strip_prefix("data/") else {
         return Err("is neither control.json nor under data/".into());

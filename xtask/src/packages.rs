@@ -152,6 +152,7 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {shown}: is `{name}` a package (a folder under packages/ with a package.toml)?"))?;
     let m: ManifestFile = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    check_paths(&shown, name, &m)?;
     let krate = crates.0.get(&dir.canonicalize().unwrap_or(dir.clone())).or_else(|| crates.0.get(&dir));
     let (crate_name, version, license) = match krate {
         Some((cname, version, license, bins)) => {
@@ -180,7 +181,6 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
             (None, version, license)
         }
     };
-    check_paths(&shown, name, &m)?;
     for (i, f) in m.files.iter().enumerate() {
         if !dir.join(&f.source).is_file() {
             bail!("{shown}: files[{i}].source: packages/{name}/{} does not exist", f.source);
@@ -289,6 +289,7 @@ pub fn resolve_some(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<
     let known = package_names(root)?;
     let mut loaded: BTreeMap<String, Package> = BTreeMap::new();
     let mut order = Vec::new();
+    #[allow(clippy::too_many_arguments)]
     fn visit(
         name: &str,
         asked_by: &str,
@@ -339,7 +340,7 @@ pub fn check_kernel_options(pkgs: &[Package], board: &Board, dotconfig: &DotConf
                     r.symbol,
                     r.value,
                     board.id,
-                    if have == "n" { "it off".to_string() } else { format!("{have}") }
+                    if have == "n" { "it off".to_string() } else { have.to_string() }
                 ));
             }
         }
