@@ -97,6 +97,8 @@ fn bad_package_name(name: &str) -> Option<String> {
 struct Bad<'a> {
     archive: &'a Path,
     package: String,
+    /// From target/oxwrt/<board>/packages/, else a placeholder.
+    board: String,
 }
 
 impl Bad<'_> {
@@ -104,11 +106,13 @@ impl Bad<'_> {
         // Until control.json is read: the name from `<name>_<version>_<arch>.oxpkg`.
         let stem = archive.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let package = stem.split('_').next().filter(|n| bad_package_name(n).is_none()).unwrap_or("NAME").to_string();
-        Bad { archive, package }
+        let dir = archive.parent().filter(|d| d.file_name().is_some_and(|n| n == "packages"));
+        let board = dir.and_then(|d| d.parent()).and_then(|b| b.file_name()).and_then(|b| b.to_str()).unwrap_or("BOARD").to_string();
+        Bad { archive, package, board }
     }
 
     fn fix(&self) -> String {
-        format!("rebuild the package with `cargo xtask package {} --board BOARD` and use only archives that command writes", self.package)
+        format!("rebuild the package with `cargo xtask package {} --board {}` and use only archives that command writes", self.package, self.board)
     }
 
     fn entry(&self, entry: &str, what: impl std::fmt::Display) -> anyhow::Error {

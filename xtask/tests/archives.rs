@@ -388,6 +388,17 @@ fn a_package_may_not_replace_what_is_already_there() {
 }
 
 #[test]
+fn the_error_names_the_board_of_a_build_tree() {
+    let s = Scene::new();
+    let dir = s.dir.path().join("target/oxwrt/qemu-malta-mipsel/packages");
+    std::fs::create_dir_all(&dir).unwrap();
+    let entries = [file("data/../evil", b"x")];
+    let a = craft(&dir, "webd", &entries, Vec::new());
+    let e = s.refused(&a, "data/../evil");
+    assert!(e.ends_with("; rebuild the package with `cargo xtask package webd --board qemu-malta-mipsel` and use only archives that command writes"), "{e}");
+}
+
+#[test]
 fn a_good_archive_with_relative_symlinks_and_directory_entries_installs() {
     let s = Scene::new();
     let entries = [

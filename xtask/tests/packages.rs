@@ -200,3 +200,11 @@ fn file_sources_in_package_toml_stay_in_the_package_folder() {
     let r = repo(&[("x", &format!("{}[links]\n\"/bin/sh\" = \"../sbin/init\"\n\"/sbin/logread\" = \"init\"\n", plain("")))]);
     packages::load(r.path(), "x", &packages::CrateInfo::default()).unwrap();
 }
+
+#[test]
+fn the_repository_packages_pass_the_path_checks() {
+    let ctx = xtask::context::Context::from_env(false).unwrap();
+    let names = packages::package_names(&ctx.root).unwrap();
+    let pkgs = packages::resolve_some(&ctx.root, &names, "test").unwrap();
+    assert!(pkgs.iter().any(|p| p.links.contains_key("/sbin/reboot")), "init's applet links");
+}
