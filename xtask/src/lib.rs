@@ -16,6 +16,7 @@ pub mod image;
 pub mod inspect_cmd;
 pub mod kernel;
 pub mod kernel_cmd;
+pub mod oxpkg;
 pub mod packages;
 pub mod qemu;
 pub mod rootfs;

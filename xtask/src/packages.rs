@@ -9,6 +9,7 @@
 use crate::board::Board;
 use crate::context::Context;
 use crate::kernel::config::{self, DotConfig};
+use crate::oxpkg;
 use anyhow::{bail, Context as _, Result};
 use oxinit::config::Service;
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,7 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {shown}: is `{name}` a package (a folder under packages/ with a package.toml)?"))?;
     let m: ManifestFile = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    check_paths(&shown, name, &m)?;
     let krate = crates.0.get(&dir.canonicalize().unwrap_or(dir.clone())).or_else(|| crates.0.get(&dir));
     let (crate_name, version, license) = match krate {
         Some((cname, version, license, bins)) => {
@@ -183,10 +185,7 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
         if !dir.join(&f.source).is_file() {
             bail!("{shown}: files[{i}].source: packages/{name}/{} does not exist", f.source);
         }
-        if !f.path.starts_with('/') {
-            bail!("{shown}: files[{i}].path `{}` must be absolute", f.path);
-        }
-        if u32::from_str_radix(&f.mode, 8).is_err() {
+        if u32::from_str_radix(&f.mode, 8).map_or(true, |m| m > 0o7777) {
             bail!("{shown}: files[{i}].mode `{}` is not an octal mode like \"0644\"", f.mode);
         }
     }
@@ -211,6 +210,57 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
         services: m.services,
         dir,
     })
+}
+
+/// The paths of package.toml: install paths absolute and made of plain components (no
+/// `..`, `.`, empty component, NUL, backslash), each installed once and none inside
+/// another; files[].source relative to the package folder, inside it; link targets
+/// non-empty. The error names the file, the key and the value, and what to write instead.
+fn check_paths(shown: &str, name: &str, m: &ManifestFile) -> Result<()> {
+    let install_fix = "write an absolute path on the device made of plain names, like \"/usr/sbin/webd\"";
+    let mut installed: BTreeMap<String, String> = BTreeMap::new();
+    let mut add = |key: String, path: &str| -> Result<()> {
+        if let Some(why) = oxpkg::bad_install_path(path) {
+            bail!("{shown}: {key} = \"{}\": the install path {why}; {install_fix}", path.escape_debug());
+        }
+        if let Some(first) = installed.insert(path.to_string(), key.clone()) {
+            bail!("{shown}: {key} = \"{path}\": {first} installs {path} already; install each path once");
+        }
+        Ok(())
+    };
+    for (bin, path) in &m.binaries {
+        add(format!("binaries.{bin}"), path)?;
+    }
+    for (link, target) in &m.links {
+        add(format!("links.\"{}\"", link.escape_debug()), link)?;
+        if let Some(why) = oxpkg::bad_link_target(target) {
+            bail!(
+                "{shown}: links.\"{}\" = \"{}\": the symlink target {why}; write what the link points to, like \"init\"",
+                link.escape_debug(),
+                target.escape_debug()
+            );
+        }
+    }
+    for (i, f) in m.files.iter().enumerate() {
+        add(format!("files[{i}].path"), &f.path)?;
+        if let Some(why) = oxpkg::bad_relative_path(&f.source) {
+            bail!(
+                "{shown}: files[{i}].source = \"{}\": the source path {why}; write a path inside packages/{name}/, relative to it, like \"files/{name}.toml\"",
+                f.source.escape_debug()
+            );
+        }
+    }
+    // A path inside another installed one (a file, or a symlink nothing may be written through).
+    for (path, key) in &installed {
+        let mut parent = Path::new(path).parent();
+        while let Some(p) = parent.and_then(|p| p.to_str()).filter(|p| *p != "/") {
+            if let Some(outer) = installed.get(p) {
+                bail!("{shown}: {key} = \"{path}\": {outer} installs {p} as a file or symlink, so nothing can be installed inside it; choose another path");
+            }
+            parent = Path::new(p).parent();
+        }
+    }
+    Ok(())
 }
 
 /// The packages of an image: [`resolve_some`], then checks that they make a system: a
@@ -239,6 +289,7 @@ pub fn resolve_some(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<
     let known = package_names(root)?;
     let mut loaded: BTreeMap<String, Package> = BTreeMap::new();
     let mut order = Vec::new();
+    #[allow(clippy::too_many_arguments)]
     fn visit(
         name: &str,
         asked_by: &str,
@@ -289,7 +340,7 @@ pub fn check_kernel_options(pkgs: &[Package], board: &Board, dotconfig: &DotConf
                     r.symbol,
                     r.value,
                     board.id,
-                    if have == "n" { "it off".to_string() } else { format!("{have}") }
+                    if have == "n" { "it off".to_string() } else { have.to_string() }
                 ));
             }
         }
@@ -345,6 +396,9 @@ pub enum Content {
 pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Content>, epoch: u64, out: &Path) -> Result<PathBuf> {
     let mut files = Vec::new();
     for (path, c) in &contents {
+        if let Some(why) = oxpkg::bad_install_path(path) {
+            bail!("package {}: cannot archive `{path}`: the install path {why}", pkg.name);
+        }
         files.push(match c {
             Content::File { data, mode } => {
                 FileRecord { path: path.clone(), mode: format!("{mode:04o}"), size: data.len() as u64, sha256: hex::encode(Sha256::digest(data)), link: None }
@@ -396,43 +450,10 @@ pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Conte
     Ok(path)
 }
 
-/// Reads an archive back: its control data and contents.
+/// Reads an archive back, checking all of it first: [`crate::oxpkg::read`] (names, entry
+/// kinds, the control.json list, every sha256).
 pub fn read_archive(path: &Path) -> Result<(Control, BTreeMap<String, Content>)> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    let mut control = None;
-    let mut contents = BTreeMap::new();
-    for entry in ar.entries().with_context(|| format!("{} is not a package archive", path.display()))? {
-        let mut e = entry?;
-        let name = e.path()?.to_string_lossy().into_owned();
-        if name == "control.json" {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut e, &mut buf)?;
-            control = Some(serde_json::from_slice::<Control>(&buf).with_context(|| format!("{}: bad control.json", path.display()))?);
-        } else if let Some(p) = name.strip_prefix("data") {
-            let c = if e.header().entry_type().is_symlink() {
-                Content::Link(e.link_name()?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default())
-            } else {
-                let mode = e.header().mode()?;
-                let mut data = Vec::new();
-                std::io::Read::read_to_end(&mut e, &mut data)?;
-                Content::File { data, mode }
-            };
-            contents.insert(p.to_string(), c);
-        }
-    }
-    let control = control.with_context(|| format!("{} has no control.json", path.display()))?;
-    for rec in &control.files {
-        let ok = match contents.get(&rec.path) {
-            Some(Content::File { data, .. }) => hex::encode(Sha256::digest(data)) == rec.sha256,
-            Some(Content::Link(t)) => rec.link.as_deref() == Some(t.as_str()),
-            None => false,
-        };
-        if !ok {
-            bail!("{}: {} does not match its sha256 in control.json (corrupt archive)", path.display(), rec.path);
-        }
-    }
-    Ok((control, contents))
+    crate::oxpkg::read(path)
 }
 
 /// Cross-compiles the crates among `pkgs` and writes every package's archive into

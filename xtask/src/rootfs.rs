@@ -4,10 +4,10 @@
 
 use crate::board::{Board, PartitionRole, StorageKind};
 use crate::context::Context;
-use crate::packages::{self, Content, Control};
-use anyhow::{bail, Context as _, Result};
+use crate::oxpkg;
+use anyhow::{Context as _, Result};
 use oxinit::config::{DataStore, InitConfig};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -87,9 +87,9 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
     let mut init = InitConfig { data: data_store(board), services: Vec::new() };
     let mut from_packages = BTreeSet::new();
     for a in archives {
-        let (control, contents) = packages::read_archive(a)?;
+        // Checked whole (names, kinds, sha256, destinations) before anything is written.
+        let (control, contents) = oxpkg::install(&stage, a)?;
         from_packages.extend(contents.keys().cloned());
-        install(&stage, &control, &contents).with_context(|| format!("installing {}", a.display()))?;
         init.services.extend(control.services.iter().cloned());
         fs::write(stage.join("lib/oxwrt/packages").join(format!("{}.json", control.name)), serde_json::to_vec_pretty(&control)?)?;
     }
@@ -112,26 +112,6 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
     cmd.args(["-mkfs-time", &id.epoch.to_string(), "-all-time", &id.epoch.to_string()]);
     ctx.runner(&board.id).run("rootfs-squashfs", "mksquashfs (xz)", &mut cmd)?;
     Ok(image)
-}
-
-fn install(stage: &Path, control: &Control, contents: &BTreeMap<String, Content>) -> Result<()> {
-    for (path, c) in contents {
-        let dest = stage.join(path.trim_start_matches('/'));
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        if dest.symlink_metadata().is_ok() {
-            bail!("package {} installs {path}, which another package (or the skeleton) already has", control.name);
-        }
-        match c {
-            Content::File { data, mode } => {
-                fs::write(&dest, data)?;
-                fs::set_permissions(&dest, fs::Permissions::from_mode(*mode))?;
-            }
-            Content::Link(target) => symlink(target, &dest)?,
-        }
-    }
-    Ok(())
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -142,3 +142,69 @@ fn archives_are_reproducible_owned_by_root_dated_from_the_epoch_and_verified() {
     let e = format!("{:#}", packages::read_archive(&bad).unwrap_err());
     assert!(e.contains("/usr/sbin/x does not match its sha256 in control.json"), "{e}");
 }
+
+/// The error of loading package `x` with `extra` appended to a plain package.toml.
+fn load_err(extra: &str) -> String {
+    let r = repo(&[("x", &format!("{}{extra}", plain("")))]);
+    std::fs::create_dir_all(r.path().join("packages/x/files")).unwrap();
+    std::fs::write(r.path().join("packages/x/files/x.conf"), "a = 1\n").unwrap();
+    format!("{:#}", packages::load(r.path(), "x", &packages::CrateInfo::default()).unwrap_err())
+}
+
+#[test]
+fn install_paths_in_package_toml_are_absolute_plain_and_once() {
+    assert_eq!(
+        load_err("[binaries]\nx = \"usr/sbin/x\"\n"),
+        "packages/x/package.toml: binaries.x = \"usr/sbin/x\": the install path is not an absolute path (it must start with /); \
+         write an absolute path on the device made of plain names, like \"/usr/sbin/webd\""
+    );
+    assert_eq!(
+        load_err("[links]\n\"/sbin/../../etc/passwd\" = \"init\"\n"),
+        "packages/x/package.toml: links.\"/sbin/../../etc/passwd\" = \"/sbin/../../etc/passwd\": the install path has a `..` component \
+         (it could leave the root filesystem); write an absolute path on the device made of plain names, like \"/usr/sbin/webd\""
+    );
+    for (path, why) in [
+        ("/etc//x.conf", "empty component"),
+        ("/etc/./x.conf", "`.` component"),
+        ("/etc/x.conf/", "empty component"),
+        ("/", "the root directory itself"),
+        ("/etc\\\\x.conf", "backslash"),
+        ("/etc/x\\u0000", "NUL"),
+    ] {
+        let e = load_err(&format!("[[files]]\nsource = \"files/x.conf\"\npath = \"{path}\"\n"));
+        assert!(e.starts_with("packages/x/package.toml: files[0].path = \"") && e.contains(why) && e.contains("write an absolute path"), "{path}: {e}");
+    }
+    let e = load_err("[links]\n\"/sbin/x\" = \"\"\n");
+    assert_eq!(e, "packages/x/package.toml: links.\"/sbin/x\" = \"\": the symlink target is empty; write what the link points to, like \"init\"");
+    let e = load_err("[links]\n\"/etc/x.conf\" = \"init\"\n[[files]]\nsource = \"files/x.conf\"\npath = \"/etc/x.conf\"\n");
+    assert_eq!(e, "packages/x/package.toml: files[0].path = \"/etc/x.conf\": links.\"/etc/x.conf\" installs /etc/x.conf already; install each path once");
+    let e = load_err("[links]\n\"/etc/x\" = \"/tmp\"\n[[files]]\nsource = \"files/x.conf\"\npath = \"/etc/x/x.conf\"\n");
+    assert_eq!(
+        e,
+        "packages/x/package.toml: files[0].path = \"/etc/x/x.conf\": links.\"/etc/x\" installs /etc/x as a file or symlink, so nothing can be installed inside it; choose another path"
+    );
+}
+
+#[test]
+fn file_sources_in_package_toml_stay_in_the_package_folder() {
+    for (source, why) in [("../init/package.toml", "`..` component"), ("/etc/shadow", "is absolute"), ("files/./x.conf", "`.` component"), ("", "is empty")] {
+        let e = load_err(&format!("[[files]]\nsource = \"{source}\"\npath = \"/etc/x.conf\"\n"));
+        assert!(
+            e.starts_with(&format!("packages/x/package.toml: files[0].source = \"{source}\": the source path "))
+                && e.contains(why)
+                && e.contains("inside packages/x/"),
+            "{source}: {e}"
+        );
+    }
+    // Relative links with `..` are fine: a link is never written through.
+    let r = repo(&[("x", &format!("{}[links]\n\"/bin/sh\" = \"../sbin/init\"\n\"/sbin/logread\" = \"init\"\n", plain("")))]);
+    packages::load(r.path(), "x", &packages::CrateInfo::default()).unwrap();
+}
+
+#[test]
+fn the_repository_packages_pass_the_path_checks() {
+    let ctx = xtask::context::Context::from_env(false).unwrap();
+    let names = packages::package_names(&ctx.root).unwrap();
+    let pkgs = packages::resolve_some(&ctx.root, &names, "test").unwrap();
+    assert!(pkgs.iter().any(|p| p.links.contains_key("/sbin/reboot")), "init's applet links");
+}
