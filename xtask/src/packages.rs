@@ -239,6 +239,7 @@ pub fn resolve_some(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<
     let known = package_names(root)?;
     let mut loaded: BTreeMap<String, Package> = BTreeMap::new();
     let mut order = Vec::new();
+    #[allow(clippy::too_many_arguments)] // a local recursive helper: its arguments are the walk's state
     fn visit(
         name: &str,
         asked_by: &str,
@@ -289,7 +290,7 @@ pub fn check_kernel_options(pkgs: &[Package], board: &Board, dotconfig: &DotConf
                     r.symbol,
                     r.value,
                     board.id,
-                    if have == "n" { "it off".to_string() } else { format!("{have}") }
+                    if have == "n" { "it off".to_string() } else { have.to_string() }
                 ));
             }
         }
