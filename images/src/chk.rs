@@ -3,7 +3,7 @@
 //! image) and an optional root filesystem. [`build`] writes one; [`Chk::parse`] verifies
 //! one.
 //!
-//! Layout (big-endian; formats.md, confirmed against OpenWrt's `mkchkimg`):
+//! Layout (big-endian; docs/image-formats.md, confirmed against OpenWrt's `mkchkimg`):
 //!
 //! | offset | size | field                                                        |
 //! |--------|------|--------------------------------------------------------------|

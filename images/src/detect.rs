@@ -4,7 +4,7 @@
 //! inside them. [`detect`] never panics and reads only headers (a GPT is read whole,
 //! through [`crate::gpt::Gpt::read`]).
 //!
-//! Signatures checked (formats.md and the formats' own specifications):
+//! Signatures checked (docs/image-formats.md and the formats' own specifications):
 //!
 //! | format       | where  | signature and what is reported                                   |
 //! |--------------|--------|------------------------------------------------------------------|

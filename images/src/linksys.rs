@@ -5,8 +5,8 @@
 //! flags; it refuses some low versions. The header has no checksum: integrity is the TRX
 //! CRC that follows.
 //!
-//! Layout (formats.md, confirmed against OpenWrt's `addpattern` and its bcm47xx image
-//! rules, with the additions noted):
+//! Layout (docs/image-formats.md, confirmed against OpenWrt's `addpattern` and its bcm47xx
+//! image rules, with the details noted):
 //!
 //! | offset | size | field                                                           |
 //! |--------|------|-----------------------------------------------------------------|
@@ -21,13 +21,13 @@
 //! | 22     | 8    | stable, try1, try2, try3 (2 bytes each): dual-image boot counters|
 //! | 30     | 2    | reserved                                                        |
 //!
-//! What the research added to formats.md (none of it contradicts it):
+//! Details from `addpattern` and OpenWrt's bcm47xx image rules:
 //! - The flags are two bytes in which `addpattern` sets only byte 20, so as a
 //!   little-endian u16 they are the bits below. OpenWrt builds every Linksys bcm47xx
 //!   factory image with `addpattern -4`: hardware version 0, flags 0x1f ([`FLAGS_V4`]).
 //! - The date is that of SOURCE_DATE_EPOCH in UTC (OpenWrt's `addpattern` uses `gmtime`);
 //!   [`date_from_unix`] computes it without a date library.
-//! - Versions OpenWrt uses: W54G v4.71.1 (the one formats.md suggests), W54S v4.80.1,
+//! - Versions OpenWrt uses: W54G v4.71.1 (what oxwrt's WRT54GL board uses), W54S v4.80.1,
 //!   W54s v1.09.1, W54U v2.08.1.
 //! - Bytes 4..8 may instead continue an 8-character pattern on some later models; the
 //!   parser keeps them as [`Header::pattern_ext`].

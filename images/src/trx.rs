@@ -2,8 +2,8 @@
 //! and boots, and what Linux's `bcm47xxpart` MTD parser splits into kernel and rootfs.
 //! [`Builder`] writes one; [`Trx::parse`] verifies one.
 //!
-//! Layout (little-endian; shared/reference/formats.md, confirmed against OpenWrt's `trx`
-//! and `otrx` tools):
+//! Layout (little-endian; docs/image-formats.md has it with its sources, confirmed against
+//! OpenWrt's `trx` and `otrx` tools):
 //!
 //! | offset | size | field                                                          |
 //! |--------|------|----------------------------------------------------------------|
@@ -27,7 +27,7 @@
 //!   JFFS2 end-of-filesystem marker (`de ad c0 de`) on the next 64 KiB erase block, outside
 //!   the CRC. Data after `length` is the caller's business.
 //!
-//! Beyond formats.md (from OpenWrt's `trx -2`): in a version 2 image, partition 3 holds a
+//! Version 2 (from OpenWrt's `trx -2`): in a version 2 image, partition 3 holds a
 //! 32-byte Linksys pattern header ([`crate::linksys`]) whose boot counters (bytes 22..30:
 //! stable, try1..try3) the firmware rewrites on flash. The CRC is therefore computed as if
 //! those 8 bytes were 0xFF, which is what CFE does; both [`Builder`] and [`Trx::parse`]

@@ -2,7 +2,7 @@
 //! U-Boot boards. [`UImage::parse`] verifies one (both CRCs); [`build`] writes one, for
 //! tests and future boards.
 //!
-//! Layout (big-endian, 64 bytes; formats.md, numbering confirmed with `mkimage`):
+//! Layout (big-endian, 64 bytes; docs/image-formats.md, numbering confirmed with `mkimage`):
 //!
 //! | offset | size | field                                                          |
 //! |--------|------|----------------------------------------------------------------|

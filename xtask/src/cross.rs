@@ -17,7 +17,7 @@ pub fn target_dir(ctx: &Context, board: &Board) -> PathBuf {
 }
 
 /// The rustc flags for the board: CPU, features, static non-PIE (zig's musl crt objects;
-/// PIE crashes on MIPS32r1, see ../shared toolchain notes), and source paths remapped so
+/// PIE crashes on MIPS32r1, see docs/toolchain.md), and source paths remapped so
 /// the binaries do not depend on where the repository or cargo's registry live.
 pub fn rustflags(ctx: &Context, board: &Board) -> Vec<String> {
     let mut f = vec!["-C".to_string(), format!("target-cpu={}", board.rust.cpu)];

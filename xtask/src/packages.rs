@@ -289,7 +289,7 @@ pub fn resolve_some(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<
     let known = package_names(root)?;
     let mut loaded: BTreeMap<String, Package> = BTreeMap::new();
     let mut order = Vec::new();
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // a local recursive helper: its arguments are the walk's state
     fn visit(
         name: &str,
         asked_by: &str,

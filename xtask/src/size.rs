@@ -24,7 +24,7 @@ impl Size {
                 }
                 // "3.6MiB": a decimal, rounded down to whole bytes.
                 let f: f64 = num.parse().map_err(|_| bad())?;
-                if !(f.is_finite() && f >= 0.0) || !num.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                if !(f.is_finite() && f >= 0.0 && num.chars().all(|c| c.is_ascii_digit() || c == '.')) {
                     return Err(bad());
                 }
                 return Ok(Size((f * mult as f64).floor() as u64));
@@ -38,7 +38,7 @@ impl fmt::Display for Size {
     /// Exact when a whole number of a unit, else bytes with a one-decimal approximation.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (unit, mult) in UNITS {
-            if mult > 1 && self.0 >= mult && self.0 % mult == 0 {
+            if mult > 1 && self.0 >= mult && self.0.is_multiple_of(mult) {
                 return write!(f, "{} {unit}", self.0 / mult);
             }
         }

@@ -291,7 +291,7 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
                 Emulation,
                 Check::Program(prog.into()),
                 vec![deb(pkg)],
-                format!("{pkg}"),
+                pkg.to_string(),
             ));
         }
     }

@@ -487,11 +487,13 @@ fn mips_userland_is_mips32r1_soft_float_and_runs_on_a_4kc() {
             _ if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
             other => {
                 let _ = webd.kill();
+                let _ = webd.wait();
                 panic!("webd on the emulated 4Kc did not answer: {other:?}");
             }
         }
     };
     let _ = webd.kill();
+    let _ = webd.wait();
     let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(status["kernel"]["machine"], "mips", "{body}");
 }

@@ -46,7 +46,7 @@
 //! A program that parses the configuration and applies this ruleset, against the same
 //! program without a firewall; the workspace's `device` profile (opt-level "z", LTO,
 //! codegen-units 1, panic abort, strip). "mipsel": static musl, MIPS32r1 (the WRT54GL
-//! recipe of shared/reference/toolchain.md); "host": x86_64 glibc; "xz": `xz -9e`, close
+//! recipe of docs/toolchain.md); "host": x86_64 glibc; "xz": `xz -9e`, close
 //! to what squashfs stores. Bytes added to the floor:
 //!
 //! | firewall | mipsel | mipsel xz | host | host xz |

@@ -69,7 +69,7 @@
 //!
 //! Minimal servers (answer `GET /`, 404 otherwise), built with the settings of the
 //! workspace's `device` profile (opt-level "z", LTO, codegen-units 1, panic abort, strip).
-//! Sizes in bytes. "mipsel" is the WRT54GL build (shared/reference/toolchain.md recipe):
+//! Sizes in bytes. "mipsel" is the WRT54GL build (the docs/toolchain.md recipe):
 //! static musl, MIPS32r1, `-Zbuild-std`, cargo-zigbuild, Debian's rustc 1.96; "xz" is that binary
 //! through `xz -9e`, close to what squashfs stores; "host" is x86_64-unknown-linux-gnu
 //! (dynamic glibc), rustup's rustc 1.95.
