@@ -40,7 +40,7 @@ pub fn run(ctx: &Context, req: &Bump) -> Result<()> {
     let affected: Vec<&Board> =
         boards.iter().filter(|b| matches!(b.kernel.source.origin(), Some(SourceOrigin::Debian { package: p, .. }) if p == package)).collect();
     let origin = SourceOrigin::Debian { package: package.clone(), version: req.version.to_string() };
-    let path = source::download(ctx, &origin, &"the command line (bump-source --version)")?;
+    let path = source::download(ctx, &origin, "the command line (bump-source --version)")?;
     let sha256 = source::sha256_file(ctx, &path)?;
     eprintln!("{package} {}: {} (sha256 {sha256})", req.version, path.display());
 
