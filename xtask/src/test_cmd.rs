@@ -1,35 +1,85 @@
-//! `cargo xtask test`: what CI runs. The workspace's tests, then the end-to-end checks: every
-//! board's kernel built through the real pipeline and inspected (xtask/tests/kernels.rs),
-//! then every board's images built, the QEMU boards' booted and the flash images checked
-//! with independent tools (xtask/tests/system.rs), then the network checks: the images on
-//! socket links played by the smoltcp harness (xtask/tests/network.rs). It first installs
-//! what is missing (as `setup` does) and runs every test strictly: a missing prerequisite
-//! fails the test (`OXWRT_STRICT_TESTS=1`, crates/testkit).
+//! `cargo xtask test`: what CI runs. It first installs what is missing (as `setup` does) and
+//! runs every test strictly: a missing prerequisite fails the test (`OXWRT_STRICT_TESTS=1`,
+//! crates/testkit). Then the workspace's tests and the fuzzing of the DHCP and DNS parsers,
+//! while every board's kernel is built through the real pipeline beside them (the kernel
+//! build is CPU-bound, the fuzzing runs for a fixed time: together they take less wall
+//! time); then the end-to-end checks: the kernels inspected (xtask/tests/kernels.rs), every
+//! board's images built, the QEMU boards booted and the flash images checked with
+//! independent tools (xtask/tests/system.rs), then the network checks: the images on socket
+//! links played by the smoltcp harness (xtask/tests/network.rs). At the end, the time of
+//! each stage (docs/benchmarks.md, "CI").
 
 use crate::context::Context;
 use crate::kernel::{KernelOptions, Plan};
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
+    let started = Instant::now();
+    let mut times = Vec::new();
     // What every board and every test needs, installed as `run` does (a newcomer's second
     // command works on a machine where the first never ran), and the kernel sources fetched.
-    crate::toolchain::setup(ctx, None, false)?;
+    timed(&mut times, "setup (install what is missing, fetch kernel sources)", || crate::toolchain::setup(ctx, None, false))?;
     // A test whose prerequisite is missing fails here instead of skipping (crates/testkit).
     std::env::set_var("OXWRT_STRICT_TESTS", "1");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    step("workspace tests", Command::new(&cargo).current_dir(&ctx.root).args(["test", "--workspace", "--quiet"]))?;
-    // The DHCP and DNS parsers under libFuzzer for a bounded time (installs cargo-fuzz
-    // from crates.io the first time; see crates/netproto/fuzz/README.md).
-    let secs = std::env::var("OXWRT_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
-    step(
-        &format!("fuzzing the DHCP and DNS parsers ({secs} s per target)"),
-        Command::new("bash").current_dir(&ctx.root).arg("crates/netproto/fuzz/run.sh").arg(&secs),
-    )?;
+    let (tests, kernels) = std::thread::scope(|s| {
+        let kernels = (!no_e2e).then(|| s.spawn(|| timed_owned("kernels of every board (beside the tests)", || build_kernels(ctx))));
+        let mut t = Vec::new();
+        let tests =
+            timed(&mut t, "workspace tests", || step("workspace tests", Command::new(&cargo).current_dir(&ctx.root).args(["test", "--workspace", "--quiet"])))
+                .and_then(|()| {
+                    // The DHCP and DNS parsers under libFuzzer for a bounded time (installs
+                    // cargo-fuzz from crates.io the first time; crates/netproto/fuzz/README.md).
+                    let secs = std::env::var("OXWRT_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
+                    let title = format!("fuzzing the DHCP and DNS parsers ({secs} s per target)");
+                    timed(&mut t, "fuzzing (build + 3 targets)", || {
+                        step(&title, Command::new("bash").current_dir(&ctx.root).arg("crates/netproto/fuzz/run.sh").arg(&secs))
+                    })
+                });
+        let kernels = kernels.map(|h| h.join().unwrap_or_else(|_| (Err(anyhow!("the kernel build thread panicked")), Duration::ZERO)));
+        ((tests, t), kernels)
+    });
+    times.extend(tests.1);
+    if let Some((result, took)) = kernels {
+        times.push(("kernels of every board (beside the tests)".into(), took));
+        // Both results count; the tests' failure is reported first.
+        tests.0.and(result)?;
+    } else {
+        tests.0?;
+    }
     if no_e2e {
         eprintln!("end-to-end checks skipped (--no-e2e)");
+        report(&times, started);
         return Ok(());
     }
+    let e2e = |name: &str| {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&ctx.root).args(["test", "--quiet", "-p", "xtask", "--test", name, "--", "--ignored", "--test-threads=1"]);
+        cmd
+    };
+    timed(&mut times, "end-to-end kernel checks", || step("end-to-end kernel checks", &mut e2e("kernels")))?;
+    // Every board's images: the QEMU boards are booted, the routers' images checked with
+    // independent tools and against their flash budget.
+    timed(&mut times, "images of every board", || {
+        let repo = ctx.repo();
+        for id in repo.board_ids()? {
+            let board = repo.load_board(&id)?;
+            let built = crate::build_cmd::build(ctx, &board)?;
+            crate::build_cmd::summarize(ctx, &board, &built);
+        }
+        Ok(())
+    })?;
+    timed(&mut times, "end-to-end system checks", || step("end-to-end system checks", &mut e2e("system")))?;
+    timed(&mut times, "end-to-end network checks", || step("end-to-end network checks", &mut e2e("network")))?;
+    eprintln!("all tests passed");
+    report(&times, started);
+    Ok(())
+}
+
+/// Every board's kernel (boards with the same inputs share one build).
+fn build_kernels(ctx: &Context) -> Result<()> {
     let repo = ctx.repo();
     for id in repo.board_ids()? {
         let board = repo.load_board(&id)?;
@@ -40,27 +90,34 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
         let info = plan.build()?;
         crate::kernel::summarize(&board, &info, &plan.paths);
     }
-    step(
-        "end-to-end kernel checks",
-        Command::new(&cargo).current_dir(&ctx.root).args(["test", "--quiet", "-p", "xtask", "--test", "kernels", "--", "--ignored", "--test-threads=1"]),
-    )?;
-    // Every board's images: the QEMU boards are booted, the routers' images checked with
-    // independent tools and against their flash budget.
-    for id in repo.board_ids()? {
-        let board = repo.load_board(&id)?;
-        let built = crate::build_cmd::build(ctx, &board)?;
-        crate::build_cmd::summarize(ctx, &board, &built);
-    }
-    step(
-        "end-to-end system checks",
-        Command::new(&cargo).current_dir(&ctx.root).args(["test", "--quiet", "-p", "xtask", "--test", "system", "--", "--ignored", "--test-threads=1"]),
-    )?;
-    step(
-        "end-to-end network checks",
-        Command::new(&cargo).current_dir(&ctx.root).args(["test", "--quiet", "-p", "xtask", "--test", "network", "--", "--ignored", "--test-threads=1"]),
-    )?;
-    eprintln!("all tests passed");
     Ok(())
+}
+
+fn timed(times: &mut Vec<(String, Duration)>, name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    let (result, took) = timed_owned(name, f);
+    times.push((name.to_string(), took));
+    result
+}
+
+fn timed_owned(name: &str, f: impl FnOnce() -> Result<()>) -> (Result<()>, Duration) {
+    let t = Instant::now();
+    let result = f();
+    let took = t.elapsed();
+    eprintln!("<== {name}: {} in {}", if result.is_ok() { "done" } else { "FAILED" }, minutes(took));
+    (result, took)
+}
+
+fn minutes(d: Duration) -> String {
+    format!("{}:{:02}", d.as_secs() / 60, d.as_secs() % 60)
+}
+
+/// The stages and their wall time (the kernel line overlaps the two before it).
+fn report(times: &[(String, Duration)], started: Instant) {
+    eprintln!("stage times (min:s):");
+    for (name, took) in times {
+        eprintln!("  {:>6}  {name}", minutes(*took));
+    }
+    eprintln!("  {:>6}  total", minutes(started.elapsed()));
 }
 
 fn step(title: &str, cmd: &mut Command) -> Result<()> {
