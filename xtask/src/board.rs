@@ -5,8 +5,8 @@
 //! sets, fragments and packages exist, that the image kind fits the architecture. Every
 //! problem is reported as `file:line:col: key: what is wrong; what is allowed`, all at once.
 
-use crate::kernel::policy;
 use crate::size::Size;
+use crate::steps::kernel::policy;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};

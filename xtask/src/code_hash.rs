@@ -64,6 +64,6 @@ mod tests {
         // Fails if cargo did not rerun build.rs after an edit to the assembly code, i.e. if
         // a stale key could reuse images made by older code.
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        assert_eq!(crate::build_cmd::ASSEMBLY_CODE, super::hash(workspace));
+        assert_eq!(crate::cmd::build::ASSEMBLY_CODE, super::hash(workspace));
     }
 }

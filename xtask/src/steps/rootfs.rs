@@ -4,7 +4,7 @@
 
 use crate::board::{Board, PartitionRole, StorageKind};
 use crate::context::Context;
-use crate::oxpkg;
+use crate::steps::packages::oxpkg;
 use anyhow::{Context as _, Result};
 use oxinit::config::{DataStore, InitConfig};
 use std::collections::BTreeSet;

@@ -20,9 +20,9 @@
 //! with the TRX in place, QEMU's pflash.
 
 use crate::board::{Board, ImageFormat, PartitionRole};
-use crate::image::Artifact;
-use crate::packages::{self, Content};
 use crate::size::Size;
+use crate::steps::image::Artifact;
+use crate::steps::packages::{self, Content};
 use anyhow::{anyhow, bail, Context as _, Result};
 use oxwrt_images::{linksys, trx};
 use serde::{Deserialize, Serialize};

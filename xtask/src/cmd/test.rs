@@ -7,14 +7,14 @@
 //! fails the test (`OXWRT_STRICT_TESTS=1`, crates/testkit).
 
 use crate::context::Context;
-use crate::kernel::{KernelOptions, Plan};
+use crate::steps::kernel::{KernelOptions, Plan};
 use anyhow::{bail, Result};
 use std::process::Command;
 
 pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     // What every board and every test needs, installed as `run` does (a newcomer's second
     // command works on a machine where the first never ran), and the kernel sources fetched.
-    crate::toolchain::setup(ctx, None, false)?;
+    crate::cmd::doctor::setup(ctx, None, false)?;
     // A test whose prerequisite is missing fails here instead of skipping (crates/testkit).
     std::env::set_var("OXWRT_STRICT_TESTS", "1");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
         }
         let plan = Plan::new(ctx, &board, &KernelOptions::default())?;
         let info = plan.build()?;
-        crate::kernel::summarize(&board, &info, &plan.paths);
+        crate::steps::kernel::summarize(&board, &info, &plan.paths);
     }
     step(
         "end-to-end kernel checks",
@@ -48,8 +48,8 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     // independent tools and against their flash budget.
     for id in repo.board_ids()? {
         let board = repo.load_board(&id)?;
-        let built = crate::build_cmd::build(ctx, &board)?;
-        crate::build_cmd::summarize(ctx, &board, &built);
+        let built = crate::cmd::build::build(ctx, &board)?;
+        crate::cmd::build::summarize(ctx, &board, &built);
     }
     step(
         "end-to-end system checks",
@@ -64,7 +64,7 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
 }
 
 fn step(title: &str, cmd: &mut Command) -> Result<()> {
-    eprintln!("==> {title}: {}", crate::exec::display(cmd));
+    eprintln!("==> {title}: {}", crate::tools::exec::display(cmd));
     let status = cmd.status()?;
     if !status.success() {
         bail!("{title} failed ({status})");

@@ -1,16 +1,18 @@
 //! A board's images from its kernel and root filesystem: `kernel-rootfs` (the two files,
 //! for QEMU -kernel), `gpt-disk` (EFI system partition with the kernel as
 //! \EFI\BOOT\BOOTX64.EFI, the squashfs root partition, an ext4 data partition), the NOR
-//! flash formats (`trx`, `linksys-factory`, `flash-image`: [`crate::flash_image`]), then
+//! flash formats (`trx`, `linksys-factory`, `flash-image`: [`crate::steps::image::flash`]), then
 //! target/oxwrt/<board>/manifest.json listing every artifact.
+
+pub mod flash;
 
 use crate::board::{Arch, Board, ImageFormat, PartitionRole};
 use crate::context::Context;
-use crate::flash_image::Budget;
-use crate::kernel::BuildInfo;
-use crate::packages::Control;
-use crate::rootfs::BuildId;
+use crate::steps::kernel::BuildInfo;
+use crate::steps::packages::Control;
+use crate::steps::rootfs::BuildId;
 use anyhow::{bail, Context as _, Result};
+use flash::Budget;
 use oxwrt_images::gpt::{Gpt, Guid, Partition, SECTOR_SIZE};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -69,7 +71,7 @@ pub fn build(ctx: &Context, board: &Board, kernel_image: &Path, rootfs: &Path, i
     let mut budget = None;
     if board.images.contains(&ImageFormat::Trx) {
         let vmlinux = kernel_image.with_file_name("vmlinux");
-        let (artifacts, b) = crate::flash_image::build(board, &dir, kernel_image, &vmlinux, rootfs, archives, id.epoch)?;
+        let (artifacts, b) = flash::build(board, &dir, kernel_image, &vmlinux, rootfs, archives, id.epoch)?;
         out.extend(artifacts);
         budget = Some(b);
     }
