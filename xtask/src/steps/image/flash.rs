@@ -19,9 +19,9 @@
 //! `-kernel` plays CFE and the relocation runs; `<board>-flash.bin` is the whole flash chip
 //! with the TRX in place, QEMU's pflash.
 
+use super::manifest::Artifact;
 use crate::board::{Board, ImageFormat, PartitionRole};
 use crate::size::Size;
-use crate::steps::image::Artifact;
 use crate::steps::packages::{self, Content};
 use anyhow::{anyhow, bail, Context as _, Result};
 use oxwrt_images::{linksys, trx};
