@@ -13,7 +13,7 @@ use crate::board::Board;
 use crate::context::Context;
 use crate::steps::kernel::config::{self, DotConfig};
 use anyhow::{bail, Context as _, Result};
-use oxinit::config::Service;
+use oxwrt_config::init::Service;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
