@@ -149,11 +149,11 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     // decompressor was linked): the relocation in flash-boot/0002 has to run.
     let images = xtask::steps::image::images_dir(&ctx(), &b);
     let boot = std::fs::read(xtask::steps::image::flash::boot_elf_path(&images, &b)).unwrap();
-    let boot = xtask::steps::image::flash::Elf32::parse(&boot, "boot.elf").unwrap();
+    let boot = xtask::steps::image::flash::Elf32::parse(&boot, "boot.elf").unwrap().header;
     let vmlinux = std::fs::read(ctx().board_out(MALTA).join("kernel/vmlinux")).unwrap();
     let vmlinuz = std::fs::read(ctx().board_out(MALTA).join("kernel/vmlinuz")).unwrap();
-    let kernel_load = xtask::steps::image::flash::Elf32::parse(&vmlinux, "vmlinux").unwrap().loads[0].0;
-    let linked = xtask::steps::image::flash::Elf32::parse(&vmlinuz, "vmlinuz").unwrap().entry;
+    let kernel_load = xtask::steps::image::flash::Elf32::parse(&vmlinux, "vmlinux").unwrap().loads[0].vaddr;
+    let linked = xtask::steps::image::flash::Elf32::parse(&vmlinuz, "vmlinuz").unwrap().header.entry;
     assert_eq!(boot.entry, kernel_load);
     assert_ne!(boot.entry, linked, "the decompressor would not need to move");
 
