@@ -170,7 +170,7 @@ pub struct KernelSpec {
 }
 
 /// Where a board's kernel source tarball comes from: exactly one of `debian` (+ `version`),
-/// `url` or `file`, and the tarball's sha256 (kernel/source.rs fetches and checks it).
+/// `url` or `file`, and the tarball's sha256 (steps/kernel/source.rs fetches and checks it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSource {

@@ -155,7 +155,7 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             format!("a {prefix} cross GCC (your distribution's, or a toolchain built with crosstool-ng)"),
         ));
     }
-    // The kernel source itself is fetched by `setup` and by the kernel step (kernel/source.rs);
+    // The kernel source itself is fetched by `setup` and by the kernel step (steps/kernel/source.rs);
     // here only the tools that fetch it.
     match board.kernel.source.origin() {
         Some(SourceOrigin::Url(_)) => {

@@ -1,7 +1,7 @@
 //! `cargo xtask flash --board B --tftp ROUTER`: installs the board's image through the
 //! bootloader's TFTP recovery (CFE on WRT54G-class routers: the Linksys factory image where
 //! the board has one, since Linksys' CFE checks its code pattern, else the bare TRX), after
-//! checking that the file is sound and fits the firmware partition. The protocol is in tftp.rs; the procedure
+//! checking that the file is sound and fits the firmware partition. The protocol is in tools/tftp.rs; the procedure
 //! and its troubleshooting in docs/flashing.md.
 
 use crate::board::{Board, ImageFormat, PartitionRole, Placed};
