@@ -25,7 +25,8 @@
 //! | erased flash | all    | every byte 0xff                                                  |
 //! | zeros        | all    | every byte 0x00                                                  |
 
-use crate::bytes::{array, be_u16, be_u32, be_u64, c_string, le_u16, le_u32, le_u64};
+use crate::bytes::{array, be_u16, be_u32, c_string, le_u16, le_u32, le_u64};
+pub use crate::elf::Elf;
 use crate::{chk, gpt, linksys, trx, uimage};
 use std::fmt;
 
@@ -263,89 +264,6 @@ impl Gzip {
             pos = pos.map(|p| p + 2);
         }
         Some(Gzip { flags, mtime: le_u32(data, 4)?, os: data[9], name, comment, header_len: pos.filter(|&p| p <= data.len()) })
-    }
-}
-
-/// An ELF file header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Elf {
-    /// 64-bit (else 32-bit).
-    pub class64: bool,
-    pub big_endian: bool,
-    /// e_type: 2 executable, 3 shared object / PIE, 1 relocatable, 4 core.
-    pub elf_type: u16,
-    /// e_machine: 8 MIPS, 40 ARM, 62 x86-64, ...
-    pub machine: u16,
-    pub entry: u64,
-}
-
-impl Elf {
-    /// The ELF header at the start of `data`.
-    pub fn parse(data: &[u8]) -> Option<Elf> {
-        if !data.starts_with(b"\x7fELF") || data.len() < 52 {
-            return None;
-        }
-        let class64 = match data[4] {
-            1 => false,
-            2 => true,
-            _ => return None,
-        };
-        let big_endian = match data[5] {
-            1 => false,
-            2 => true,
-            _ => return None,
-        };
-        if data[6] != 1 {
-            return None;
-        }
-        let u16_at = |o| {
-            if big_endian {
-                be_u16(data, o)
-            } else {
-                le_u16(data, o)
-            }
-        };
-        let u32_at = |o| {
-            if big_endian {
-                be_u32(data, o)
-            } else {
-                le_u32(data, o)
-            }
-        };
-        let u64_at = |o| {
-            if big_endian {
-                be_u64(data, o)
-            } else {
-                le_u64(data, o)
-            }
-        };
-        let entry = if class64 { u64_at(24)? } else { u32_at(24)? as u64 };
-        Some(Elf { class64, big_endian, elf_type: u16_at(16)?, machine: u16_at(18)?, entry })
-    }
-
-    /// The machine's name.
-    pub fn machine_name(&self) -> &'static str {
-        match self.machine {
-            3 => "x86",
-            8 => "MIPS",
-            20 => "PowerPC",
-            40 => "ARM",
-            62 => "x86-64",
-            183 => "AArch64",
-            243 => "RISC-V",
-            _ => "unknown machine",
-        }
-    }
-
-    /// The type's name.
-    pub fn type_name(&self) -> &'static str {
-        match self.elf_type {
-            1 => "relocatable",
-            2 => "executable",
-            3 => "shared object",
-            4 => "core",
-            _ => "unknown type",
-        }
     }
 }
 

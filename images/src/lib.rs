@@ -9,6 +9,7 @@
 //! - [`trx`]: Broadcom TRX images (CFE, BCM47xx routers): builder and verifying parser.
 //! - [`linksys`]: the Linksys/CyberTAN code pattern header of factory `.bin` images.
 //! - [`chk`]: Netgear CHK images; [`uimage`]: U-Boot legacy uImage headers.
+//! - [`elf`]: ELF headers and program headers (reader), one-segment executables (writer).
 //! - [`detect`]: names what a byte slice starts with (the above, squashfs, gzip, LZMA,
 //!   xz, ELF, GPT, FAT, ext4, JFFS2, erased flash), for `cargo xtask inspect`.
 //!
@@ -18,10 +19,11 @@
 mod bytes;
 pub mod chk;
 pub mod detect;
+pub mod elf;
 #[cfg(feature = "esp")]
 pub mod fat;
 pub mod gpt;
 pub mod linksys;
-mod size;
+pub mod size;
 pub mod trx;
 pub mod uimage;

@@ -5,8 +5,9 @@
 //! sets, fragments and packages exist, that the image kind fits the architecture. Every
 //! problem is reported as `file:line:col: key: what is wrong; what is allowed`, all at once.
 
-use crate::kernel::policy;
 use crate::size::Size;
+use crate::steps::kernel::policy;
+use oxwrt_config::span::{line_col, path_string, Seg, Source};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -169,7 +170,7 @@ pub struct KernelSpec {
 }
 
 /// Where a board's kernel source tarball comes from: exactly one of `debian` (+ `version`),
-/// `url` or `file`, and the tarball's sha256 (kernel/source.rs fetches and checks it).
+/// `url` or `file`, and the tarball's sha256 (steps/kernel/source.rs fetches and checks it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSource {
@@ -464,8 +465,8 @@ impl Repo<'_> {
 /// Parse and validate board source text. `path` is used for messages and the id check.
 pub fn parse_board(repo: &Repo, path: &Path, text: &str) -> Result<Board, BoardError> {
     let fail = |problems| BoardError { file: display_path(repo, path), problems };
-    let doc = match text.parse::<toml_edit::ImDocument<String>>() {
-        Ok(doc) => doc,
+    let source = match Source::parse(text) {
+        Ok(source) => source,
         Err(e) => {
             let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             return Err(fail(vec![Problem { key: "(syntax)".into(), line, col, message: e.message().trim().to_string() }]));
@@ -476,11 +477,11 @@ pub fn parse_board(repo: &Repo, path: &Path, text: &str) -> Result<Board, BoardE
         Err(e) => {
             let start = e.span().map(|s| s.start).unwrap_or(0);
             let (line, col) = line_col(text, start);
-            let key = key_at(&doc, start).unwrap_or_else(|| "(top level)".into());
+            let key = source.key_at(start).unwrap_or_else(|| "(top level)".into());
             return Err(fail(vec![Problem { key, line, col, message: explain_serde(e.message()) }]));
         }
     };
-    let mut v = Validator { repo, doc: &doc, text, problems: Vec::new() };
+    let mut v = Validator { repo, source: &source, problems: Vec::new() };
     v.check(&board, path);
     if v.problems.is_empty() {
         Ok(board)
@@ -505,140 +506,9 @@ fn explain_serde(msg: &str) -> String {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
-    (line, col)
-}
-
-/// One step of a key path.
-#[derive(Clone, Debug)]
-pub enum Seg<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn path_string(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
-}
-
-/// The dotted key whose key or value contains `offset` (the deepest one).
-fn key_at(doc: &toml_edit::ImDocument<String>, offset: usize) -> Option<String> {
-    fn in_span(span: Option<std::ops::Range<usize>>, off: usize) -> bool {
-        span.is_some_and(|s| s.start <= off && off < s.end.max(s.start + 1))
-    }
-    fn walk_table_like<'a>(entries: Vec<(&'a toml_edit::Key, &'a toml_edit::Item)>, off: usize, prefix: &mut Vec<String>, best: &mut Option<String>) {
-        for (k, item) in entries {
-            prefix.push(k.get().to_string());
-            if in_span(k.span(), off) || in_span(item.span(), off) {
-                *best = Some(prefix.join("."));
-            }
-            walk_item(item, off, prefix, best);
-            prefix.pop();
-        }
-    }
-    fn walk_item(item: &toml_edit::Item, off: usize, prefix: &mut Vec<String>, best: &mut Option<String>) {
-        match item {
-            toml_edit::Item::Table(t) => walk_table_like(t.iter().map(|(k, _)| t.get_key_value(k).unwrap()).collect(), off, prefix, best),
-            toml_edit::Item::ArrayOfTables(a) => {
-                for (i, t) in a.iter().enumerate() {
-                    let last = prefix.pop().unwrap_or_default();
-                    prefix.push(format!("{last}[{i}]"));
-                    if in_span(t.span(), off) {
-                        *best = Some(prefix.join("."));
-                    }
-                    walk_table_like(t.iter().map(|(k, _)| t.get_key_value(k).unwrap()).collect(), off, prefix, best);
-                    prefix.pop();
-                    prefix.push(last);
-                }
-            }
-            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
-                walk_table_like(t.iter().map(|(k, _)| t.get_key_value(k).unwrap()).collect(), off, prefix, best)
-            }
-            toml_edit::Item::Value(toml_edit::Value::Array(a)) => {
-                for (i, v) in a.iter().enumerate() {
-                    if in_span(v.span(), off) {
-                        let last = prefix.pop().unwrap_or_default();
-                        prefix.push(format!("{last}[{i}]"));
-                        *best = Some(prefix.join("."));
-                        prefix.pop();
-                        prefix.push(last);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut best = None;
-    let mut prefix = Vec::new();
-    walk_item(doc.as_item(), offset, &mut prefix, &mut best);
-    best
-}
-
-/// Source position of a key path: the deepest key (or array element) of it that exists.
-fn locate(doc: &toml_edit::ImDocument<String>, path: &[Seg]) -> Option<usize> {
-    use toml_edit::{Item, Value};
-    enum Node<'a> {
-        Item(&'a Item),
-        Table(&'a toml_edit::Table),
-        Value(&'a Value),
-    }
-    let start = |s: Option<std::ops::Range<usize>>| s.map(|r| r.start);
-    let mut node = Node::Item(doc.as_item());
-    let mut pos = None;
-    for seg in path {
-        node = match (seg, node) {
-            (Seg::Key(k), Node::Item(Item::Table(t)) | Node::Table(t)) => match t.get_key_value(k) {
-                Some((key, it)) => {
-                    pos = start(key.span()).or(pos);
-                    Node::Item(it)
-                }
-                None => return pos,
-            },
-            (Seg::Key(k), Node::Item(Item::Value(Value::InlineTable(t))) | Node::Value(Value::InlineTable(t))) => match t.get_key_value(k) {
-                Some((key, it)) => {
-                    pos = start(key.span()).or(pos);
-                    Node::Item(it)
-                }
-                None => return pos,
-            },
-            (Seg::Index(i), Node::Item(Item::ArrayOfTables(a))) => match a.get(*i) {
-                Some(t) => {
-                    pos = start(t.span()).or(pos);
-                    Node::Table(t)
-                }
-                None => return pos,
-            },
-            (Seg::Index(i), Node::Item(Item::Value(Value::Array(a))) | Node::Value(Value::Array(a))) => match a.get(*i) {
-                Some(v) => {
-                    pos = start(v.span()).or(pos);
-                    Node::Value(v)
-                }
-                None => return pos,
-            },
-            _ => return pos,
-        };
-    }
-    pos
-}
-
 struct Validator<'a> {
     repo: &'a Repo<'a>,
-    doc: &'a toml_edit::ImDocument<String>,
-    text: &'a str,
+    source: &'a Source<'a>,
     problems: Vec<Problem>,
 }
 
@@ -694,8 +564,7 @@ impl Validator<'_> {
     }
 
     fn report(&mut self, path: &[Seg], message: impl Into<String>) {
-        let off = locate(self.doc, path).unwrap_or(0);
-        let (line, col) = line_col(self.text, off);
+        let (line, col) = self.source.locate(path).unwrap_or((1, 1));
         self.problems.push(Problem { key: path_string(path), line, col, message: message.into() });
     }
 

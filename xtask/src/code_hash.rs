@@ -1,8 +1,8 @@
 //! The hash of the code that assembles root filesystems and images: xtask's sources, the
-//! in-tree crates it links (image formats, configuration schema, init's service schema) and
-//! Cargo.lock (the versions of everything else). build.rs embeds it as
-//! `OXWRT_ASSEMBLY_CODE`, and it is part of the assembly cache key (build_cmd.rs), so an
-//! edit to rootfs.rs or image.rs never reuses images made by the old code.
+//! in-tree crates it links (image formats; the configuration schemas, init.toml's among
+//! them) and Cargo.lock (the versions of everything else). build.rs embeds it as
+//! `OXWRT_ASSEMBLY_CODE`, and it is part of the assembly cache key (cmd/build.rs), so an
+//! edit to steps/rootfs.rs or steps/image/ never reuses images made by the old code.
 //!
 //! This file is compiled twice: into build.rs (`#[path]`) and into the library, where a
 //! test checks the embedded hash against the tree.
@@ -10,18 +10,8 @@
 use std::path::Path;
 
 /// Directories (and files) whose content is the assembly code, relative to the workspace.
-pub const INPUTS: &[&str] = &[
-    "xtask/src",
-    "xtask/build.rs",
-    "xtask/Cargo.toml",
-    "images/src",
-    "images/Cargo.toml",
-    "crates/config/src",
-    "crates/config/Cargo.toml",
-    "packages/init/src",
-    "packages/init/Cargo.toml",
-    "Cargo.lock",
-];
+pub const INPUTS: &[&str] =
+    &["xtask/src", "xtask/build.rs", "xtask/Cargo.toml", "images/src", "images/Cargo.toml", "crates/config/src", "crates/config/Cargo.toml", "Cargo.lock"];
 
 /// sha256 over the sorted relative paths and contents of [`INPUTS`] (missing ones count as
 /// absent).
@@ -64,6 +54,6 @@ mod tests {
         // Fails if cargo did not rerun build.rs after an edit to the assembly code, i.e. if
         // a stale key could reuse images made by older code.
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        assert_eq!(crate::build_cmd::ASSEMBLY_CODE, super::hash(workspace));
+        assert_eq!(crate::cmd::build::ASSEMBLY_CODE, super::hash(workspace));
     }
 }

@@ -36,8 +36,8 @@ impl Context {
     }
 
     /// A runner logging into `target/oxwrt/<board>/logs`.
-    pub fn runner(&self, board: &str) -> crate::exec::Runner {
-        crate::exec::Runner { verbose: self.verbose, log_dir: self.board_out(board).join("logs") }
+    pub fn runner(&self, board: &str) -> crate::tools::exec::Runner {
+        crate::tools::exec::Runner { verbose: self.verbose, log_dir: self.board_out(board).join("logs") }
     }
 
     pub fn repo(&self) -> crate::board::Repo<'_> {

@@ -1,27 +1,18 @@
 //! oxwrt's build orchestrator as a library: `cargo xtask` (main.rs) dispatches to these
 //! modules, and the tests in xtask/tests drive them directly. Map: ARCHITECTURE.md.
+//!
+//! The tree reads as the data flow: [`cmd`] (one module per command) runs the [`steps`]
+//! (kernel -> packages -> rootfs -> images), which call the [`tools`] (external commands,
+//! QEMU, TFTP). Shared by all of them, the model at the top: [`flags`] (the command line),
+//! [`board`] (targets/<board>.toml), [`context`] (where things are), [`size`],
+//! [`toolchain`] (what the build machine needs) and [`code_hash`] (the assembly code's hash).
 
-pub mod bench;
 pub mod board;
-pub mod boards_cmd;
-pub mod build_cmd;
+pub mod cmd;
 pub mod code_hash;
 pub mod context;
-pub mod cross;
-pub mod exec;
 pub mod flags;
-pub mod flash_cmd;
-pub mod flash_image;
-pub mod image;
-pub mod inspect_cmd;
-pub mod kernel;
-pub mod kernel_cmd;
-pub mod oxpkg;
-pub mod packages;
-pub mod qemu;
-pub mod rootfs;
-pub mod run_cmd;
 pub mod size;
-pub mod test_cmd;
-pub mod tftp;
+pub mod steps;
 pub mod toolchain;
+pub mod tools;

@@ -35,19 +35,14 @@ impl Size {
 }
 
 impl fmt::Display for Size {
-    /// Exact when a whole number of a unit, else bytes with a one-decimal approximation.
+    /// Exact when a whole number of a unit, else bytes with a one-decimal approximation
+    /// (both from [`oxwrt_images::size`], the workspace's one byte-count formatter).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (unit, mult) in UNITS {
-            if mult > 1 && self.0 >= mult && self.0.is_multiple_of(mult) {
-                return write!(f, "{} {unit}", self.0 / mult);
-            }
+        match oxwrt_images::size::exact(self.0) {
+            Some(exact) => f.write_str(&exact),
+            None if self.0 < 1024 => f.write_str(&oxwrt_images::size::human(self.0)),
+            None => write!(f, "{} bytes ({})", self.0, oxwrt_images::size::human(self.0)),
         }
-        for (unit, mult) in UNITS {
-            if mult > 1 && self.0 >= mult {
-                return write!(f, "{} bytes ({:.1} {unit})", self.0, self.0 as f64 / mult as f64);
-            }
-        }
-        write!(f, "{} bytes", self.0)
     }
 }
 

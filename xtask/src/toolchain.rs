@@ -1,4 +1,5 @@
-//! What a board needs on the build machine, and getting it: `doctor` and `setup`.
+//! What a board needs on the build machine (the commands `doctor` and `setup`, in
+//! cmd/doctor.rs, list and install it).
 //!
 //! Each [`Requirement`] knows how to check itself and how to fix it: a Debian package (from
 //! which suite), a pip package, or words for other systems. Every build command calls
@@ -7,8 +8,7 @@
 
 use crate::board::{Arch, Board, Compression, SourceOrigin, StorageKind};
 use crate::context::Context;
-use crate::exec;
-use crate::kernel::source;
+use crate::tools::exec;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +24,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Purpose::Kernel => "kernel",
             Purpose::Userland => "userland",
@@ -155,7 +155,7 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             format!("a {prefix} cross GCC (your distribution's, or a toolchain built with crosstool-ng)"),
         ));
     }
-    // The kernel source itself is fetched by `setup` and by the kernel step (kernel/source.rs);
+    // The kernel source itself is fetched by `setup` and by the kernel step (steps/kernel/source.rs);
     // here only the tools that fetch it.
     match board.kernel.source.origin() {
         Some(SourceOrigin::Url(_)) => {
@@ -316,61 +316,6 @@ fn os_codename() -> Option<String> {
     text.lines().find_map(|l| l.strip_prefix("VERSION_CODENAME=")).map(|s| s.trim_matches('"').to_string())
 }
 
-/// The boards a command is about: one, or all.
-pub fn boards(ctx: &Context, board: Option<&str>) -> Result<Vec<Board>> {
-    let repo = ctx.repo();
-    let ids = match board {
-        Some(b) => vec![b.to_string()],
-        None => repo.board_ids()?,
-    };
-    ids.iter().map(|id| repo.load_board(id)).collect()
-}
-
-/// Requirements of several boards, without duplicates.
-fn merged(boards: &[Board]) -> Vec<Requirement> {
-    let mut all: Vec<Requirement> = Vec::new();
-    for b in boards {
-        for r in requirements(b) {
-            if !all.iter().any(|a| a.what == r.what) {
-                all.push(r);
-            }
-        }
-    }
-    all.sort_by_key(|r| r.purpose);
-    all
-}
-
-/// `cargo xtask doctor`: print each requirement as present or missing with its fix.
-pub fn doctor(ctx: &Context, board: Option<&str>) -> Result<()> {
-    let boards = boards(ctx, board)?;
-    let reqs = merged(&boards);
-    println!("Build requirements for {}:", boards.iter().map(|b| b.id.as_str()).collect::<Vec<_>>().join(", "));
-    let mut missing = 0;
-    for r in &reqs {
-        if r.present() {
-            println!("  ok       [{}] {}", r.purpose.label(), r.what);
-        } else {
-            if r.purpose != Purpose::Maintainer {
-                missing += 1;
-            }
-            println!("  MISSING  [{}] {}\n           fix: {}", r.purpose.label(), r.what, r.fix_text());
-        }
-    }
-    for b in &boards {
-        if let Some(origin) = b.kernel.source.origin() {
-            let path = source::pinned_path(ctx, &origin);
-            let state = if path.is_file() { "ok      " } else { "to fetch" };
-            println!("  {state} [kernel] {}'s source: {} (setup or the first kernel build fetches it)", b.id, path.display());
-        }
-    }
-    if missing > 0 {
-        println!("\n{missing} missing. `cargo xtask setup{}` installs them on Debian/Ubuntu.", board.map(|b| format!(" --board {b}")).unwrap_or_default());
-        std::process::exit(1);
-    }
-    println!("\nEverything needed is present.");
-    Ok(())
-}
-
 /// Stop with the fixes if anything a build step needs is missing.
 pub fn require(ctx: &Context, board: &Board, purpose: Purpose) -> Result<()> {
     require_except(ctx, board, purpose, |_| false)
@@ -390,151 +335,6 @@ pub fn require_except(_ctx: &Context, board: &Board, purpose: Purpose, skip: imp
         board.id,
         board.id
     )
-}
-
-/// `cargo xtask run`'s first step: on a machine missing something the board needs, say so
-/// and run [`setup`] for it, so that a newcomer's first command works.
-pub fn install_missing(ctx: &Context, board: &Board) -> Result<()> {
-    let missing: Vec<String> = requirements(board).into_iter().filter(|r| r.purpose != Purpose::Maintainer && !r.present()).map(|r| r.what).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!(
-        "{} needs what this machine lacks: {}
-installing it (the same as `cargo xtask setup --board {}`)",
-        board.id,
-        missing.join("; "),
-        board.id
-    );
-    setup(ctx, Some(&board.id), false)
-}
-
-/// `cargo xtask setup`: install what is missing (apt-get, pip); say what to do elsewhere.
-pub fn setup(ctx: &Context, board: Option<&str>, with_maintainer: bool) -> Result<()> {
-    let boards = boards(ctx, board)?;
-    let missing: Vec<Requirement> = merged(&boards).into_iter().filter(|r| (with_maintainer || r.purpose != Purpose::Maintainer) && !r.present()).collect();
-    if missing.is_empty() {
-        fetch_sources(ctx, &boards)?;
-        println!("setup: everything needed is already installed.");
-        return Ok(());
-    }
-    let mut default_pkgs: Vec<String> = Vec::new();
-    let mut suite_pkgs: Vec<(&'static str, String)> = Vec::new();
-    let mut pip: Vec<String> = Vec::new();
-    let mut manual: Vec<String> = Vec::new();
-    for r in &missing {
-        for f in &r.fixes {
-            match f {
-                Fix::Debian { package, suite: None } => push_unique(&mut default_pkgs, package),
-                Fix::Debian { package, suite: Some(s) } => {
-                    if !suite_pkgs.iter().any(|(_, p)| p == package) {
-                        suite_pkgs.push((s, package.clone()))
-                    }
-                }
-                Fix::Pip(p) => push_unique(&mut pip, p),
-                Fix::Manual(m) => manual.push(format!("{}: {m}", r.what)),
-            }
-        }
-    }
-    if exec::which("apt-get").is_none() {
-        println!("setup: this is not a Debian/Ubuntu system; install these yourself:");
-        for r in &missing {
-            println!("  - {}: {}", r.what, r.elsewhere);
-        }
-        bail!("{} requirement(s) missing", missing.len());
-    }
-    let sudo: Vec<String> = if is_root() { vec![] } else { vec!["sudo".into()] };
-    let apt = |args: &[String]| -> Result<()> {
-        let mut cmd = Command::new(sudo.first().map(String::as_str).unwrap_or("apt-get"));
-        if !sudo.is_empty() {
-            cmd.arg("apt-get");
-        }
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        println!("$ {}", exec::display(&cmd));
-        let status = cmd.status()?;
-        if !status.success() {
-            bail!("`{}` failed ({status}); fix the apt problem above and run setup again", exec::display(&cmd));
-        }
-        Ok(())
-    };
-    for (suite, _) in &suite_pkgs {
-        ensure_suite(suite, sudo.is_empty())?;
-    }
-    apt(&["update".into(), "-q".into()])?;
-    if !default_pkgs.is_empty() {
-        apt(&[vec!["install".into(), "-y".into(), "-q".into()], default_pkgs.clone()].concat())?;
-    }
-    for (suite, pkg) in &suite_pkgs {
-        apt(&["install".into(), "-y".into(), "-q".into(), "-t".into(), suite.to_string(), pkg.clone()])?;
-    }
-    if !pip.is_empty() {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "pip", "install", "--quiet"]).args(pip.iter().flat_map(|p| p.split_whitespace()));
-        println!("$ {}", exec::display(&cmd));
-        if !cmd.status()?.success() {
-            bail!("pip install {} failed; install Python 3 with pip and run setup again", pip.join(" "));
-        }
-        // pyenv puts new console scripts on PATH only after a rehash.
-        if exec::which("pyenv").is_some() {
-            let _ = Command::new("pyenv").arg("rehash").status();
-        }
-    }
-    fetch_sources(ctx, &boards)?;
-    let still: Vec<&Requirement> = missing.iter().filter(|r| !r.present()).collect();
-    if !still.is_empty() {
-        for m in &manual {
-            println!("  to do by hand: {m}");
-        }
-        bail!("still missing after setup: {}", still.iter().map(|r| r.what.as_str()).collect::<Vec<_>>().join(", "));
-    }
-    println!("setup: installed everything needed.");
-    Ok(())
-}
-
-/// The boards' pinned kernel sources, each fetched once into the download directory.
-fn fetch_sources(ctx: &Context, boards: &[Board]) -> Result<()> {
-    let mut done: Vec<PathBuf> = Vec::new();
-    for b in boards {
-        let origin = source::origin(b)?;
-        let path = source::pinned_path(ctx, &origin);
-        if done.contains(&path) {
-            continue;
-        }
-        source::fetch(ctx, &origin, &b.kernel.source.sha256.to_lowercase(), &format!("targets/{}.toml, kernel.source", b.id))?;
-        println!("kernel source for {}: {} (sha256 verified)", b.id, path.display());
-        done.push(path);
-    }
-    Ok(())
-}
-
-fn push_unique(v: &mut Vec<String>, s: &str) {
-    if !v.iter().any(|x| x == s) {
-        v.push(s.to_string());
-    }
-}
-
-fn is_root() -> bool {
-    exec::capture(Command::new("id").arg("-u")).map(|s| s == "0").unwrap_or(false)
-}
-
-/// Add an apt suite (e.g. bookworm-backports) beside the existing Debian suites.
-fn ensure_suite(suite: &str, root: bool) -> Result<()> {
-    let dir = Path::new("/etc/apt/sources.list.d");
-    let mentions = |p: &Path| std::fs::read_to_string(p).map(|t| t.lines().any(|l| !l.trim_start().starts_with('#') && l.contains(suite))).unwrap_or(false);
-    let listed = mentions(Path::new("/etc/apt/sources.list")) || std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| mentions(&e.path()));
-    if listed {
-        return Ok(());
-    }
-    let file = dir.join(format!("{suite}.sources"));
-    let text = format!(
-        "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {suite}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
-    );
-    if !root {
-        bail!("QEMU comes from {suite} on this system: as root, write {} with:\n{text}", file.display());
-    }
-    println!("adding the {suite} suite: {}", file.display());
-    std::fs::write(&file, text)?;
-    Ok(())
 }
 
 #[cfg(test)]

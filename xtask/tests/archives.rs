@@ -7,8 +7,8 @@
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use xtask::oxpkg;
-use xtask::packages::{self, Content, Control, FileRecord, Package};
+use xtask::steps::packages::oxpkg;
+use xtask::steps::packages::{self, Content, Control, FileRecord, Package};
 
 /// One tar entry, its name raw.
 #[derive(Clone)]

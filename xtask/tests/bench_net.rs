@@ -23,7 +23,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use xtask::board::Board;
 use xtask::context::Context;
-use xtask::qemu::{Guest, Launch};
+use xtask::tools::qemu::{Guest, Launch};
 
 const X86: &str = "qemu-x86-64";
 const MALTA: &str = "qemu-malta-mipsel";
@@ -76,11 +76,11 @@ fn measure(board_id: &'static str) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let image: PathBuf = if board_id == MALTA {
         let flash = dir.path().join("flash.bin");
-        std::fs::copy(xtask::flash_image::flash_path(&xtask::image::images_dir(&ctx, &b), &b), &flash).unwrap();
+        std::fs::copy(xtask::steps::image::flash::flash_path(&xtask::steps::image::images_dir(&ctx, &b), &b), &flash).unwrap();
         flash
     } else {
         let disk = dir.path().join("disk.img");
-        std::fs::copy(xtask::image::disk_path(&ctx, &b), &disk).unwrap();
+        std::fs::copy(xtask::steps::image::disk_path(&ctx, &b), &disk).unwrap();
         disk
     };
     let wan_link = Link::new("wan").unwrap();
@@ -241,6 +241,6 @@ fn bench_net() {
     if !text.contains("<!-- bench:net -->") {
         std::fs::write(&path, format!("{}\n## Network (netd)\n", text.trim_end())).unwrap();
     }
-    xtask::bench::write_section(&path, "net", &body).unwrap();
+    xtask::cmd::bench::write_section(&path, "net", &body).unwrap();
     println!("{body}");
 }

@@ -7,7 +7,7 @@ use oxwrt_images::{chk, gpt, linksys, trx, uimage};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use xtask::inspect_cmd::{inspect, inspect_bytes, Report};
+use xtask::cmd::inspect::{inspect, inspect_bytes, Report};
 
 /// A file in the squashfs, found again by unsquashfs.
 const MARKER: &str = "etc/oxwrt-inspect-marker";
@@ -88,7 +88,7 @@ fn run_cli(args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn one<'a>(r: &'a Report, kind: &str) -> &'a xtask::inspect_cmd::Node {
+fn one<'a>(r: &'a Report, kind: &str) -> &'a xtask::cmd::inspect::Node {
     let found = r.find(kind);
     assert_eq!(found.len(), 1, "one {kind} node expected in\n{}", r.render());
     found[0]

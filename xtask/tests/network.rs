@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xtask::board::Board;
 use xtask::context::Context;
-use xtask::qemu::{Guest, Launch};
+use xtask::tools::qemu::{Guest, Launch};
 
 const X86: &str = "qemu-x86-64";
 const MALTA: &str = "qemu-malta-mipsel";
@@ -104,11 +104,11 @@ impl Net {
         let dir = tempfile::tempdir().unwrap();
         let image = if board_id == MALTA {
             let flash = dir.path().join("flash.bin");
-            std::fs::copy(xtask::flash_image::flash_path(&xtask::image::images_dir(&ctx(), &b), &b), &flash).unwrap();
+            std::fs::copy(xtask::steps::image::flash::flash_path(&xtask::steps::image::images_dir(&ctx(), &b), &b), &flash).unwrap();
             flash
         } else {
             let disk = dir.path().join("disk.img");
-            std::fs::copy(xtask::image::disk_path(&ctx(), &b), &disk).unwrap();
+            std::fs::copy(xtask::steps::image::disk_path(&ctx(), &b), &disk).unwrap();
             disk
         };
         let rootfs = ctx().board_out(board_id).join("rootfs/usr/sbin/netd");

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use xtask::kernel::config::DotConfig;
-use xtask::packages::{self, Content};
+use xtask::steps::kernel::config::DotConfig;
+use xtask::steps::packages::{self, Content};
 
 /// A scratch repository: an empty workspace and the given packages (name -> package.toml).
 fn repo(pkgs: &[(&str, &str)]) -> tempfile::TempDir {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use xtask::board::{parse_board, Board, Repo};
 use xtask::context::Context;
-use xtask::kernel::{self, patches, source::Source, Plan};
+use xtask::steps::kernel::{self, patches, source::Source, Plan};
 
 const FILESYSTEMS_C: &str = "/* fs/filesystems.c */\n#include <linux/fs.h>\n\nstatic int a;\nstatic int b;\nstatic int c;\n\nint get_fs_type(void)\n{\n\treturn request_module();\n}\n\nint other(void)\n{\n\treturn 0;\n}\n";
 const DRIVER_C: &str = "int apu_table[] = {\n\t2,\n\t3,\n\t4,\n};\n";

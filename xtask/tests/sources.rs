@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use xtask::board::SourceOrigin;
 use xtask::context::Context;
-use xtask::kernel::source;
+use xtask::steps::kernel::source;
 
 fn ctx(dir: &Path) -> Context {
     Context { dl: dir.join("dl"), cache: dir.join("cache"), ..Context::from_env(false).unwrap() }

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 use xtask::board::Board;
 use xtask::context::Context;
-use xtask::qemu::{self, Guest, Launch};
+use xtask::tools::qemu::{self, Guest, Launch};
 
 const X86: &str = "qemu-x86-64";
 const MALTA: &str = "qemu-malta-mipsel";
@@ -29,7 +29,7 @@ fn manifest(id: &str) -> serde_json::Value {
 
 fn scratch_disk(dir: &Path) -> PathBuf {
     let disk = dir.join("disk.img");
-    std::fs::copy(xtask::image::disk_path(&ctx(), &board(X86)), &disk).unwrap();
+    std::fs::copy(xtask::steps::image::disk_path(&ctx(), &board(X86)), &disk).unwrap();
     disk
 }
 
@@ -123,12 +123,12 @@ fn x86_disk_image_boots_through_uefi_firmware() {
 
 fn scratch_flash(dir: &Path) -> PathBuf {
     let flash = dir.join("flash.bin");
-    std::fs::copy(xtask::flash_image::flash_path(&xtask::image::images_dir(&ctx(), &board(MALTA)), &board(MALTA)), &flash).unwrap();
+    std::fs::copy(xtask::steps::image::flash::flash_path(&xtask::steps::image::images_dir(&ctx(), &board(MALTA)), &board(MALTA)), &flash).unwrap();
     flash
 }
 
 fn budget(id: &str) -> serde_json::Value {
-    let path = xtask::image::images_dir(&ctx(), &board(id)).join("flash-budget.json");
+    let path = xtask::steps::image::images_dir(&ctx(), &board(id)).join("flash-budget.json");
     serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
@@ -147,13 +147,13 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
 
     // What QEMU loads is partition 0 of the TRX, placed where the kernel goes (not where the
     // decompressor was linked): the relocation in flash-boot/0002 has to run.
-    let images = xtask::image::images_dir(&ctx(), &b);
-    let boot = std::fs::read(xtask::flash_image::boot_elf_path(&images, &b)).unwrap();
-    let boot = xtask::flash_image::Elf32::parse(&boot, "boot.elf").unwrap();
+    let images = xtask::steps::image::images_dir(&ctx(), &b);
+    let boot = std::fs::read(xtask::steps::image::flash::boot_elf_path(&images, &b)).unwrap();
+    let boot = xtask::steps::image::flash::Elf32::parse(&boot, "boot.elf").unwrap().header;
     let vmlinux = std::fs::read(ctx().board_out(MALTA).join("kernel/vmlinux")).unwrap();
     let vmlinuz = std::fs::read(ctx().board_out(MALTA).join("kernel/vmlinuz")).unwrap();
-    let kernel_load = xtask::flash_image::Elf32::parse(&vmlinux, "vmlinux").unwrap().loads[0].0;
-    let linked = xtask::flash_image::Elf32::parse(&vmlinuz, "vmlinuz").unwrap().entry;
+    let kernel_load = xtask::steps::image::flash::Elf32::parse(&vmlinux, "vmlinux").unwrap().loads[0].vaddr;
+    let linked = xtask::steps::image::flash::Elf32::parse(&vmlinuz, "vmlinuz").unwrap().header.entry;
     assert_eq!(boot.entry, kernel_load);
     assert_ne!(boot.entry, linked, "the decompressor would not need to move");
 
@@ -238,7 +238,7 @@ fn run(cmd: &mut Command) -> String {
 fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     let ctx = ctx();
     let b = board(X86);
-    let disk = xtask::image::disk_path(&ctx, &b);
+    let disk = xtask::steps::image::disk_path(&ctx, &b);
     assert!(run(Command::new("sgdisk").arg("-v").arg(&disk)).contains("No problems found"));
     let table: serde_json::Value = serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(&disk))).unwrap();
     let parts = table["partitiontable"]["partitions"].as_array().unwrap();
@@ -260,7 +260,7 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     let esp = extract(0, "esp.img");
     run(Command::new("fsck.fat").arg("-n").arg(&esp));
     let efi = Command::new("mtype").args(["-i"]).arg(&esp).arg("::/EFI/BOOT/BOOTX64.EFI").output().unwrap().stdout;
-    assert_eq!(efi, std::fs::read(xtask::image::kernel_path(&ctx, &b)).unwrap(), "BOOTX64.EFI is not the kernel");
+    assert_eq!(efi, std::fs::read(xtask::steps::image::kernel_path(&ctx, &b)).unwrap(), "BOOTX64.EFI is not the kernel");
     // Root: the squashfs, with init, webd, the applets and init's configuration.
     let rootfs = extract(1, "rootfs.img");
     let listing = run(Command::new("unsquashfs").args(["-lls", "-d", ""]).arg(&rootfs));
@@ -281,7 +281,7 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     // The manifest's sizes and hashes are the files'.
     let m = manifest(X86);
     for a in m["artifacts"].as_array().unwrap() {
-        let bytes = std::fs::read(xtask::image::images_dir(&ctx, &b).join(a["name"].as_str().unwrap())).unwrap();
+        let bytes = std::fs::read(xtask::steps::image::images_dir(&ctx, &b).join(a["name"].as_str().unwrap())).unwrap();
         assert_eq!(a["size"].as_u64().unwrap(), bytes.len() as u64);
         use sha2::Digest;
         assert_eq!(a["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&bytes)));
@@ -352,15 +352,15 @@ fn flash_images_agree_with_binwalk_inspect_zlib_and_unsquashfs_and_fit_their_bud
         if !b.images.contains(&xtask::board::ImageFormat::Trx) {
             continue;
         }
-        let images = xtask::image::images_dir(&ctx, &b);
-        let trx_path = xtask::flash_image::trx_path(&images, &b);
+        let images = xtask::steps::image::images_dir(&ctx, &b);
+        let trx_path = xtask::steps::image::flash::trx_path(&images, &b);
         let trx = std::fs::read(&trx_path).unwrap_or_else(|e| panic!("{}: {e}", trx_path.display()));
         let m = manifest(&id);
         let listed = m["artifacts"].as_array().unwrap();
         assert!(listed.iter().any(|a| a["name"] == format!("{id}.trx") && a["size"] == trx.len()), "{id}: manifest lacks the TRX: {m}");
 
         // inspect: header, partitions, CRC.
-        let r = xtask::inspect_cmd::inspect(&trx_path).unwrap();
+        let r = xtask::cmd::inspect::inspect(&trx_path).unwrap();
         assert!(r.ok, "{id}: {}", r.render());
         let t = r.find("trx");
         assert_eq!(t.len(), 1, "{}", r.render());
@@ -391,13 +391,13 @@ fn flash_images_agree_with_binwalk_inspect_zlib_and_unsquashfs_and_fit_their_bud
 
         // The factory image: the board's pattern, then the same TRX.
         if let Some(l) = &b.linksys {
-            let path = xtask::flash_image::factory_path(&images, &b);
+            let path = xtask::steps::image::flash::factory_path(&images, &b);
             let bin = std::fs::read(&path).unwrap();
             assert_eq!(&bin[..4], l.pattern.as_bytes());
             assert_eq!(&bin[14..18], b"U2ND");
             assert_eq!(u16::from_le_bytes([bin[20], bin[21]]), l.flags);
             assert_eq!(&bin[32..], &trx[..], "{id}: the factory image must hold the TRX unchanged");
-            let r = xtask::inspect_cmd::inspect(&path).unwrap();
+            let r = xtask::cmd::inspect::inspect(&path).unwrap();
             assert!(r.ok && r.find("linksys").len() == 1, "{}", r.render());
             let found = binwalk(&path);
             assert!(found.iter().any(|(o, _)| *o == 32), "{id}: binwalk finds nothing at the TRX after the header: {found:#?}");

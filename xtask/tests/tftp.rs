@@ -6,10 +6,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use xtask::cmd::flash as flash_cmd;
 use xtask::context::Context;
 use xtask::flags::FlashArgs;
-use xtask::flash_cmd;
-use xtask::tftp::{self, ErrorKind, Options};
+use xtask::tools::tftp::{self, ErrorKind, Options};
 
 /// A tftpd-hpa serving a fresh temporary directory on 127.0.0.1.
 struct Tftpd {
@@ -22,7 +22,7 @@ impl Tftpd {
     /// `create`: let uploads create files (--create); without it tftpd-hpa only overwrites
     /// existing, world-writable ones.
     fn start(create: bool) -> Tftpd {
-        let program = xtask::exec::which("in.tftpd")
+        let program = xtask::tools::exec::which("in.tftpd")
             .or_else(|| Some(PathBuf::from("/usr/sbin/in.tftpd")).filter(|p| p.is_file()))
             .expect("in.tftpd (Debian package tftpd-hpa) is missing: `cargo xtask setup` installs it (a requirement of the NOR-flash boards)");
         let dir = tempfile::tempdir().unwrap();

@@ -9,11 +9,9 @@
 //! This crate does not depend on xtask: xtask fills in a [`SwitchLayout`] from its board.
 
 use crate::network::Network;
-
-/// The WAN device of boards without a switch (QEMU): the first NIC.
-pub const QEMU_WAN: &str = "eth0";
-/// The LAN device of boards without a switch (QEMU): the second NIC.
-pub const QEMU_LAN: &str = "eth1";
+/// The QEMU convention lives with the defaults it is (network.rs): this module builds on
+/// network.rs, never the other way.
+pub use crate::network::{QEMU_LAN, QEMU_WAN};
 
 /// What the defaults need of a board's `[switch]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 //! - [`save_atomic`] writes a file only when the configuration it makes is valid, atomically.
 //! - [`diff()`] tells netd which parts to apply again.
 //! - [`defaults_for`] is the default network.toml of a board, from its switch layout.
+//! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
 //!
 //! The reference of every key is in the docs of [`network`] and [`firewall`] and in
 //! docs/network-config.md.
@@ -17,9 +18,11 @@
 pub mod board;
 pub mod diff;
 pub mod firewall;
+pub mod init;
 pub mod network;
 mod problem;
 mod save;
+pub mod span;
 pub mod types;
 mod validate;
 
@@ -32,7 +35,7 @@ pub use save::{save_atomic, write_atomic};
 pub use types::{Ipv4Cidr, MacAddr, ParseError, PortRange, Seconds};
 pub use validate::{MAX_DNS_CACHE, MIN_LEASE_SECS, MTU_RANGE};
 
-use problem::Source;
+use span::Source;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -106,7 +109,7 @@ impl Config {
             }
         };
         let config = Config { network: network_cfg, firewall: firewall_cfg };
-        let (nsrc, fsrc) = (Source::parse(network), Source::parse(firewall));
+        let (nsrc, fsrc) = (Source::parse(network).ok(), Source::parse(firewall).ok());
         let mut checker = validate::Checker::new(nsrc.as_ref(), fsrc.as_ref());
         checker.check(&config);
         if checker.problems.is_empty() {

@@ -49,6 +49,13 @@ use crate::types::{Ipv4Cidr, MacAddr, Seconds};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
+/// The WAN device of boards without a switch (QEMU): the first NIC, and the default
+/// `wan.device`. Boards with a switch get theirs from [`crate::board`].
+pub const QEMU_WAN: &str = "eth0";
+/// The LAN device of boards without a switch (QEMU): the second NIC, and the default
+/// `lan.ports`.
+pub const QEMU_LAN: &str = "eth1";
+
 /// The whole of network.toml.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -77,11 +84,7 @@ pub struct Lan {
 
 impl Default for Lan {
     fn default() -> Self {
-        Lan {
-            ports: vec![crate::board::QEMU_LAN.into()],
-            bridge: "br-lan".into(),
-            address: Ipv4Cidr::new(Ipv4Addr::new(192, 168, 1, 1), 24).expect("/24 is a prefix"),
-        }
+        Lan { ports: vec![QEMU_LAN.into()], bridge: "br-lan".into(), address: Ipv4Cidr::new(Ipv4Addr::new(192, 168, 1, 1), 24).expect("/24 is a prefix") }
     }
 }
 
@@ -107,16 +110,7 @@ pub struct Wan {
 
 impl Default for Wan {
     fn default() -> Self {
-        Wan {
-            device: crate::board::QEMU_WAN.into(),
-            proto: WanProto::Dhcp,
-            address: None,
-            gateway: None,
-            dns: Vec::new(),
-            mtu: None,
-            mac: None,
-            hostname: None,
-        }
+        Wan { device: QEMU_WAN.into(), proto: WanProto::Dhcp, address: None, gateway: None, dns: Vec::new(), mtu: None, mac: None, hostname: None }
     }
 }
 

@@ -4,7 +4,8 @@
 
 use crate::firewall::Firewall;
 use crate::network::{Network, WanProto};
-use crate::problem::{path_string, File, Problem, Seg, Source};
+use crate::problem::{File, Problem};
+use crate::span::{path_string, Seg, Source};
 use crate::types::Ipv4Cidr;
 use crate::Config;
 use std::collections::BTreeMap;

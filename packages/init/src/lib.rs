@@ -3,7 +3,7 @@
 //! As PID 1 (`/sbin/init`): mounts /proc, /sys, /dev, puts an overlay over the read-only
 //! squashfs root (writable layer on the board's data partition, tmpfs when there is none),
 //! mounts /tmp and /run, sets the hostname, brings up `lo`, then supervises the services of
-//! `/lib/oxwrt/init.toml` ([`config`]): dependency order, restart with backoff, reaping,
+//! `/lib/oxwrt/init.toml` ([`oxwrt_config::init`]): dependency order, restart with backoff, reaping,
 //! a log ring of their output and kernel messages, a control socket, clean shutdown.
 //! It prints `oxwrt: ready` on the console once every service has started.
 //!
@@ -11,7 +11,6 @@
 //! `service` ([`commands`]) and `oxsh`, the console shell ([`shell`]).
 
 pub mod commands;
-pub mod config;
 pub mod control;
 pub mod logring;
 pub mod mounts;

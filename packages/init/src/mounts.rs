@@ -2,9 +2,9 @@
 //! the board's data partition above, tmpfs when there is none), then /tmp and /run.
 //! Also the way down: remount read-only at shutdown.
 
-use crate::config::DataStore;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::{chdir, pivot_root};
+use oxwrt_config::init::DataStore;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

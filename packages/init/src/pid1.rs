@@ -1,12 +1,12 @@
 //! The boot sequence of PID 1: mounts, overlay root, hostname, loopback, then the
 //! supervisor's loop (see `supervisor`).
 
-use crate::config::{self, InitConfig};
 use crate::logring::Entry;
 use crate::mounts;
 use crate::supervisor::{handled_signals, uptime_ms, Supervisor};
 use nix::sys::reboot::set_cad_enabled;
 use nix::sys::signal::{sigprocmask, SigmaskHow};
+use oxwrt_config::init::{self as config, InitConfig};
 use std::fs;
 
 pub fn main() -> ! {

@@ -5,7 +5,6 @@
 //! Single-threaded: one poll(2) over a signalfd (SIGCHLD, shutdown signals), the control
 //! socket, /dev/kmsg and each service's output pipe; timers are the poll timeout.
 
-use crate::config::{InitConfig, Restart};
 use crate::control::{self, Request};
 use crate::logring::{parse_kmsg, Entry, LineBuffer, LogRing, DEFAULT_CAPACITY};
 use crate::mounts;
@@ -17,6 +16,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{pipe2, sync, Pid};
+use oxwrt_config::init::{InitConfig, Restart};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};

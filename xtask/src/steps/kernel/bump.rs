@@ -7,7 +7,7 @@
 
 use crate::board::{Board, SourceOrigin};
 use crate::context::Context;
-use crate::kernel::{self, patches, source, BuildInfo, KernelOptions, Plan};
+use crate::steps::kernel::{self, patches, source, BuildInfo, KernelOptions, Plan};
 use anyhow::{bail, Context as _, Result};
 
 /// What `bump-source` was asked.

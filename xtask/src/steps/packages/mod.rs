@@ -6,12 +6,14 @@
 //! `control.json` ([`Control`]: name, version, architecture, dependencies, licence,
 //! services, conffiles, sha256 per file) then the files under `data/`.
 
+pub mod cross;
+pub mod oxpkg;
+
 use crate::board::Board;
 use crate::context::Context;
-use crate::kernel::config::{self, DotConfig};
-use crate::oxpkg;
+use crate::steps::kernel::config::{self, DotConfig};
 use anyhow::{bail, Context as _, Result};
-use oxinit::config::Service;
+use oxwrt_config::init::Service;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -450,17 +452,17 @@ pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Conte
     Ok(path)
 }
 
-/// Reads an archive back, checking all of it first: [`crate::oxpkg::read`] (names, entry
+/// Reads an archive back, checking all of it first: [`crate::steps::packages::oxpkg::read`] (names, entry
 /// kinds, the control.json list, every sha256).
 pub fn read_archive(path: &Path) -> Result<(Control, BTreeMap<String, Content>)> {
-    crate::oxpkg::read(path)
+    crate::steps::packages::oxpkg::read(path)
 }
 
 /// Cross-compiles the crates among `pkgs` and writes every package's archive into
 /// target/oxwrt/<board>/packages/ (cleared first); returns the archives in `pkgs` order.
 pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64) -> Result<Vec<PathBuf>> {
     let crates: Vec<String> = pkgs.iter().filter_map(|p| p.crate_name.clone()).collect();
-    let bin_dir = if crates.is_empty() { None } else { Some(crate::cross::build_crates(ctx, board, &crates, epoch)?) };
+    let bin_dir = if crates.is_empty() { None } else { Some(cross::build_crates(ctx, board, &crates, epoch)?) };
     let out = ctx.board_out(&board.id).join("packages");
     if out.exists() {
         std::fs::remove_dir_all(&out)?;

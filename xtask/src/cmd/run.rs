@@ -5,11 +5,11 @@
 //! system partitions and keeps the data partition.
 
 use crate::board::{Board, PartitionRole};
-use crate::build_cmd;
+use crate::cmd::build;
 use crate::context::Context;
-use crate::image;
-use crate::qemu::{self, Launch};
+use crate::steps::image;
 use crate::toolchain::{self, Purpose};
+use crate::tools::qemu::{self, Launch};
 use anyhow::{bail, Context as _, Result};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,10 +25,10 @@ pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
     if board.qemu.is_none() {
         bail!("board {} runs on real hardware only (no [qemu] in targets/{}.toml); try --board qemu-x86-64", board.id, board.id);
     }
-    toolchain::install_missing(ctx, board)?;
+    crate::cmd::doctor::install_missing(ctx, board)?;
     toolchain::require(ctx, board, Purpose::Emulation)?;
-    let built = build_cmd::build(ctx, board)?;
-    build_cmd::summarize(ctx, board, &built);
+    let built = build::build(ctx, board)?;
+    build::summarize(ctx, board, &built);
     let disk = if board.images.contains(&crate::board::ImageFormat::GptDisk) {
         Some(run_disk(ctx, board, args.fresh)?)
     } else if board.images.contains(&crate::board::ImageFormat::FlashImage) {
@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
     eprintln!("web interface: http://127.0.0.1:{port}/ (the router's LAN address {}:80; JSON: /api/status) once netd has set up the LAN", qemu::ROUTER_LAN_IP);
     eprintln!("eth0 = WAN on QEMU's user network (DHCP, Internet through the host), eth1 = LAN");
     eprintln!();
-    let status = cmd.status().with_context(|| format!("cannot start {}", crate::exec::display(&cmd)))?;
+    let status = cmd.status().with_context(|| format!("cannot start {}", crate::tools::exec::display(&cmd)))?;
     if !status.success() {
         bail!("QEMU exited with {status}");
     }
@@ -105,7 +105,7 @@ fn run_disk(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
 /// the writable area's start moves with the squashfs' size, so the old JFFS2 cannot be kept
 /// (a sysupgrade that carries settings over is future work).
 fn run_flash(ctx: &Context, board: &Board, fresh: bool) -> Result<PathBuf> {
-    let built = crate::flash_image::flash_path(&image::images_dir(ctx, board), board);
+    let built = crate::steps::image::flash::flash_path(&image::images_dir(ctx, board), board);
     let RunCopy { copy: flash, stamp, built_id, current } = RunCopy::of(ctx, board, &built, "flash.bin", fresh)?;
     if current {
         return Ok(flash);

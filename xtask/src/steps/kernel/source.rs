@@ -10,7 +10,7 @@
 
 use crate::board::{Board, SourceOrigin};
 use crate::context::Context;
-use crate::exec::{self, Runner};
+use crate::tools::exec::{self, Runner};
 use anyhow::{bail, Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::io::Read;

@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::flags::{KernelArgs, KernelCmd};
-use crate::kernel::{self, config::DotConfig, source::SourceOverride, KernelOptions, Plan};
+use crate::steps::kernel::{self, config::DotConfig, source::SourceOverride, KernelOptions, Plan};
 use anyhow::{bail, Context as _, Result};
 
 pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {

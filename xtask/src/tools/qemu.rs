@@ -7,7 +7,7 @@
 
 use crate::board::{Board, ImageFormat};
 use crate::context::Context;
-use crate::image;
+use crate::steps::image;
 use anyhow::{bail, Context as _, Result};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -64,14 +64,14 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
         cmd.arg("-drive").arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
     } else if board.images.contains(&ImageFormat::FlashImage) {
         // QEMU plays CFE: it loads TRX partition 0 (gunzipped) where the kernel goes.
-        cmd.arg("-kernel").arg(crate::flash_image::boot_elf_path(&image::images_dir(ctx, board), board));
+        cmd.arg("-kernel").arg(crate::steps::image::flash::boot_elf_path(&image::images_dir(ctx, board), board));
     } else {
         cmd.arg("-kernel").arg(image::kernel_path(ctx, board));
     }
     if board.images.contains(&ImageFormat::FlashImage) {
         // The whole NOR flash (a copy: the guest writes its JFFS2 overlay into it). The
         // kernel finds the TRX, the squashfs root and rootfs_data by itself.
-        let flash = l.disk.clone().unwrap_or_else(|| crate::flash_image::flash_path(&image::images_dir(ctx, board), board));
+        let flash = l.disk.clone().unwrap_or_else(|| crate::steps::image::flash::flash_path(&image::images_dir(ctx, board), board));
         cmd.arg("-drive").arg(format!("if=pflash,format=raw,file={}", flash.display()));
     } else if board.images.contains(&ImageFormat::GptDisk) {
         let disk = l.disk.clone().unwrap_or_else(|| image::disk_path(ctx, board));
@@ -137,7 +137,7 @@ impl Guest {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::exec::display(&cmd)));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::tools::exec::display(&cmd)));
         let console = Arc::new(Mutex::new(Vec::new()));
         for mut stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
             let console = console.clone();

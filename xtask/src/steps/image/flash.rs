@@ -19,11 +19,12 @@
 //! `-kernel` plays CFE and the relocation runs; `<board>-flash.bin` is the whole flash chip
 //! with the TRX in place, QEMU's pflash.
 
+use super::manifest::Artifact;
 use crate::board::{Board, ImageFormat, PartitionRole};
-use crate::image::Artifact;
-use crate::packages::{self, Content};
 use crate::size::Size;
+use crate::steps::packages::{self, Content};
 use anyhow::{anyhow, bail, Context as _, Result};
+use oxwrt_images::elf::{executable32, Elf, ElfError, Segment};
 use oxwrt_images::{linksys, trx};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -51,86 +52,39 @@ pub fn boot_elf_path(dir: &Path, board: &Board) -> PathBuf {
     dir.join(format!("{}-boot.elf", board.id))
 }
 
-/// The parts of an ELF32 little-endian file oxwrt needs.
+/// The kernel of a CFE board as an ELF32 little-endian file: its header and loadable
+/// segments, read with [`oxwrt_images::elf`].
 #[derive(Debug, Clone)]
 pub struct Elf32 {
-    pub machine: u16,
-    pub flags: u32,
-    pub entry: u32,
-    /// PT_LOAD segments: (vaddr, file offset, file size, memory size).
-    pub loads: Vec<(u32, u32, u32, u32)>,
+    pub header: Elf,
+    pub loads: Vec<Segment>,
 }
 
 impl Elf32 {
     pub fn parse(data: &[u8], what: &str) -> Result<Elf32> {
-        let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        if data.len() < 52 || &data[..4] != b"\x7fELF" {
-            bail!("{what} is not an ELF file");
-        }
-        if data[4] != 1 || data[5] != 1 {
+        let header = Elf::parse(data).ok_or_else(|| anyhow!("{what} is not an ELF file"))?;
+        if header.class64 || header.big_endian {
             bail!("{what} is not a 32-bit little-endian ELF (class {}, data {})", data[4], data[5]);
         }
-        let short = || anyhow!("{what} is truncated (its program headers run past the end)");
-        let (phoff, phentsize, phnum) =
-            (u32_at(28).ok_or_else(short)? as usize, u16_at(42).ok_or_else(short)? as usize, u16_at(44).ok_or_else(short)? as usize);
-        let mut loads = Vec::new();
-        for i in 0..phnum {
-            let ph = phoff + i * phentsize;
-            if u32_at(ph).ok_or_else(short)? == 1 {
-                let (offset, vaddr, filesz, memsz) = (
-                    u32_at(ph + 4).ok_or_else(short)?,
-                    u32_at(ph + 8).ok_or_else(short)?,
-                    u32_at(ph + 16).ok_or_else(short)?,
-                    u32_at(ph + 20).ok_or_else(short)?,
-                );
-                if offset as usize + filesz as usize > data.len() {
-                    bail!("{what}: segment {i} (offset {offset:#x}, {filesz} bytes) runs past the end of the file");
-                }
-                loads.push((vaddr, offset, filesz, memsz));
-            }
-        }
-        Ok(Elf32 { machine: u16_at(18).ok_or_else(short)?, flags: u32_at(36).ok_or_else(short)?, entry: u32_at(24).ok_or_else(short)?, loads })
+        let loads = header.loads(data).map_err(|e| match e {
+            ElfError::Truncated => anyhow!("{what} is truncated (its program headers run past the end)"),
+            other => anyhow!("{what}: {other}"),
+        })?;
+        Ok(Elf32 { header, loads })
     }
 
     /// The bytes a boot loader puts in memory (`objcopy -O binary` of a one-segment ELF),
     /// checking that execution starts at the first byte, which is where CFE jumps.
     pub fn raw_binary<'a>(&self, data: &'a [u8], what: &str) -> Result<&'a [u8]> {
-        let [(vaddr, offset, filesz, _)] = self.loads[..] else {
+        let [s] = self.loads[..] else {
             bail!("{what} has {} loadable segments; a raw binary for CFE needs exactly one", self.loads.len());
         };
-        if self.entry != vaddr {
-            bail!("{what} starts executing at {:#x}, not at its first byte {vaddr:#x}: CFE jumps to the first byte of what it loads", self.entry);
+        if self.header.entry != s.vaddr {
+            bail!("{what} starts executing at {:#x}, not at its first byte {:#x}: CFE jumps to the first byte of what it loads", self.header.entry, s.vaddr);
         }
-        Ok(&data[offset as usize..(offset + filesz) as usize])
+        // loads() checked that the segment lies inside the file.
+        Ok(&data[s.offset as usize..(s.offset + s.filesz) as usize])
     }
-}
-
-/// An ELF32 little-endian executable with one segment holding `payload` at `addr` (both the
-/// virtual and the physical address), starting there: how QEMU's -kernel is told to do
-/// what CFE does with a raw binary.
-pub fn wrap_elf(payload: &[u8], addr: u32, machine: u16, flags: u32) -> Vec<u8> {
-    const EHSIZE: u16 = 52;
-    const PHSIZE: u16 = 32;
-    let offset = u32::from(EHSIZE + PHSIZE);
-    let mut e = Vec::with_capacity(offset as usize + payload.len());
-    e.extend_from_slice(b"\x7fELF\x01\x01\x01\x00");
-    e.extend_from_slice(&[0; 8]);
-    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    e.extend_from_slice(&machine.to_le_bytes());
-    e.extend_from_slice(&1u32.to_le_bytes());
-    e.extend_from_slice(&addr.to_le_bytes()); // entry
-    e.extend_from_slice(&u32::from(EHSIZE).to_le_bytes()); // phoff
-    e.extend_from_slice(&0u32.to_le_bytes()); // shoff
-    e.extend_from_slice(&flags.to_le_bytes());
-    for v in [EHSIZE, PHSIZE, 1, 40, 0, 0] {
-        e.extend_from_slice(&v.to_le_bytes());
-    }
-    for v in [1, offset, addr, addr, payload.len() as u32, payload.len() as u32, 7, 4] {
-        e.extend_from_slice(&v.to_le_bytes()); // PT_LOAD, RWX, 4-byte aligned
-    }
-    e.extend_from_slice(payload);
-    e
 }
 
 /// gzip as CFE reads it, reproducibly: no name, mtime 0, level 9.
@@ -383,9 +337,10 @@ pub fn build(board: &Board, dir: &Path, vmlinuz: &Path, vmlinux: &Path, rootfs: 
                     // What CFE does: gunzip partition 0 and run it at the kernel's load address.
                     let loaded = gunzip(parsed.partition_data(&image, &parsed.partitions[0]), "TRX partition 0")?;
                     let vmlinux_elf = Elf32::parse(&fs::read(vmlinux)?, &vmlinux.display().to_string())?;
-                    let load = vmlinux_elf.loads.first().map(|l| l.0).ok_or_else(|| anyhow!("{} has no loadable segment", vmlinux.display()))?;
+                    let load = vmlinux_elf.loads.first().map(|l| l.vaddr).ok_or_else(|| anyhow!("{} has no loadable segment", vmlinux.display()))?;
+                    let load = u32::try_from(load).map_err(|_| anyhow!("{} loads at {load:#x}, above 4 GiB", vmlinux.display()))?;
                     let path = boot_elf_path(dir, board);
-                    fs::write(&path, wrap_elf(&loaded, load, elf.machine, elf.flags))?;
+                    fs::write(&path, executable32(&loaded, load, elf.header.machine, elf.header.flags))?;
                     out.push(Artifact::of(&path, &format!("TRX partition 0 gunzipped, loaded at {load:#x} like CFE does: QEMU -kernel"))?);
                 }
             }
@@ -403,18 +358,18 @@ mod tests {
     #[test]
     fn wrapped_elf_parses_back_and_starts_at_its_first_byte() {
         let payload = [1u8, 2, 3, 4, 5, 6, 7, 8];
-        let e = wrap_elf(&payload, 0x8000_1000, 8, 0x5000_1001);
+        let e = executable32(&payload, 0x8000_1000, 8, 0x5000_1001);
         let parsed = Elf32::parse(&e, "test").unwrap();
-        assert_eq!(parsed.entry, 0x8000_1000);
-        assert_eq!(parsed.machine, 8);
-        assert_eq!(parsed.flags, 0x5000_1001);
+        assert_eq!(parsed.header.entry, 0x8000_1000);
+        assert_eq!(parsed.header.machine, 8);
+        assert_eq!(parsed.header.flags, 0x5000_1001);
         assert_eq!(parsed.raw_binary(&e, "test").unwrap(), &payload);
     }
 
     #[test]
     fn elf_errors_are_clear() {
         assert!(Elf32::parse(b"nope", "x").unwrap_err().to_string().contains("not an ELF"));
-        let mut e = wrap_elf(&[0; 8], 0x1000, 8, 0);
+        let mut e = executable32(&[0; 8], 0x1000, 8, 0);
         e[24] = 4; // entry 0x1004: not the first byte
         let parsed = Elf32::parse(&e, "x").unwrap();
         assert!(parsed.raw_binary(&e, "x").unwrap_err().to_string().contains("CFE jumps to the first byte"));

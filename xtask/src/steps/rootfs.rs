@@ -4,9 +4,9 @@
 
 use crate::board::{Board, PartitionRole, StorageKind};
 use crate::context::Context;
-use crate::oxpkg;
+use crate::steps::packages::oxpkg;
 use anyhow::{Context as _, Result};
-use oxinit::config::{DataStore, InitConfig};
+use oxwrt_config::init::{DataStore, InitConfig};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -100,7 +100,7 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
         fs::write(stage.join("etc/oxwrt/network.toml"), oxwrt_config::defaults_for(switch.as_ref()).to_toml())?;
     }
     init.check().map_err(|e| anyhow::anyhow!("the services of {}'s packages: {e}", board.id))?;
-    fs::write(stage.join(oxinit::config::PATH.trim_start_matches('/')), toml::to_string(&init)?)?;
+    fs::write(stage.join(oxwrt_config::init::PATH.trim_start_matches('/')), toml::to_string(&init)?)?;
     normalise_modes(&stage, "", &from_packages)?;
     let image = out.join("rootfs.squashfs");
     let _ = fs::remove_file(&image);

@@ -10,7 +10,7 @@
 //! each stage (docs/benchmarks.md, "CI").
 
 use crate::context::Context;
-use crate::kernel::{KernelOptions, Plan};
+use crate::steps::kernel::{KernelOptions, Plan};
 use anyhow::{anyhow, bail, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     let mut times = Vec::new();
     // What every board and every test needs, installed as `run` does (a newcomer's second
     // command works on a machine where the first never ran), and the kernel sources fetched.
-    timed(&mut times, "setup (install what is missing, fetch kernel sources)", || crate::toolchain::setup(ctx, None, false))?;
+    timed(&mut times, "setup (install what is missing, fetch kernel sources)", || crate::cmd::doctor::setup(ctx, None, false))?;
     // A test whose prerequisite is missing fails here instead of skipping (crates/testkit).
     std::env::set_var("OXWRT_STRICT_TESTS", "1");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -66,8 +66,8 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
         let repo = ctx.repo();
         for id in repo.board_ids()? {
             let board = repo.load_board(&id)?;
-            let built = crate::build_cmd::build(ctx, &board)?;
-            crate::build_cmd::summarize(ctx, &board, &built);
+            let built = crate::cmd::build::build(ctx, &board)?;
+            crate::cmd::build::summarize(ctx, &board, &built);
         }
         Ok(())
     })?;
@@ -88,7 +88,7 @@ fn build_kernels(ctx: &Context) -> Result<()> {
         }
         let plan = Plan::new(ctx, &board, &KernelOptions::default())?;
         let info = plan.build()?;
-        crate::kernel::summarize(&board, &info, &plan.paths);
+        crate::steps::kernel::summarize(&board, &info, &plan.paths);
     }
     Ok(())
 }
@@ -121,7 +121,7 @@ fn report(times: &[(String, Duration)], started: Instant) {
 }
 
 fn step(title: &str, cmd: &mut Command) -> Result<()> {
-    eprintln!("==> {title}: {}", crate::exec::display(cmd));
+    eprintln!("==> {title}: {}", crate::tools::exec::display(cmd));
     let status = cmd.status()?;
     if !status.success() {
         bail!("{title} failed ({status})");

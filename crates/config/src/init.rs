@@ -1,8 +1,9 @@
 //! `/lib/oxwrt/init.toml`: what init mounts and which services it runs.
 //!
 //! The build (`cargo xtask build`) writes this file from the board (where the writable data
-//! lives) and the packages' `[[service]]` entries; xtask uses these same types to write it,
-//! so the two sides cannot disagree on the schema.
+//! lives) and the packages' `[[service]]` entries; init (packages/init) reads it. Both use
+//! these types, so the two sides cannot disagree on the schema, and xtask does not depend on
+//! the device binary's crate for it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

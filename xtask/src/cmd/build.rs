@@ -8,11 +8,11 @@
 
 use crate::board::Board;
 use crate::context::Context;
-use crate::flash_image::Budget;
-use crate::image::{self, Artifact};
-use crate::kernel::{config::DotConfig, BuildInfo, KernelOptions, Plan};
-use crate::packages::{self, Control};
-use crate::rootfs::{self, BuildId};
+use crate::steps::image::flash::Budget;
+use crate::steps::image::{self, Artifact};
+use crate::steps::kernel::{config::DotConfig, BuildInfo, KernelOptions, Plan};
+use crate::steps::packages::{self, Control};
+use crate::steps::rootfs::{self, BuildId};
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

@@ -21,7 +21,7 @@
 //! the destination must not exist. Writes use `create_dir`, `create_new` and `symlink`,
 //! none of which follows a final symlink.
 
-use crate::packages::{Content, Control};
+use crate::steps::packages::{Content, Control};
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};

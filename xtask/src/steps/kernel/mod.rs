@@ -15,8 +15,8 @@ pub mod source;
 
 use crate::board::{Arch, Board};
 use crate::context::Context;
-use crate::exec::{self, Runner};
 use crate::size::Size;
+use crate::tools::exec::{self, Runner};
 use anyhow::{bail, Context as _, Result};
 use config::{DotConfig, Request};
 use serde::{Deserialize, Serialize};

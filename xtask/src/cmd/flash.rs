@@ -1,15 +1,15 @@
 //! `cargo xtask flash --board B --tftp ROUTER`: installs the board's image through the
 //! bootloader's TFTP recovery (CFE on WRT54G-class routers: the Linksys factory image where
 //! the board has one, since Linksys' CFE checks its code pattern, else the bare TRX), after
-//! checking that the file is sound and fits the firmware partition. The protocol is in tftp.rs; the procedure
+//! checking that the file is sound and fits the firmware partition. The protocol is in tools/tftp.rs; the procedure
 //! and its troubleshooting in docs/flashing.md.
 
 use crate::board::{Board, ImageFormat, PartitionRole, Placed};
 use crate::context::Context;
 use crate::flags::FlashArgs;
-use crate::image;
 use crate::size::Size;
-use crate::tftp::{self, ErrorKind, TftpError, Transfer};
+use crate::steps::image;
+use crate::tools::tftp::{self, ErrorKind, TftpError, Transfer};
 use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use oxwrt_images::{linksys, trx};
@@ -25,7 +25,7 @@ pub const REMOTE_NAME: &str = "code.bin";
 
 /// The board's TRX as the build writes it.
 pub fn trx_path(ctx: &Context, board: &Board) -> PathBuf {
-    crate::flash_image::trx_path(&image::images_dir(ctx, board), board)
+    crate::steps::image::flash::trx_path(&image::images_dir(ctx, board), board)
 }
 
 /// An image checked for a board, ready to send.
@@ -63,8 +63,9 @@ pub fn load_image(ctx: &Context, board: &Board, image: Option<&Path>, force: boo
         Some(p) => p.to_path_buf(),
         None => {
             // CFE on Linksys models wants the image with the code pattern (docs/cfe.md).
-            let dir = crate::image::images_dir(ctx, board);
-            let p = if board.images.contains(&ImageFormat::LinksysFactory) { crate::flash_image::factory_path(&dir, board) } else { trx_path(ctx, board) };
+            let dir = crate::steps::image::images_dir(ctx, board);
+            let p =
+                if board.images.contains(&ImageFormat::LinksysFactory) { crate::steps::image::flash::factory_path(&dir, board) } else { trx_path(ctx, board) };
             if !p.is_file() {
                 bail!("{} does not exist: build it first: cargo xtask build --board {}", p.display(), board.id);
             }

@@ -13,6 +13,7 @@
 use anyhow::{bail, Context as _, Result};
 use oxwrt_images::detect::{self, Format};
 use oxwrt_images::gpt::{self, Guid};
+use oxwrt_images::size::human;
 use oxwrt_images::{chk, linksys, trx, uimage};
 use serde::Serialize;
 use std::io::{self, Read, Write};
@@ -363,7 +364,7 @@ impl Walker {
                 (Node::new("xz", at, all as u64, "xz stream"), all)
             }
             Format::Elf(e) => {
-                let len = elf_extent(data, &e).filter(|&l| l >= 52).unwrap_or(all).min(all);
+                let len = e.extent(data).filter(|&l| l >= 52).unwrap_or(all).min(all);
                 let node = Node::new("elf", at, len as u64, format!("{format}")).field("machine", e.machine_name()).field("entry", format!("{:#x}", e.entry));
                 (node, len)
             }
@@ -597,42 +598,6 @@ fn fill_run(data: &[u8]) -> Option<(u8, usize)> {
     (run == data.len() || run >= 16).then_some((first, run))
 }
 
-/// Where an ELF file's bytes end: its section headers or the last segment.
-fn elf_extent(data: &[u8], e: &detect::Elf) -> Option<usize> {
-    let bytes = |o: u64, n: usize| -> Option<&[u8]> {
-        let o = usize::try_from(o).ok()?;
-        data.get(o..o.checked_add(n)?)
-    };
-    let half = |o: u64| -> Option<u64> {
-        let b: [u8; 2] = bytes(o, 2)?.try_into().ok()?;
-        Some(if e.big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) } as u64)
-    };
-    let word = |o: u64| -> Option<u64> {
-        if e.class64 {
-            let b: [u8; 8] = bytes(o, 8)?.try_into().ok()?;
-            Some(if e.big_endian { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
-        } else {
-            let b: [u8; 4] = bytes(o, 4)?.try_into().ok()?;
-            Some(if e.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) } as u64)
-        }
-    };
-    let (phoff, shoff, phentsize, phnum, shentsize, shnum) = if e.class64 {
-        (word(32)?, word(40)?, half(54)?, half(56)?, half(58)?, half(60)?)
-    } else {
-        (word(28)?, word(32)?, half(42)?, half(44)?, half(46)?, half(48)?)
-    };
-    let mut end = shoff.checked_add(shentsize * shnum)?;
-    end = end.max(phoff.checked_add(phentsize * phnum)?);
-    for i in 0..phnum {
-        // phoff + phnum * phentsize did not overflow, so neither does this.
-        let ph = phoff + i * phentsize;
-        let (off, filesz) =
-            if e.class64 { (word(ph.checked_add(8)?)?, word(ph.checked_add(32)?)?) } else { (word(ph.checked_add(4)?)?, word(ph.checked_add(16)?)?) };
-        end = end.max(off.checked_add(filesz)?);
-    }
-    usize::try_from(end).ok()
-}
-
 /// A TRX, Linksys factory image or uImage on a 64 KiB boundary of a file that does not
 /// start with one: a whole-flash dump, boot loader first.
 fn flash_dump_start(data: &[u8]) -> Option<usize> {
@@ -703,17 +668,6 @@ fn hex_preview(data: &[u8]) -> String {
     format!("{}{}", hex.join(" "), if data.len() > n { " ..." } else { "" })
 }
 
-/// 1536 -> "1.5 KiB".
-fn human(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    for (unit, name) in UNITS {
-        if bytes >= unit {
-            return if bytes.is_multiple_of(unit) { format!("{} {name}", bytes / unit) } else { format!("{:.1} {name}", bytes as f64 / unit as f64) };
-        }
-    }
-    format!("{bytes} B")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -727,32 +681,5 @@ mod tests {
         d.push(7);
         assert_eq!(fill_run(&d), Some((0, 16)));
         assert_eq!(fill_run(&[]), None);
-    }
-
-    #[test]
-    fn elf_extents_never_overflow() {
-        let mut e = vec![0u8; 128];
-        e[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
-        let elf = detect::Elf::parse(&e).unwrap();
-        // No headers: the extent is 0 (the caller takes at least the ELF header).
-        assert_eq!(elf_extent(&e, &elf), Some(0));
-        // Program headers at the very end of the address space: no panic, no extent.
-        e[32..40].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
-        e[54..56].copy_from_slice(&56u16.to_le_bytes());
-        e[56..58].copy_from_slice(&2u16.to_le_bytes());
-        assert_eq!(elf_extent(&e, &elf), None);
-        // One program header at 64 whose segment ends at 0x1000.
-        e[32..40].copy_from_slice(&64u64.to_le_bytes());
-        e[56..58].copy_from_slice(&1u16.to_le_bytes());
-        e[64 + 8..64 + 16].copy_from_slice(&0x800u64.to_le_bytes());
-        e[64 + 32..64 + 40].copy_from_slice(&0x800u64.to_le_bytes());
-        assert_eq!(elf_extent(&e, &elf), Some(0x1000));
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(4096), "4 KiB");
-        assert_eq!(human(12), "12 B");
     }
 }

@@ -7,15 +7,15 @@
 //! Benchmarks measure; tests never assert timings.
 
 use crate::context::Context;
-use crate::kernel::{KernelOptions, Plan};
 use crate::size::Size;
+use crate::steps::kernel::{KernelOptions, Plan};
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 pub fn kernel(ctx: &Context, board: Option<&str>) -> Result<()> {
-    let boards = crate::toolchain::boards(ctx, board)?;
+    let boards = crate::cmd::boards(ctx, board)?;
     let bench_cache = ctx.out.join("bench-cache");
     let mut rows = Vec::new();
     for b in &boards {
@@ -45,7 +45,7 @@ pub fn kernel(ctx: &Context, board: Option<&str>) -> Result<()> {
         let entry = plan.cache_entry();
         let keep = ctx.cache.join(entry.strip_prefix(&bench_cache)?);
         if !keep.exists() {
-            crate::kernel::copy_files(&entry, &keep)?;
+            crate::steps::kernel::copy_files(&entry, &keep)?;
         }
         rows.push(format!(
             "| {} | {} {} | {} | {:.0} s | {:.1} s |",
@@ -59,7 +59,7 @@ pub fn kernel(ctx: &Context, board: Option<&str>) -> Result<()> {
     }
     std::fs::remove_dir_all(&bench_cache).ok();
     let cpus = ctx.jobs;
-    let today = crate::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
+    let today = crate::tools::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
     let section = format!(
         "Measured {today} on {cpus} CPU(s) with `cargo xtask bench kernel`. Cold: empty cache and no tree (unpack, patch, configure, compile). \
          No-op: `cargo xtask kernel --board B` again with nothing changed (includes cargo's own start-up).\n\n\
@@ -106,7 +106,7 @@ pub fn write_section(path: &Path, name: &str, body: &str) -> Result<()> {
 /// as a user runs it), the image size breakdown, boot to `oxwrt: ready` in QEMU, and the
 /// idle memory of init and webd.
 pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
-    let boards: Vec<_> = crate::toolchain::boards(ctx, board)?.into_iter().filter(|b| b.qemu.is_some()).collect();
+    let boards: Vec<_> = crate::cmd::boards(ctx, board)?.into_iter().filter(|b| b.qemu.is_some()).collect();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let timed_build = |id: &str| -> Result<f64> {
         let t = Instant::now();
@@ -120,13 +120,13 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
     let mut size_rows = Vec::new();
     let mut run_rows = Vec::new();
     for b in &boards {
-        let device_dir = crate::cross::target_dir(ctx, b);
+        let device_dir = crate::steps::packages::cross::target_dir(ctx, b);
         if device_dir.exists() {
             std::fs::remove_dir_all(&device_dir)?;
         }
         std::fs::remove_file(ctx.board_out(&b.id).join("assembly.key")).ok();
         let t = Instant::now();
-        let built = crate::build_cmd::build(ctx, b)?;
+        let built = crate::cmd::build::build(ctx, b)?;
         let total = t.elapsed().as_secs_f64();
         let stage = |name: &str| built.stages.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or(0.0);
         let noop = timed_build(&b.id)?;
@@ -163,22 +163,22 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
         }
         size_rows.push(format!("| {} | {} |", b.id, parts.join("; ")));
         // Boot to ready, then idle memory from the guest's own ps.
-        let launch = crate::qemu::Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None };
+        let launch = crate::tools::qemu::Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None };
         let dir = ctx.out.join("bench-run");
         std::fs::create_dir_all(&dir)?;
         let launch = if b.images.contains(&crate::board::ImageFormat::GptDisk) {
             let disk = dir.join("disk.img");
-            std::fs::copy(crate::image::disk_path(ctx, b), &disk)?;
-            crate::qemu::Launch { disk: Some(disk), ..launch }
+            std::fs::copy(crate::steps::image::disk_path(ctx, b), &disk)?;
+            crate::tools::qemu::Launch { disk: Some(disk), ..launch }
         } else if b.images.contains(&crate::board::ImageFormat::FlashImage) {
             let flash = dir.join("flash.bin");
-            std::fs::copy(crate::flash_image::flash_path(&crate::image::images_dir(ctx, b), b), &flash)?;
-            crate::qemu::Launch { disk: Some(flash), ..launch }
+            std::fs::copy(crate::steps::image::flash::flash_path(&crate::steps::image::images_dir(ctx, b), b), &flash)?;
+            crate::tools::qemu::Launch { disk: Some(flash), ..launch }
         } else {
             launch
         };
         let t = Instant::now();
-        let mut g = crate::qemu::Guest::start(ctx, b, launch);
+        let mut g = crate::tools::qemu::Guest::start(ctx, b, launch);
         g.wait_for("oxwrt: ready", std::time::Duration::from_secs(300));
         let wall = t.elapsed().as_secs_f64();
         std::thread::sleep(std::time::Duration::from_secs(5));
@@ -195,7 +195,7 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
         g.send("poweroff");
         std::fs::remove_dir_all(&dir).ok();
     }
-    let today = crate::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
+    let today = crate::tools::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
     let section = format!(
         "Measured {today} on {} CPU(s) with `cargo xtask bench build`. Stages of a build with the packages built cold (cargo target dir removed: std is compiled \
          too) and the kernel from the cache (its cold build is the table above). No-op: `cargo xtask build` again, nothing changed (goal: under 2 s). \
@@ -219,11 +219,11 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
 /// its firmware go (kernel, root filesystem by package and file) and the room left for the
 /// writable overlay, in docs/benchmarks.md.
 pub fn flash(ctx: &Context, board: Option<&str>) -> Result<()> {
-    let boards: Vec<_> = crate::toolchain::boards(ctx, board)?.into_iter().filter(|b| b.images.contains(&crate::board::ImageFormat::Trx)).collect();
+    let boards: Vec<_> = crate::cmd::boards(ctx, board)?.into_iter().filter(|b| b.images.contains(&crate::board::ImageFormat::Trx)).collect();
     let mut rows = Vec::new();
     let mut reports = Vec::new();
     for b in &boards {
-        let built = crate::build_cmd::build(ctx, b)?;
+        let built = crate::cmd::build::build(ctx, b)?;
         let Some(budget) = built.budget else { continue };
         let kib = |v: u64| format!("{:.1} KiB", v as f64 / 1024.0);
         rows.push(format!(
@@ -240,7 +240,7 @@ pub fn flash(ctx: &Context, board: Option<&str>) -> Result<()> {
         ));
         reports.push(format!("```\n{}```", budget.report()));
     }
-    let today = crate::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
+    let today = crate::tools::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
     let section = format!(
         "Measured {today} with `cargo xtask bench flash`. The TRX is what CFE boots and checksums: the kernel (gzip'd vmlinuz, \
          the LZMA kernel inside) and the squashfs root. The budget is the largest TRX a board allows (`size_budget`, by default the \
