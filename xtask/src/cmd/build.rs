@@ -119,6 +119,13 @@ pub fn summarize(ctx: &Context, board: &Board, built: &Built) {
     eprintln!("  manifest: {}", built.manifest.display());
 }
 
+/// A board's package archives, without its kernel: what [`build`] makes next anyway, so that
+/// `cargo xtask test` cross-compiles while the kernels build.
+pub fn archives_of(ctx: &Context, board: &Board) -> Result<Vec<PathBuf>> {
+    let pkgs = packages::resolve(&ctx.root, &board.packages, &format!("targets/{}.toml packages", board.id))?;
+    packages::build_archives(ctx, board, &pkgs, BuildId::of(ctx).epoch)
+}
+
 /// `cargo xtask package NAME --board B`: one package's archive (and its dependencies').
 pub fn package(ctx: &Context, board: &Board, name: &str) -> Result<Vec<PathBuf>> {
     let pkgs = packages::resolve_some(&ctx.root, &[name.to_string()], "the command line")?;
