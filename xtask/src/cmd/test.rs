@@ -1,9 +1,9 @@
 //! `cargo xtask test`: what CI runs. It first installs what is missing (as `setup` does) and
 //! runs every test strictly: a missing prerequisite fails the test (`OXWRT_STRICT_TESTS=1`,
-//! crates/testkit). Then the workspace's tests and the fuzzing of the DHCP and DNS parsers,
-//! while every board's kernel is built through the real pipeline beside them (the kernel
-//! build is CPU-bound, the fuzzing runs for a fixed time: together they take less wall
-//! time); then the end-to-end checks: the kernels inspected (xtask/tests/kernels.rs), every
+//! crates/testkit). Then the workspace's tests, the fuzzing of the DHCP and DNS parsers and
+//! the boards' package archives (cross builds), while every board's kernel is built through
+//! the real pipeline beside them (the fuzzing runs for a fixed time and the device crates
+//! link with LTO on one core, so the two lines share the 2 cores well); then the end-to-end checks: the kernels inspected (xtask/tests/kernels.rs), every
 //! board's images built, the QEMU boards booted and the flash images checked with
 //! independent tools (xtask/tests/system.rs), then the network checks: the images on socket
 //! links played by the smoltcp harness (xtask/tests/network.rs). At the end, the time of
@@ -27,17 +27,28 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     let (tests, kernels) = std::thread::scope(|s| {
         let kernels = (!no_e2e).then(|| s.spawn(|| timed_owned("kernels of every board (beside the tests)", || build_kernels(ctx))));
         let mut t = Vec::new();
-        let tests =
-            timed(&mut t, "workspace tests", || step("workspace tests", Command::new(&cargo).current_dir(&ctx.root).args(["test", "--workspace", "--quiet"])))
-                .and_then(|()| {
-                    // The DHCP and DNS parsers under libFuzzer for a bounded time (installs
-                    // cargo-fuzz from crates.io the first time; crates/netproto/fuzz/README.md).
-                    let secs = std::env::var("OXWRT_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
-                    let title = format!("fuzzing the DHCP and DNS parsers ({secs} s per target)");
-                    timed(&mut t, "fuzzing (build + 3 targets)", || {
-                        step(&title, Command::new("bash").current_dir(&ctx.root).arg("crates/netproto/fuzz/run.sh").arg(&secs))
-                    })
-                });
+        let tests = (|| -> Result<()> {
+            timed(&mut t, "workspace tests", || step("workspace tests", Command::new(&cargo).current_dir(&ctx.root).args(["test", "--workspace", "--quiet"])))?;
+            // The DHCP and DNS parsers under libFuzzer for a bounded time (installs
+            // cargo-fuzz from crates.io the first time; crates/netproto/fuzz/README.md).
+            let secs = std::env::var("OXWRT_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
+            let title = format!("fuzzing the DHCP and DNS parsers ({secs} s per target)");
+            timed(&mut t, "fuzzing (build + 3 targets)", || {
+                step(&title, Command::new("bash").current_dir(&ctx.root).arg("crates/netproto/fuzz/run.sh").arg(&secs))
+            })?;
+            if no_e2e {
+                return Ok(());
+            }
+            // The boards' userland (cross builds; LTO links on one core) while the kernels
+            // still build: `build` later finds the archives up to date.
+            timed(&mut t, "package archives of every board", || {
+                let repo = ctx.repo();
+                for id in repo.board_ids()? {
+                    crate::cmd::build::archives_of(ctx, &repo.load_board(&id)?)?;
+                }
+                Ok(())
+            })
+        })();
         let kernels = kernels.map(|h| h.join().unwrap_or_else(|_| (Err(anyhow!("the kernel build thread panicked")), Duration::ZERO)));
         ((tests, t), kernels)
     });
