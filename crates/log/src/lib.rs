@@ -17,19 +17,22 @@
 //! with `panic = "abort"` a panic in PID 1 is a kernel panic. A [`Sink`] instead
 //! counts the failure ([`Sink::failed`]) and goes on. Nor does it wait: each line is
 //! formatted into a fixed buffer (no allocation, at most [`MAX_LINE`] bytes, longer ones are
-//! cut and end in `...`), then written only if `poll(2)` says the fd takes data now; when it
-//! does not (the reader is behind, a serial console is flow-controlled) the line is dropped
-//! and counted ([`Sink::dropped`]), and the next line that gets through is preceded by
-//! `TAG: WARNING: N log lines dropped`.
+//! cut and end in `...`), then written with one write(2) only if the fd takes it now: on a
+//! blocking fd `poll(2)` must say it is writable, on an `O_NONBLOCK` fd the write itself says
+//! EAGAIN. When it does not (the reader is behind, a serial console is flow-controlled) the
+//! line is dropped and counted ([`Sink::dropped`]), and the next line that gets through is
+//! preceded by `TAG: WARNING: N log lines dropped (output blocked)`.
 //!
 //! Why poll and not `O_NONBLOCK` everywhere: a service's stderr is a pipe shared with its
 //! stdout and with the programs it starts, and `O_NONBLOCK` is a flag of that shared open
 //! file, so setting it would make *their* writes fail with EAGAIN. A pipe that polls
 //! writable has a free page, and a line (at most `MAX_LINE` <= `PIPE_BUF` bytes, one
 //! write(2), so never interleaved with another writer's) fits in it, so the write does not
-//! block. A terminal can poll writable with less room than a line, so PID 1 writes to a
-//! console fd of its own, opened with `O_NONBLOCK` ([`Sink::set_fd`]): the kernel then takes
-//! what fits and the rest of the line is dropped (the next line starts on a new line).
+//! block. A terminal polls writable only when less than 256 bytes wait in it, and may
+//! then have less room than a line, so PID 1 writes to a console fd of its own, opened
+//! with `O_NONBLOCK` ([`Sink::set_fd`]): the kernel takes what fits in the console's buffer
+//! (kilobytes) and only when it is full is the line (or its rest) dropped; a line cut short
+//! is ended by a newline before the next one.
 //!
 //! A write to a pipe nobody reads fails with EPIPE rather than killing the process because
 //! Rust's runtime ignores SIGPIPE before `main` (and init blocks it for its signalfd).
@@ -233,9 +236,27 @@ fn write_nowait(fd: RawFd, mut bytes: &[u8]) -> (Outcome, bool) {
     if fd < 0 {
         return (Outcome::Failed(libc::EBADF), false);
     }
+    // SAFETY: F_GETFL on any fd number is harmless.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return (Outcome::Failed(errno()), false);
+    }
+    let nonblocking = flags & libc::O_NONBLOCK != 0;
     let mut interrupted = 0;
     let mut wrote_some = false;
     while !bytes.is_empty() {
+        if nonblocking {
+            // write(2) itself says EAGAIN; a terminal takes what fits in its buffer.
+            match write_once(fd, bytes, &mut interrupted) {
+                Ok(0) => return (Outcome::Failed(libc::EIO), wrote_some),
+                Ok(n) => {
+                    wrote_some = true;
+                    bytes = bytes.get(n..).unwrap_or_default();
+                    continue;
+                }
+                Err(o) => return (o, wrote_some),
+            }
+        }
         let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut p, 1, 0) };
@@ -254,26 +275,36 @@ fn write_nowait(fd: RawFd, mut bytes: &[u8]) -> (Outcome, bool) {
         if r == 0 {
             return (Outcome::Dropped, wrote_some);
         }
-        // SAFETY: bytes is valid for bytes.len() bytes.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            let e = errno();
-            if e == libc::EINTR && interrupted < 8 {
-                interrupted += 1;
-                continue;
+        match write_once(fd, bytes, &mut interrupted) {
+            Ok(0) => return (Outcome::Failed(libc::EIO), wrote_some),
+            Ok(n) => {
+                wrote_some = true;
+                bytes = bytes.get(n..).unwrap_or_default();
             }
-            if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
-                return (Outcome::Dropped, wrote_some);
-            }
-            return (Outcome::Failed(e), wrote_some);
+            Err(o) => return (o, wrote_some),
         }
-        if n == 0 {
-            return (Outcome::Failed(libc::EIO), wrote_some);
-        }
-        wrote_some = true;
-        bytes = bytes.get(n as usize..).unwrap_or_default();
     }
     (Outcome::Written, true)
+}
+
+/// One write(2), EINTR retried while `interrupted` < 8; Err: what became of the line.
+fn write_once(fd: RawFd, bytes: &[u8], interrupted: &mut u32) -> Result<usize, Outcome> {
+    loop {
+        // SAFETY: bytes is valid for bytes.len() bytes.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = errno();
+        if e == libc::EINTR && *interrupted < 8 {
+            *interrupted += 1;
+            continue;
+        }
+        if e == libc::EAGAIN || e == libc::EWOULDBLOCK {
+            return Err(Outcome::Dropped);
+        }
+        return Err(Outcome::Failed(e));
+    }
 }
 
 fn errno() -> i32 {
