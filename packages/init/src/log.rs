@@ -55,4 +55,20 @@ mod tests {
         assert_eq!(untag("webd", "listening"), "listening");
         assert_eq!(untag("webd", "webd:"), "webd:");
     }
+
+    #[test]
+    fn a_console_nobody_reads_is_counted_not_a_panic() {
+        use std::os::fd::AsRawFd;
+        // The only test that touches CONSOLE.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(r);
+        CONSOLE.set_fd(w.as_raw_fd());
+        for i in 0..3 {
+            LOG.error(format_args!("nobody reads line {i}"));
+        }
+        assert_eq!(CONSOLE.failed(), 3);
+        CONSOLE.set_fd(-1);
+        LOG.info(format_args!("no console at all"));
+        assert_eq!(CONSOLE.failed(), 4);
+    }
 }

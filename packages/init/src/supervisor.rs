@@ -603,6 +603,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn followers_never_block_pid_1() {
+        let (a, b) = UnixStream::pair().unwrap();
+        // A client that does not read: its buffer fills, lines are skipped, no wait.
+        let started = Instant::now();
+        let line = [b'x'; 1000];
+        let sent = (0..2000).filter(|_| send_nowait(&a, &line)).count();
+        assert_eq!(sent, 2000, "a full socket is not a reason to drop the client");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A client that went away: dropped (EPIPE, and no SIGPIPE).
+        drop(b);
+        assert!(!send_nowait(&a, b"gone\n"));
+    }
+
+    #[test]
     fn backoff_doubles_to_a_cap() {
         let d: Vec<u64> = (1..=9).map(|n| backoff(n).as_millis() as u64).collect();
         assert_eq!(d, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
