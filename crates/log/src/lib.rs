@@ -404,7 +404,7 @@ impl Limited {
     pub const MAX_KINDS: usize = 32;
     const OTHER: &'static str = "(other messages)";
 
-    pub fn new(logger: &'static Logger, burst: u32) -> Limited {
+    pub const fn new(logger: &'static Logger, burst: u32) -> Limited {
         Limited { logger, burst, kinds: Vec::new() }
     }
 

@@ -115,3 +115,11 @@ pub static LOG: oxwrt_log::Logger = oxwrt_log::Logger::new("webd", &oxwrt_log::S
 pub fn log(msg: std::fmt::Arguments<'_>) {
     LOG.info(msg);
 }
+
+/// What clients can make webd say: at most 10 lines of each kind (`kind`, a fixed string)
+/// per minute, then a count of the rest.
+pub fn noisy(kind: &'static str, msg: impl FnOnce() -> String) {
+    static LIMITS: std::sync::Mutex<oxwrt_log::Limited> = std::sync::Mutex::new(oxwrt_log::Limited::new(&LOG, 10));
+    let mut limits = LIMITS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    limits.say(kind, std::time::Instant::now(), msg);
+}
