@@ -26,7 +26,10 @@ pub fn run(name: &str, args: &[String], out: &mut dyn Write) -> Option<i32> {
             if args.iter().any(|a| a == "-f") {
                 nix::unistd::sync();
                 let mode = if reboot { nix::sys::reboot::RebootMode::RB_AUTOBOOT } else { nix::sys::reboot::RebootMode::RB_POWER_OFF };
-                Err(format!("reboot(2): {}", nix::sys::reboot::reboot(mode).unwrap_err()))
+                match nix::sys::reboot::reboot(mode) {
+                    Ok(never) => match never {},
+                    Err(e) => Err(format!("reboot(2): {e}")),
+                }
             } else {
                 control::call(if reboot { &Request::Reboot } else { &Request::Poweroff }, out).or_else(|e| {
                     // init's socket is gone (e.g. /run unmounted): signal it instead.
@@ -41,7 +44,7 @@ pub fn run(name: &str, args: &[String], out: &mut dyn Write) -> Option<i32> {
         Ok(()) => 0,
         Err(e) => {
             let _ = out.flush();
-            eprintln!("{name}: {e}");
+            crate::log::stderr(format_args!("{name}: {e}"));
             1
         }
     })

@@ -12,6 +12,7 @@
 
 pub mod commands;
 pub mod control;
+pub mod log;
 pub mod logring;
 pub mod mounts;
 pub mod pid1;

@@ -1,7 +1,9 @@
 //! Entry point: picks the applet by the name the binary was run as (`init <applet>` also
 //! works), see the crate docs in lib.rs.
 
+use oxinit::log::stderr;
 use oxinit::{commands, pid1, shell};
+use std::io::Write;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -11,25 +13,29 @@ fn main() {
     }
     let (applet, rest) = match name.as_str() {
         "init" => match args.get(1) {
-            Some(a) => (a.clone(), &args[2..]),
+            Some(a) => (a.clone(), args.get(2..).unwrap_or_default()),
             None => {
-                eprintln!("init: not PID 1 (this is process {}); init runs the system only when the kernel starts it.\n{}", std::process::id(), commands::HELP);
+                stderr(format_args!(
+                    "init: not PID 1 (this is process {}); init runs the system only when the kernel starts it.\n{}",
+                    std::process::id(),
+                    commands::HELP
+                ));
                 std::process::exit(2);
             }
         },
-        _ => (name.clone(), &args[1..]),
+        _ => (name.clone(), args.get(1..).unwrap_or_default()),
     };
     if applet == "oxsh" || applet == "sh" {
         std::process::exit(shell::main());
     }
     if applet == "--version" {
-        println!("oxwrt init {}", env!("CARGO_PKG_VERSION"));
-        return;
+        let ok = writeln!(std::io::stdout().lock(), "oxwrt init {}", env!("CARGO_PKG_VERSION")).is_ok();
+        std::process::exit(if ok { 0 } else { 1 });
     }
     match commands::run(&applet, rest, &mut std::io::stdout()) {
         Some(status) => std::process::exit(status),
         None => {
-            eprintln!("init: unknown command `{applet}`\n{}\n  oxsh                          the console shell", commands::HELP);
+            stderr(format_args!("init: unknown command `{applet}`\n{}\n  oxsh                          the console shell", commands::HELP));
             std::process::exit(2);
         }
     }

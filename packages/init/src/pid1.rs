@@ -1,6 +1,7 @@
 //! The boot sequence of PID 1: mounts, overlay root, hostname, loopback, then the
 //! supervisor's loop (see `supervisor`).
 
+use crate::log::{self as initlog, LOG};
 use crate::logring::Entry;
 use crate::mounts;
 use crate::supervisor::{handled_signals, uptime_ms, Supervisor};
@@ -10,9 +11,11 @@ use oxwrt_config::init::{self as config, InitConfig};
 use std::fs;
 
 pub fn main() -> ! {
+    // First a console that cannot stall or panic PID 1.
+    initlog::open_console();
     let mut early: Vec<Entry> = Vec::new();
     let mut say = |line: String| {
-        println!("init: {line}");
+        LOG.info(format_args!("{line}"));
         early.push(Entry { uptime_ms: uptime_ms(), source: "init".into(), line });
     };
     say(format!("oxwrt init {} starting", env!("CARGO_PKG_VERSION")));
@@ -43,11 +46,22 @@ pub fn main() -> ! {
     match Supervisor::new(cfg, early) {
         Ok(sup) => sup.run(),
         Err(e) => {
-            println!("init: {e}; no services started");
+            LOG.error(format_args!("{e}; no services started"));
             match Supervisor::new(InitConfig::default(), Vec::new()) {
                 Ok(sup) => sup.run(),
-                Err(e) => panic!("init cannot run: {e}"),
+                Err(e) => reap_forever(&e),
             }
+        }
+    }
+}
+
+/// The last resort when even an empty supervisor cannot run (no signalfd): PID 1 must not
+/// exit (that is a kernel panic), so it stays and reaps orphans.
+fn reap_forever(why: &str) -> ! {
+    LOG.error(format_args!("cannot supervise: {why}; only reaping orphans from now on"));
+    loop {
+        if nix::sys::wait::wait().is_err() {
+            std::thread::sleep(std::time::Duration::from_secs(1));
         }
     }
 }

@@ -63,23 +63,36 @@ pub fn parse(line: &str) -> Result<Line, String> {
     Ok(Line { words, redirect })
 }
 
+/// An error on standard error; a console that fails is noticed at the next prompt.
+fn complain(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Runs the shell; the exit status. Writes block (an interactive console), but a console
+/// that fails (EIO once it hung up) ends the shell instead of panicking it: init starts a
+/// new one.
 pub fn main() -> i32 {
     if let Ok(banner) = fs::read_to_string("/etc/banner") {
-        println!("{banner}");
+        if writeln!(std::io::stdout().lock(), "{banner}").is_err() {
+            return 1;
+        }
     }
     let stdin = std::io::stdin();
     let mut line = String::new();
     loop {
         let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "oxwrt".into());
         let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
-        print!("root@{host}:{cwd}# ");
-        let _ = std::io::stdout().flush();
+        let mut stdout = std::io::stdout().lock();
+        if write!(stdout, "root@{host}:{cwd}# ").and_then(|_| stdout.flush()).is_err() {
+            return 1;
+        }
+        drop(stdout);
         line.clear();
         match stdin.lock().read_line(&mut line) {
             Ok(0) => return 0,
             Ok(_) => {}
             Err(e) => {
-                eprintln!("oxsh: {e}");
+                complain(format_args!("oxsh: {e}"));
                 return 1;
             }
         }
@@ -88,10 +101,10 @@ pub fn main() -> i32 {
             Ok(l) if l.words[0] == "exit" => return 0,
             Ok(l) => {
                 if let Err(e) = execute(&l) {
-                    eprintln!("{}: {e}", l.words[0]);
+                    complain(format_args!("{}: {e}", l.words[0]));
                 }
             }
-            Err(e) => eprintln!("oxsh: {e}"),
+            Err(e) => complain(format_args!("oxsh: {e}")),
         }
     }
 }
@@ -103,7 +116,8 @@ fn execute(l: &Line) -> Result<(), String> {
             Box::new(OpenOptions::new().create(true).write(true).append(*append).truncate(!*append).open(file).map_err(|e| format!("{file}: {e}"))?)
         }
     };
-    let (cmd, args) = (l.words[0].as_str(), &l.words[1..]);
+    let Some((cmd, args)) = l.words.split_first() else { return Ok(()) };
+    let cmd = cmd.as_str();
     let io = |e: std::io::Error| e.to_string();
     match cmd {
         "help" => writeln!(out, "builtins:\n{BUILTINS}\n{}", crate::commands::HELP).map_err(io),
@@ -229,7 +243,7 @@ fn external(cmd: &str, args: &[String], l: &Line) -> Result<(), String> {
     }
     let status = c.status().map_err(|e| format!("{path}: {e}"))?;
     if !status.success() {
-        eprintln!("{cmd}: {status}");
+        complain(format_args!("{cmd}: {status}"));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! socket, /dev/kmsg and each service's output pipe; timers are the poll timeout.
 
 use crate::control::{self, Request};
+use crate::log::{self as initlog, CONSOLE, LOG};
 use crate::logring::{parse_kmsg, Entry, LineBuffer, LogRing, DEFAULT_CAPACITY};
 use crate::mounts;
 use nix::errno::Errno;
@@ -156,7 +157,7 @@ impl Supervisor {
 
     /// Logs a line of init's own, echoed to the console.
     fn say(&mut self, line: String) {
-        println!("init: {line}");
+        LOG.info(format_args!("{line}"));
         self.record("init", line);
     }
 
@@ -164,7 +165,7 @@ impl Supervisor {
         let entry = Entry { uptime_ms: uptime_ms(), source: source.to_string(), line };
         if !self.followers.is_empty() {
             let text = format!("{}\n", entry.format());
-            self.followers.retain_mut(|f| f.write_all(text.as_bytes()).is_ok());
+            self.followers.retain(|f| send_nowait(f, text.as_bytes()));
         }
         self.ring.push(entry);
     }
@@ -178,7 +179,7 @@ impl Supervisor {
             self.timers();
             if !self.ready && self.services.iter().all(|s| s.ever_started) {
                 self.ready = true;
-                println!("oxwrt: ready");
+                CONSOLE.text(format_args!("oxwrt: ready"));
                 self.record("init", "oxwrt: ready".into());
             }
             for r in self.wait() {
@@ -224,7 +225,7 @@ impl Supervisor {
             Ok(_) => {}
             Err(Errno::EINTR) => return Vec::new(),
             Err(e) => {
-                eprintln!("init: poll: {e}");
+                LOG.error(format_args!("poll: {e}"));
                 std::thread::sleep(Duration::from_millis(100));
                 return Vec::new();
             }
@@ -255,8 +256,12 @@ impl Supervisor {
     fn start(&mut self, i: usize) {
         let svc = self.cfg.services[i].clone();
         self.services[i].next_start = None;
-        let mut cmd = Command::new(&svc.command[0]);
-        cmd.args(&svc.command[1..]).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", "/root").envs(&svc.env).current_dir("/");
+        let Some((program, args)) = svc.command.split_first() else {
+            self.services[i].wanted = false;
+            return self.say(format!("WARNING: {} has no command; not started", svc.name));
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", "/root").envs(&svc.env).current_dir("/");
         let mut reader = None;
         let setup = if svc.console {
             OpenOptions::new().read(true).write(true).open("/dev/console").and_then(|con| {
@@ -274,7 +279,7 @@ impl Supervisor {
             })
         } else {
             pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from).and_then(|(r, w)| {
-                fcntl(r.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(std::io::Error::from)?;
+                fcntl(&r, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(std::io::Error::from)?;
                 cmd.stdin(Stdio::null()).stdout(Stdio::from(w.try_clone()?)).stderr(Stdio::from(w));
                 reader = Some(File::from(r));
                 // SAFETY: only async-signal-safe calls between fork and exec.
@@ -305,7 +310,7 @@ impl Supervisor {
                 s.failures += 1;
                 let delay = backoff(s.failures);
                 s.next_start = Some(Instant::now() + delay);
-                self.say(format!("cannot start {}: {}: {e}; retrying in {:.1} s", svc.name, svc.command[0], delay.as_secs_f32()));
+                self.say(format!("cannot start {}: {program}: {e}; retrying in {:.1} s", svc.name, delay.as_secs_f32()));
             }
         }
     }
@@ -321,7 +326,7 @@ impl Supervisor {
                 },
                 Ok(None) => return,
                 Err(e) => {
-                    eprintln!("init: signalfd: {e}");
+                    LOG.error(format_args!("signalfd: {e}"));
                     return;
                 }
             }
@@ -406,8 +411,9 @@ impl Supervisor {
             self.services[i].output = None;
         }
         for l in lines {
-            println!("{name}: {l}");
-            self.record(&name, l);
+            let l = initlog::untag(&name, &l);
+            CONSOLE.text(format_args!("{name}: {l}"));
+            self.record(&name, l.to_string());
         }
     }
 
@@ -525,6 +531,10 @@ impl Supervisor {
             };
             out.push_str(&format!("{:<12} {:<9} {:>6} {:>9} {:>8}  {}\n", svc.name, state, pid, up, s.restarts, s.last_exit.as_deref().unwrap_or("-")));
         }
+        let (dropped, failed) = (CONSOLE.dropped(), CONSOLE.failed());
+        if dropped + failed > 0 {
+            out.push_str(&format!("console: {dropped} line(s) dropped (console full), {failed} failed (write errors); the log ring has them all\n"));
+        }
         out
     }
 
@@ -561,20 +571,50 @@ impl Supervisor {
             self.say(format!("WARNING: {problem}"));
         }
         sync();
-        println!("oxwrt: {}", if kind == Shutdown::Reboot { "rebooting" } else { "powering off" });
-        let _ = std::io::stdout().flush();
+        CONSOLE.text(format_args!("oxwrt: {}", if kind == Shutdown::Reboot { "rebooting" } else { "powering off" }));
         let mode = if kind == Shutdown::Reboot { RebootMode::RB_AUTOBOOT } else { RebootMode::RB_POWER_OFF };
-        let e = reboot(mode).unwrap_err();
-        eprintln!("init: reboot(2) failed: {e}; halting here");
+        let e = match reboot(mode) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        LOG.error(format_args!("reboot(2) failed: {e}; halting here"));
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
 }
 
+/// Sends a line to a `logread -f` client if its socket takes it now (MSG_DONTWAIT: PID 1
+/// never waits on a client; MSG_NOSIGNAL: no SIGPIPE). false: drop this client (it went
+/// away, or took only part of the line, which would garble what follows).
+fn send_nowait(stream: &UnixStream, bytes: &[u8]) -> bool {
+    // SAFETY: bytes is valid for bytes.len() bytes; the fd is the stream's.
+    let n = unsafe { libc::send(stream.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        // Full: this line is lost to this client, the next may go.
+        let e = std::io::Error::last_os_error().raw_os_error();
+        return e == Some(libc::EAGAIN) || e == Some(libc::EWOULDBLOCK) || e == Some(libc::EINTR);
+    }
+    n as usize == bytes.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn followers_never_block_pid_1() {
+        let (a, b) = UnixStream::pair().unwrap();
+        // A client that does not read: its buffer fills, lines are skipped, no wait.
+        let started = Instant::now();
+        let line = [b'x'; 1000];
+        let sent = (0..2000).filter(|_| send_nowait(&a, &line)).count();
+        assert_eq!(sent, 2000, "a full socket is not a reason to drop the client");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A client that went away: dropped (EPIPE, and no SIGPIPE).
+        drop(b);
+        assert!(!send_nowait(&a, b"gone\n"));
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap() {

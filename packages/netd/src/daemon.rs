@@ -18,7 +18,6 @@ use crate::apply::{self, Report, WanAddress};
 use crate::dhcp_client::{Action, Client, Lease};
 use crate::dhcp_server::{Server, ServerConfig};
 use crate::leases::LeaseTable;
-use crate::log::RateLimited;
 use crate::rtnl::Rtnl;
 use crate::{hooks, netlink, state, udp};
 use netproto::dhcp::{Message, SERVER_PORT};
@@ -27,6 +26,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use oxwrt_config::{diff, Changes, Config, Firewall, Network, Upstream, WanProto};
+use oxwrt_log::{limited, Limited};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -116,13 +116,10 @@ fn report_load_error(dir: &Path, e: &oxwrt_config::Error) {
     }
 }
 
+/// The DHCP client's seed (transaction ids): from the kernel (`oxwrt_log::rng`), the MAC
+/// mixed in so two routers that somehow got the same bytes still differ.
 fn random_seed(mac: [u8; 6]) -> u64 {
-    let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut b)).is_ok() {
-        return u64::from_ne_bytes(b);
-    }
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-    t ^ (std::process::id() as u64) << 32 ^ u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
+    oxwrt_log::rng::u64() ^ u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
 }
 
 /// The WAN's DHCP client and its socket.
@@ -165,7 +162,7 @@ pub struct Daemon {
     signals: Option<SignalFd>,
     watch: Option<Inotify>,
     reload_at: Option<Instant>,
-    noisy: RateLimited,
+    noisy: Limited,
     last_problems: Vec<String>,
     buf: Vec<u8>,
 }
@@ -205,7 +202,7 @@ impl Daemon {
             signals: None,
             watch: None,
             reload_at: None,
-            noisy: RateLimited::new(5),
+            noisy: crate::log::rate_limited(5),
             last_problems: Vec::new(),
             buf: vec![0; 2048],
         };
@@ -470,7 +467,7 @@ impl Daemon {
                         Ok(bytes) => {
                             if let Err(e) = wan.sock.send_to(&bytes, (to, SERVER_PORT)) {
                                 let device = &self.config.network.wan.device;
-                                self.noisy.say(now, || format!("wan: cannot send a DHCP request on {device}: {e}"));
+                                limited!(self.noisy, now, "wan: cannot send a DHCP request on {device}: {e}");
                             }
                         }
                         Err(e) => crate::say!("wan: cannot encode a DHCP request: {e}"),
@@ -510,14 +507,14 @@ impl Daemon {
             let n = match wan.sock.recv_from(&mut self.buf) {
                 Ok((n, _)) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => return self.noisy.say(now, || format!("wan: DHCP socket: {e}")),
+                Err(e) => return limited!(self.noisy, now, "wan: DHCP socket: {e}"),
             };
             match Message::parse(&self.buf[..n]) {
                 Ok(msg) => {
                     let actions = wan.client.on_message(&msg, now);
                     self.client_actions(actions, now);
                 }
-                Err(e) => self.noisy.say(now, || format!("wan: dropped a malformed DHCP packet: {e}")),
+                Err(e) => limited!(self.noisy, now, "wan: dropped a malformed DHCP packet: {e}"),
             }
         }
     }
@@ -529,21 +526,21 @@ impl Daemon {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    self.noisy.say(now, || format!("dhcp: server socket: {e}"));
+                    limited!(self.noisy, now, "dhcp: server socket: {e}");
                     break;
                 }
             };
             let msg = match Message::parse(&self.buf[..n]) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.noisy.say(now, || format!("dhcp: dropped a malformed packet from {from}: {e}"));
+                    limited!(self.noisy, now, "dhcp: dropped a malformed packet from {from}: {e}");
                     continue;
                 }
             };
             match lan.server.handle(&msg, state::unix_now()) {
                 Ok(Some(reply)) => send_reply(lan, reply, from, now, &mut self.noisy),
                 Ok(None) => {}
-                Err(why) => self.noisy.say(now, || format!("dhcp: dropped a request from {} ({from}): {why}", msg.chaddr)),
+                Err(why) => limited!(self.noisy, now, "dhcp: dropped a request from {} ({from}): {why}", msg.chaddr),
             }
         }
         self.save_leases();
@@ -688,7 +685,7 @@ impl Daemon {
     }
 }
 
-fn send_reply(lan: &LanServer, reply: crate::dhcp_server::Reply, from: SocketAddr, now: Instant, noisy: &mut RateLimited) {
+fn send_reply(lan: &LanServer, reply: crate::dhcp_server::Reply, from: SocketAddr, now: Instant, noisy: &mut Limited) {
     let bytes = match reply.msg.encode() {
         Ok(b) => b,
         Err(e) => return crate::say!("dhcp: cannot encode a reply: {e}"),
@@ -696,12 +693,12 @@ fn send_reply(lan: &LanServer, reply: crate::dhcp_server::Reply, from: SocketAdd
     let mut to = reply.to;
     if let Some((ip, mac)) = reply.arp {
         if let Err(e) = udp::set_arp(&lan.sock, &lan.device, ip, mac) {
-            noisy.say(now, || format!("dhcp: cannot set the ARP entry for {ip}: {e}; replying by broadcast"));
+            limited!(noisy, now, "dhcp: cannot set the ARP entry for {ip}: {e}; replying by broadcast");
             to = Ipv4Addr::BROADCAST;
         }
     }
     if let Err(e) = lan.sock.send_to(&bytes, (to, reply.port)) {
-        noisy.say(now, || format!("dhcp: cannot reply to {from} via {to}: {e}"));
+        limited!(noisy, now, "dhcp: cannot reply to {from} via {to}: {e}");
     }
 }
 

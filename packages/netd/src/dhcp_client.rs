@@ -218,9 +218,14 @@ impl Client {
             }
             _ => {
                 let mut m = self.message(MessageType::Request, now, false);
-                let lease = self.lease.as_ref().expect("renewing or rebinding has a lease");
-                m.ciaddr = lease.address.addr();
-                let to = if self.state == State::Renewing { lease.server } else { Ipv4Addr::BROADCAST };
+                // RENEWING and REBINDING always have a lease; without one (a bug), broadcast.
+                let mut to = Ipv4Addr::BROADCAST;
+                if let Some(lease) = &self.lease {
+                    m.ciaddr = lease.address.addr();
+                    if self.state == State::Renewing {
+                        to = lease.server;
+                    }
+                }
                 Action::Send { msg: m, to }
             }
         }

@@ -60,9 +60,9 @@ mod tests;
 
 pub use local::{HostTable, Leases, NoLeases, LOCAL_TTL};
 
-use crate::log::RateLimited;
 use cache::{Cache, Key};
 use netproto::dns::{self as proto, cache as bytes, flag, rcode, Message, Name, Record};
+use oxwrt_log::{limited, Limited};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
@@ -230,7 +230,7 @@ pub struct Forwarder {
     timeout: Duration,
     stats: Stats,
     /// What clients and servers send wrong: at most [`LOG_BURST`] lines a minute.
-    log: RateLimited,
+    log: Limited,
     scratch: Vec<u8>,
     /// The latest time given to `on_ready` or `on_timer`.
     last_now: Option<Instant>,
@@ -278,7 +278,7 @@ impl Forwarder {
             domain,
             timeout: s.timeout,
             stats: Stats::default(),
-            log: RateLimited::new(LOG_BURST),
+            log: crate::log::rate_limited(LOG_BURST),
             scratch: vec![0; 65536],
             last_now: None,
             hosts: HostTable::default(),
@@ -372,7 +372,7 @@ impl Forwarder {
         for i in (0..self.pending.len()).rev() {
             if i < self.pending.len() && self.pending[i].deadline <= now {
                 let server = self.pending[i].server;
-                self.log.say(now, || format!("dns: no answer from {server} in time"));
+                limited!(self.log, now, "dns: no answer from {server} in time");
                 self.next_server(i, now);
             }
         }
@@ -499,13 +499,13 @@ impl Forwarder {
             Ok(q) => q,
             Err(e) => {
                 self.stats.dropped += 1;
-                self.log.say(now, || format!("dns: dropped a malformed query from {}: {e}", client.addr()));
+                limited!(self.log, now, "dns: dropped a malformed query from {}: {e}", client.addr());
                 return;
             }
         };
         if q.header.has(flag::QR) {
             self.stats.dropped += 1;
-            self.log.say(now, || format!("dns: dropped a response sent to port 53 by {}", client.addr()));
+            limited!(self.log, now, "dns: dropped a response sent to port 53 by {}", client.addr());
             return;
         }
         if q.header.opcode() != 0 {
@@ -531,7 +531,7 @@ impl Forwarder {
         }
         if self.pending.len() >= MAX_PENDING {
             self.stats.dropped += 1;
-            self.log.say(now, || format!("dns: {MAX_PENDING} queries already in flight: dropped one from {}", client.addr()));
+            limited!(self.log, now, "dns: {MAX_PENDING} queries already in flight: dropped one from {}", client.addr());
             return;
         }
         self.forward(client, q, key, now);
@@ -570,7 +570,7 @@ impl Forwarder {
                 p.deadline = now + self.timeout;
             }
             Err(e) => {
-                self.log.say(now, || format!("dns: cannot send to {server}: {e}"));
+                limited!(self.log, now, "dns: cannot send to {server}: {e}");
                 self.next_server(i, now);
             }
         }
@@ -599,11 +599,11 @@ impl Forwarder {
             None => {}
             Some(Ok(msg)) if matches(&msg, &self.pending[i]) => self.answer(i, msg, now),
             Some(Ok(_)) => {
-                self.log.say(now, || format!("dns: {server} answered over TCP with an answer to another query"));
+                limited!(self.log, now, "dns: {server} answered over TCP with an answer to another query");
                 self.next_server(i, now);
             }
             Some(Err(e)) => {
-                self.log.say(now, || format!("dns: {server}: {e}"));
+                limited!(self.log, now, "dns: {server}: {e}");
                 self.next_server(i, now);
             }
         }
@@ -617,7 +617,7 @@ impl Forwarder {
                 Ok(n) if matches(&self.scratch[..n], &self.pending[i]) => return Some(Ok(self.scratch[..n].to_vec())),
                 Ok(_) => {
                     let server = self.pending[i].server;
-                    self.log.say(now, || format!("dns: ignored an answer from {server} that does not match the query"));
+                    limited!(self.log, now, "dns: ignored an answer from {server} that does not match the query");
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -644,7 +644,7 @@ impl Forwarder {
                     p.deadline = now + self.timeout;
                 }
                 Err(e) => {
-                    self.log.say(now, || format!("dns: cannot connect to {server} over TCP: {e}"));
+                    limited!(self.log, now, "dns: cannot connect to {server} over TCP: {e}");
                     self.next_server(i, now);
                 }
             }
@@ -658,7 +658,7 @@ impl Forwarder {
             Ok(ttl) => ttl,
             Err(e) => {
                 let server = self.pending[i].server;
-                self.log.say(now, || format!("dns: dropped a malformed answer from {server}: {e}"));
+                limited!(self.log, now, "dns: dropped a malformed answer from {server}: {e}");
                 return self.next_server(i, now);
             }
         };

@@ -107,9 +107,19 @@ pub mod json;
 pub mod server;
 pub mod status;
 
-/// One line on standard error: `webd: MESSAGE`. Write errors are ignored (`eprintln!`
-/// would panic, and so abort webd, if whoever reads the log went away).
+/// webd's logger: `webd: ...` on standard error, through `oxwrt_log` (a write that fails
+/// or would block is counted, never a panic, which would abort webd, nor a wait).
+pub static LOG: oxwrt_log::Logger = oxwrt_log::Logger::new("webd", &oxwrt_log::STDERR);
+
+/// One line on standard error: `webd: MESSAGE`.
 pub fn log(msg: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "webd: {msg}");
+    LOG.info(msg);
+}
+
+/// What clients can make webd say: at most 10 lines of each kind (`kind`, a fixed string)
+/// per minute, then a count of the rest.
+pub fn noisy(kind: &'static str, msg: impl FnOnce() -> String) {
+    static LIMITS: std::sync::Mutex<oxwrt_log::Limited> = std::sync::Mutex::new(oxwrt_log::Limited::new(&LOG, 10));
+    let mut limits = LIMITS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    limits.say(kind, std::time::Instant::now(), msg);
 }

@@ -15,14 +15,9 @@ fn main() -> ExitCode {
         }
     };
     let listen = match cmd {
-        Command::Help => {
-            let _ = std::io::stdout().write_all(cli::USAGE.as_bytes());
-            return ExitCode::SUCCESS;
-        }
-        Command::Version => {
-            let _ = writeln!(std::io::stdout(), "webd {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
+        // A closed or failing stdout: exit status 1, not a panic.
+        Command::Help => return exit(std::io::stdout().lock().write_all(cli::USAGE.as_bytes())),
+        Command::Version => return exit(writeln!(std::io::stdout().lock(), "webd {}", env!("CARGO_PKG_VERSION"))),
         Command::Run { listen } => listen,
     };
     let bound = if listen.is_empty() { server::bind_default() } else { server::bind_all(&listen) };
@@ -39,5 +34,13 @@ fn main() -> ExitCode {
             webd::log(format_args!("cannot serve: {}", server::describe(&e)));
             ExitCode::FAILURE
         }
+    }
+}
+
+fn exit(written: std::io::Result<()>) -> ExitCode {
+    if written.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -148,7 +148,7 @@ async fn accept_loop(l: tokio::net::TcpListener, slots: Arc<Semaphore>) {
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                log(format_args!("{MAX_CONNECTIONS} connections open, new ones wait"));
+                crate::noisy("connections open", || format!("{MAX_CONNECTIONS} connections open, new ones wait"));
                 match slots.clone().acquire_owned().await {
                     Ok(p) => p,
                     Err(_) => return, // closed: never happens
@@ -159,7 +159,7 @@ async fn accept_loop(l: tokio::net::TcpListener, slots: Arc<Semaphore>) {
             Ok(x) => x,
             Err(e) => {
                 // Out of file descriptors or memory: give the system a moment.
-                log(format_args!("accept: {}", describe(&e)));
+                crate::noisy("accept", || format!("accept: {}", describe(&e)));
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -192,7 +192,7 @@ async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr) {
     if let Err(e) = result {
         // Clients that go away or idle out are normal; malformed requests are worth a line.
         if !(e.is_incomplete_message() || e.is_timeout() || e.is_canceled() || is_disconnect(&e)) {
-            log(format_args!("{peer}: {e}"));
+            crate::noisy("bad request", || format!("{peer}: {e}"));
         }
     }
 }

@@ -5,20 +5,11 @@ use std::io;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::FromRawFd;
 
-/// A random 16-bit value from the kernel (getrandom(2)); upstream query IDs, so that an
-/// off-path attacker must guess them (together with the random source port).
+/// A random 16-bit value from the kernel (getrandom(2), via `oxwrt_log::rng`); upstream
+/// query IDs, so that an off-path attacker must guess them (together with the random
+/// source port).
 pub fn random_u16() -> u16 {
-    let mut b = [0u8; 2];
-    // SAFETY: b is valid for 2 bytes.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    if n == 2 {
-        return u16::from_ne_bytes(b);
-    }
-    // No getrandom (pre-3.17 kernel): std's per-process random hash keys.
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos() as u64));
-    h.finish() as u16
+    oxwrt_log::rng::u16()
 }
 
 /// A UDP socket connected to `server` (only its answers get through), on a port the
