@@ -45,6 +45,10 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     let mut g = Guest::start(&ctx(), &board(X86), launch.clone());
     g.wait_for("oxwrt: ready", BOOT);
     assert!(g.text().contains("root: squashfs + overlay on /dev/vda3 (ext4)"), "{}", g.tail());
+    // Services are started at "ready"; the WAN address comes with netd's first lease.
+    if !g.text().contains("wan: lease ") {
+        g.wait_for("wan: lease ", Duration::from_secs(60));
+    }
 
     // The status page, through QEMU's port forward.
     let (code, body) = g.http("/api/status");
