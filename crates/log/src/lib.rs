@@ -39,7 +39,8 @@
 
 use std::fmt::{self, Write as _};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+// 32-bit counters: MIPS32 (the WRT54G) has no 64-bit atomics.
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod rng;
@@ -93,10 +94,10 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Sink {
     fd: AtomicI32,
-    dropped: AtomicU64,
-    failed: AtomicU64,
+    dropped: AtomicU32,
+    failed: AtomicU32,
     /// Drops already announced in-band.
-    announced: AtomicU64,
+    announced: AtomicU32,
     /// A line was cut short: the next one starts with a newline.
     cut: AtomicBool,
 }
@@ -106,7 +107,7 @@ pub static STDERR: Sink = Sink::new(2);
 
 impl Sink {
     pub const fn new(fd: RawFd) -> Sink {
-        Sink { fd: AtomicI32::new(fd), dropped: AtomicU64::new(0), failed: AtomicU64::new(0), announced: AtomicU64::new(0), cut: AtomicBool::new(false) }
+        Sink { fd: AtomicI32::new(fd), dropped: AtomicU32::new(0), failed: AtomicU32::new(0), announced: AtomicU32::new(0), cut: AtomicBool::new(false) }
     }
 
     /// Writes to `fd` from now on (the caller keeps it open for as long as the sink is used).
@@ -120,23 +121,23 @@ impl Sink {
 
     /// Lines (or the rest of lines) not written because the fd would have blocked.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        u64::from(self.dropped.load(Ordering::Relaxed))
     }
 
     /// Lines not written because writing failed (EPIPE, EIO, EBADF, ...).
     pub fn failed(&self) -> u64 {
-        self.failed.load(Ordering::Relaxed)
+        u64::from(self.failed.load(Ordering::Relaxed))
     }
 
     /// `TAG: ` + the level's marker + the message, as one line.
     pub fn line(&self, tag: &str, level: Level, message: fmt::Arguments<'_>) -> Outcome {
         let dropped = self.dropped();
-        let n = dropped - self.announced.load(Ordering::Relaxed).min(dropped);
+        let n = dropped - u64::from(self.announced.load(Ordering::Relaxed)).min(dropped);
         if n > 0 {
             // Not a line of its own in the counts: if it cannot go, neither can this line.
             let s = if n == 1 { "" } else { "s" };
             match self.write(format_args!("{tag}: {}{n} log line{s} dropped (output blocked)", Level::Warn.marker())) {
-                Outcome::Written => self.announced.store(dropped, Ordering::Relaxed),
+                Outcome::Written => self.announced.store(dropped as u32, Ordering::Relaxed),
                 other => return self.count(other),
             }
         }

@@ -8,7 +8,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Fills `buf` with random bytes (see the module docs for the sources).
 pub fn fill(buf: &mut [u8]) {
@@ -63,12 +63,12 @@ fn kernel(buf: &mut [u8]) -> bool {
 
 /// The last resort: std seeds each RandomState from its own random keys.
 fn fallback(buf: &mut [u8]) {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
     for chunk in buf.chunks_mut(8) {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos() as u64));
         h.write_u32(std::process::id());
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u32(COUNTER.fetch_add(1, Ordering::Relaxed));
         let v = h.finish().to_ne_bytes();
         chunk.copy_from_slice(&v[..chunk.len()]);
     }
