@@ -163,9 +163,19 @@ impl Socket {
         Ok(seq)
     }
 
+    /// The sequence number of the last message sent.
+    pub fn sequence(&self) -> u32 {
+        self.seq
+    }
+
     /// Sends one datagram to the kernel, growing the send buffer first when it is over
     /// 64 KiB (a large nfnetlink batch: the kernel takes a batch only within one datagram).
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), Error> {
+        self.send_to(0, bytes)
+    }
+
+    /// Sends one datagram to the socket with port id `port` (0: the kernel).
+    pub fn send_to(&self, port: u32, bytes: &[u8]) -> Result<(), Error> {
         if bytes.len() > 64 * 1024 {
             let want = (bytes.len() + 64 * 1024).min(i32::MAX as usize) as libc::c_int;
             // FORCE (CAP_NET_ADMIN) goes past net.core.wmem_max.
@@ -173,7 +183,8 @@ impl Socket {
                 self.setsockopt(libc::SOL_SOCKET, libc::SO_SNDBUF, &want).map_err(Error::io("setsockopt SO_SNDBUF"))?;
             }
         }
-        let sa = sockaddr(0);
+        let mut sa = sockaddr(0);
+        sa.nl_pid = port;
         loop {
             // SAFETY: bytes and sa are valid for the lengths given.
             let sent =
