@@ -120,67 +120,64 @@ impl<'a> Attrs<'a> {
     }
 
     /// An attribute with `data` as its value.
-    pub fn bytes(&mut self, kind: u16, data: &[u8]) -> &mut Self {
+    pub fn bytes(&mut self, kind: u16, data: &[u8]) {
         let Ok(len) = u16::try_from(4 + data.len()) else {
             *self.oversize = true;
-            return self;
+            return;
         };
         self.buf.extend_from_slice(&len.to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
         self.buf.extend_from_slice(data);
         self.pad();
-        self
     }
 
     /// A NUL-terminated string (names, kinds).
-    pub fn str(&mut self, kind: u16, s: &str) -> &mut Self {
+    pub fn str(&mut self, kind: u16, s: &str) {
         let mut v = Vec::with_capacity(s.len() + 1);
         v.extend_from_slice(s.as_bytes());
         v.push(0);
-        self.bytes(kind, &v)
+        self.bytes(kind, &v);
     }
 
-    pub fn u8(&mut self, kind: u16, v: u8) -> &mut Self {
-        self.bytes(kind, &[v])
+    pub fn u8(&mut self, kind: u16, v: u8) {
+        self.bytes(kind, &[v]);
     }
 
     /// Host byte order (rtnetlink, generic netlink).
-    pub fn u16(&mut self, kind: u16, v: u16) -> &mut Self {
-        self.bytes(kind, &v.to_ne_bytes())
+    pub fn u16(&mut self, kind: u16, v: u16) {
+        self.bytes(kind, &v.to_ne_bytes());
     }
 
     /// Host byte order.
-    pub fn u32(&mut self, kind: u16, v: u32) -> &mut Self {
-        self.bytes(kind, &v.to_ne_bytes())
+    pub fn u32(&mut self, kind: u16, v: u32) {
+        self.bytes(kind, &v.to_ne_bytes());
     }
 
     /// Big-endian (network order: nf_tables' attributes).
-    pub fn be16(&mut self, kind: u16, v: u16) -> &mut Self {
-        self.bytes(kind, &v.to_be_bytes())
+    pub fn be16(&mut self, kind: u16, v: u16) {
+        self.bytes(kind, &v.to_be_bytes());
     }
 
-    pub fn be32(&mut self, kind: u16, v: u32) -> &mut Self {
-        self.bytes(kind, &v.to_be_bytes())
+    pub fn be32(&mut self, kind: u16, v: u32) {
+        self.bytes(kind, &v.to_be_bytes());
     }
 
-    pub fn be64(&mut self, kind: u16, v: u64) -> &mut Self {
-        self.bytes(kind, &v.to_be_bytes())
+    pub fn be64(&mut self, kind: u16, v: u64) {
+        self.bytes(kind, &v.to_be_bytes());
     }
 
     /// Appends bytes that are not an attribute, padded: a fixed header inside a nest
     /// (veth's peer is an ifinfomsg followed by attributes).
-    pub fn fixed(&mut self, bytes: &[u8]) -> &mut Self {
+    pub fn fixed(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
         self.pad();
-        self
     }
 
     /// A nested attribute whose value is what `inner` writes.
-    pub fn nested(&mut self, kind: u16, inner: impl FnOnce(&mut Attrs)) -> &mut Self {
+    pub fn nested(&mut self, kind: u16, inner: impl FnOnce(&mut Attrs)) {
         let at = self.begin_nested(kind);
         inner(self);
         self.end_nested(at);
-        self
     }
 
     /// Opens a nested attribute; returns where its header is, for [`Attrs::end_nested`].
@@ -247,9 +244,10 @@ mod tests {
     fn read_back_with_flags_stripped() {
         let (v, _) = write(true, |a| {
             a.nested(7, |a| {
-                a.str(1, "eth0").u32(2, 1500);
-            })
-            .u16(3, 0x1234);
+                a.str(1, "eth0");
+                a.u32(2, 1500);
+            });
+            a.u16(3, 0x1234);
         });
         let list: Vec<_> = attrs(&v).collect();
         assert_eq!(list.len(), 2);
@@ -270,7 +268,8 @@ mod tests {
         assert!(over && v.is_empty());
         let (_, over) = write(false, |a| {
             a.nested(1, |a| {
-                a.bytes(2, &big[..40_000]).bytes(3, &big[..40_000]);
+                a.bytes(2, &big[..40_000]);
+                a.bytes(3, &big[..40_000]);
             });
         });
         assert!(over);

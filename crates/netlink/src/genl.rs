@@ -128,7 +128,8 @@ mod tests {
         r.attr_u16(CTRL_ATTR_FAMILY_ID, 0x1b).attr_str(CTRL_ATTR_FAMILY_NAME, "wireguard").attr_u32(CTRL_ATTR_VERSION, 1);
         r.nested(CTRL_ATTR_MCAST_GROUPS, |a| {
             a.nested(1, |g| {
-                g.str(CTRL_ATTR_MCAST_GRP_NAME, "notify").u32(CTRL_ATTR_MCAST_GRP_ID, 35);
+                g.str(CTRL_ATTR_MCAST_GRP_NAME, "notify");
+                g.u32(CTRL_ATTR_MCAST_GRP_ID, 35);
             });
             a.nested(2, |g| {
                 g.str(CTRL_ATTR_MCAST_GRP_NAME, "no id");

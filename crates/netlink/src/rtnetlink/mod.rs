@@ -249,7 +249,8 @@ pub fn create_veth(name: &str, peer: &str) -> Request {
         0,
         Some(|a: &mut Attrs| {
             a.nested(VETH_INFO_PEER, |p| {
-                p.fixed(&ifinfomsg(0, 0, 0)).str(IFLA_IFNAME, peer);
+                p.fixed(&ifinfomsg(0, 0, 0));
+                p.str(IFLA_IFNAME, peer);
             });
         }),
     )
