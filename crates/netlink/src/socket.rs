@@ -17,6 +17,9 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+/// The (type, payload) of each message of a reply or a dump.
+pub type Parts = Vec<(u16, Vec<u8>)>;
+
 /// The receive buffer of [`Socket::open`].
 pub const DEFAULT_BUFFER: usize = 32 * 1024;
 
@@ -236,12 +239,12 @@ impl Socket {
     }
 
     /// Receives the next datagram of the exchange `x`; feeds it.
-    fn recv_into(&mut self, x: &mut Exchange, out: &mut Vec<(u16, Vec<u8>)>) -> Result<Progress, Error> {
+    fn recv_into(&mut self, x: &mut Exchange, out: &mut Parts) -> Result<Progress, Error> {
         let datagram = self.recv_datagram(&x.what)?;
         x.feed(datagram, |m| out.push((m.msg_type, m.payload.to_vec())))
     }
 
-    fn exchange(&mut self, req: &mut Request) -> Result<(Vec<(u16, Vec<u8>)>, bool), Error> {
+    fn exchange(&mut self, req: &mut Request) -> Result<(Parts, bool), Error> {
         let seq = self.send(req)?;
         let mut x = Exchange::new(seq, req.msg_type(), req.what());
         let mut out = Vec::new();
@@ -258,7 +261,7 @@ impl Socket {
 
     /// Sends a request that the kernel answers with messages, then the ack (a "get" of
     /// one object, CTRL_CMD_GETFAMILY): returns the (type, payload) of each.
-    pub fn get(&mut self, mut req: Request) -> Result<Vec<(u16, Vec<u8>)>, Error> {
+    pub fn get(&mut self, mut req: Request) -> Result<Parts, Error> {
         req.add_flags(NLM_F_ACK);
         self.exchange(&mut req).map(|(out, _)| out)
     }
@@ -266,7 +269,7 @@ impl Socket {
     /// Sends a dump request (NLM_F_DUMP added) and returns each part's (type, payload).
     /// A dump the kernel marks interrupted (its state changed meanwhile) is tried again,
     /// up to 3 times.
-    pub fn dump(&mut self, mut req: Request) -> Result<Vec<(u16, Vec<u8>)>, Error> {
+    pub fn dump(&mut self, mut req: Request) -> Result<Parts, Error> {
         req.add_flags(NLM_F_DUMP);
         for _ in 0..DUMP_TRIES {
             let (out, interrupted) = self.exchange(&mut req)?;
@@ -280,7 +283,7 @@ impl Socket {
     /// The notifications waiting (a socket bound to groups), (type, payload) of each,
     /// without blocking. An overrun (ENOBUFS: the kernel dropped some) ends the read
     /// quietly: callers re-read the state they care about anyway.
-    pub fn drain(&mut self) -> io::Result<Vec<(u16, Vec<u8>)>> {
+    pub fn drain(&mut self) -> io::Result<Parts> {
         let mut out = Vec::new();
         loop {
             match self.recv_kernel(libc::MSG_DONTWAIT) {
