@@ -267,7 +267,7 @@ pub fn set_link(index: u32, change: &LinkChange) -> Request {
         Some(false) => (0, IFF_UP),
         None => (0, 0),
     };
-    let mut req = Request::new(RTM_NEWLINK, 0, &ifinfomsg(index, flags, mask)).describe(format!("RTM_NEWLINK (change link {index}: {change:?})"));
+    let mut req = Request::new(RTM_NEWLINK, 0, &ifinfomsg(index, flags, mask)).describe(format!("RTM_NEWLINK (change link {index})"));
     if let Some(m) = change.master {
         req.attr_u32(IFLA_MASTER, m);
     }
