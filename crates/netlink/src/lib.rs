@@ -27,6 +27,8 @@
 //! crate depends on `libc` only (netd has it anyway) and has no `unsafe` outside
 //! [`socket`].
 
+#![deny(unsafe_code)]
+
 pub mod attr;
 pub mod checks;
 pub mod error;
@@ -35,6 +37,7 @@ pub mod msg;
 pub mod nfnetlink;
 pub mod reply;
 pub mod rtnetlink;
+#[allow(unsafe_code)] // libc calls, each with its SAFETY note
 pub mod socket;
 
 pub use attr::{attrs, Attr, Attrs};
