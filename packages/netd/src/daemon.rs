@@ -19,7 +19,8 @@ use crate::dhcp_client::{Action, Client, Lease};
 use crate::dhcp_server::{Server, ServerConfig};
 use crate::leases::LeaseTable;
 use crate::rtnl::Rtnl;
-use crate::{hooks, netlink, state, udp};
+use crate::{hooks, state, udp};
+use netlink::rtnetlink::{RTMGRP_LINK, RTM_DELLINK, RTM_NEWLINK};
 use netproto::dhcp::{Message, SERVER_PORT};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -33,9 +34,6 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Carrier (the kernel's IFF_LOWER_UP).
-const IFF_LOWER_UP: u32 = 0x10000;
 
 /// Where netd reads and writes.
 #[derive(Debug, Clone)]
@@ -190,7 +188,7 @@ impl Daemon {
         };
         let mut d = Daemon {
             rtnl: Rtnl::open()?,
-            events: netlink::Socket::open(netlink::RTMGRP_LINK)?,
+            events: netlink::Socket::open(netlink::NETLINK_ROUTE, RTMGRP_LINK)?,
             paths,
             config,
             wan: None,
@@ -549,16 +547,16 @@ impl Daemon {
 
     fn on_link_events(&mut self, now: Instant) {
         let Ok(events) = self.events.drain() else { return };
-        if !events.iter().any(|(t, _)| *t == netlink::RTM_NEWLINK || *t == netlink::RTM_DELLINK) {
+        if !events.iter().any(|(t, _)| *t == RTM_NEWLINK || *t == RTM_DELLINK) {
             return;
         }
         let net = self.config.network.clone();
         // The WAN's carrier came back: the DHCP client asks at once.
-        for link in events.iter().filter(|(t, _)| *t == netlink::RTM_NEWLINK).filter_map(|(_, p)| crate::rtnl::parse_link(p)) {
+        for link in events.iter().filter(|(t, _)| *t == RTM_NEWLINK).filter_map(|(_, p)| crate::rtnl::parse_link(p)) {
             if link.name != net.wan.device {
                 continue;
             }
-            let carrier = link.flags & IFF_LOWER_UP != 0;
+            let carrier = link.flags & netlink::rtnetlink::IFF_LOWER_UP != 0;
             if self.wan_carrier == Some(false) && carrier {
                 if let Some(w) = &mut self.wan {
                     crate::say!("wan: {} link up: asking the DHCP server now", net.wan.device);

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | [`daemon`] | the event loop (poll over netlink, DHCP sockets, DNS, signalfd, inotify), reload |
 //! | [`apply`] | configuration -> links, bridge, VLAN devices, addresses, default route; idempotent |
-//! | [`rtnl`], [`netlink`] | typed rtnetlink requests and dumps; the netlink wire format |
+//! | [`rtnl`] | links, IPv4 addresses and routes over rtnetlink: a thin layer over crate `oxwrt-netlink` (crates/netlink), the workspace's one netlink implementation |
 //! | [`dhcp_client`] | the WAN's RFC 2131 client state machine (no clock, no socket) |
 //! | [`dhcp_server`], [`leases`] | the LAN's server (no socket) and its lease file |
 //! | [`udp`] | the DHCP sockets (SO_BINDTODEVICE, SO_BROADCAST) and SIOCSARP |
@@ -37,12 +37,14 @@
 //! | program | mipsel | xz |
 //! |---|---|---|
 //! | floor: std, a nix socket, the same printing, no netlink | 470,548 | 137,004 |
-//! | hand-written [`netlink`] + [`rtnl`] (this crate) | 482,952 (+12,404) | 140,256 (+3,252) |
+//! | hand-written netlink + [`rtnl`] (then in this crate; now crate `oxwrt-netlink`) | 482,952 (+12,404) | 140,256 (+3,252) |
 //! | `netlink-packet-route` 0.34 + `netlink-sys` 0.9 | 993,028 (+522,480) | 257,444 (+120,440) |
 //!
 //! The crates parse every attribute of every message kind into typed enums (and pull in
 //! `log`, `bitflags`, `zerocopy`); netd needs a dozen attributes. Half a megabyte is an
-//! eighth of a 4 MiB flash, so netd writes the ~400 lines itself.
+//! eighth of a 4 MiB flash, so oxwrt writes the netlink it needs itself: crate
+//! `oxwrt-netlink` (crates/netlink, only `libc`), shared by [`rtnl`], [`nft`] and later
+//! daemons (sqmd's tc, WireGuard's generic netlink).
 //!
 //! The whole of netd from `cargo xtask package netd --board qemu-malta-mipsel`: 1,062,532
 //! bytes (xz 322,152); with [`nft`] and [`dns`] as empty stubs it was 966,192 (xz 290,052).
@@ -63,7 +65,6 @@ pub mod hooks;
 pub mod leases;
 #[macro_use]
 pub mod log;
-pub mod netlink;
 pub mod nft;
 pub mod rtnl;
 pub mod state;

@@ -60,22 +60,25 @@
 //! cross-compile for MIPS), the `nft` binary is what the design rules out, and
 //! netlink-packet-netfilter 0.4 (MIT) has nf_tables messages but not the ct, nat, masq
 //! and counter expressions, and brings derive_more, zerocopy and bitflags. What oxwrt
-//! needs of the nf_tables ABI is small and fixed: about 350 lines of netlink ([`netlink`])
-//! and 400 of ruleset ([`rules`]), tested against the kernel (tests.rs) and `nft`'s
-//! reading of what they made.
+//! needs of the nf_tables ABI is small and fixed: the nfnetlink batch of the workspace's
+//! netlink crate (`netlink::nfnetlink`, crates/netlink: messages, attributes, batch,
+//! socket, acks; the measurement above had the same code in netd) and 400 lines of
+//! ruleset ([`rules`]), tested against the kernel (tests.rs) and `nft`'s reading of what
+//! they made.
 //!
-//! Module layout: [`netlink`] (messages, attributes, batch, socket, acks) and [`rules`]
-//! (the ruleset as data, and its encoding).
+//! Module layout: [`rules`] (the ruleset as data, and its encoding into a
+//! `netlink::nfnetlink::Batch`); [`batch`] and the transaction here.
 
-pub mod netlink;
 pub mod rules;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
+use netlink::nfnetlink::{nft, Batch, NFNL_SUBSYS_NFTABLES, NFPROTO_INET};
 use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 pub use rules::TABLE;
 
@@ -144,12 +147,24 @@ impl fmt::Display for NftError {
 
 impl std::error::Error for NftError {}
 
-fn transact(batch: netlink::Batch) -> Result<(), NftError> {
-    let sock = netlink::Socket::open().map_err(|error| NftError::Socket { op: "socket", error })?;
+/// An empty nf_tables batch.
+pub fn batch() -> Batch {
+    Batch::new(NFNL_SUBSYS_NFTABLES)
+}
+
+fn transact(batch: Batch) -> Result<(), NftError> {
+    let socket = |e: netlink::Error| NftError::Socket { op: "socket", error: e.into() };
+    let mut sock = netlink::Socket::open(netlink::NETLINK_NETFILTER, 0).map_err(socket)?;
+    // Room for an error that echoes a whole message, should NETLINK_CAP_ACK be missing.
+    sock.set_buffer_size(64 * 1024);
+    // Acks without the request echoed, error text from the kernel (both optional); never
+    // hang netd: the kernel answers a batch at once or not at all.
+    sock.set_ext_ack();
+    sock.set_recv_timeout(Some(Duration::from_secs(5))).map_err(socket)?;
     match sock.transact(batch) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(r)) => Err(NftError::Refused { what: r.what, error: r.error, detail: r.detail }),
-        Err(error) => Err(NftError::Socket { op: "transaction", error }),
+        Ok(()) => Ok(()),
+        Err(netlink::Error::Kernel { what, errno, detail, .. }) => Err(NftError::Refused { what, error: io::Error::from_raw_os_error(errno), detail }),
+        Err(e) => Err(NftError::Socket { op: "transaction", error: e.into() }),
     }
 }
 
@@ -168,18 +183,17 @@ pub fn apply(config: &oxwrt_config::Config, wan_if: &str, _wan_addr: Option<Ipv4
 /// ports).
 pub fn apply_to(cfg: &oxwrt_config::Config, lan_if: &str, wan_if: &str) -> Result<Applied, NftError> {
     let rs = rules::build(&cfg.firewall, lan_if, wan_if).map_err(|b| NftError::BadInterface { role: b.role, name: b.name })?;
-    let mut batch = netlink::Batch::new();
+    let mut batch = batch();
     rs.encode(&mut batch);
-    let messages = batch.acked.len();
+    let messages = batch.len();
     transact(batch)?;
     Ok(Applied { rules: rs.rules.len(), forwards: cfg.firewall.forwards.len(), messages })
 }
 
 /// Deletes oxwrt's table (no-op when there is none): no firewall, no NAT.
 pub fn remove() -> Result<(), NftError> {
-    let mut b = netlink::Batch::new();
-    let flags = netlink::NLM_F_CREATE;
-    b.message(netlink::msg::NEWTABLE, flags, netlink::NFPROTO_INET, format!("create inet {TABLE} if missing"), |a| a.str(1, TABLE));
-    b.message(netlink::msg::DELTABLE, 0, netlink::NFPROTO_INET, format!("delete inet {TABLE}"), |a| a.str(1, TABLE));
+    let mut b = batch();
+    b.message(nft::NEWTABLE, netlink::NLM_F_CREATE, NFPROTO_INET, format!("create inet {TABLE} if missing"), |a| a.str(1, TABLE));
+    b.message(nft::DELTABLE, 0, NFPROTO_INET, format!("delete inet {TABLE}"), |a| a.str(1, TABLE));
     transact(b)
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: what CI runs. It first installs what is missing (as `setup` does) and
 //! runs every test strictly: a missing prerequisite fails the test (`OXWRT_STRICT_TESTS=1`,
-//! crates/testkit). Then the workspace's tests, the fuzzing of the DHCP and DNS parsers and
+//! crates/testkit). Then the workspace's tests, the fuzzing of the DHCP, DNS and netlink parsers and
 //! the boards' package archives (cross builds), while every board's kernel is built through
 //! the real pipeline beside them (the fuzzing runs for a fixed time and the device crates
 //! link with LTO on one core, so the two lines share the 2 cores well); then the end-to-end checks: the kernels inspected (xtask/tests/kernels.rs), every
@@ -29,13 +29,17 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
         let mut t = Vec::new();
         let tests = (|| -> Result<()> {
             timed(&mut t, "workspace tests", || step("workspace tests", Command::new(&cargo).current_dir(&ctx.root).args(["test", "--workspace", "--quiet"])))?;
-            // The DHCP and DNS parsers under libFuzzer for a bounded time (installs
-            // cargo-fuzz from crates.io the first time; crates/netproto/fuzz/README.md).
+            // The wire-format parsers under libFuzzer for a bounded time each (installs
+            // cargo-fuzz from crates.io the first time): DHCP and DNS
+            // (crates/netproto/fuzz/README.md), netlink (crates/netlink/fuzz/README.md).
             let secs = std::env::var("OXWRT_FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
-            let title = format!("fuzzing the DHCP and DNS parsers ({secs} s per target)");
-            timed(&mut t, "fuzzing (build + 3 targets)", || {
-                step(&title, Command::new("bash").current_dir(&ctx.root).arg("crates/netproto/fuzz/run.sh").arg(&secs))
-            })?;
+            for (what, crate_dir) in [("DHCP and DNS", "crates/netproto"), ("netlink", "crates/netlink")] {
+                let title = format!("fuzzing the {what} parsers ({secs} s per target)");
+                let script = format!("{crate_dir}/fuzz/run.sh");
+                timed(&mut t, &format!("fuzzing {what} (build + targets)"), || {
+                    step(&title, Command::new("bash").current_dir(&ctx.root).arg(&script).arg(&secs))
+                })?;
+            }
             if no_e2e {
                 return Ok(());
             }

@@ -2,7 +2,8 @@
 //! as chains, port maps and rules made of nf_tables expressions; and its encoding into
 //! one netlink batch that replaces the `inet oxwrt` table atomically.
 
-use super::netlink::{msg, Attrs, Batch, NFPROTO_INET, NFPROTO_IPV4, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL};
+use netlink::nfnetlink::{nft as msg, Batch, NFPROTO_INET, NFPROTO_IPV4};
+use netlink::{Attrs, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL};
 use oxwrt_config::{Firewall, PortRange};
 
 /// The one table oxwrt owns (family inet: IPv4 and IPv6 in one place).
@@ -288,10 +289,10 @@ impl Ruleset {
                 a.str(1, TABLE); // NFTA_CHAIN_TABLE
                 a.str(3, c.name); // NFTA_CHAIN_NAME
                 a.nested(4, |h| {
-                    h.u32(1, c.hook); // NFTA_HOOK_HOOKNUM
-                    h.u32(2, c.priority as u32); // NFTA_HOOK_PRIORITY
+                    h.be32(1, c.hook); // NFTA_HOOK_HOOKNUM
+                    h.be32(2, c.priority as u32); // NFTA_HOOK_PRIORITY
                 });
-                a.u32(5, c.policy); // NFTA_CHAIN_POLICY
+                a.be32(5, c.policy); // NFTA_CHAIN_POLICY
                 a.str(7, c.kind); // NFTA_CHAIN_TYPE
             });
         }
@@ -299,12 +300,12 @@ impl Ruleset {
             b.message(msg::NEWSET, NLM_F_CREATE, NFPROTO_INET, format!("port map {}", m.name), |a| {
                 a.str(1, TABLE); // NFTA_SET_TABLE
                 a.str(2, &m.name); // NFTA_SET_NAME
-                a.u32(3, 0x2 | 0x8); // NFTA_SET_FLAGS: CONSTANT | MAP
-                a.u32(4, TYPE_INET_SERVICE); // NFTA_SET_KEY_TYPE
-                a.u32(5, 2); // NFTA_SET_KEY_LEN
-                a.u32(6, TYPE_INET_SERVICE); // NFTA_SET_DATA_TYPE
-                a.u32(7, 2); // NFTA_SET_DATA_LEN
-                a.u32(10, m.id); // NFTA_SET_ID
+                a.be32(3, 0x2 | 0x8); // NFTA_SET_FLAGS: CONSTANT | MAP
+                a.be32(4, TYPE_INET_SERVICE); // NFTA_SET_KEY_TYPE
+                a.be32(5, 2); // NFTA_SET_KEY_LEN
+                a.be32(6, TYPE_INET_SERVICE); // NFTA_SET_DATA_TYPE
+                a.be32(7, 2); // NFTA_SET_DATA_LEN
+                a.be32(10, m.id); // NFTA_SET_ID
             });
             for chunk in m.pairs.chunks(ELEMENTS_PER_MESSAGE) {
                 let what = format!("port map {}: {} elements", m.name, chunk.len());
@@ -314,13 +315,17 @@ impl Ruleset {
                     a.nested(3, |list| {
                         for (from, to) in chunk {
                             list.nested(1, |el| {
-                                el.nested(1, |k| k.bytes(1, &from.to_be_bytes())); // KEY: VALUE
-                                el.nested(2, |d| d.bytes(1, &to.to_be_bytes()));
+                                el.nested(1, |k| {
+                                    k.bytes(1, &from.to_be_bytes()); // KEY: VALUE
+                                });
+                                el.nested(2, |d| {
+                                    d.bytes(1, &to.to_be_bytes());
+                                });
                                 // DATA: VALUE
                             });
                         }
                     });
-                    a.u32(4, m.id); // NFTA_SET_ELEM_LIST_SET_ID
+                    a.be32(4, m.id); // NFTA_SET_ELEM_LIST_SET_ID
                 });
             }
         }
@@ -340,7 +345,9 @@ impl Ruleset {
 }
 
 fn table_msg(b: &mut Batch, ty: u16, flags: u16, what: &str) {
-    b.message(ty, flags, NFPROTO_INET, format!("{what} (inet {TABLE})"), |a| a.str(1, TABLE));
+    b.message(ty, flags, NFPROTO_INET, format!("{what} (inet {TABLE})"), |a| {
+        a.str(1, TABLE);
+    });
 }
 
 /// The rule comment as nft stores it: a TLV (type 0 = comment, length, NUL-terminated text).
@@ -353,7 +360,9 @@ fn comment_udata(comment: &str) -> Vec<u8> {
 }
 
 fn data_value(a: &mut Attrs, ty: u16, data: &[u8]) {
-    a.nested(ty, |d| d.bytes(1, data)); // NFTA_DATA_VALUE
+    a.nested(ty, |d| {
+        d.bytes(1, data); // NFTA_DATA_VALUE
+    });
 }
 
 fn encode_expr(el: &mut Attrs, e: &Expr) {
@@ -376,55 +385,60 @@ fn encode_expr(el: &mut Attrs, e: &Expr) {
     el.nested(2, |a| match e {
         // NFTA_EXPR_DATA
         Expr::Meta { key, dreg } => {
-            a.u32(1, *dreg);
-            a.u32(2, *key as u32);
+            a.be32(1, *dreg);
+            a.be32(2, *key as u32);
         }
         Expr::Cmp { sreg, op, data } => {
-            a.u32(1, *sreg);
-            a.u32(2, *op as u32);
+            a.be32(1, *sreg);
+            a.be32(2, *op as u32);
             data_value(a, 3, data);
         }
         Expr::Transport { offset, len, dreg } => {
-            a.u32(1, *dreg);
-            a.u32(2, 2); // NFT_PAYLOAD_TRANSPORT_HEADER
-            a.u32(3, *offset);
-            a.u32(4, *len);
+            a.be32(1, *dreg);
+            a.be32(2, 2); // NFT_PAYLOAD_TRANSPORT_HEADER
+            a.be32(3, *offset);
+            a.be32(4, *len);
         }
         Expr::Bitwise { reg, mask } => {
-            a.u32(1, *reg);
-            a.u32(2, *reg);
-            a.u32(3, mask.len() as u32);
+            a.be32(1, *reg);
+            a.be32(2, *reg);
+            a.be32(3, mask.len() as u32);
             data_value(a, 4, mask);
             data_value(a, 5, &vec![0; mask.len()]);
         }
         Expr::Ct { key, dreg } => {
-            a.u32(1, *dreg);
-            a.u32(2, *key as u32);
+            a.be32(1, *dreg);
+            a.be32(2, *key as u32);
         }
         Expr::Immediate { dreg, data } => {
-            a.u32(1, *dreg);
+            a.be32(1, *dreg);
             data_value(a, 2, data);
         }
         Expr::Verdict(code) => {
-            a.u32(1, REG_VERDICT);
-            a.nested(2, |d| d.nested(2, |v| v.u32(1, *code))); // DATA: VERDICT: CODE
+            a.be32(1, REG_VERDICT);
+            a.nested(2, |d| {
+                // DATA: VERDICT: CODE
+                d.nested(2, |v| {
+                    v.be32(1, *code);
+                });
+            });
         }
         Expr::Counter => {
-            a.u64(1, 0);
-            a.u64(2, 0);
+            a.be64(1, 0);
+            a.be64(2, 0);
         }
         Expr::Lookup { map, map_id, sreg, dreg } => {
             a.str(1, map);
-            a.u32(2, *sreg);
-            a.u32(3, *dreg);
-            a.u32(4, *map_id);
+            a.be32(2, *sreg);
+            a.be32(3, *dreg);
+            a.be32(4, *map_id);
         }
         Expr::Dnat { addr, port } => {
-            a.u32(1, 1); // NFT_NAT_DNAT
-            a.u32(2, u32::from(NFPROTO_IPV4));
-            a.u32(3, *addr);
+            a.be32(1, 1); // NFT_NAT_DNAT
+            a.be32(2, u32::from(NFPROTO_IPV4));
+            a.be32(3, *addr);
             if let Some(p) = port {
-                a.u32(5, *p);
+                a.be32(5, *p);
             }
         }
         Expr::Masquerade => {}

@@ -184,7 +184,7 @@ fn a_refused_transaction_changes_nothing_and_says_which_rule() {
     let before = ns.sh("nft list ruleset");
     let mut rs = rules::build(&oxwrt_config::Firewall::default(), "br-lan", "eth1").unwrap();
     rs.rules.push(rules::Rule { chain: "no-such-chain", comment: "broken".into(), exprs: vec![] });
-    let mut batch = netlink::Batch::new();
+    let mut batch = batch();
     rs.encode(&mut batch);
     let err = ns.run(|| transact(batch)).unwrap_err();
     let NftError::Refused { ref what, ref error, .. } = err else { panic!("{err:?}") };
