@@ -10,6 +10,7 @@
 
 use netlink::rtnetlink::{self as rt, tc};
 use netlink::{genl, nfnetlink as nfnl, Header, Request};
+use oxwrt_testkit::mutation::{self, Format};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -135,82 +136,25 @@ fn corpus_dir() -> PathBuf {
 
 #[test]
 fn seed_corpus_is_up_to_date() {
-    let bless = std::env::var_os("NETLINK_BLESS").is_some();
-    for (target, name, bytes) in seeds() {
-        let path = corpus_dir().join(target).join(name);
-        if bless {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &bytes).unwrap();
-        }
-        let on_disk = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (NETLINK_BLESS=1 writes it)", path.display()));
-        assert_eq!(on_disk, bytes, "{} is stale: NETLINK_BLESS=1 rewrites it", path.display());
-    }
+    mutation::corpus_is_up_to_date(&corpus_dir(), &seeds(), "NETLINK_BLESS");
 }
 
-/// xorshift64*: fixed seed, same mutations on every run and machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// One to four edits, the kinds libFuzzer favours: flip a bit, set a byte to an
-/// interesting value, insert or erase bytes, copy a span over another, truncate, and
-/// (netlink's weak spot) rewrite a 16- or 32-bit length at an aligned offset.
-fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
-    let mut d = seed.to_vec();
-    for _ in 0..1 + rng.below(4) {
+/// Netlink's weak spot: a 16- or 32-bit length rewritten at an aligned offset.
+const NETLINK: Format = Format {
+    interesting: &[0, 1, 3, 4, 0x7f, 0x80, 0xfc, 0xff, 16, 20],
+    edit: |rng, d| {
         let len = d.len();
-        match rng.below(7) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                d[i] ^= 1 << rng.below(8);
+        if len >= 4 {
+            let i = rng.below(len / 4) * 4;
+            let v = [0u32, 3, 4, 5, 15, 16, 17, 0xffff, 0xffff_ffff, len as u32, len as u32 + 4][rng.below(11)];
+            if rng.below(2) == 0 {
+                d[i..i + 2].copy_from_slice(&(v as u16).to_ne_bytes());
+            } else {
+                d[i..i + 4].copy_from_slice(&v.to_ne_bytes());
             }
-            1 if len > 0 => {
-                let i = rng.below(len);
-                d[i] = [0, 1, 3, 4, 0x7f, 0x80, 0xfc, 0xff, 16, 20][rng.below(10)];
-            }
-            2 => {
-                let i = rng.below(len + 1);
-                for _ in 0..1 + rng.below(8) {
-                    d.insert(i, rng.next() as u8);
-                }
-            }
-            3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below(len - i);
-                d.drain(i..i + n.min(16));
-            }
-            4 if len > 1 => {
-                let (from, to) = (rng.below(len), rng.below(len));
-                let n = (1 + rng.below(32)).min(len - from).min(len - to);
-                let span = d[from..from + n].to_vec();
-                d[to..to + n].copy_from_slice(&span);
-            }
-            5 if len > 0 => d.truncate(rng.below(len)),
-            _ if len >= 4 => {
-                let i = rng.below(len / 4) * 4;
-                let v = [0u32, 3, 4, 5, 15, 16, 17, 0xffff, 0xffff_ffff, len as u32, len as u32 + 4][rng.below(11)];
-                if rng.below(2) == 0 {
-                    d[i..i + 2].copy_from_slice(&(v as u16).to_ne_bytes());
-                } else {
-                    d[i..i + 4].copy_from_slice(&v.to_ne_bytes());
-                }
-            }
-            _ => {}
         }
-    }
-    d
-}
+    },
+};
 
 /// Iterations per target: enough to reach every error path of the seeds, small enough
 /// for a debug-build `cargo test` on 2 cores (about a second).
@@ -226,12 +170,7 @@ fn seeded_mutations_never_break_the_checks() {
             _ => netlink::checks::rtnetlink,
         };
         let mine: Vec<&[u8]> = seeds.iter().filter(|s| s.0 == target).map(|s| s.2.as_slice()).collect();
-        let mut rng = Rng(0x6f78_776e_6c00_0001 ^ target.len() as u64);
-        for round in 0..ROUNDS {
-            let input = mutate(&mut rng, mine[round % mine.len()]);
-            let r = std::panic::catch_unwind(|| check(&input));
-            assert!(r.is_ok(), "{target} round {round}: input {input:02x?}");
-        }
+        mutation::hammer(target, &mine, check, &NETLINK, 0x6f78_776e_6c00_0001, ROUNDS);
     }
 }
 

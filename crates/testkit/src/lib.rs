@@ -33,6 +33,8 @@
 //! `#[track_caller]`: a strict failure points at the test's line (mark helpers that
 //! wrap them the same way).
 
+pub mod mutation;
+
 use std::path::Path;
 use std::sync::{Mutex, Once};
 
