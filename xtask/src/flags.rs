@@ -141,6 +141,26 @@ pub struct FlashArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum KernelCmd {
+    #[command(flatten)]
+    Board(BoardKernelCmd),
+    /// Move every board pinned to a Debian kernel source package to another version of it:
+    /// fetch, re-apply every patch set, rewrite the pins, rebuild, report the size change.
+    BumpSource {
+        /// The Debian package version, e.g. 6.1.192-3 (`apt-cache policy linux-source-6.1`).
+        #[arg(long)]
+        version: String,
+        /// The Debian package, when boards pin several.
+        #[arg(long)]
+        package: Option<String>,
+        /// Only move the pins (after the patch check); do not rebuild.
+        #[arg(long)]
+        no_build: bool,
+    },
+}
+
+/// `kernel` subcommands about one board (`--board`).
+#[derive(Subcommand, Debug)]
+pub enum BoardKernelCmd {
     /// Unpack and patch the source tree (target/oxwrt/<board>/linux) without building.
     Prepare,
     /// Regenerate a patch from the edited tree (like quilt refresh).
@@ -157,19 +177,6 @@ pub enum KernelCmd {
     Configure,
     /// Configure, then run the kernel's menuconfig on the board's configuration.
     Menuconfig,
-    /// Move every board pinned to a Debian kernel source package to another version of it:
-    /// fetch, re-apply every patch set, rewrite the pins, rebuild, report the size change.
-    BumpSource {
-        /// The Debian package version, e.g. 6.1.192-3 (`apt-cache policy linux-source-6.1`).
-        #[arg(long)]
-        version: String,
-        /// The Debian package, when boards pin several.
-        #[arg(long)]
-        package: Option<String>,
-        /// Only move the pins (after the patch check); do not rebuild.
-        #[arg(long)]
-        no_build: bool,
-    },
     /// Save a minimal defconfig and print the options changed since the fragments.
     Savedefconfig {
         /// Append the changed options to the board's last config fragment.

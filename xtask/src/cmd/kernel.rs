@@ -1,31 +1,35 @@
 //! `cargo xtask kernel [prepare|refresh|menuconfig|savedefconfig] --board B`.
 
 use crate::context::Context;
-use crate::flags::{KernelArgs, KernelCmd};
+use crate::flags::{BoardKernelCmd, KernelArgs, KernelCmd};
 use crate::steps::kernel::{self, config::DotConfig, source::SourceOverride, KernelOptions, Plan};
 use anyhow::{bail, Context as _, Result};
 
 pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {
-    if let Some(KernelCmd::BumpSource { version, package, no_build }) = &args.action {
+    let action = match args.action {
         // Every board: no --board.
-        return kernel::bump::run(ctx, &kernel::bump::Bump { version, package: package.as_deref(), build: !no_build });
-    }
+        Some(KernelCmd::BumpSource { version, package, no_build }) => {
+            return kernel::bump::run(ctx, &kernel::bump::Bump { version: &version, package: package.as_deref(), build: !no_build });
+        }
+        Some(KernelCmd::Board(cmd)) => Some(cmd),
+        None => None,
+    };
     let Some(id) = args.board.as_deref() else {
         bail!("which board? pass --board <id> (boards: {})", ctx.repo().board_ids()?.join(", "));
     };
     let board = ctx.repo().load_board(id)?;
     let opts = KernelOptions { source: SourceOverride { tarball: args.tarball, sha256: args.sha256 }, extra_fragments: args.fragments };
     let plan = Plan::new(ctx, &board, &opts)?;
-    match args.action {
+    match action {
         None => {
             let info = plan.build()?;
             kernel::summarize(&board, &info, &plan.paths);
         }
-        Some(KernelCmd::Prepare) => {
+        Some(BoardKernelCmd::Prepare) => {
             plan.prepare_tree()?;
             eprintln!("patched tree ready: {}\nedit it, then `cargo xtask kernel refresh --board {id} [--patch <set>/<file>]`", plan.paths.tree.display());
         }
-        Some(KernelCmd::Refresh { patch, add }) => {
+        Some(BoardKernelCmd::Refresh { patch, add }) => {
             let report = kernel::refresh::refresh(&plan, patch.as_deref(), &add)?;
             if report.changed {
                 eprintln!("refreshed {}: {}", report.patch, report.files.join(", "));
@@ -33,13 +37,13 @@ pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {
                 eprintln!("{} is unchanged: the tree holds exactly its changes", report.patch);
             }
         }
-        Some(KernelCmd::Configure) => {
+        Some(BoardKernelCmd::Configure) => {
             plan.prepare_tree()?;
             plan.configure()?;
             plan.verify()?;
             eprintln!("configured: {}/.config (every requested option verified)", plan.paths.obj.display());
         }
-        Some(KernelCmd::Menuconfig) => {
+        Some(BoardKernelCmd::Menuconfig) => {
             plan.prepare_tree()?;
             plan.configure()?;
             let status = plan.make().arg("menuconfig").status().context("cannot run make menuconfig")?;
@@ -48,8 +52,7 @@ pub fn run(ctx: &Context, args: KernelArgs) -> Result<()> {
             }
             eprintln!("saved {}/.config; `cargo xtask kernel savedefconfig --board {id}` shows what you changed as fragment lines", plan.paths.obj.display());
         }
-        Some(KernelCmd::Savedefconfig { write }) => savedefconfig(&plan, write)?,
-        Some(KernelCmd::BumpSource { .. }) => unreachable!("handled before the board is loaded"),
+        Some(BoardKernelCmd::Savedefconfig { write }) => savedefconfig(&plan, write)?,
     }
     Ok(())
 }

@@ -43,21 +43,26 @@ impl SourceOverride {
     }
 }
 
-/// The file name a source has in the download directory (None for a local `file`).
-pub fn download_name(origin: &SourceOrigin) -> Option<String> {
+/// The file name a fetched source has in the download directory.
+fn remote_name(origin: &SourceOrigin) -> String {
     match origin {
-        SourceOrigin::Debian { package, version } => Some(format!("{package}_{}.tar.xz", version.replace(':', "%3a"))),
-        SourceOrigin::Url(url) => Some(url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("kernel.tar").to_string()),
-        SourceOrigin::File(_) => None,
+        SourceOrigin::Debian { package, version } => format!("{package}_{}.tar.xz", version.replace(':', "%3a")),
+        SourceOrigin::Url(url) => url.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("kernel.tar").to_string(),
+        SourceOrigin::File(path) => Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
     }
+}
+
+/// The file name a source has in the download directory (None for a local `file`, used
+/// where it is).
+pub fn download_name(origin: &SourceOrigin) -> Option<String> {
+    (!matches!(origin, SourceOrigin::File(_))).then(|| remote_name(origin))
 }
 
 /// Where a board's pinned tarball is, or will be once fetched.
 pub fn pinned_path(ctx: &Context, origin: &SourceOrigin) -> PathBuf {
-    match (origin, download_name(origin)) {
-        (SourceOrigin::File(f), _) => PathBuf::from(f),
-        (_, Some(name)) => ctx.dl.join(name),
-        (_, None) => unreachable!("every remote origin has a download name"),
+    match origin {
+        SourceOrigin::File(f) => PathBuf::from(f),
+        _ => ctx.dl.join(remote_name(origin)),
     }
 }
 
