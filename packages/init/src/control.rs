@@ -3,7 +3,9 @@
 //! (`service`, `logread`, `reboot`, `poweroff`) are its clients.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 
 pub const SOCKET: &str = "/run/init.sock";
 
@@ -46,6 +48,51 @@ impl Request {
             Request::Reboot => "reboot".into(),
             Request::Poweroff => "poweroff".into(),
         }
+    }
+}
+
+/// The socket's mode: root and the root group only (services that run as their own users
+/// cannot connect; [`permitted`] refuses what a non-root peer may not ask anyway).
+pub const SOCKET_MODE: u32 = 0o660;
+
+/// Binds [`SOCKET`] with [`SOCKET_MODE`], owned by root:root, whatever the umask: the node
+/// is created 0600 (umask 0177 around bind), then given its mode.
+pub fn listen() -> std::io::Result<UnixListener> {
+    // SAFETY: umask cannot fail; init is single-threaded, nobody else creates files now.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(SOCKET);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
+    let listener = bound?;
+    std::os::unix::fs::chown(SOCKET, Some(0), Some(0))?;
+    std::fs::set_permissions(SOCKET, std::fs::Permissions::from_mode(SOCKET_MODE))?;
+    Ok(listener)
+}
+
+/// The uid of the process at the other end (SO_PEERCRED); None if the kernel will not say.
+pub fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most len bytes into cred.
+    let r = unsafe { libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len) };
+    (r == 0 && len as usize == std::mem::size_of::<libc::ucred>()).then_some(cred.uid)
+}
+
+impl Request {
+    /// Reading (status, the log) is for anyone who can connect; changing the system
+    /// (service start/stop/restart, reboot, poweroff) is for root.
+    pub fn needs_root(&self) -> bool {
+        !matches!(self, Request::Status | Request::Log | Request::LogFollow)
+    }
+}
+
+/// Err (the answer's text) when `uid` may not send `req`; an unknown peer is not root.
+pub fn permitted(req: &Request, uid: Option<u32>) -> Result<(), String> {
+    match uid {
+        Some(0) => Ok(()),
+        _ if !req.needs_root() => Ok(()),
+        Some(u) => Err(format!("`{}` is for root only (you are uid {u}); status and log are allowed to everyone", req.to_line())),
+        None => Err(format!("`{}` is for root only, and the peer's credentials are unknown", req.to_line())),
     }
 }
 
@@ -101,5 +148,20 @@ mod tests {
             assert_eq!(Request::parse(&r.to_line()).unwrap(), r);
         }
         assert_eq!(Request::parse("frobnicate x\n").unwrap_err(), "unknown request `frobnicate x`");
+    }
+
+    #[test]
+    fn only_root_changes_things() {
+        for r in [Request::Status, Request::Log, Request::LogFollow] {
+            assert_eq!(permitted(&r, Some(102)), Ok(()));
+            assert_eq!(permitted(&r, None), Ok(()));
+        }
+        for r in [Request::Start("netd".into()), Request::Stop("webd".into()), Request::Restart("netd".into()), Request::Reboot, Request::Poweroff] {
+            assert_eq!(permitted(&r, Some(0)), Ok(()));
+            assert!(permitted(&r, None).is_err());
+        }
+        assert_eq!(permitted(&Request::Reboot, Some(102)).unwrap_err(), "`reboot` is for root only (you are uid 102); status and log are allowed to everyone");
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert_eq!(peer_uid(&a), Some(unsafe { libc::geteuid() }));
     }
 }

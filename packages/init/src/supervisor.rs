@@ -9,6 +9,7 @@ use crate::control::{self, Request};
 use crate::log::{self as initlog, CONSOLE, LOG};
 use crate::logring::{parse_kmsg, Entry, LineBuffer, LogRing, DEFAULT_CAPACITY};
 use crate::mounts;
+use crate::privs;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -148,7 +149,7 @@ impl Supervisor {
         }
         sup.ring = ring;
         let _ = std::fs::remove_file(control::SOCKET);
-        match UnixListener::bind(control::SOCKET).and_then(|l| l.set_nonblocking(true).map(|_| l)) {
+        match control::listen().and_then(|l| l.set_nonblocking(true).map(|_| l)) {
             Ok(l) => sup.listener = Some(l),
             Err(e) => sup.say(format!("cannot listen on {}: {e}; service/logread/reboot commands will not work", control::SOCKET)),
         }
@@ -260,8 +261,29 @@ impl Supervisor {
             self.services[i].wanted = false;
             return self.say(format!("WARNING: {} has no command; not started", svc.name));
         };
+        // Resolved at every start (the accounts may change); a service whose user or group
+        // cannot be found does not start at all: never as root by mistake.
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let privs = match privs::resolve(&svc, &passwd, &group) {
+            Ok(p) => p,
+            Err(e) => {
+                self.services[i].wanted = false;
+                self.services[i].last_exit = Some(format!("not started: {e}"));
+                LOG.error(format_args!("{}: {e}; not started (`service start {}` once it is fixed)", svc.name, svc.name));
+                return self.record("init", format!("ERROR: {}: {e}; not started", svc.name));
+            }
+        };
+        if let Some(p) = &privs {
+            for d in svc.owned_dirs() {
+                if let Err(e) = privs::own_dir(&d, p.uid, p.gid) {
+                    self.say(format!("WARNING: {}: {e}", svc.name));
+                }
+            }
+        }
         let mut cmd = Command::new(program);
-        cmd.args(args).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", "/root").envs(&svc.env).current_dir("/");
+        let home = if privs.is_some() { "/" } else { "/root" };
+        cmd.args(args).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", home).envs(&svc.env).current_dir("/");
         let mut reader = None;
         let setup = if svc.console {
             OpenOptions::new().read(true).write(true).open("/dev/console").and_then(|con| {
@@ -284,10 +306,13 @@ impl Supervisor {
                 reader = Some(File::from(r));
                 // SAFETY: only async-signal-safe calls between fork and exec.
                 unsafe {
-                    cmd.pre_exec(|| {
+                    cmd.pre_exec(move || {
                         child_signals();
                         libc::setsid();
-                        Ok(())
+                        match &privs {
+                            Some(p) => p.apply(),
+                            None => Ok(()),
+                        }
                     });
                 }
                 Ok(())
@@ -445,7 +470,7 @@ impl Supervisor {
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
             let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-            match control::read_request(&stream) {
+            match control::read_request(&stream).and_then(|req| control::permitted(&req, control::peer_uid(&stream)).map(|_| req)) {
                 Ok(req) => self.answer(req, stream),
                 Err(e) => {
                     let mut s = stream;

@@ -195,6 +195,8 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
         if s.command.first().is_none_or(|c| !c.starts_with('/')) {
             bail!("{shown}: service[{i}] ({}): command must start with an absolute path", s.name);
         }
+        // user, group, capabilities (known names), dirs: the schema init checks too.
+        s.check().map_err(|e| anyhow::anyhow!("{shown}: service[{i}]: {e}"))?;
     }
     // Checked now so that the error names this file.
     config::parse_fragment(&m.kernel.options.join("\n"), &format!("{shown} kernel.options"))?;
