@@ -161,9 +161,9 @@ impl Service {
         }
         self.capability_mask()?;
         let account = |what: &str, v: &Option<String>| match v {
-            Some(n) if n.is_empty() || n == "root" || n.contains([':', '\n']) || n.chars().all(|c| c.is_ascii_digit()) => Err(format!(
-                "service `{name}`: {what} `{n}` is not a {what} name (root is the default; numbers are not accepted)"
-            )),
+            Some(n) if n.is_empty() || n == "root" || n.contains([':', '\n']) || n.chars().all(|c| c.is_ascii_digit()) => {
+                Err(format!("service `{name}`: {what} `{n}` is not a {what} name (root is the default; numbers are not accepted)"))
+            }
             _ => Ok(()),
         };
         account("user", &self.user)?;

@@ -15,7 +15,7 @@ pub mod control;
 pub mod log;
 pub mod logring;
 pub mod mounts;
-pub mod privs;
 pub mod pid1;
+pub mod privs;
 pub mod shell;
 pub mod supervisor;

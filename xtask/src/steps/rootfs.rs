@@ -100,6 +100,8 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
         fs::write(stage.join("etc/oxwrt/network.toml"), oxwrt_config::defaults_for(switch.as_ref()).to_toml())?;
     }
     init.check().map_err(|e| anyhow::anyhow!("the services of {}'s packages: {e}", board.id))?;
+    check_accounts(&init, &fs::read_to_string(stage.join("etc/passwd"))?, &fs::read_to_string(stage.join("etc/group"))?)
+        .map_err(|e| anyhow::anyhow!("the services of {}'s packages: {e}", board.id))?;
     fs::write(stage.join(oxwrt_config::init::PATH.trim_start_matches('/')), toml::to_string(&init)?)?;
     normalise_modes(&stage, "", &from_packages)?;
     let image = out.join("rootfs.squashfs");
@@ -112,6 +114,22 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
     cmd.args(["-mkfs-time", &id.epoch.to_string(), "-all-time", &id.epoch.to_string()]);
     ctx.runner(&board.id).run("rootfs-squashfs", "mksquashfs (xz)", &mut cmd)?;
     Ok(image)
+}
+
+/// Every service's `user` and `group` is an account of the image (rootfs/skeleton/etc/passwd
+/// and group): init would refuse to start it otherwise. uids/gids: docs/device.md.
+pub fn check_accounts(init: &InitConfig, passwd: &str, group: &str) -> Result<(), String> {
+    let names = |text: &str| text.lines().filter_map(|l| l.split(':').next().map(str::to_string)).collect::<BTreeSet<String>>();
+    let (users, groups) = (names(passwd), names(group));
+    for s in &init.services {
+        if let Some(u) = s.user.as_ref().filter(|u| !users.contains(*u)) {
+            return Err(format!("service `{}` runs as user `{u}`, which rootfs/skeleton/etc/passwd does not have", s.name));
+        }
+        if let Some(g) = s.group.as_ref().filter(|g| !groups.contains(*g)) {
+            return Err(format!("service `{}` runs with group `{g}`, which rootfs/skeleton/etc/group does not have", s.name));
+        }
+    }
+    Ok(())
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
