@@ -188,8 +188,9 @@ fn documented_paths_exist() {
     assert!(problems.is_empty(), "documentation names paths that do not exist:\n{}", problems.join("\n"));
 }
 
-/// What may not appear in the repository: references to notes and files outside it.
-const OUTSIDE: &[&str] = &["shared/reference", "../shared", "/work/"];
+/// What may not appear in the repository: references to notes and files outside it
+/// (spelled in pieces so this file does not contain them either).
+const OUTSIDE: &[&str] = &[concat!("shared", "/reference"), concat!("..", "/shared"), concat!("/wo", "rk/")];
 
 #[test]
 fn no_references_outside_the_repository() {
