@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{noise, path_str, run, run_ok, scratch_disk, scratch_file, MIB};
+use common::{path_str, run, run_ok, scratch_disk, scratch_file, MIB};
 use oxwrt_images::fat::{build_esp, fat_type_of, Error};
 use oxwrt_images::gpt::{Gpt, Guid, Partition};
+use oxwrt_testkit::mutation::noise;
 use std::io::{Seek, SeekFrom, Write};
 
 const LABEL: &str = "OXWRT";

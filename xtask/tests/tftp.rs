@@ -78,18 +78,6 @@ impl Drop for Tftpd {
     }
 }
 
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn quick() -> Options {
     Options { timeout: Duration::from_millis(500), retries: 5, ..Options::default() }
 }
@@ -97,7 +85,7 @@ fn quick() -> Options {
 #[test]
 fn a_3_mib_image_arrives_byte_identical_in_plain_512_byte_blocks() {
     let server = Tftpd::start(true);
-    let image = random(3 * 1024 * 1024 - 300, 1);
+    let image = oxwrt_testkit::mutation::noise(3 * 1024 * 1024 - 300, 1);
     let mut last = (0, 0);
     let mut calls = 0;
     let t = tftp::put(server.addr, "code.bin", &image, &quick(), &mut |sent, total| {
@@ -122,7 +110,7 @@ fn a_3_mib_image_arrives_byte_identical_in_plain_512_byte_blocks() {
 #[test]
 fn blksize_1468_is_negotiated_and_used() {
     let server = Tftpd::start(true);
-    let image = random(1024 * 1024 + 77, 2);
+    let image = oxwrt_testkit::mutation::noise(1024 * 1024 + 77, 2);
     let opts = Options { blksize: Some(1468), tsize: true, ..quick() };
     let t = tftp::put(server.addr, "code.bin", &image, &opts, &mut |_, _| {}).unwrap();
     assert!(server.file("code.bin") == image, "the server's code.bin differs from what was sent");
@@ -136,7 +124,7 @@ fn blksize_1468_is_negotiated_and_used() {
 #[test]
 fn a_multiple_of_512_bytes_ends_with_an_empty_block() {
     let server = Tftpd::start(true);
-    let image = random(512 * 2000, 3);
+    let image = oxwrt_testkit::mutation::noise(512 * 2000, 3);
     let t = tftp::put(server.addr, "code.bin", &image, &quick(), &mut |_, _| {}).unwrap();
     assert!(server.file("code.bin") == image, "the server's code.bin differs from what was sent");
     assert_eq!(t.blocks, 2001, "2000 full blocks and an empty one");
@@ -187,7 +175,7 @@ fn a_router_that_never_answers_times_out_with_the_recovery_steps() {
 
 /// A valid TRX (version 1, right CRC) of exactly `len` bytes (a multiple of 4).
 fn trx(len: usize) -> Vec<u8> {
-    let body = random(len - 28, 9);
+    let body = oxwrt_testkit::mutation::noise(len - 28, 9);
     let image = oxwrt_images::trx::Builder::new(1).partition(&body, 4).pad_to(4).build().unwrap();
     assert_eq!(image.len(), len);
     image

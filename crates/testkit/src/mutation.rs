@@ -93,3 +93,9 @@ pub fn corpus_is_up_to_date(corpus: &Path, seeds: &[(&str, &str, Vec<u8>)], bles
         assert_eq!(&on_disk, bytes, "{} is stale: {bless}=1 rewrites it", path.display());
     }
 }
+
+/// `len` deterministic pseudo-random bytes (so that content mix-ups in a transfer show).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed | 1);
+    (0..len).map(|_| (rng.next_u64() >> 24) as u8).collect()
+}

@@ -69,16 +69,3 @@ pub fn flip_byte(path: &Path, offset: u64) {
 pub fn open(path: &Path) -> File {
     std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap()
 }
-
-/// Deterministic pseudo-random bytes (xorshift), so content mix-ups show.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}

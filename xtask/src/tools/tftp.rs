@@ -870,18 +870,6 @@ mod tests {
         }
     }
 
-    fn random(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
-
     fn fast() -> Options {
         Options { timeout: Duration::from_millis(50), retries: 5, ..Options::default() }
     }
@@ -889,7 +877,7 @@ mod tests {
     #[test]
     fn lost_data_is_resent_on_timeout_and_duplicate_acks_resend_nothing() {
         let (addr, server) = serve(Behaviour { drop_every: 3, dup_acks: true, stranger_at: Some(5), ..Behaviour::default() });
-        let data = random(30 * 512 + 100, 1);
+        let data = oxwrt_testkit::mutation::noise(30 * 512 + 100, 1);
         let mut calls = Vec::new();
         let t = put(addr, "code.bin", &data, &fast(), &mut |sent, total| calls.push((sent, total))).unwrap();
         let r = server.join().unwrap();
@@ -911,7 +899,7 @@ mod tests {
     #[test]
     fn block_numbers_roll_over_to_zero_past_65535() {
         let (addr, server) = serve(Behaviour { accept_options: true, ..Behaviour::default() });
-        let data = random(8 * 65540 + 3, 2);
+        let data = oxwrt_testkit::mutation::noise(8 * 65540 + 3, 2);
         let opts = Options { blksize: Some(8), ..fast() };
         let t = put(addr, "big", &data, &opts, &mut |_, _| {}).unwrap();
         let r = server.join().unwrap();
@@ -923,7 +911,7 @@ mod tests {
     #[test]
     fn a_server_that_ignores_options_gets_512_byte_blocks() {
         let (addr, server) = serve(Behaviour::default());
-        let data = random(2000, 3);
+        let data = oxwrt_testkit::mutation::noise(2000, 3);
         let opts = Options { blksize: Some(1468), tsize: true, ..fast() };
         let t = put(addr, "code.bin", &data, &opts, &mut |_, _| {}).unwrap();
         let r = server.join().unwrap();
@@ -935,7 +923,7 @@ mod tests {
     #[test]
     fn a_length_that_is_a_multiple_of_the_block_size_ends_with_an_empty_block() {
         let (addr, server) = serve(Behaviour::default());
-        let data = random(4 * 512, 4);
+        let data = oxwrt_testkit::mutation::noise(4 * 512, 4);
         let t = put(addr, "code.bin", &data, &fast(), &mut |_, _| {}).unwrap();
         let r = server.join().unwrap();
         assert!(r.data == data);
@@ -993,7 +981,7 @@ mod tests {
             serve_on(UdpSocket::bind(addr).unwrap(), Behaviour::default())
         });
         let opts = Options { timeout: Duration::from_millis(50), retries: 1, wait_for_server: Duration::from_secs(5), ..Options::default() };
-        let data = random(1000, 5);
+        let data = oxwrt_testkit::mutation::noise(1000, 5);
         let t = put(addr, "code.bin", &data, &opts, &mut |_, _| {}).unwrap();
         assert!(late.join().unwrap().data == data);
         assert!(t.elapsed >= Duration::from_millis(300), "{:?}", t.elapsed);
