@@ -29,6 +29,10 @@ pub struct Board {
     pub images: Vec<ImageFormat>,
     #[serde(default)]
     pub packages: Vec<String>,
+    /// Packages among `packages` whose applets get a binary of their own instead of joining
+    /// the multi-call /bin/oxwrt (docs/packages.md, "One binary or several").
+    #[serde(default)]
+    pub standalone: Vec<String>,
     /// Largest allowed firmware (kernel + root filesystem) in bytes.
     pub size_budget: Option<Size>,
     pub qemu: Option<QemuSpec>,
@@ -860,6 +864,14 @@ impl Validator<'_> {
         for (i, p) in b.packages.iter().enumerate() {
             if !self.repo.root.join("packages").join(p).is_dir() {
                 self.report(&[Seg::Key("packages"), Seg::Index(i)], format!("unknown package `{p}`: there is no packages/{p}/"));
+            }
+        }
+        for (i, p) in b.standalone.iter().enumerate() {
+            if !b.packages.contains(p) {
+                self.report(
+                    &[Seg::Key("standalone"), Seg::Index(i)],
+                    format!("`{p}` is not in packages ({}): list only packages of this board here", b.packages.join(", ")),
+                );
             }
         }
     }

@@ -65,6 +65,7 @@ fn control(name: &str, files: Vec<FileRecord>) -> Control {
         services: Vec::new(),
         conffiles: Vec::new(),
         files,
+        contains: Vec::new(),
     }
 }
 
@@ -434,7 +435,7 @@ fn what_write_archive_writes_installs_with_its_modes() {
         depends: Vec::new(),
         kernel_options: Vec::new(),
         crate_name: None,
-        binaries: BTreeMap::new(),
+        applets: BTreeMap::new(),
         links: BTreeMap::new(),
         files: Vec::new(),
         services: Vec::new(),
@@ -444,7 +445,7 @@ fn what_write_archive_writes_installs_with_its_modes() {
     c.insert("/sbin/init".to_string(), Content::File { data: b"\x7fELF".to_vec(), mode: 0o755 });
     c.insert("/sbin/reboot".to_string(), Content::Link("init".into()));
     c.insert("/etc/init.conf".to_string(), Content::File { data: b"x\n".to_vec(), mode: 0o600 });
-    let a = packages::write_archive(&pkg, "x86_64+x", c.clone(), 0, s.dir.path()).unwrap();
+    let a = packages::write_archive(&pkg, "x86_64+x", c.clone(), 0, s.dir.path(), Vec::new()).unwrap();
     oxpkg::install(&s.stage(), &a).unwrap();
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| std::fs::symlink_metadata(s.stage().join(p)).unwrap().permissions().mode() & 0o7777;
@@ -452,6 +453,6 @@ fn what_write_archive_writes_installs_with_its_modes() {
     assert_eq!(std::fs::read(s.stage().join("sbin/reboot")).unwrap(), b"\x7fELF");
     // The writer refuses a path no archive may hold.
     c.insert("/../evil".to_string(), Content::File { data: Vec::new(), mode: 0o644 });
-    let e = format!("{:#}", packages::write_archive(&pkg, "x86_64+x", c, 0, s.dir.path()).unwrap_err());
+    let e = format!("{:#}", packages::write_archive(&pkg, "x86_64+x", c, 0, s.dir.path(), Vec::new()).unwrap_err());
     assert_eq!(e, "package init: cannot archive `/../evil`: the install path has a `..` component (it could leave the root filesystem)");
 }

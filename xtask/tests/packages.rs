@@ -104,8 +104,8 @@ fn archives_are_reproducible_owned_by_root_dated_from_the_epoch_and_verified() {
     std::fs::write(r.path().join("packages/x/x.conf"), "a = 1\n").unwrap();
     let pkg = packages::load(r.path(), "x", &packages::CrateInfo::default()).unwrap();
     let (a, b) = (r.path().join("a"), r.path().join("b"));
-    let pa = packages::write_archive(&pkg, "mipsel-unknown-linux-musl+mips32", contents(), 1_700_000_000, &a).unwrap();
-    let pb = packages::write_archive(&pkg, "mipsel-unknown-linux-musl+mips32", contents(), 1_700_000_000, &b).unwrap();
+    let pa = packages::write_archive(&pkg, "mipsel-unknown-linux-musl+mips32", contents(), 1_700_000_000, &a, Vec::new()).unwrap();
+    let pb = packages::write_archive(&pkg, "mipsel-unknown-linux-musl+mips32", contents(), 1_700_000_000, &b, Vec::new()).unwrap();
     assert_eq!(pa.file_name().unwrap(), "x_1.0_mipsel-unknown-linux-musl_mips32.oxpkg");
     assert_eq!(std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap(), "same inputs, different bytes");
     // GNU tar's view: sorted, root-owned, the epoch's date (2023-11-14 22:13 UTC).
@@ -130,7 +130,7 @@ fn archives_are_reproducible_owned_by_root_dated_from_the_epoch_and_verified() {
     // A changed byte inside the archive is caught by the per-file sha256.
     let mut c = contents();
     c.insert("/usr/sbin/x".into(), Content::File { data: b"\x7fELF binarY".to_vec(), mode: 0o755 });
-    let evil = packages::write_archive(&pkg, "a", c, 0, &r.path().join("evil")).unwrap();
+    let evil = packages::write_archive(&pkg, "a", c, 0, &r.path().join("evil"), Vec::new()).unwrap();
     let (mut ctl, _) = packages::read_archive(&evil).unwrap();
     ctl.files = control.files.clone();
     // Rebuild the archive with the honest control data but the tampered file.
@@ -154,8 +154,8 @@ fn load_err(extra: &str) -> String {
 #[test]
 fn install_paths_in_package_toml_are_absolute_plain_and_once() {
     assert_eq!(
-        load_err("[binaries]\nx = \"usr/sbin/x\"\n"),
-        "packages/x/package.toml: binaries.x = \"usr/sbin/x\": the install path is not an absolute path (it must start with /); \
+        load_err("[applets]\nx = { path = \"usr/sbin/x\", entry = \"x::main\" }\n"),
+        "packages/x/package.toml: applets.x.path = \"usr/sbin/x\": the install path is not an absolute path (it must start with /); \
          write an absolute path on the device made of plain names, like \"/usr/sbin/webd\""
     );
     assert_eq!(
@@ -206,5 +206,53 @@ fn the_repository_packages_pass_the_path_checks() {
     let ctx = xtask::context::Context::from_env(false).unwrap();
     let names = packages::package_names(&ctx.root).unwrap();
     let pkgs = packages::resolve_some(&ctx.root, &names, "test").unwrap();
-    assert!(pkgs.iter().any(|p| p.links.contains_key("/sbin/reboot")), "init's applet links");
+    assert!(pkgs.iter().any(|p| p.applets.get("reboot").is_some_and(|a| a.path == "/sbin/reboot")), "init's reboot applet");
+}
+
+/// The error of loading package `x`, a crate whose library is `xlib`, with `applets`.
+fn applet_err(applets: &str) -> String {
+    let r = repo(&[("x", &format!("[package]\ndescription = \"test\"\n[applets]\n{applets}"))]);
+    let mut crates = packages::CrateInfo::default();
+    let meta = packages::CrateMeta { name: "x".into(), version: "1.0.0".into(), license: Some("MIT".into()), lib: Some("xlib".into()) };
+    crates.insert(r.path().join("packages/x").canonicalize().unwrap(), meta);
+    format!("{:#}", packages::load(r.path(), "x", &crates).unwrap_err())
+}
+
+#[test]
+fn applets_name_a_function_of_the_crate_and_the_package_has_a_main_one() {
+    assert_eq!(
+        applet_err("x = { path = \"/usr/sbin/x\", entry = \"other::main\" }\n"),
+        "packages/x/package.toml: applets.x.entry = \"other::main\": write the path of a `pub fn(Vec<String>) -> i32` in the crate's library, starting with its name, like \"xlib::main\""
+    );
+    assert!(applet_err("x = { path = \"/usr/sbin/x\", entry = \"xlib\" }\n").contains("applets.x.entry = \"xlib\""));
+    assert!(applet_err("x = { path = \"/usr/sbin/x\", entry = \"xlib::9main\" }\n").contains("applets.x.entry"));
+    assert_eq!(
+        applet_err("y = { path = \"/usr/sbin/y\", entry = \"xlib::main\" }\n"),
+        "packages/x/package.toml: no applet is named `x`: the applet named after the package is its main one (a standalone build installs the binary at its path); \
+         add `x = { path = \"...\", entry = \"xlib::main\" }` to [applets]"
+    );
+    for bad in ["\"-x\"", "\".x\"", "\"a b\"", "oxwrt"] {
+        let e = applet_err(&format!("x = {{ path = \"/usr/sbin/x\", entry = \"xlib::main\" }}\n{bad} = {{ path = \"/usr/sbin/z\", entry = \"xlib::main\" }}\n"));
+        assert!(e.contains("an applet name is letters, digits and `_.-`"), "{bad}: {e}");
+    }
+    let e = format!("{:#}", packages::load(&repo(&[("x", &format!("{}[applets]\nx = {{ path = \"/x\", entry = \"x::main\" }}\n", plain("")))]).path().to_path_buf(), "x", &packages::CrateInfo::default()).unwrap_err());
+    assert_eq!(e, "packages/x/package.toml: `applets` needs a crate, but packages/x/ has no Cargo.toml in the workspace");
+}
+
+#[test]
+fn two_packages_cannot_have_the_same_applet() {
+    let r = repo(&[("init", &init_pkg())]);
+    std::fs::write(r.path().join("Cargo.toml"), "[workspace]\nmembers = [\"packages/a\", \"packages/b\"]\n").unwrap();
+    for name in ["a", "b"] {
+        let dir = r.path().join("packages").join(name);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), format!("[package]\nname = \"{name}\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\nedition = \"2021\"\n")).unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "").unwrap();
+        let applets = format!("{name} = {{ path = \"/usr/sbin/{name}\", entry = \"{name}::main\" }}\nping = {{ path = \"/usr/bin/ping-{name}\", entry = \"{name}::main\" }}\n");
+        std::fs::write(dir.join("package.toml"), format!("[package]\ndescription = \"t\"\n[applets]\n{applets}")).unwrap();
+    }
+    assert_eq!(
+        err(r.path(), &["init", "a", "b"]),
+        "packages/b/package.toml: applet `ping` is an applet of package a already: applets share one binary, so give it another name"
+    );
 }

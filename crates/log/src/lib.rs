@@ -37,6 +37,12 @@
 //! A write to a pipe nobody reads fails with EPIPE rather than killing the process because
 //! Rust's runtime ignores SIGPIPE before `main` (and init blocks it for its signalfd).
 
+/// The process's arguments as strings, for an applet's entry function: an argument that is not
+/// UTF-8 is converted lossily (U+FFFD) rather than panicking, as `std::env::args` would.
+pub fn args() -> Vec<String> {
+    std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect()
+}
+
 use std::fmt::{self, Write as _};
 use std::os::fd::RawFd;
 // 32-bit counters: MIPS32 (the WRT54G) has no 64-bit atomics.

@@ -71,3 +71,21 @@ pub mod state;
 pub mod udp;
 
 pub use daemon::{run, Daemon, Paths};
+
+/// The `netd` applet: `netd` runs the daemon on the device's files; `netd --root DIR` reads
+/// and writes under DIR instead of / (DIR/etc/oxwrt, DIR/run/netd, ...: for tests and for
+/// trying netd on a development machine, in a network namespace); `netd --version`. Logs go
+/// to standard error (`netd: ...`), which init keeps in the log ring. Returns the exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    use std::io::Write;
+    let args: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.as_slice() {
+        [] => run(Paths::device()),
+        ["--root", dir] => run(Paths::under(std::path::Path::new(dir))),
+        ["--version"] => i32::from(writeln!(std::io::stdout().lock(), "netd {}", env!("CARGO_PKG_VERSION")).is_err()),
+        _ => {
+            say!("usage: netd [--root DIR | --version] (configuration: /etc/oxwrt/network.toml)");
+            2
+        }
+    }
+}

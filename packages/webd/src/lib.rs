@@ -107,6 +107,40 @@ pub mod json;
 pub mod server;
 pub mod status;
 
+/// The `webd` applet (`args[0]` is its name; the rest is [`cli`]): serves until it fails;
+/// returns the exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    use std::io::Write;
+    let cmd = match cli::parse_args(args.into_iter().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            log(format_args!("{e}\ntry 'webd --help'"));
+            return 2;
+        }
+    };
+    // A closed or failing stdout: exit status 1, not a panic.
+    let listen = match cmd {
+        cli::Command::Help => return i32::from(std::io::stdout().lock().write_all(cli::USAGE.as_bytes()).is_err()),
+        cli::Command::Version => return i32::from(writeln!(std::io::stdout().lock(), "webd {}", env!("CARGO_PKG_VERSION")).is_err()),
+        cli::Command::Run { listen } => listen,
+    };
+    let bound = if listen.is_empty() { server::bind_default() } else { server::bind_all(&listen) };
+    let listeners = match bound {
+        Ok(l) => l,
+        Err(e) => {
+            log(format_args!("{e}"));
+            return 1;
+        }
+    };
+    match server::serve(listeners) {
+        Ok(()) => 0,
+        Err(e) => {
+            log(format_args!("cannot serve: {}", server::describe(&e)));
+            1
+        }
+    }
+}
+
 /// webd's logger: `webd: ...` on standard error, through `oxwrt_log` (a write that fails
 /// or would block is counted, never a panic, which would abort webd, nor a wait).
 pub static LOG: oxwrt_log::Logger = oxwrt_log::Logger::new("webd", &oxwrt_log::STDERR);

@@ -47,7 +47,7 @@ pub fn build(ctx: &Context, board: &Board) -> Result<Built> {
     let kernel = plan.build()?;
     lap("kernel", &mut stages);
     packages::check_kernel_options(&pkgs, board, &DotConfig::read(&plan.paths.out.join(".config"))?)?;
-    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch)?;
+    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch, &board.standalone)?;
     let controls: Vec<(Control, PathBuf)> = archives.iter().map(|a| packages::read_archive(a).map(|(c, _)| (c, a.clone()))).collect::<Result<_>>()?;
     lap("packages", &mut stages);
     let kernel_image = plan.paths.out.join(&kernel.image);
@@ -123,14 +123,17 @@ pub fn summarize(ctx: &Context, board: &Board, built: &Built) {
 /// `cargo xtask test` cross-compiles while the kernels build.
 pub fn archives_of(ctx: &Context, board: &Board) -> Result<Vec<PathBuf>> {
     let pkgs = packages::resolve(&ctx.root, &board.packages, &format!("targets/{}.toml packages", board.id))?;
-    packages::build_archives(ctx, board, &pkgs, BuildId::of(ctx).epoch)
+    packages::build_archives(ctx, board, &pkgs, BuildId::of(ctx).epoch, &board.standalone)
 }
 
-/// `cargo xtask package NAME --board B`: one package's archive (and its dependencies').
+/// `cargo xtask package NAME --board B`: one package's archive (and its dependencies'),
+/// each with a binary of its own (standalone: to be installed later on a device, beside an
+/// image's multi-call binary).
 pub fn package(ctx: &Context, board: &Board, name: &str) -> Result<Vec<PathBuf>> {
     let pkgs = packages::resolve_some(&ctx.root, &[name.to_string()], "the command line")?;
     let id = BuildId::of(ctx);
-    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch)?;
+    let all: Vec<String> = pkgs.iter().map(|p| p.name.clone()).collect();
+    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch, &all)?;
     for a in &archives {
         eprintln!("{} ({} B)", a.display(), std::fs::metadata(a)?.len());
     }

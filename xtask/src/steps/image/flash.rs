@@ -142,6 +142,10 @@ pub struct PackageBytes {
     /// Each file compressed alone with xz -9 (an estimate of its share of the squashfs).
     pub xz_bytes: u64,
     pub files: Vec<(String, u64, u64)>,
+    /// The multi-call binary: (package or "shared", bytes of symbols, that share of its xz'd
+    /// size) from its archive's `contains`.
+    #[serde(default)]
+    pub parts: Vec<(String, u64, u64)>,
 }
 
 impl Budget {
@@ -178,6 +182,9 @@ impl Budget {
             let _ = writeln!(s, "  {:>27}    {:<10} {:>9} B / {:>9} B", "", p.name, p.installed_bytes, p.xz_bytes);
             for (path, size, xz) in &p.files {
                 let _ = writeln!(s, "  {:>27}      {:<30} {:>9} B / {:>9} B", "", path, size, xz);
+            }
+            for (name, bytes, xz) in &p.parts {
+                let _ = writeln!(s, "  {:>27}        {:<28} {:>9} B / {:>9} B  (symbols / share of xz)", "", name, bytes, xz);
             }
         }
         let _ = writeln!(s, "  {:>10} B  {:>11}  TRX header, alignment, padding", self.overhead_bytes, kib(self.overhead_bytes));
@@ -223,14 +230,22 @@ fn package_bytes(archives: &[PathBuf]) -> Result<Vec<PackageBytes>> {
                 files.push((path.clone(), data.len() as u64, xz_len(data)?));
             }
         }
+        let xz_bytes = files.iter().map(|f| f.2).sum();
         out.push(PackageBytes {
             name: control.name.clone(),
             installed_bytes: files.iter().map(|f| f.1).sum(),
-            xz_bytes: files.iter().map(|f| f.2).sum(),
+            xz_bytes,
             files,
+            parts: shares(&control.contains, xz_bytes),
         });
     }
     Ok(out)
+}
+
+/// Each part's bytes and its share of `xz` bytes, in proportion.
+pub fn shares(parts: &[crate::steps::packages::multicall::Part], xz: u64) -> Vec<(String, u64, u64)> {
+    let total: u64 = parts.iter().map(|p| p.bytes).sum();
+    parts.iter().map(|p| (p.name.clone(), p.bytes, if total == 0 { 0 } else { xz * p.bytes / total })).collect()
 }
 
 fn xz_len(data: &[u8]) -> Result<u64> {

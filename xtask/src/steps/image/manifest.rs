@@ -65,6 +65,9 @@ pub struct ManifestPackage<'a> {
     pub archive: String,
     pub archive_sha256: String,
     pub installed_bytes: u64,
+    /// The multi-call binary's package: the packages (and crates) its bytes belong to.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub contains: &'a [crate::steps::packages::multicall::Part],
 }
 
 pub fn write_manifest(
@@ -86,6 +89,7 @@ pub fn write_manifest(
                 archive: archive.file_name().unwrap_or_default().to_string_lossy().into_owned(),
                 archive_sha256: hex::encode(Sha256::digest(fs::read(archive)?)),
                 installed_bytes: c.files.iter().map(|f| f.size).sum(),
+                contains: &c.contains,
             })
         })
         .collect::<Result<Vec<_>>>()?;

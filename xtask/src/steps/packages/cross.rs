@@ -36,9 +36,10 @@ fn cargo_home() -> Option<PathBuf> {
     std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
 }
 
-/// Builds the binaries of `crates` (workspace package names) for the board; returns the
-/// directory holding them.
-pub fn build_crates(ctx: &Context, board: &Board, crates: &[String], epoch: u64) -> Result<PathBuf> {
+/// Runs `cargo build` for the board with `args` (`-p CRATE`, `--features ...`) and `envs`;
+/// `what` names the build in the log and in errors. Returns the directory holding the
+/// binaries.
+pub fn build(ctx: &Context, board: &Board, what: &str, args: &[String], envs: &[(&str, String)], epoch: u64) -> Result<PathBuf> {
     toolchain::require(ctx, board, Purpose::Userland)?;
     let dir = target_dir(ctx, board);
     let mut cmd = Command::new("cargo-zigbuild");
@@ -53,12 +54,13 @@ pub fn build_crates(ctx: &Context, board: &Board, crates: &[String], epoch: u64)
         .env("CARGO_ENCODED_RUSTFLAGS", rustflags(ctx, board).join("\x1f"))
         .env("RUSTC_BOOTSTRAP", "1")
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
-        .env("CARGO_TARGET_DIR", &dir);
-    for c in crates {
-        cmd.args(["-p", c]);
+        .env("CARGO_TARGET_DIR", &dir)
+        .args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
     }
     ctx.runner(&board.id)
-        .run("packages-cargo", &format!("cargo build ({}: {})", board.rust.target, crates.join(", ")), &mut cmd)
-        .with_context(|| format!("cross-compiling {} for {} failed", crates.join(", "), board.id))?;
+        .run("packages-cargo", &format!("cargo build ({}: {what})", board.rust.target), &mut cmd)
+        .with_context(|| format!("cross-compiling {what} for {} failed", board.id))?;
     Ok(dir.join(&board.rust.target).join("device"))
 }

@@ -7,6 +7,7 @@
 //! services, conffiles, sha256 per file) then the files under `data/`.
 
 pub mod cross;
+pub mod multicall;
 pub mod oxpkg;
 
 use crate::board::Board;
@@ -27,9 +28,10 @@ struct ManifestFile {
     package: ManifestPackage,
     #[serde(default)]
     kernel: KernelSection,
-    /// Crate binary -> install path (`webd = "/usr/sbin/webd"`).
+    /// Applet name -> where it is installed and the function it runs
+    /// (`webd = { path = "/usr/sbin/webd", entry = "webd::main" }`).
     #[serde(default)]
-    binaries: BTreeMap<String, String>,
+    applets: BTreeMap<String, Applet>,
     /// Symlink path -> target (`"/sbin/reboot" = "init"`).
     #[serde(default)]
     links: BTreeMap<String, String>,
@@ -73,6 +75,17 @@ pub struct FileEntry {
     pub conffile: bool,
 }
 
+/// An applet: a command of a package crate, one entry function (`fn(Vec<String>) -> i32`,
+/// its own name first in the arguments) installed at `path`: a symlink to the multi-call
+/// /bin/oxwrt, or to the package's standalone binary (see [`multicall`]).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Applet {
+    pub path: String,
+    /// A Rust path starting with the crate's library name, like `netd::main`.
+    pub entry: String,
+}
+
 fn default_mode() -> String {
     "0644".into()
 }
@@ -87,16 +100,33 @@ pub struct Package {
     pub kernel_options: Vec<String>,
     /// The crate's package name when the package is a crate.
     pub crate_name: Option<String>,
-    pub binaries: BTreeMap<String, String>,
+    pub applets: BTreeMap<String, Applet>,
     pub links: BTreeMap<String, String>,
     pub files: Vec<FileEntry>,
     pub services: Vec<Service>,
     pub dir: PathBuf,
 }
 
-/// What cargo says about the workspace's crates: package name -> (version, licence, bins).
+/// What cargo says about one workspace crate.
+#[derive(Debug, Clone)]
+pub struct CrateMeta {
+    pub name: String,
+    pub version: String,
+    pub license: Option<String>,
+    /// The library target's name (`oxinit` for package `init`), if it has one.
+    pub lib: Option<String>,
+}
+
+/// What cargo says about the workspace's crates, by folder.
 #[derive(Debug, Default)]
-pub struct CrateInfo(BTreeMap<PathBuf, (String, String, Option<String>, Vec<String>)>);
+pub struct CrateInfo(BTreeMap<PathBuf, CrateMeta>);
+
+impl CrateInfo {
+    /// Says that the crate in `dir` is `meta` (tests, and callers that know).
+    pub fn insert(&mut self, dir: PathBuf, meta: CrateMeta) {
+        self.0.insert(dir, meta);
+    }
+}
 
 impl CrateInfo {
     pub fn load(root: &Path) -> Result<CrateInfo> {
@@ -112,21 +142,20 @@ impl CrateInfo {
         let mut map = BTreeMap::new();
         for p in meta["packages"].as_array().into_iter().flatten() {
             let dir = Path::new(p["manifest_path"].as_str().unwrap_or_default()).parent().map(Path::to_path_buf).unwrap_or_default();
-            let bins = p["targets"]
+            let lib = p["targets"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")))
-                .filter_map(|t| t["name"].as_str().map(String::from))
-                .collect();
+                .find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "lib" || k == "rlib")))
+                .and_then(|t| t["name"].as_str().map(|n| n.replace('-', "_")));
             map.insert(
                 dir,
-                (
-                    p["name"].as_str().unwrap_or_default().to_string(),
-                    p["version"].as_str().unwrap_or_default().to_string(),
-                    p["license"].as_str().map(String::from),
-                    bins,
-                ),
+                CrateMeta {
+                    name: p["name"].as_str().unwrap_or_default().to_string(),
+                    version: p["version"].as_str().unwrap_or_default().to_string(),
+                    license: p["license"].as_str().map(String::from),
+                    lib,
+                },
             );
         }
         Ok(CrateInfo(map))
@@ -157,26 +186,22 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
     check_paths(&shown, name, &m)?;
     let krate = crates.0.get(&dir.canonicalize().unwrap_or(dir.clone())).or_else(|| crates.0.get(&dir));
     let (crate_name, version, license) = match krate {
-        Some((cname, version, license, bins)) => {
+        Some(meta) => {
             if m.package.version.is_some() {
-                bail!("{shown}: package.version is taken from packages/{name}/Cargo.toml ({version}); remove it here");
+                bail!("{shown}: package.version is taken from packages/{name}/Cargo.toml ({}); remove it here", meta.version);
             }
-            for bin in m.binaries.keys() {
-                if !bins.contains(bin) {
-                    bail!("{shown}: binaries.{bin}: the crate `{cname}` has no binary `{bin}` (it has: {})", bins.join(", "));
-                }
-            }
+            check_applets(&shown, name, meta, &m.applets)?;
             let license = m
                 .package
                 .license
                 .clone()
-                .or(license.clone())
+                .or(meta.license.clone())
                 .with_context(|| format!("{shown}: no licence: set `license` (SPDX) in packages/{name}/Cargo.toml"))?;
-            (Some(cname.clone()), version.clone(), license)
+            (Some(meta.name.clone()), meta.version.clone(), license)
         }
         None => {
-            if !m.binaries.is_empty() {
-                bail!("{shown}: `binaries` needs a crate, but packages/{name}/ has no Cargo.toml in the workspace");
+            if !m.applets.is_empty() {
+                bail!("{shown}: `applets` needs a crate, but packages/{name}/ has no Cargo.toml in the workspace");
             }
             let version = m.package.version.clone().with_context(|| format!("{shown}: package.version is required (the package is not a crate)"))?;
             let license = m.package.license.clone().with_context(|| format!("{shown}: package.license (SPDX) is required"))?;
@@ -208,12 +233,44 @@ pub fn load(root: &Path, name: &str, crates: &CrateInfo) -> Result<Package> {
         depends: m.package.depends,
         kernel_options: m.kernel.options,
         crate_name,
-        binaries: m.binaries,
+        applets: m.applets,
         links: m.links,
         files: m.files,
         services: m.services,
         dir,
     })
+}
+
+/// Applet names (letters, digits, `_.-`, not starting with `-` or `.`), entries (a Rust path
+/// into the crate's library), and the main applet, named after the package, which a
+/// standalone build installs as the binary.
+fn check_applets(shown: &str, name: &str, meta: &CrateMeta, applets: &BTreeMap<String, Applet>) -> Result<()> {
+    if applets.is_empty() {
+        return Ok(());
+    }
+    let Some(lib) = &meta.lib else {
+        bail!("{shown}: `applets` call functions of the crate's library, but the crate `{}` has none: add a src/lib.rs", meta.name);
+    };
+    for (applet, a) in applets {
+        let name_ok = applet.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) && !applet.starts_with(['-', '.']) && !applet.is_empty();
+        if !name_ok || applet == "oxwrt" {
+            bail!("{shown}: applets.\"{}\": an applet name is letters, digits and `_.-` (not first), and not `oxwrt`", applet.escape_debug());
+        }
+        let segs: Vec<&str> = a.entry.split("::").collect();
+        let ident = |s: &str| !s.is_empty() && !s.starts_with(|c: char| c.is_ascii_digit()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if segs.len() < 2 || segs[0] != lib || !segs.iter().all(|s| ident(s)) {
+            bail!(
+                "{shown}: applets.{applet}.entry = \"{}\": write the path of a `pub fn(Vec<String>) -> i32` in the crate's library, starting with its name, like \"{lib}::main\"",
+                a.entry.escape_debug()
+            );
+        }
+    }
+    if !applets.contains_key(name) {
+        bail!(
+            "{shown}: no applet is named `{name}`: the applet named after the package is its main one (a standalone build installs the binary at its path); add `{name} = {{ path = \"...\", entry = \"{lib}::main\" }}` to [applets]",
+        );
+    }
+    Ok(())
 }
 
 /// The paths of package.toml: install paths absolute and made of plain components (no
@@ -232,8 +289,8 @@ fn check_paths(shown: &str, name: &str, m: &ManifestFile) -> Result<()> {
         }
         Ok(())
     };
-    for (bin, path) in &m.binaries {
-        add(format!("binaries.{bin}"), path)?;
+    for (applet, a) in &m.applets {
+        add(format!("applets.{applet}.path"), &a.path)?;
     }
     for (link, target) in &m.links {
         add(format!("links.\"{}\"", link.escape_debug()), link)?;
@@ -271,8 +328,18 @@ fn check_paths(shown: &str, name: &str, m: &ManifestFile) -> Result<()> {
 /// package installs /sbin/init, and every service's command is installed.
 pub fn resolve(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<Package>> {
     let pkgs = resolve_some(root, wanted, origin)?;
-    let installed: BTreeSet<String> =
-        pkgs.iter().flat_map(|p| p.binaries.values().cloned().chain(p.links.keys().cloned()).chain(p.files.iter().map(|f| f.path.clone()))).collect();
+    let installed: BTreeSet<String> = pkgs
+        .iter()
+        .flat_map(|p| p.applets.values().map(|a| a.path.clone()).chain(p.links.keys().cloned()).chain(p.files.iter().map(|f| f.path.clone())))
+        .collect();
+    let mut applet_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for p in &pkgs {
+        for applet in p.applets.keys() {
+            if let Some(first) = applet_of.insert(applet, &p.name) {
+                bail!("packages/{}/package.toml: applet `{applet}` is an applet of package {first} already: applets share one binary, so give it another name", p.name);
+            }
+        }
+    }
     if !installed.contains("/sbin/init") {
         bail!("{origin}: no package installs /sbin/init, so the image could not boot: add \"init\" to packages");
     }
@@ -376,6 +443,9 @@ pub struct Control {
     pub services: Vec<Service>,
     pub conffiles: Vec<String>,
     pub files: Vec<FileRecord>,
+    /// The multi-call binary's package: where its bytes went, by package ([`multicall::Part`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contains: Vec<multicall::Part>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -397,7 +467,7 @@ pub enum Content {
 }
 
 /// Writes `<out>/<name>_<version>_<arch>.oxpkg`; returns its path.
-pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Content>, epoch: u64, out: &Path) -> Result<PathBuf> {
+pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Content>, epoch: u64, out: &Path, contains: Vec<multicall::Part>) -> Result<PathBuf> {
     let mut files = Vec::new();
     for (path, c) in &contents {
         if let Some(why) = oxpkg::bad_install_path(path) {
@@ -423,6 +493,7 @@ pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Conte
         services: pkg.services.clone(),
         conffiles: pkg.files.iter().filter(|f| f.conffile).map(|f| f.path.clone()).collect(),
         files,
+        contains,
     };
     std::fs::create_dir_all(out)?;
     let file_name = format!("{}_{}_{}.oxpkg", pkg.name, pkg.version, arch.replace('+', "_"));
@@ -460,23 +531,42 @@ pub fn read_archive(path: &Path) -> Result<(Control, BTreeMap<String, Content>)>
     crate::steps::packages::oxpkg::read(path)
 }
 
-/// Cross-compiles the crates among `pkgs` and writes every package's archive into
-/// target/oxwrt/<board>/packages/ (cleared first); returns the archives in `pkgs` order.
-pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64) -> Result<Vec<PathBuf>> {
-    let crates: Vec<String> = pkgs.iter().filter_map(|p| p.crate_name.clone()).collect();
-    let bin_dir = if crates.is_empty() { None } else { Some(cross::build_crates(ctx, board, &crates, epoch)?) };
+/// Cross-compiles the packages' applets and writes every package's archive into
+/// target/oxwrt/<board>/packages/ (cleared first); returns the archives, the multi-call
+/// binary's own package ([`multicall::NAME`]) first when there is one, then `pkgs` in order.
+/// Packages named in `standalone` get a binary of their own; the others' applets are links
+/// to the multi-call /bin/oxwrt ([`multicall`]).
+pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64, standalone: &[String]) -> Result<Vec<PathBuf>> {
+    let with_applets: Vec<&Package> = pkgs.iter().filter(|p| !p.applets.is_empty()).collect();
+    let joined: Vec<&Package> = with_applets.iter().copied().filter(|p| !standalone.contains(&p.name)).collect();
     let out = ctx.board_out(&board.id).join("packages");
-    if out.exists() {
-        std::fs::remove_dir_all(&out)?;
-    }
     let arch = architecture(board);
     let mut archives = Vec::new();
-    for p in pkgs {
+    let mut binaries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut staged: Vec<(Package, BTreeMap<String, Content>, Vec<multicall::Part>)> = Vec::new();
+    if !joined.is_empty() {
+        let bin = multicall::build(ctx, board, &joined, epoch)?;
         let mut contents = BTreeMap::new();
-        for (bin, dest) in &p.binaries {
-            let src = bin_dir.as_ref().map(|d| d.join(bin)).unwrap_or_default();
-            let data = std::fs::read(&src).with_context(|| format!("the cross build did not produce {} (package {})", src.display(), p.name))?;
-            contents.insert(dest.clone(), Content::File { data, mode: 0o755 });
+        contents.insert(multicall::PATH.to_string(), Content::File { data: bin.data, mode: 0o755 });
+        staged.push((multicall::package(&ctx.root, &joined)?, contents, bin.parts));
+    }
+    for p in with_applets.iter().filter(|p| standalone.contains(&p.name)) {
+        binaries.insert(p.name.clone(), multicall::build(ctx, board, &[p], epoch)?.data);
+    }
+    for p in pkgs {
+        let mut pkg = p.clone();
+        let mut contents = BTreeMap::new();
+        if let Some(data) = binaries.remove(&p.name) {
+            let main = p.applets[&p.name].path.clone();
+            for a in p.applets.values().filter(|a| a.path != main) {
+                contents.insert(a.path.clone(), Content::Link(multicall::relative_link(&a.path, &main)));
+            }
+            contents.insert(main, Content::File { data, mode: 0o755 });
+        } else if !p.applets.is_empty() {
+            for a in p.applets.values() {
+                contents.insert(a.path.clone(), Content::Link(multicall::relative_link(&a.path, multicall::PATH)));
+            }
+            pkg.depends.push(multicall::NAME.into());
         }
         for (link, target) in &p.links {
             contents.insert(link.clone(), Content::Link(target.clone()));
@@ -485,7 +575,13 @@ pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64
             let data = std::fs::read(p.dir.join(&f.source))?;
             contents.insert(f.path.clone(), Content::File { data, mode: u32::from_str_radix(&f.mode, 8)? });
         }
-        archives.push(write_archive(p, &arch, contents, epoch, &out)?);
+        staged.push((pkg, contents, Vec::new()));
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(&out)?;
+    }
+    for (pkg, contents, parts) in staged {
+        archives.push(write_archive(&pkg, &arch, contents, epoch, &out, parts)?);
     }
     Ok(archives)
 }
