@@ -199,6 +199,18 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
             "pip install ziglang cargo-zigbuild",
         ));
     }
+    // The multi-call binary is measured (nm) and stripped (strip) with the board's binutils.
+    let binutils =
+        if board.kernel.cross_compile.is_empty() { "binutils".to_string() } else { format!("binutils-{}", board.kernel.cross_compile.trim_end_matches('-')) };
+    for tool in ["nm", "strip"] {
+        r.push(Requirement::new(
+            format!("{}{tool} (measures and strips the device binaries)", board.kernel.cross_compile),
+            Userland,
+            Check::Program(format!("{}{tool}", board.kernel.cross_compile)),
+            vec![deb(&binutils)],
+            "binutils for the board's architecture",
+        ));
+    }
     if let Some(q) = &board.qemu {
         let pkg = match board.arch {
             Arch::X86_64 => "qemu-system-x86",

@@ -232,10 +232,19 @@ fn applets_name_a_function_of_the_crate_and_the_package_has_a_main_one() {
          add `x = { path = \"...\", entry = \"xlib::main\" }` to [applets]"
     );
     for bad in ["\"-x\"", "\".x\"", "\"a b\"", "oxwrt"] {
-        let e = applet_err(&format!("x = {{ path = \"/usr/sbin/x\", entry = \"xlib::main\" }}\n{bad} = {{ path = \"/usr/sbin/z\", entry = \"xlib::main\" }}\n"));
+        let e =
+            applet_err(&format!("x = {{ path = \"/usr/sbin/x\", entry = \"xlib::main\" }}\n{bad} = {{ path = \"/usr/sbin/z\", entry = \"xlib::main\" }}\n"));
         assert!(e.contains("an applet name is letters, digits and `_.-`"), "{bad}: {e}");
     }
-    let e = format!("{:#}", packages::load(&repo(&[("x", &format!("{}[applets]\nx = {{ path = \"/x\", entry = \"x::main\" }}\n", plain("")))]).path().to_path_buf(), "x", &packages::CrateInfo::default()).unwrap_err());
+    let e = format!(
+        "{:#}",
+        packages::load(
+            &repo(&[("x", &format!("{}[applets]\nx = {{ path = \"/x\", entry = \"x::main\" }}\n", plain("")))]).path(),
+            "x",
+            &packages::CrateInfo::default()
+        )
+        .unwrap_err()
+    );
     assert_eq!(e, "packages/x/package.toml: `applets` needs a crate, but packages/x/ has no Cargo.toml in the workspace");
 }
 
@@ -248,7 +257,9 @@ fn two_packages_cannot_have_the_same_applet() {
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(dir.join("Cargo.toml"), format!("[package]\nname = \"{name}\"\nversion = \"1.0.0\"\nlicense = \"MIT\"\nedition = \"2021\"\n")).unwrap();
         std::fs::write(dir.join("src/lib.rs"), "").unwrap();
-        let applets = format!("{name} = {{ path = \"/usr/sbin/{name}\", entry = \"{name}::main\" }}\nping = {{ path = \"/usr/bin/ping-{name}\", entry = \"{name}::main\" }}\n");
+        let applets = format!(
+            "{name} = {{ path = \"/usr/sbin/{name}\", entry = \"{name}::main\" }}\nping = {{ path = \"/usr/bin/ping-{name}\", entry = \"{name}::main\" }}\n"
+        );
         std::fs::write(dir.join("package.toml"), format!("[package]\ndescription = \"t\"\n[applets]\n{applets}")).unwrap();
     }
     assert_eq!(

@@ -11,9 +11,12 @@
 
 use std::io::Write;
 
+/// An applet's entry: its arguments (its own name first) -> the exit status.
+type Entry = fn(Vec<String>) -> i32;
+
 include!(concat!(env!("OUT_DIR"), "/applets.rs"));
 
-fn find(name: &str) -> Option<fn(Vec<String>) -> i32> {
+fn find(name: &str) -> Option<Entry> {
     APPLETS.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| APPLETS[i].1)
 }
 

@@ -47,7 +47,7 @@ pub fn build(ctx: &Context, board: &Board) -> Result<Built> {
     let kernel = plan.build()?;
     lap("kernel", &mut stages);
     packages::check_kernel_options(&pkgs, board, &DotConfig::read(&plan.paths.out.join(".config"))?)?;
-    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch, &board.standalone)?;
+    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch, &board.standalone, &packages_dir(ctx, board))?;
     let controls: Vec<(Control, PathBuf)> = archives.iter().map(|a| packages::read_archive(a).map(|(c, _)| (c, a.clone()))).collect::<Result<_>>()?;
     lap("packages", &mut stages);
     let kernel_image = plan.paths.out.join(&kernel.image);
@@ -123,17 +123,26 @@ pub fn summarize(ctx: &Context, board: &Board, built: &Built) {
 /// `cargo xtask test` cross-compiles while the kernels build.
 pub fn archives_of(ctx: &Context, board: &Board) -> Result<Vec<PathBuf>> {
     let pkgs = packages::resolve(&ctx.root, &board.packages, &format!("targets/{}.toml packages", board.id))?;
-    packages::build_archives(ctx, board, &pkgs, BuildId::of(ctx).epoch, &board.standalone)
+    packages::build_archives(ctx, board, &pkgs, BuildId::of(ctx).epoch, &board.standalone, &packages_dir(ctx, board))
 }
 
-/// `cargo xtask package NAME --board B`: one package's archive (and its dependencies'),
-/// each with a binary of its own (standalone: to be installed later on a device, beside an
-/// image's multi-call binary).
+/// Where a board's image build puts its package archives.
+pub fn packages_dir(ctx: &Context, board: &Board) -> PathBuf {
+    ctx.board_out(&board.id).join("packages")
+}
+
+/// Where `cargo xtask package` puts the archives it builds.
+pub fn standalone_dir(ctx: &Context, board: &Board) -> PathBuf {
+    ctx.board_out(&board.id).join("standalone")
+}
+
+/// `cargo xtask package NAME --board B`: the package's archive with a binary of its own
+/// (standalone), to be installed later on a device beside its image's multi-call binary,
+/// in target/oxwrt/B/standalone/. Its dependencies (checked to exist) are the device's.
 pub fn package(ctx: &Context, board: &Board, name: &str) -> Result<Vec<PathBuf>> {
-    let pkgs = packages::resolve_some(&ctx.root, &[name.to_string()], "the command line")?;
+    let pkgs: Vec<_> = packages::resolve_some(&ctx.root, &[name.to_string()], "the command line")?.into_iter().filter(|p| p.name == name).collect();
     let id = BuildId::of(ctx);
-    let all: Vec<String> = pkgs.iter().map(|p| p.name.clone()).collect();
-    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch, &all)?;
+    let archives = packages::build_archives(ctx, board, &pkgs, id.epoch, &[name.to_string()], &standalone_dir(ctx, board))?;
     for a in &archives {
         eprintln!("{} ({} B)", a.display(), std::fs::metadata(a)?.len());
     }

@@ -245,7 +245,7 @@ fn package_bytes(archives: &[PathBuf]) -> Result<Vec<PackageBytes>> {
 /// Each part's bytes and its share of `xz` bytes, in proportion.
 pub fn shares(parts: &[crate::steps::packages::multicall::Part], xz: u64) -> Vec<(String, u64, u64)> {
     let total: u64 = parts.iter().map(|p| p.bytes).sum();
-    parts.iter().map(|p| (p.name.clone(), p.bytes, if total == 0 { 0 } else { xz * p.bytes / total })).collect()
+    parts.iter().map(|p| (p.name.clone(), p.bytes, (xz * p.bytes).checked_div(total).unwrap_or(0))).collect()
 }
 
 fn xz_len(data: &[u8]) -> Result<u64> {

@@ -24,7 +24,7 @@ pub fn rustflags(ctx: &Context, board: &Board) -> Vec<String> {
     for feat in &board.rust.features {
         f.extend(["-C".into(), format!("target-feature={feat}")]);
     }
-    f.extend(["-C", "relocation-model=static", "-C", "link-self-contained=no"].map(String::from));
+    f.extend(["-C", "relocation-model=static", "-C", "link-self-contained=no", "-Z", "location-detail=none"].map(String::from));
     f.push(format!("--remap-path-prefix={}=/oxwrt", ctx.root.display()));
     if let Some(home) = cargo_home() {
         f.push(format!("--remap-path-prefix={}=/cargo", home.display()));
@@ -44,7 +44,16 @@ pub fn build(ctx: &Context, board: &Board, what: &str, args: &[String], envs: &[
     let dir = target_dir(ctx, board);
     let mut cmd = Command::new("cargo-zigbuild");
     cmd.current_dir(&ctx.root)
-        .args(["build", "--profile", "device", "--locked", "-Zbuild-std=std,panic_abort", "--target", &board.rust.target])
+        .args([
+            "build",
+            "--profile",
+            "device",
+            "--locked",
+            "-Zbuild-std=std,panic_abort",
+            "-Zbuild-std-features=optimize_for_size",
+            "--target",
+            &board.rust.target,
+        ])
         // Debian's cargo/rustc (they have the std sources) ahead of rustup's.
         .env("PATH", format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default()))
         .env("CARGO", "/usr/bin/cargo")

@@ -336,7 +336,10 @@ pub fn resolve(root: &Path, wanted: &[String], origin: &str) -> Result<Vec<Packa
     for p in &pkgs {
         for applet in p.applets.keys() {
             if let Some(first) = applet_of.insert(applet, &p.name) {
-                bail!("packages/{}/package.toml: applet `{applet}` is an applet of package {first} already: applets share one binary, so give it another name", p.name);
+                bail!(
+                    "packages/{}/package.toml: applet `{applet}` is an applet of package {first} already: applets share one binary, so give it another name",
+                    p.name
+                );
             }
         }
     }
@@ -467,7 +470,14 @@ pub enum Content {
 }
 
 /// Writes `<out>/<name>_<version>_<arch>.oxpkg`; returns its path.
-pub fn write_archive(pkg: &Package, arch: &str, contents: BTreeMap<String, Content>, epoch: u64, out: &Path, contains: Vec<multicall::Part>) -> Result<PathBuf> {
+pub fn write_archive(
+    pkg: &Package,
+    arch: &str,
+    contents: BTreeMap<String, Content>,
+    epoch: u64,
+    out: &Path,
+    contains: Vec<multicall::Part>,
+) -> Result<PathBuf> {
     let mut files = Vec::new();
     for (path, c) in &contents {
         if let Some(why) = oxpkg::bad_install_path(path) {
@@ -531,15 +541,14 @@ pub fn read_archive(path: &Path) -> Result<(Control, BTreeMap<String, Content>)>
     crate::steps::packages::oxpkg::read(path)
 }
 
-/// Cross-compiles the packages' applets and writes every package's archive into
-/// target/oxwrt/<board>/packages/ (cleared first); returns the archives, the multi-call
+/// Cross-compiles the packages' applets and writes every package's archive into `out`
+/// (cleared first); returns the archives, the multi-call
 /// binary's own package ([`multicall::NAME`]) first when there is one, then `pkgs` in order.
 /// Packages named in `standalone` get a binary of their own; the others' applets are links
 /// to the multi-call /bin/oxwrt ([`multicall`]).
-pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64, standalone: &[String]) -> Result<Vec<PathBuf>> {
+pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64, standalone: &[String], out: &Path) -> Result<Vec<PathBuf>> {
     let with_applets: Vec<&Package> = pkgs.iter().filter(|p| !p.applets.is_empty()).collect();
     let joined: Vec<&Package> = with_applets.iter().copied().filter(|p| !standalone.contains(&p.name)).collect();
-    let out = ctx.board_out(&board.id).join("packages");
     let arch = architecture(board);
     let mut archives = Vec::new();
     let mut binaries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -578,10 +587,10 @@ pub fn build_archives(ctx: &Context, board: &Board, pkgs: &[Package], epoch: u64
         staged.push((pkg, contents, Vec::new()));
     }
     if out.exists() {
-        std::fs::remove_dir_all(&out)?;
+        std::fs::remove_dir_all(out).with_context(|| format!("cannot clear {}", out.display()))?;
     }
     for (pkg, contents, parts) in staged {
-        archives.push(write_archive(&pkg, &arch, contents, epoch, &out, parts)?);
+        archives.push(write_archive(&pkg, &arch, contents, epoch, out, parts)?);
     }
     Ok(archives)
 }

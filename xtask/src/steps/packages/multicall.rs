@@ -112,7 +112,9 @@ fn crate_owners(ctx: &Context, board: &Board, members: &[&Package]) -> Result<BT
             .as_array()
             .into_iter()
             .flatten()
-            .find(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k != "bin" && k != "test" && k != "bench" && k != "example" && k != "custom-build")))
+            .find(|t| {
+                t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k != "bin" && k != "test" && k != "bench" && k != "example" && k != "custom-build"))
+            })
             .and_then(|t| t["name"].as_str())
             .unwrap_or(name)
             .replace('-', "_");
