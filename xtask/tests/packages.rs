@@ -239,7 +239,7 @@ fn applets_name_a_function_of_the_crate_and_the_package_has_a_main_one() {
     let e = format!(
         "{:#}",
         packages::load(
-            &repo(&[("x", &format!("{}[applets]\nx = {{ path = \"/x\", entry = \"x::main\" }}\n", plain("")))]).path(),
+            repo(&[("x", &format!("{}[applets]\nx = {{ path = \"/x\", entry = \"x::main\" }}\n", plain("")))]).path(),
             "x",
             &packages::CrateInfo::default()
         )
