@@ -154,7 +154,9 @@ fn crate_owners(ctx: &Context, board: &Board, members: &[&Package]) -> Result<BT
     Ok(users.into_iter().filter(|(_, u)| u.len() == 1).filter_map(|(lib, u)| u.into_iter().next().map(|p| (lib, p))).collect())
 }
 
-/// (demangled name, size) of every symbol of .text, .rodata and .data (what flash holds).
+/// (demangled name, size) of every symbol of .text, .rodata and .data (what flash holds),
+/// each address once: aliases (`free` and `c.malloc.free`, weak and strong names) share
+/// their bytes, which go to a Rust path when one of the names is one.
 fn symbols(board: &Board, binary: &Path) -> Result<Vec<(String, u64)>> {
     let nm = format!("{}nm", board.kernel.cross_compile);
     let out = Command::new(&nm)
@@ -166,18 +168,21 @@ fn symbols(board: &Board, binary: &Path) -> Result<Vec<(String, u64)>> {
         bail!("{nm} {} failed: {}", binary.display(), String::from_utf8_lossy(&out.stderr).trim());
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut syms = Vec::new();
+    let mut by_address: BTreeMap<u64, (String, u64)> = BTreeMap::new();
     for line in text.lines() {
         // ADDRESS SIZE TYPE NAME (the name may have spaces); symbols without a size have 3 fields.
         let mut f = line.splitn(4, ' ');
-        let (Some(_), Some(size), Some(kind), Some(name)) = (f.next(), f.next(), f.next(), f.next()) else { continue };
+        let (Some(address), Some(size), Some(kind), Some(name)) = (f.next(), f.next(), f.next(), f.next()) else { continue };
         if !"TtRrDdWwVv".contains(kind) || kind.len() != 1 {
             continue;
         }
-        if let Ok(size) = u64::from_str_radix(size, 16) {
-            syms.push((name.to_string(), size));
+        let (Ok(address), Ok(size)) = (u64::from_str_radix(address, 16), u64::from_str_radix(size, 16)) else { continue };
+        let keep = by_address.get(&address).is_none_or(|(old, old_size)| size > *old_size || (size == *old_size && !old.contains("::") && name.contains("::")));
+        if keep {
+            by_address.insert(address, (name.to_string(), size));
         }
     }
+    let syms: Vec<(String, u64)> = by_address.into_values().collect();
     if syms.is_empty() {
         bail!("{nm} found no sized symbols in {}: was it stripped at link time? (the `device` profile must have strip = false)", binary.display());
     }
