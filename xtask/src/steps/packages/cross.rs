@@ -24,7 +24,10 @@ pub fn rustflags(ctx: &Context, board: &Board) -> Vec<String> {
     for feat in &board.rust.features {
         f.extend(["-C".into(), format!("target-feature={feat}")]);
     }
-    f.extend(["-C", "relocation-model=static", "-C", "link-self-contained=no", "-Z", "location-detail=none", "-Z", "unstable-options", "-C", "panic=immediate-abort"].map(String::from));
+    f.extend(["-C", "relocation-model=static", "-C", "link-self-contained=no"].map(String::from));
+    // Size (measured in docs/toolchain.md, "Size"): no file/line strings for panics, and a
+    // panic traps at once instead of formatting a message.
+    f.extend(["-Z", "location-detail=none", "-Z", "unstable-options", "-C", "panic=immediate-abort"].map(String::from));
     f.push(format!("--remap-path-prefix={}=/oxwrt", ctx.root.display()));
     if let Some(home) = cargo_home() {
         f.push(format!("--remap-path-prefix={}=/cargo", home.display()));
