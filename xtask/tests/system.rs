@@ -133,10 +133,11 @@ fn service_pid(table: &str, name: &str) -> u32 {
 ///    shell, whose controlling terminal it was, dies of SIGHUP, and init starts a new one
 ///    on /dev/console, which now resolves to ttyS0 (the kernel skips a console whose
 ///    device is gone). init's own fd stays on the dead hvc0. Linux 6.1 does not fail
-///    those writes with EIO: a file opened through /dev/console is not hung up
-///    (`__tty_hangup` skips `redirected_tty_write` files) and the hvc driver throws the
-///    output away once the port is gone; the test prints what `service status` counted.
-///    (EIO from a hung-up terminal is crates/log's `a_hung_up_terminal_fails_with_eio`.)
+///    those writes: a file opened through /dev/console is not hung up (`__tty_hangup`
+///    skips `redirected_tty_write` files) and the hvc driver throws the output away once
+///    the port is gone, while /dev/hvc0 opened by name fails with EIO (checked); the test
+///    prints what `service status` counted for init. (init's logging on a hung-up
+///    terminal's EIO: crates/log's `a_hung_up_terminal_fails_with_eio`.)
 ///    From the new shell: webd, killed again, is restarted; `logread` has init's lines
 ///    from while its console was gone; no kernel panic; a clean power-off.
 #[test]
@@ -197,6 +198,10 @@ fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
         table.lines().any(|l| l.starts_with("console ") && l.contains("running") && l.contains("killed by SIGHUP")) && service_pid(&table, "console") != shell,
         "the console shell was not restarted after its console went away:\n{table}"
     );
+    // The terminal is dead: opened by its own name (not through /dev/console, as init's
+    // file was), it fails writes with EIO.
+    let out = g.shell("echo x > /dev/hvc0");
+    assert!(out.contains("os error 5"), "a write to the unplugged hvc0 did not fail with EIO:\n{out}");
     // Killed again, with init's console gone: restarted.
     g.send(&format!("kill -9 {restarted}"));
     let started = std::time::Instant::now();
