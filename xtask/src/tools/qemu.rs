@@ -158,7 +158,7 @@ impl Console {
     }
 
     /// Connects to a QEMU chardev that is a Unix socket server (`-chardev
-    /// socket,server=on,wait=off,path=...`), waiting up to 10 s for QEMU to create it.
+    /// socket,server=on,wait=off,path=...`), waiting up to 30 s for QEMU to create it.
     /// Dropping the console closes the connection (QEMU then discards what the guest
     /// writes there, and accepts a new connection).
     pub fn connect(name: &str, socket: &std::path::Path) -> Console {
@@ -166,7 +166,7 @@ impl Console {
         let stream = loop {
             match std::os::unix::net::UnixStream::connect(socket) {
                 Ok(s) => break s,
-                Err(e) if started.elapsed() > Duration::from_secs(10) => panic!("cannot connect to {name} at {}: {e}", socket.display()),
+                Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("cannot connect to {name} at {}: {e}", socket.display()),
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         };
@@ -343,14 +343,14 @@ pub struct Qmp {
 }
 
 impl Qmp {
-    /// Connects (waiting up to 10 s for QEMU to create the socket) and leaves the
+    /// Connects (waiting up to 30 s for QEMU to create the socket) and leaves the
     /// capabilities negotiation mode.
     pub fn connect(socket: &std::path::Path) -> Result<Qmp> {
         let started = Instant::now();
         let stream = loop {
             match std::os::unix::net::UnixStream::connect(socket) {
                 Ok(s) => break s,
-                Err(e) if started.elapsed() > Duration::from_secs(10) => return Err(e).with_context(|| format!("QMP socket {}", socket.display())),
+                Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e).with_context(|| format!("QMP socket {}", socket.display())),
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         };
