@@ -225,7 +225,7 @@ impl Guest {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {}", crate::tools::exec::display(&cmd), e));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::tools::exec::display(&cmd)));
         let outputs: Vec<Box<dyn Read + Send>> = vec![Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
         let stdin: ChildStdin = child.stdin.take().unwrap();
         let serial = Console::new("the serial console", Box::new(stdin), outputs);
