@@ -1,7 +1,8 @@
 //! End-to-end checks of whole images (run by `cargo xtask test` after it has built them):
 //! boot in QEMU to `oxwrt: ready`, the status page through the port forward, init
-//! restarting a killed service, a clean reboot, data surviving it, UEFI boot of the disk
-//! image, the MIPS32r1 Malta, the images against independent tools, reproducibility.
+//! restarting a killed service, a clean reboot, data surviving it, init going on when its
+//! console is closed or unplugged, UEFI boot of the disk image, the MIPS32r1 Malta, the
+//! images against independent tools, reproducibility.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 use xtask::board::Board;
 use xtask::context::Context;
-use xtask::tools::qemu::{self, Guest, Launch};
+use xtask::tools::qemu::{self, Console, Guest, Launch};
 
 const X86: &str = "qemu-x86-64";
 const MALTA: &str = "qemu-malta-mipsel";
@@ -40,7 +41,7 @@ const BOOT: Duration = Duration::from_secs(180);
 fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a_reboot() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let launch = Launch { disk: Some(disk.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None };
+    let launch = Launch { disk: Some(disk.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() };
     let m = manifest(X86);
     let mut g = Guest::start(&ctx(), &board(X86), launch.clone());
     g.wait_for("oxwrt: ready", BOOT);
@@ -110,13 +111,155 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     assert!(g.wait_exit(Duration::from_secs(60)).success());
 }
 
+/// The pid of `name` in a `service` table.
+fn service_pid(table: &str, name: &str) -> u32 {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} pid in:\n{table}"))
+}
+
+/// `service status` (on `console`, else the serial console) once `name` runs again with
+/// another pid than `old`, within 30 s.
+fn restarted(g: &mut Guest, mut console: Option<&mut Console>, name: &str, old: u32) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let table = match console.as_deref_mut() {
+            Some(c) => g.shell_on(c, "service status"),
+            None => g.shell("service status"),
+        };
+        if table.lines().any(|l| l.starts_with(&format!("{name} ")) && l.contains("running")) && service_pid(&table, name) != old {
+            return table;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{name} (pid {old}) not restarted within 30 s:\n{table}\nserial console:\n{}", g.tail());
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// PID 1 outlives its console. The guest gets a second console, a virtio console (hvc0)
+/// whose QEMU end is a Unix socket the test connects to, and `console=hvc0` after the
+/// built-in `console=ttyS0`: /dev/console (the last `console=`) is hvc0, so init's lines
+/// and the console shell are there, while the kernel's messages also reach ttyS0 (QEMU's
+/// stdio). Then:
+/// 1. closed: the test shuts its connection while init restarts a killed webd (QEMU
+///    discards what the guest writes to a console nobody is connected to); connected
+///    again, the same shell answers and webd runs again;
+/// 2. gone: the port is hot-unplugged (QMP `device_del`). The kernel hangs up hvc0: the
+///    shell, whose controlling terminal it was, dies of SIGHUP, and init starts a new one
+///    on /dev/console, which now resolves to ttyS0 (the kernel skips a console whose
+///    device is gone). init's own fd stays on the dead hvc0. Linux 6.1 does not fail
+///    those writes: a file opened through /dev/console is not hung up (`__tty_hangup`
+///    skips `redirected_tty_write` files) and the hvc driver throws the output away once
+///    the port is gone, while /dev/hvc0 opened by name fails with EIO (checked); the test
+///    prints what `service status` counted for init. (init's logging on a hung-up
+///    terminal's EIO: crates/log's `a_hung_up_terminal_fails_with_eio`.)
+///    From the new shell: webd, killed again, is restarted; `logread` has init's lines
+///    from while its console was gone; no kernel panic; a clean power-off.
+#[test]
+#[ignore = "needs the images built by `cargo xtask test`"]
+fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
+    let image = xtask::steps::image::disk_path(&ctx(), &board(X86));
+    if !oxwrt_testkit::require_all(&[
+        oxwrt_testkit::Prereq::program("qemu-system-x86_64", "cargo xtask setup"),
+        oxwrt_testkit::Prereq::file(&image, "cargo xtask build --board qemu-x86-64"),
+    ]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = scratch_disk(dir.path());
+    let (hvc_socket, qmp_socket) = (dir.path().join("hvc0.sock"), dir.path().join("qmp.sock"));
+    let devices = [
+        "-device".to_string(),
+        "virtio-serial-pci,id=vser".into(),
+        "-chardev".into(),
+        format!("socket,id=hvc,path={},server=on,wait=off", hvc_socket.display()),
+        "-device".into(),
+        "virtconsole,chardev=hvc,id=hvc0,bus=vser.0".into(),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", qmp_socket.display()),
+    ];
+    let launch =
+        Launch { disk: Some(disk), efi: false, http_port: None, exit_on_reboot: true, append: "console=hvc0".into(), nics: None, devices: devices.to_vec() };
+    let mut g = Guest::start(&ctx(), &board(X86), launch);
+    let mut qmp = qemu::Qmp::connect(&qmp_socket).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut hvc = Console::connect("hvc0", &hvc_socket);
+    g.wait_on(&mut hvc, "oxwrt: ready", BOOT);
+    let serial = g.text();
+    assert!(serial.contains("Run /sbin/init") && !serial.contains("oxwrt: ready"), "init's console is not hvc0; serial console:\n{}", g.tail());
+    let table = g.shell_on(&mut hvc, "service status");
+    for name in ["console", "netd", "webd"] {
+        assert!(table.lines().any(|l| l.starts_with(&format!("{name} ")) && l.contains("running")), "{table}");
+    }
+
+    // 1. Closed: webd dies and is restarted while nobody is connected to the console.
+    let (webd, shell) = (service_pid(&table, "webd"), service_pid(&table, "console"));
+    hvc.send(&format!("kill -9 {webd}"));
+    g.wait_on(&mut hvc, &format!("kill -9 {webd}"), Duration::from_secs(30)); // the tty's echo: the guest has it
+    drop(hvc);
+    std::thread::sleep(Duration::from_secs(2)); // init restarts webd after 0.5 s
+    let mut hvc = Console::connect("hvc0 (again)", &hvc_socket);
+    let table = restarted(&mut g, Some(&mut hvc), "webd", webd);
+    assert!(table.lines().any(|l| l.starts_with("webd ") && l.contains("killed by SIGKILL")), "{table}");
+    let restarted_webd = service_pid(&table, "webd");
+    assert_eq!(service_pid(&table, "console"), shell, "a closed connection is no hangup: the shell stays\n{table}");
+    assert_eq!(g.http("/api/status").0, 200);
+
+    // 2. Gone: the port goes away; the shell dies with it and init starts one on ttyS0.
+    let serial_before = g.text().len();
+    qmp.execute("device_del", serde_json::json!({ "id": "hvc0" })).unwrap_or_else(|e| panic!("{e:#}"));
+    qmp.wait_event("DEVICE_DELETED", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e:#}; serial console:\n{}", g.tail()));
+    g.wait_for("root@oxwrt:/# ", Duration::from_secs(30));
+    let table = g.shell("service status");
+    assert!(
+        table.lines().any(|l| l.starts_with("console ") && l.contains("running") && l.contains("killed by SIGHUP")) && service_pid(&table, "console") != shell,
+        "the console shell was not restarted after its console went away:\n{table}"
+    );
+    // The terminal is dead: opened by its own name (not through /dev/console, as init's
+    // file was), it fails writes with EIO.
+    let out = g.shell("echo x > /dev/hvc0");
+    assert!(out.contains("os error 5"), "a write to the unplugged hvc0 did not fail with EIO:\n{out}");
+    // Killed again, with init's console gone: restarted.
+    g.send(&format!("kill -9 {restarted_webd}"));
+    let table = restarted(&mut g, None, "webd", restarted_webd);
+    assert!(table.lines().any(|l| l.starts_with("netd ") && l.contains("running")), "{table}");
+    let counted = table.lines().find(|l| l.starts_with("console: ")).unwrap_or("console: no line dropped or failed");
+    eprintln!("init's writes to the unplugged hvc0, as `service status` counts them: {counted}");
+    assert_eq!(g.http("/api/status").0, 200);
+    let log = g.shell("logread");
+    for line in [
+        format!("init: console (pid {shell}) killed by SIGHUP; restarting in 0.5 s"),
+        format!("init: webd (pid {restarted_webd}) killed by SIGKILL; restarting in"),
+        format!("init: started webd (pid {})", service_pid(&table, "webd")),
+    ] {
+        assert!(log.contains(&line), "no `{line}` in the log ring:\n{log}");
+    }
+    // init said those lines to its console fd, the dead hvc0, not to ttyS0 (where they
+    // are only in logread's output, after a timestamp).
+    let after = &g.text()[serial_before..];
+    assert!(!after.lines().any(|l| l.starts_with("init: ")), "init's lines reached ttyS0: its console did not stay gone:\n{after}");
+
+    // No panic of PID 1 at any point, and a clean power-off without a console.
+    g.send("poweroff");
+    assert!(g.wait_exit(Duration::from_secs(60)).success(), "{}", g.tail());
+    let text = g.text();
+    for bad in ["Attempted to kill init", "Kernel panic"] {
+        assert!(!text.contains(bad), "`{bad}` on the serial console:\n{}", g.tail());
+    }
+    assert!(text.contains("reboot: Power down"), "no clean power-off:\n{}", g.tail());
+}
+
 #[test]
 #[ignore = "needs the images built by `cargo xtask test`"]
 fn x86_disk_image_boots_through_uefi_firmware() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let mut g =
-        Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None });
+    let mut g = Guest::start(
+        &ctx(),
+        &board(X86),
+        Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() },
+    );
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("efi: EFI v"), "not booted through UEFI:\n{}", g.tail());
@@ -147,7 +290,8 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     let b = board(MALTA);
     let dir = tempfile::tempdir().unwrap();
     let flash = scratch_flash(dir.path());
-    let launch = Launch { disk: Some(flash.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None };
+    let launch =
+        Launch { disk: Some(flash.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() };
 
     // What QEMU loads is partition 0 of the TRX, placed where the kernel goes (not where the
     // decompressor was linked): the relocation in flash-boot/0002 has to run.
@@ -219,7 +363,11 @@ fn malta_formats_a_writable_area_left_over_from_other_firmware() {
         *byte = b"old stock firmware "[i % 19];
     }
     std::fs::write(&flash, &bytes).unwrap();
-    let mut g = Guest::start(&ctx(), &b, Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None });
+    let mut g = Guest::start(
+        &ctx(),
+        &b,
+        Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() },
+    );
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("rootfs_data (/dev/mtdblock") && text.contains("holds no JFFS2 (Foreign"), "{}", g.tail());

@@ -60,6 +60,36 @@ fn a_closed_pipe_counts_failures_and_never_panics() {
     assert_eq!((sink.failed(), sink.dropped()), (3, 0));
 }
 
+/// What a console that went away gives a writer that opened the terminal itself (not
+/// through /dev/console, which Linux never hangs up: see xtask/tests/system.rs
+/// `x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged`): the kernel hangs
+/// the terminal up and every write fails with EIO. Here a pseudo-terminal whose master
+/// closes, on the host's kernel, with the non-blocking fd PID 1 uses.
+#[test]
+fn a_hung_up_terminal_fails_with_eio() {
+    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname_r on the fd just opened; the slave is
+    // opened by the name the kernel gave it; each fd is owned once.
+    let (master, slave) = unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = OwnedFd::from_raw_fd(m);
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let mut name = [0 as libc::c_char; 64];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        let s = libc::open(name.as_ptr(), libc::O_WRONLY | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC);
+        assert!(s >= 0, "open the pty slave: {}", std::io::Error::last_os_error());
+        (master, OwnedFd::from_raw_fd(s))
+    };
+    let sink = leak(Sink::new(slave.as_raw_fd()));
+    assert_eq!(sink.line("init", Level::Info, format_args!("while the terminal is there")), Outcome::Written);
+    drop(master);
+    for i in 0..3 {
+        assert_eq!(sink.line("init", Level::Info, format_args!("hung up {i}")), Outcome::Failed(libc::EIO));
+    }
+    assert_eq!((sink.failed(), sink.dropped()), (3, 0));
+}
+
 #[test]
 fn a_bad_fd_fails_quietly() {
     let sink = Sink::new(-1);

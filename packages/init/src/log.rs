@@ -1,7 +1,9 @@
 //! init's own lines and the echo of services' lines, on the console, through `oxwrt_log`:
-//! a console that fails (EIO once it went away) or is full never stops PID 1 nor panics it
-//! (a panic in PID 1 is a kernel panic); such lines are counted (`service status` shows
-//! the counts). The applets (`logread`, `service`, ...) write their errors to standard
+//! a console that fails (EIO, EBADF) or is full never stops PID 1 nor panics it (a panic in
+//! PID 1 is a kernel panic); such lines are counted (`service status` shows the counts).
+//! A console that goes away is not a failure for /dev/console's files: Linux keeps them
+//! writable and discards (docs/device.md "The console"; xtask/tests/system.rs boots a guest
+//! whose console is unplugged). The applets (`logread`, `service`, ...) write their errors to standard
 //! error the same way.
 
 use oxwrt_log::{Logger, Sink};

@@ -163,7 +163,15 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
         }
         size_rows.push(format!("| {} | {} |", b.id, parts.join("; ")));
         // Boot to ready, then idle memory from the guest's own ps.
-        let launch = crate::tools::qemu::Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None };
+        let launch = crate::tools::qemu::Launch {
+            disk: None,
+            efi: false,
+            http_port: None,
+            exit_on_reboot: true,
+            append: String::new(),
+            nics: None,
+            devices: Vec::new(),
+        };
         let dir = ctx.out.join("bench-run");
         std::fs::create_dir_all(&dir)?;
         let launch = if b.images.contains(&crate::board::ImageFormat::GptDisk) {

@@ -41,6 +41,9 @@ pub struct Launch {
     /// the status page forwarded to `http_port`); Some(args) = these -netdev/-device
     /// arguments instead (the network test harness's socket backends).
     pub nics: Option<Vec<String>>,
+    /// More QEMU arguments, appended last: devices, chardevs, a QMP socket (a test's extra
+    /// consoles; see [`Console`] and [`Qmp`]).
+    pub devices: Vec<String>,
 }
 
 pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
@@ -104,6 +107,7 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
             cmd.args(["-netdev", &lan, "-device", "virtio-net-pci,netdev=lan"]);
         }
     }
+    cmd.args(&l.devices);
     Ok(cmd)
 }
 
@@ -112,16 +116,100 @@ pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a local port")?.local_addr()?.port())
 }
 
-/// A guest driven through its serial console, for tests and benchmarks. Its methods panic
-/// with the console's tail when the guest does not do what is expected.
-pub struct Guest {
-    child: Child,
-    stdin: ChildStdin,
-    console: Arc<Mutex<Vec<u8>>>,
-    pub port: u16,
-    /// Console offset where the next `wait_for` starts looking.
+/// A terminal of a guest: what came out of it (collected by a reader thread) and where
+/// typed lines go. The serial console (QEMU's stdio) is one; a test can connect more
+/// (a virtio console's socket: [`Console::connect`]).
+pub struct Console {
+    name: String,
+    output: Arc<Mutex<Vec<u8>>>,
+    input: Box<dyn Write + Send>,
+    /// Output offset where the next `wait_for` starts looking.
     mark: usize,
     ends: u32,
+    /// A socket's connection, shut down when the console is dropped (the reader thread
+    /// holds a clone of it).
+    socket: Option<std::os::unix::net::UnixStream>,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if let Some(s) = &self.socket {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Console {
+    fn new(name: &str, input: Box<dyn Write + Send>, outputs: Vec<Box<dyn Read + Send>>) -> Console {
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for mut stream in outputs {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    output.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        Console { name: name.to_string(), output, input, mark: 0, ends: 0, socket: None }
+    }
+
+    /// Connects to a QEMU chardev that is a Unix socket server (`-chardev
+    /// socket,server=on,wait=off,path=...`), waiting up to 30 s for QEMU to create it.
+    /// Dropping the console closes the connection (QEMU then discards what the guest
+    /// writes there, and accepts a new connection).
+    pub fn connect(name: &str, socket: &std::path::Path) -> Console {
+        let started = Instant::now();
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(socket) {
+                Ok(s) => break s,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("cannot connect to {name} at {}: {e}", socket.display()),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let clone = || stream.try_clone().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut console = Console::new(name, Box::new(clone()), vec![Box::new(clone())]);
+        console.socket = Some(stream);
+        console
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// The last 50 lines.
+    pub fn tail(&self) -> String {
+        let text = self.text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(50)..].join("\n")
+    }
+
+    /// `pattern` after the mark: moves the mark past it and returns the text from the old
+    /// mark to the end of the match.
+    fn find(&mut self, pattern: &str) -> Option<String> {
+        let text = self.text();
+        let from = self.mark.min(text.len());
+        let end = from + text[from..].find(pattern)? + pattern.len();
+        self.mark = end;
+        Some(text[from..end].to_string())
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let name = &self.name;
+        self.input.write_all(format!("{line}\n").as_bytes()).and_then(|_| self.input.flush()).unwrap_or_else(|e| panic!("cannot type into {name}: {e}"));
+    }
+}
+
+/// A guest driven through its consoles, for tests and benchmarks: the serial console
+/// (QEMU's stdio) by default, or a [`Console`] the test connected (the `_on` methods). Its
+/// methods panic with the console's tail when the guest does not do what is expected.
+pub struct Guest {
+    child: Child,
+    serial: Console,
+    pub port: u16,
 }
 
 impl Guest {
@@ -138,69 +226,45 @@ impl Guest {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", crate::tools::exec::display(&cmd)));
-        let console = Arc::new(Mutex::new(Vec::new()));
-        for mut stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
-            let console = console.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    console.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-        }
-        let stdin = child.stdin.take().unwrap();
-        Guest { child, stdin, console, port, mark: 0, ends: 0 }
+        let outputs: Vec<Box<dyn Read + Send>> = vec![Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
+        let stdin: ChildStdin = child.stdin.take().unwrap();
+        let serial = Console::new("the serial console", Box::new(stdin), outputs);
+        Guest { child, serial, port }
     }
 
+    /// Everything the serial console showed.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.console.lock().unwrap()).into_owned()
+        self.serial.text()
     }
 
     pub fn tail(&self) -> String {
-        let text = self.text();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(50)..].join("\n")
+        self.serial.tail()
     }
 
-    /// Waits for `pattern` after the mark; moves the mark past it and returns the text
-    /// from the old mark to the end of the match.
+    /// Waits for `pattern` on the serial console after the mark; moves the mark past it
+    /// and returns the text from the old mark to the end of the match.
     pub fn wait_for(&mut self, pattern: &str, timeout: Duration) -> String {
-        let started = Instant::now();
-        loop {
-            let text = self.text();
-            let from = self.mark.min(text.len());
-            if let Some(pos) = text[from..].find(pattern) {
-                let end = from + pos + pattern.len();
-                self.mark = end;
-                return text[from..end].to_string();
-            }
-            if started.elapsed() > timeout {
-                panic!("no `{pattern}` on the console within {} s; console tail:\n{}", timeout.as_secs(), self.tail());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("QEMU exited ({status}) before `{pattern}`; console tail:\n{}", self.tail());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for(&mut self.child, &mut self.serial, None, pattern, timeout)
+    }
+
+    /// [`Guest::wait_for`] on another console.
+    pub fn wait_on(&mut self, console: &mut Console, pattern: &str, timeout: Duration) -> String {
+        wait_for(&mut self.child, console, Some(&self.serial), pattern, timeout)
     }
 
     pub fn send(&mut self, line: &str) {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        self.stdin.flush().unwrap();
+        self.serial.send(line);
     }
 
     /// Runs a console shell command; returns the console from now until an end marker the
     /// shell echoes after it (the command's output, its echo, and whatever else came).
     pub fn shell(&mut self, line: &str) -> String {
-        self.ends += 1;
-        let end = format!("end-of-command-{}", self.ends);
-        self.send(line);
-        // Typed with quotes, so the tty's echo of the line does not contain the marker.
-        self.send(&format!("echo 'end-of'-command-{}", self.ends));
-        self.wait_for(&end, Duration::from_secs(60))
+        shell(&mut self.child, &mut self.serial, None, line)
+    }
+
+    /// [`Guest::shell`] on another console.
+    pub fn shell_on(&mut self, console: &mut Console, line: &str) -> String {
+        shell(&mut self.child, console, Some(&self.serial), line)
     }
 
     pub fn http(&self, path: &str) -> (u16, String) {
@@ -228,10 +292,126 @@ impl Guest {
     }
 }
 
+/// The tail of `console`, and of the serial console when `console` is another one (where
+/// the kernel's messages are).
+fn tails(console: &Console, serial: Option<&Console>) -> String {
+    match serial {
+        None => format!("{} tail:\n{}", console.name, console.tail()),
+        Some(s) => format!("{} tail:\n{}\n{} tail:\n{}", console.name, console.tail(), s.name, s.tail()),
+    }
+}
+
+fn wait_for(child: &mut Child, console: &mut Console, serial: Option<&Console>, pattern: &str, timeout: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(text) = console.find(pattern) {
+            return text;
+        }
+        if started.elapsed() > timeout {
+            panic!("no `{pattern}` on {} within {} s; {}", console.name, timeout.as_secs(), tails(console, serial));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("QEMU exited ({status}) before `{pattern}` on {}; {}", console.name, tails(console, serial));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn shell(child: &mut Child, console: &mut Console, serial: Option<&Console>, line: &str) -> String {
+    console.ends += 1;
+    let end = format!("end-of-command-{}", console.ends);
+    console.send(line);
+    // Typed with quotes, so the tty's echo of the line does not contain the marker.
+    console.send(&format!("echo 'end-of'-command-{}", console.ends));
+    wait_for(child, console, serial, &end, Duration::from_secs(60))
+}
+
 impl Drop for Guest {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A QEMU Machine Protocol client on a Unix socket (`-qmp unix:PATH,server=on,wait=off`):
+/// commands (`device_del`, `device_add`, ...) and the events QEMU reports meanwhile.
+pub struct Qmp {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+    /// Events read while waiting for replies, oldest first.
+    events: Vec<serde_json::Value>,
+}
+
+impl Qmp {
+    /// Connects (waiting up to 30 s for QEMU to create the socket) and leaves the
+    /// capabilities negotiation mode.
+    pub fn connect(socket: &std::path::Path) -> Result<Qmp> {
+        let started = Instant::now();
+        let stream = loop {
+            match std::os::unix::net::UnixStream::connect(socket) {
+                Ok(s) => break s,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => return Err(e).with_context(|| format!("QMP socket {}", socket.display())),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut qmp = Qmp { reader: std::io::BufReader::new(stream.try_clone()?), writer: stream, events: Vec::new() };
+        let greeting = qmp.message()?;
+        if greeting.get("QMP").is_none() {
+            bail!("not a QMP greeting: {greeting}");
+        }
+        qmp.execute("qmp_capabilities", serde_json::json!({}))?;
+        Ok(qmp)
+    }
+
+    fn message(&mut self) -> Result<serde_json::Value> {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut self.reader, &mut line)? == 0 {
+            bail!("QMP: QEMU closed the socket");
+        }
+        serde_json::from_str(&line).with_context(|| format!("QMP: not JSON: {line:?}"))
+    }
+
+    /// Runs a command; its `return` value, or its `error` as the Err.
+    pub fn execute(&mut self, command: &str, arguments: serde_json::Value) -> Result<serde_json::Value> {
+        writeln!(self.writer, "{}", serde_json::json!({ "execute": command, "arguments": arguments }))?;
+        loop {
+            let m = self.message()?;
+            if let Some(r) = m.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = m.get("error") {
+                bail!("QMP {command}: {e}");
+            }
+            self.events.push(m);
+        }
+    }
+
+    /// The first event named `name` (already received or coming within `timeout`).
+    pub fn wait_event(&mut self, name: &str, timeout: Duration) -> Result<serde_json::Value> {
+        let started = Instant::now();
+        loop {
+            if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
+                return Ok(self.events.remove(i));
+            }
+            let Some(left) = timeout.checked_sub(started.elapsed()).filter(|l| !l.is_zero()) else {
+                bail!("no QMP event {name} within {} s (events seen: {:?})", timeout.as_secs(), self.events);
+            };
+            self.reader.get_ref().set_read_timeout(Some(left))?;
+            let m = self.message();
+            self.reader.get_ref().set_read_timeout(Some(Duration::from_secs(30)))?;
+            let m = match m {
+                Ok(m) => m,
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            self.events.push(m);
+        }
     }
 }
 
