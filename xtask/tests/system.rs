@@ -1,7 +1,8 @@
 //! End-to-end checks of whole images (run by `cargo xtask test` after it has built them):
-//! boot in QEMU to `oxwrt: ready`, the status page through the port forward, init
-//! restarting a killed service, a clean reboot, data surviving it, UEFI boot of the disk
-//! image, the MIPS32r1 Malta, the images against independent tools, reproducibility.
+//! boot in QEMU to `oxwrt: ready`, the status page through the port forward, the daemons'
+//! users and capabilities, init restarting a killed service, a clean reboot, data surviving
+//! it, UEFI boot of the disk image, the MIPS32r1 Malta, the images against independent
+//! tools, reproducibility.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,26 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     assert_eq!(code, 200);
     assert!(html.contains("oxwrt") && html.contains(m["kernel"]["version"].as_str().unwrap()), "{html}");
     assert_eq!(g.http("/nope").0, 404);
+
+    // Neither daemon is root: each runs as its user with exactly its capabilities
+    // (NET_BIND_SERVICE = 10, NET_ADMIN = 12, NET_RAW = 13), from /proc/<pid>/status.
+    let table = g.shell("service");
+    for (name, uid, gid, capeff) in [("netd", 101, 101, "0000000000003400"), ("webd", 102, 102, "0000000000000400")] {
+        let pid: u32 = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} pid in:\n{table}"));
+        let st = g.shell(&format!("cat /proc/{pid}/status"));
+        let field = |k: &str| st.lines().find_map(|l| l.trim().strip_prefix(k)).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
+        assert_eq!(field("Uid:"), format!("{uid} {uid} {uid} {uid}"), "{name}:\n{st}");
+        assert_eq!(field("Gid:"), format!("{gid} {gid} {gid} {gid}"), "{name}:\n{st}");
+        for k in ["CapEff:", "CapPrm:", "CapAmb:"] {
+            assert_eq!(field(k), capeff, "{name} {k}\n{st}");
+        }
+        assert_eq!(field("NoNewPrivs:"), "1", "{name}:\n{st}");
+    }
 
     // Kill webd: init restarts it and the page comes back.
     let table = g.shell("service");
