@@ -19,7 +19,8 @@
 //!   forward written on the console and applied by SIGHUP reaches the laptop.
 //! - `router_config_and_leases`: the lease file and the laptop's name survive
 //!   `service restart netd`; an invalid network.toml is rejected with file:line: key, on
-//!   reload and on restart, and the running configuration keeps routing.
+//!   reload and on restart, and the running configuration keeps routing; the lease file
+//!   survives a reboot and the laptop gets its address back.
 //!
 //! A failure prints the steps so far with their times, the ISP's records, the link
 //! counters, netd's log lines and the console's tail. `--nocapture` shows the steps.
@@ -48,7 +49,7 @@ const DROPPED: Duration = Duration::from_secs(5);
 const LAPTOP: &str = "laptop";
 /// What the laptop serves on port 80 (the LAN end of the port forward).
 const LAPTOP_PAGE: &[u8] = b"served by the laptop\n";
-const LEASES: &str = "/etc/oxwrt/dhcp.leases";
+const LEASES: &str = "/etc/oxwrt/netd/dhcp.leases";
 const NETWORK_TOML: &str = "/etc/oxwrt/network.toml";
 const FIREWALL_TOML: &str = "/etc/oxwrt/firewall.toml";
 
@@ -357,6 +358,19 @@ impl Net {
         log[at..].join("\n")
     }
 
+    /// A clean reboot (QEMU exits: -no-reboot), then the same image boots again on new
+    /// links, with a new ISP and laptop (the same addresses and MACs).
+    fn reboot(mut self) -> Net {
+        self.g.send("reboot");
+        self.g.wait_for("oxwrt: rebooting", Duration::from_secs(60));
+        let status = self.g.wait_exit(Duration::from_secs(60));
+        self.check(status.success(), format_args!("QEMU exited with {status}"));
+        self.step("rebooted");
+        let (board_id, dir) = (self.board, self._dir);
+        let image = dir.path().join(if board_id == MALTA { "flash.bin" } else { "disk.img" });
+        Net::boot_image(board_id, &board(board_id), image, dir)
+    }
+
     fn poweroff(mut self) {
         self.g.send("poweroff");
         self.g.wait_for("oxwrt: powering off", Duration::from_secs(60));
@@ -445,7 +459,8 @@ fn firewall(board_id: &'static str) {
 
 /// Scenario 3: leases and the laptop's name survive `service restart netd`; an invalid
 /// network.toml is rejected (file:line: key in the log) on SIGHUP and on a restart, and the
-/// router keeps resolving and routing.
+/// router keeps resolving and routing; the leases survive a reboot too (netd, not root,
+/// writes them into its own directory on the overlay), and the laptop gets its address back.
 fn config_and_leases(board_id: &'static str) {
     let mut n = Net::boot(board_id);
     let wan = n.wan_lease().address;
@@ -503,6 +518,12 @@ fn config_and_leases(board_id: &'static str) {
     n.laptop_resolves(&lease);
     let leases = n.shell(&format!("cat {LEASES}"));
     n.check(leases.contains(&entry), format_args!("{LEASES} lost `{entry}`:\n{leases}"));
+
+    let mut n = n.reboot();
+    let leases = n.shell(&format!("cat {LEASES}"));
+    n.check(leases.contains(&entry), format_args!("after a reboot, {LEASES} does not list `{entry}`:\n{leases}"));
+    let again = n.lan_lease();
+    n.check_eq("the laptop's address after the router's reboot", again.address.address(), laptop);
     n.poweroff();
 }
 

@@ -1,8 +1,9 @@
 //! End-to-end checks of whole images (run by `cargo xtask test` after it has built them):
-//! boot in QEMU to `oxwrt: ready`, the status page through the port forward, init
-//! restarting a killed service, a clean reboot, data surviving it, init going on when its
-//! console is closed or unplugged, UEFI boot of the disk image, the MIPS32r1 Malta, the
-//! images against independent tools, reproducibility.
+//! boot in QEMU to `oxwrt: ready`, the status page through the port forward, the daemons'
+//! users and capabilities, init restarting a killed service, a clean reboot, data surviving
+//! it, init going on when its console is closed or unplugged, UEFI boot of the disk image,
+//! the MIPS32r1 Malta, the images against independent tools, a standalone package beside
+//! the multi-call binary, reproducibility.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,44 @@ fn scratch_disk(dir: &Path) -> PathBuf {
 }
 
 const BOOT: Duration = Duration::from_secs(180);
+
+/// Neither daemon is root: each runs as its user with exactly its capabilities
+/// (NET_BIND_SERVICE = 10, NET_ADMIN = 12, NET_RAW = 13), from /proc/<pid>/status; webd is
+/// in group `config` (200) too. `service` and `logread` show each service by its name.
+/// netd's own directory on the overlay is netd's, the configuration root:config.
+fn services_run_as_their_users(g: &mut Guest) {
+    let table = g.shell("service");
+    for (name, uid, gid, groups, capeff) in [("netd", 101, 101, "101", "0000000000003400"), ("webd", 102, 102, "102 200", "0000000000000400")] {
+        let pid: u32 = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")) && l.contains("running"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no running {name} with a pid in `service`:\n{table}"));
+        let st = g.shell(&format!("cat /proc/{pid}/status"));
+        let field = |k: &str| st.lines().find_map(|l| l.trim().strip_prefix(k)).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
+        assert_eq!(field("Uid:"), format!("{uid} {uid} {uid} {uid}"), "{name}:\n{st}");
+        assert_eq!(field("Gid:"), format!("{gid} {gid} {gid} {gid}"), "{name}:\n{st}");
+        assert_eq!(field("Groups:"), groups, "{name}:\n{st}");
+        for k in ["CapEff:", "CapPrm:", "CapAmb:"] {
+            assert_eq!(field(k), capeff, "{name} {k}\n{st}");
+        }
+        assert_eq!(field("NoNewPrivs:"), "1", "{name}:\n{st}");
+    }
+    let log = g.shell("logread");
+    for name in ["netd", "webd"] {
+        assert!(log.contains(&format!("] {name}: ")) && log.contains(&format!("] init: started {name} (pid ")), "no `{name}:` lines in logread:\n{log}");
+    }
+    // What netd wrote as netd: its run directory and the resolv.conf /etc links to.
+    if !g.text().contains("netd: running") {
+        g.wait_for("netd: running", Duration::from_secs(120));
+    }
+    let ls = g.shell("ls /run/netd");
+    assert!(ls.contains("applied.toml") && ls.contains("resolv.conf"), "{ls}");
+    let resolv = g.shell("cat /etc/resolv.conf");
+    assert!(resolv.contains("nameserver "), "netd did not write /run/netd/resolv.conf:\n{resolv}");
+    assert!(!g.text().contains("Permission denied"), "a service was refused a file:\n{}", g.tail());
+}
 
 #[test]
 #[ignore = "needs the images built by `cargo xtask test`"]
@@ -70,6 +109,8 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     assert_eq!(code, 200);
     assert!(html.contains("oxwrt") && html.contains(m["kernel"]["version"].as_str().unwrap()), "{html}");
     assert_eq!(g.http("/nope").0, 404);
+
+    services_run_as_their_users(&mut g);
 
     // Kill webd: init restarts it and the page comes back.
     let table = g.shell("service");
@@ -323,8 +364,7 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["kernel"]["release"], m["kernel"]["version"], "{body}");
     assert_eq!(status["kernel"]["machine"], "mips", "{body}");
-    let table = g.shell("service");
-    assert!(table.lines().any(|l| l.starts_with("webd ") && l.contains("running")), "{table}");
+    services_run_as_their_users(&mut g);
 
     let marker = format!("persisted-{}", std::process::id());
     g.shell(&format!("echo {marker} > /etc/oxwrt-test"));
@@ -429,7 +469,22 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     ] {
         assert!(listing.contains(needle), "{needle} missing from the squashfs:\n{listing}");
     }
-    assert!(listing.lines().filter(|l| l.contains(" /")).all(|l| l.contains("root/root")), "files not owned by root:\n{listing}");
+    // Root's, except netd's directory and the configuration (group config, 200), numerically
+    // (the build machine's account names do not matter).
+    let numeric = run(Command::new("unsquashfs").args(["-lln", "-d", ""]).arg(&rootfs));
+    let owner = |l: &str| l.split_whitespace().nth(1).unwrap_or_default().to_string();
+    let path = |l: &str| l.split_whitespace().find(|w| w.starts_with('/')).unwrap_or_default().to_string();
+    for l in numeric.lines().filter(|l| l.contains(" /")) {
+        let (p, o) = (path(l), owner(l));
+        let want = match p.as_str() {
+            "/etc/oxwrt/netd" => "101/101",
+            p if p == "/etc/oxwrt" || p.starts_with("/etc/oxwrt/") => "0/200",
+            _ => "0/0",
+        };
+        assert_eq!(o, want, "owner of {p}:\n{numeric}");
+    }
+    assert!(numeric.lines().any(|l| l.starts_with("drwxrwsr-x") && l.ends_with(" /etc/oxwrt")), "/etc/oxwrt is not 2775:\n{numeric}");
+    assert!(numeric.lines().any(|l| l.starts_with("-rw-rw-r--") && l.ends_with(" /etc/oxwrt/network.toml")), "network.toml is not 0664:\n{numeric}");
     // Data: a clean, empty ext4 labelled "data".
     let data = extract(2, "data.img");
     run(Command::new("e2fsck").args(["-n", "-f"]).arg(&data));

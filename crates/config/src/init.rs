@@ -66,10 +66,38 @@ pub struct Service {
     /// `user` is set, false for root services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_new_privs: Option<bool>,
-    /// Directories the service owns: init creates them (0755) and gives them to
-    /// `user`:`group` before every start. /run/<name> is always one when `user` is set.
+    /// Directories the service owns (its state, e.g. netd's /etc/oxwrt/netd). The build
+    /// puts them into the image owned by `user`:`group` (so a boot writes nothing to flash);
+    /// init checks them before every start and creates (0755) or gives back only a missing
+    /// or foreign-owned one. /run/<name> is always one when `user` is set (tmpfs: init).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dirs: Vec<String>,
+}
+
+/// The group whose members may edit /etc/oxwrt (files root:config, group-writable) and
+/// connect to init's control socket: the web interface's user is one (docs/device.md).
+pub const CONFIG_GROUP: &str = "config";
+
+/// `name:x:uid:gid:...` of /etc/passwd: the user's (uid, gid); None if the user is missing
+/// or a number is not one.
+pub fn passwd_ids(passwd: &str, user: &str) -> Option<(u32, u32)> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 4 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten()
+    })
+}
+
+/// `name:x:gid:member,member` lines of /etc/group: (name, gid if it is a number, members).
+pub fn group_entries(group: &str) -> impl Iterator<Item = (&str, Option<u32>, Vec<&str>)> {
+    group.lines().filter_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 3).then(|| (f[0], f[2].parse().ok(), f.get(3).map(|m| m.split(',').filter(|m| !m.is_empty()).collect()).unwrap_or_default()))
+    })
+}
+
+/// The gid of group `name` in /etc/group.
+pub fn group_id(group: &str, name: &str) -> Option<u32> {
+    group_entries(group).find(|(n, _, _)| *n == name).and_then(|(_, id, _)| id)
 }
 
 /// Capability names (without `CAP_`) and their bit numbers, from linux/capability.h.
@@ -293,7 +321,7 @@ mod tests {
         Service {
             user: Some("netd".into()),
             capabilities: vec!["NET_ADMIN".into(), "NET_RAW".into(), "NET_BIND_SERVICE".into()],
-            dirs: vec!["/etc/oxwrt".into()],
+            dirs: vec!["/etc/oxwrt/netd".into()],
             ..svc("netd", &[])
         }
     }
@@ -318,7 +346,7 @@ mod tests {
         let ok = InitConfig { data: None, services: vec![netd()] };
         assert_eq!(ok.check(), Ok(()));
         assert!(netd().no_new_privs() && !svc("a", &[]).no_new_privs());
-        assert_eq!(netd().owned_dirs(), ["/etc/oxwrt", "/run/netd"]);
+        assert_eq!(netd().owned_dirs(), ["/etc/oxwrt/netd", "/run/netd"]);
         let bad = |s: Service| InitConfig { data: None, services: vec![s] }.check().unwrap_err();
         assert_eq!(
             bad(Service { capabilities: vec!["NET_ADMIN".into(), "NET_FROB".into()], ..netd() }),

@@ -51,21 +51,29 @@ impl Request {
     }
 }
 
-/// The socket's mode: root and the root group only (services that run as their own users
-/// cannot connect; [`permitted`] refuses what a non-root peer may not ask anyway).
+/// The socket's mode: root and the members of group `config`
+/// ([`oxwrt_config::init::CONFIG_GROUP`], the web interface's user) may connect; other
+/// services cannot. [`permitted`] decides what a non-root peer may ask.
 pub const SOCKET_MODE: u32 = 0o660;
 
-/// Binds [`SOCKET`] with [`SOCKET_MODE`], owned by root:root, whatever the umask: the node
-/// is created 0600 (umask 0177 around bind), then given its mode.
+/// Binds [`SOCKET`] with [`SOCKET_MODE`], owned by root and group `config` (root's group
+/// when /etc/group has no `config`), whatever the umask: the node is created 0600 (umask
+/// 0177 around bind), then given its group and mode.
 pub fn listen() -> std::io::Result<UnixListener> {
+    let gid = std::fs::read_to_string("/etc/group").ok().and_then(|g| oxwrt_config::init::group_id(&g, oxwrt_config::init::CONFIG_GROUP)).unwrap_or(0);
+    listen_at(SOCKET, gid)
+}
+
+/// [`listen`] on another path (tests), owned by root:`gid`.
+pub fn listen_at(path: &str, gid: u32) -> std::io::Result<UnixListener> {
     // SAFETY: umask cannot fail; init is single-threaded, nobody else creates files now.
     let old = unsafe { libc::umask(0o177) };
-    let bound = UnixListener::bind(SOCKET);
+    let bound = UnixListener::bind(path);
     // SAFETY: as above.
     unsafe { libc::umask(old) };
     let listener = bound?;
-    std::os::unix::fs::chown(SOCKET, Some(0), Some(0))?;
-    std::fs::set_permissions(SOCKET, std::fs::Permissions::from_mode(SOCKET_MODE))?;
+    std::os::unix::fs::chown(path, Some(0), Some(gid))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))?;
     Ok(listener)
 }
 
@@ -79,21 +87,42 @@ pub fn peer_uid(stream: &UnixStream) -> Option<u32> {
 }
 
 impl Request {
-    /// Reading (status, the log) is for anyone who can connect; changing the system
-    /// (service start/stop/restart, reboot, poweroff) is for root.
-    pub fn needs_root(&self) -> bool {
-        !matches!(self, Request::Status | Request::Log | Request::LogFollow)
+    /// Reading (status, the log) is for anyone who can connect.
+    pub fn read_only(&self) -> bool {
+        matches!(self, Request::Status | Request::Log | Request::LogFollow)
     }
 }
 
-/// Err (the answer's text) when `uid` may not send `req`; an unknown peer is not root.
-pub fn permitted(req: &Request, uid: Option<u32>) -> Result<(), String> {
-    match uid {
-        Some(0) => Ok(()),
-        _ if !req.needs_root() => Ok(()),
-        Some(u) => Err(format!("`{}` is for root only (you are uid {u}); status and log are allowed to everyone", req.to_line())),
-        None => Err(format!("`{}` is for root only, and the peer's credentials are unknown", req.to_line())),
+/// Err (the answer's text) when `uid` may not send `req`. Root (uid 0) may send anything.
+/// Any other peer (the socket lets only group `config` in: the web interface) may read
+/// (status, log) and `restart` a service that runs as its own user (`user_services`:
+/// netd, webd; to apply a changed configuration). Never `start` or `stop` (turning a
+/// service on or off stays the administrator's), never a root service (the console),
+/// never `reboot` or `poweroff`. An unknown peer is not root.
+pub fn permitted(req: &Request, uid: Option<u32>, user_services: &[String]) -> Result<(), String> {
+    let line = req.to_line();
+    let Some(uid) = uid else {
+        return if req.read_only() { Ok(()) } else { Err(format!("`{line}` is for root only, and the peer's credentials are unknown")) };
+    };
+    match req {
+        _ if uid == 0 || req.read_only() => Ok(()),
+        Request::Restart(name) if user_services.contains(name) => Ok(()),
+        Request::Restart(name) => Err(format!(
+            "`{line}`: uid {uid} may restart only services that run as their own user ({}); `{name}` is not one of them: ask root",
+            user_services.join(", ")
+        )),
+        _ => Err(format!(
+            "`{line}` is for root only (you are uid {uid}); others may ask for status and the log, and restart a service that runs as its own user"
+        )),
     }
+}
+
+/// A freshly accepted connection: its request, if its peer (SO_PEERCRED) may send it;
+/// else Err with the answer's text (the caller writes `error: ` and it).
+pub fn admit(stream: &UnixStream, user_services: &[String]) -> Result<Request, String> {
+    let req = read_request(stream)?;
+    permitted(&req, peer_uid(stream), user_services)?;
+    Ok(req)
 }
 
 /// Reads the request line of a freshly accepted connection.
@@ -152,15 +181,26 @@ mod tests {
 
     #[test]
     fn only_root_changes_things() {
+        let users = vec!["netd".to_string(), "webd".to_string()];
         for r in [Request::Status, Request::Log, Request::LogFollow] {
-            assert_eq!(permitted(&r, Some(102)), Ok(()));
-            assert_eq!(permitted(&r, None), Ok(()));
+            assert_eq!(permitted(&r, Some(102), &users), Ok(()));
+            assert_eq!(permitted(&r, None, &users), Ok(()));
         }
-        for r in [Request::Start("netd".into()), Request::Stop("webd".into()), Request::Restart("netd".into()), Request::Reboot, Request::Poweroff] {
-            assert_eq!(permitted(&r, Some(0)), Ok(()));
-            assert!(permitted(&r, None).is_err());
+        for r in [Request::Start("netd".into()), Request::Stop("webd".into()), Request::Restart("console".into()), Request::Reboot, Request::Poweroff] {
+            assert_eq!(permitted(&r, Some(0), &users), Ok(()));
+            assert!(permitted(&r, Some(102), &users).is_err(), "{r:?}");
+            assert!(permitted(&r, None, &users).is_err());
         }
-        assert_eq!(permitted(&Request::Reboot, Some(102)).unwrap_err(), "`reboot` is for root only (you are uid 102); status and log are allowed to everyone");
+        assert_eq!(permitted(&Request::Restart("netd".into()), Some(102), &users), Ok(()));
+        assert!(permitted(&Request::Restart("netd".into()), None, &users).is_err());
+        assert_eq!(
+            permitted(&Request::Reboot, Some(102), &users).unwrap_err(),
+            "`reboot` is for root only (you are uid 102); others may ask for status and the log, and restart a service that runs as its own user"
+        );
+        assert_eq!(
+            permitted(&Request::Restart("console".into()), Some(102), &users).unwrap_err(),
+            "`restart console`: uid 102 may restart only services that run as their own user (netd, webd); `console` is not one of them: ask root"
+        );
         let (a, _b) = UnixStream::pair().unwrap();
         assert_eq!(peer_uid(&a), Some(unsafe { libc::geteuid() }));
     }

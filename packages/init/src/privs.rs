@@ -9,7 +9,7 @@
 //! into the ambient set (so exec of a plain binary keeps it: CapEff = CapPrm = the mask), and
 //! last PR_SET_NO_NEW_PRIVS.
 
-use oxwrt_config::init::Service;
+use oxwrt_config::init::{group_entries, group_id, passwd_ids, Service};
 
 /// What the child becomes; computed before fork.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,37 +23,18 @@ pub struct Privs {
     pub no_new_privs: bool,
 }
 
-/// `name:x:uid:gid:...` of /etc/passwd: (uid, gid).
-fn passwd_entry(passwd: &str, user: &str) -> Option<(u32, u32)> {
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 4 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten()
-    })
-}
-
-/// `name:x:gid:member,member` of /etc/group.
-fn group_entries(group: &str) -> impl Iterator<Item = (&str, Option<u32>, Vec<&str>)> {
-    group.lines().filter_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 3).then(|| (f[0], f[2].parse().ok(), f.get(3).map(|m| m.split(',').filter(|m| !m.is_empty()).collect()).unwrap_or_default()))
-    })
-}
-
 /// The service's privileges from the text of /etc/passwd and /etc/group; None for a root
 /// service (no `user`). Err says what is missing: the service must then not start.
 pub fn resolve(svc: &Service, passwd: &str, group: &str) -> Result<Option<Privs>, String> {
     let Some(user) = &svc.user else { return Ok(None) };
     let caps = svc.capability_mask()?;
-    let (uid, user_gid) = passwd_entry(passwd, user).ok_or_else(|| format!("user `{user}` is not in /etc/passwd (or its uid/gid is not a number)"))?;
+    let (uid, user_gid) = passwd_ids(passwd, user).ok_or_else(|| format!("user `{user}` is not in /etc/passwd (or its uid/gid is not a number)"))?;
     if uid == 0 {
         return Err(format!("user `{user}` has uid 0: that is root, not a service user"));
     }
     let gid = match &svc.group {
         None => user_gid,
-        Some(g) => group_entries(group)
-            .find(|(n, _, _)| n == g)
-            .and_then(|(_, id, _)| id)
-            .ok_or_else(|| format!("group `{g}` is not in /etc/group (or its gid is not a number)"))?,
+        Some(g) => group_id(group, g).ok_or_else(|| format!("group `{g}` is not in /etc/group (or its gid is not a number)"))?,
     };
     if gid == 0 {
         return Err(format!("group of `{user}` is gid 0 (root's): not for a service"));
@@ -145,12 +126,21 @@ impl Privs {
     }
 }
 
-/// Creates `dir` (and its parents, 0755) if missing and gives it to uid:gid; an existing
-/// directory keeps its mode.
-pub fn own_dir(dir: &str, uid: u32, gid: u32) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| format!("cannot create {dir}: {e}"))?;
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("cannot give {dir} to {uid}:{gid}: {e}"))
+/// Makes sure `dir` is a directory owned by uid:gid, writing only what differs: nothing
+/// when it already is (the image has the service's `dirs` with their owner, so a normal
+/// boot changes nothing on flash: on the overlay a chown is a copy-up), else creates it
+/// (and its parents, 0755) and/or gives it to uid:gid; an existing directory keeps its
+/// mode. Ok(true) when something was changed.
+pub fn own_dir(dir: &str, uid: u32, gid: u32) -> Result<bool, String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() && m.uid() == uid && m.gid() == gid => return Ok(false),
+        Ok(m) if !m.is_dir() => return Err(format!("{dir} is not a directory; remove it (`rm {dir}`) and restart the service")),
+        Ok(_) => {}
+        Err(_) => std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir).map_err(|e| format!("cannot create {dir}: {e}"))?,
+    }
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("cannot give {dir} to {uid}:{gid}: {e}"))?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -186,13 +176,12 @@ mod tests {
         assert_eq!((p.uid, p.gid, p.groups, p.caps), (102, 65534, vec![65534, 200], 0));
     }
 
-    /// Really applies them (needs root: skipped otherwise): the child's /proc status shows
-    /// the uid, groups and exactly the kept capabilities.
+    /// Really applies them (needs root, oxwrt_testkit): the child's /proc status shows the
+    /// uid, groups and exactly the kept capabilities.
     #[test]
     fn applied_in_a_child_gives_exactly_the_kept_capabilities() {
         use std::os::unix::process::CommandExt;
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: needs root");
+        if !oxwrt_testkit::require_root() {
             return;
         }
         let p = Privs { uid: 101, gid: 102, groups: vec![102, 200], caps: 0x3400, no_new_privs: true };
@@ -210,6 +199,28 @@ mod tests {
             assert_eq!(field(k), "0000000000003400", "{k}");
         }
         assert_eq!(field("NoNewPrivs:"), "1");
+    }
+
+    /// A directory that is already right is not touched (no copy-up on the overlay, no
+    /// flash write at boot); a missing or foreign-owned one is created or given back.
+    #[test]
+    fn own_dir_writes_only_what_differs() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("etc/oxwrt/netd");
+        let ds = d.to_str().unwrap();
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        assert_eq!(own_dir(ds, uid, gid), Ok(true), "created");
+        assert_eq!(own_dir(ds, uid, gid), Ok(false), "already right: nothing written");
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        assert!(own_dir(file.to_str().unwrap(), uid, gid).unwrap_err().contains("is not a directory; remove it"));
+        if uid == 0 {
+            assert_eq!(own_dir(ds, 101, 101), Ok(true), "given to netd");
+            let m = std::fs::metadata(&d).unwrap();
+            assert_eq!((m.uid(), m.gid()), (101, 101));
+            assert_eq!(own_dir(ds, 101, 101), Ok(false));
+        }
     }
 
     #[test]

@@ -276,8 +276,12 @@ impl Supervisor {
         };
         if let Some(p) = &privs {
             for d in svc.owned_dirs() {
-                if let Err(e) = privs::own_dir(&d, p.uid, p.gid) {
-                    self.say(format!("WARNING: {}: {e}", svc.name));
+                match privs::own_dir(&d, p.uid, p.gid) {
+                    // The image has them; a repair means something changed them (or the
+                    // image is older than the service's `dirs`).
+                    Ok(true) if !d.starts_with("/run/") => self.say(format!("{}: {d} was missing or not {}:{}; fixed", svc.name, p.uid, p.gid)),
+                    Ok(_) => {}
+                    Err(e) => self.say(format!("WARNING: {}: {e}", svc.name)),
                 }
             }
         }
@@ -470,7 +474,8 @@ impl Supervisor {
             let _ = stream.set_nonblocking(false);
             let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
             let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-            match control::read_request(&stream).and_then(|req| control::permitted(&req, control::peer_uid(&stream)).map(|_| req)) {
+            let user_services: Vec<String> = self.cfg.services.iter().filter(|s| s.user.is_some()).map(|s| s.name.clone()).collect();
+            match control::admit(&stream, &user_services) {
                 Ok(req) => self.answer(req, stream),
                 Err(e) => {
                     let mut s = stream;

@@ -45,9 +45,11 @@ pub struct Paths {
     pub fallback_dir: Option<PathBuf>,
     /// applied.toml, resolv-upstream: /run/netd.
     pub run_dir: PathBuf,
-    /// The DHCP server's leases: /etc/oxwrt/dhcp.leases.
+    /// The DHCP server's leases: /etc/oxwrt/netd/dhcp.leases (netd's own directory).
     pub leases: PathBuf,
-    /// /etc/resolv.conf: 127.0.0.1 when the DNS forwarder runs, else the upstream servers.
+    /// The router's own resolv.conf: 127.0.0.1 when the DNS forwarder runs, else the upstream
+    /// servers. /run/netd/resolv.conf (/etc/resolv.conf links there: netd, not root, writes it,
+    /// and nothing goes to flash).
     pub resolv_conf: PathBuf,
     /// The default DHCP hostname: /etc/hostname.
     pub hostname_file: PathBuf,
@@ -61,7 +63,7 @@ impl Paths {
             fallback_dir: Some(PathBuf::from("/rom/etc/oxwrt")),
             run_dir: PathBuf::from("/run/netd"),
             leases: PathBuf::from(crate::leases::LEASES_FILE),
-            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            resolv_conf: PathBuf::from("/run/netd/resolv.conf"),
             hostname_file: PathBuf::from("/etc/hostname"),
         }
     }
@@ -72,7 +74,7 @@ impl Paths {
             config_dir: root.join("etc/oxwrt"),
             fallback_dir: None,
             run_dir: root.join("run/netd"),
-            leases: root.join("etc/oxwrt/dhcp.leases"),
+            leases: root.join("etc/oxwrt/netd/dhcp.leases"),
             resolv_conf: root.join("etc/resolv.conf"),
             hostname_file: root.join("etc/hostname"),
         }
@@ -86,6 +88,15 @@ impl Paths {
     /// The upstream DNS servers, resolv.conf format, for the DNS forwarder.
     pub fn resolv_upstream(&self) -> PathBuf {
         self.run_dir.join("resolv-upstream")
+    }
+}
+
+/// What to do when netd, running as user netd, may not write its own files.
+fn denied_hint(e: &io::Error) -> &'static str {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        " (netd runs as user netd: its directories, /etc/oxwrt/netd and /run/netd, must be netd's; init gives them back at the next start: `service restart netd`)"
+    } else {
+        ""
     }
 }
 
@@ -249,7 +260,7 @@ impl Daemon {
     }
 
     /// Publishes the upstream servers: crate::state, /run/netd/resolv-upstream,
-    /// /etc/resolv.conf, and the DHCP server's option 6 when the forwarder is off.
+    /// resolv.conf, and the DHCP server's option 6 when the forwarder is off.
     fn update_upstreams(&mut self) {
         let ups = self.upstreams_now();
         state::set_upstreams(&ups);
@@ -373,7 +384,7 @@ impl Daemon {
         }
         let mut table = lan.server.leases().clone();
         if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
-            crate::say!("dhcp: cannot save the leases to {}: {e}", self.paths.leases.display());
+            crate::say!("dhcp: cannot save the leases to {}: {e}{}", self.paths.leases.display(), denied_hint(&e));
         }
     }
 
@@ -677,7 +688,7 @@ impl Daemon {
             lan.server.take_dirty();
             let mut table = lan.server.leases().clone();
             if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
-                crate::say!("dhcp: cannot save the leases: {e}");
+                crate::say!("dhcp: cannot save the leases to {}: {e}{}", self.paths.leases.display(), denied_hint(&e));
             }
         }
     }

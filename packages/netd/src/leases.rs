@@ -1,5 +1,6 @@
-//! The DHCP server's lease table and its file, `/etc/oxwrt/dhcp.leases` (on the overlay, so
-//! leases survive a restart of netd and a reboot), written atomically.
+//! The DHCP server's lease table and its file, `/etc/oxwrt/netd/dhcp.leases` (on the overlay,
+//! so leases survive a restart of netd and a reboot; in netd's own directory, which user netd
+//! owns), written atomically.
 //!
 //! One lease per line, dnsmasq-like, times in Unix seconds:
 //! ```text
@@ -14,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 /// Where the leases live on the device.
-pub const LEASES_FILE: &str = "/etc/oxwrt/dhcp.leases";
+pub const LEASES_FILE: &str = "/etc/oxwrt/netd/dhcp.leases";
 
 /// Expired leases are forgotten this long after their expiry.
 const FORGET_AFTER: u64 = 7 * 86400;

@@ -20,10 +20,10 @@
 //! | path | |
 //! |---|---|
 //! | /etc/oxwrt/network.toml, firewall.toml | the configuration (read; watched) |
-//! | /etc/oxwrt/dhcp.leases | the DHCP server's leases (on the overlay: they survive reboots) |
+//! | /etc/oxwrt/netd/dhcp.leases | the DHCP server's leases (on the overlay: they survive reboots); /etc/oxwrt/netd is netd's own directory (owned by user netd in the image) |
 //! | /run/netd/applied.toml | the configuration running now (used when /etc's is invalid at start) |
 //! | /run/netd/resolv-upstream | the upstream DNS servers, resolv.conf format |
-//! | /etc/resolv.conf | `nameserver 127.0.0.1` when the DNS forwarder runs, else the upstreams |
+//! | /run/netd/resolv.conf | `nameserver 127.0.0.1` when the DNS forwarder runs, else the upstreams; /etc/resolv.conf is a link to it (rootfs/skeleton) |
 //! | /proc/sys/net/ipv4/ip_forward | set to 1 once the firewall is in place |
 //!
 //! # Why hand-written netlink (measured)

@@ -80,9 +80,25 @@ fn no_ipv6(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(nix::libc::EAFNOSUPPORT | nix::libc::EPROTONOSUPPORT | nix::libc::EADDRNOTAVAIL))
 }
 
+/// What a path that tries to climb out gets (see [`escapes`]).
+pub const ESCAPE_REFUSED: &str =
+    "bad request: the path has a `.` or `..` segment, a backslash or an encoded `.`, `/`, `\\` or NUL; webd serves no files, only / and /api/status\n";
+
+/// A path that tries to leave where it points, or hides that it does: a `.` or `..`
+/// segment, a backslash, or a percent-encoded `.`, `/`, `\` or NUL (`%2e`, `%2f`, `%5c`,
+/// `%00`, any case). webd maps no path to a file today; these are refused with 400 before
+/// any route, so a later route that does cannot be walked out of.
+pub fn escapes(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    path.split('/').any(|s| s == "." || s == "..") || path.contains('\\') || ["%2e", "%2f", "%5c", "%00"].iter().any(|e| lower.contains(e))
+}
+
 /// What a request gets, from its method and path alone; `status` is called only for the
 /// pages that show it. HEAD gets the same headers as GET (hyper leaves the body out).
 pub fn respond(method: &Method, path: &str, status: impl FnOnce() -> Status) -> Response<Full<Bytes>> {
+    if escapes(path) {
+        return plain(StatusCode::BAD_REQUEST, ESCAPE_REFUSED);
+    }
     let html = match path {
         "/" => true,
         "/api/status" => false,
@@ -250,6 +266,27 @@ mod tests {
             assert_eq!(r.status(), StatusCode::NOT_FOUND, "{p}");
             assert_eq!(header(&r, "cache-control"), "no-store");
             assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
+        }
+    }
+
+    #[test]
+    fn climbing_paths_are_400_without_collecting() {
+        for p in [
+            "/../etc/passwd",
+            "/api/status/..",
+            "/./api/status",
+            "/%2e%2e/etc/passwd",
+            "/%2E%2e%2fetc%2fpasswd",
+            "/..%5c..%5cetc",
+            "/a\\..\\b",
+            "/api/status%00",
+        ] {
+            let r = respond(&Method::GET, p, || panic!("status collected for {p}"));
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{p}");
+            assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
+        }
+        for p in ["/", "/api/status", "/..x", "/x..", "/%41"] {
+            assert!(!escapes(p), "{p}");
         }
     }
 

@@ -182,6 +182,37 @@ fn unknown_path_is_404() {
     }
 }
 
+/// webd serves no file by name: a request that tries to walk out (`..`, `.`, encoded dots
+/// and slashes, backslashes) gets 400 and a body saying why, never a file's bytes.
+#[test]
+fn path_traversal_is_refused_with_400_and_never_reads_a_file() {
+    let server = Server::start();
+    for path in [
+        "/../../etc/passwd",
+        "/..//..//etc/passwd",
+        "/api/../../etc/passwd",
+        "/api/status/../../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+        "/.%2e/.%2e/etc/passwd",
+        "/..%5c..%5cetc%5cpasswd",
+        "/./api/status",
+        "/api/status%00.html",
+    ] {
+        let r = server.request("GET", path);
+        assert_eq!(r.status, 400, "{path}: {r:?}");
+        assert!(r.body.starts_with("bad request: the path has a `.` or `..` segment"), "{path}: {}", r.body);
+        assert!(!r.body.contains("root:"), "{path}: a file leaked: {}", r.body);
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    // An absolute-form target is judged by its path the same way.
+    let r = server.request("GET", "http://router/../../etc/passwd");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(!r.body.contains("root:"), "{}", r.body);
+    // The pages themselves are still served.
+    assert_eq!(server.request("GET", "/api/status").status, 200);
+}
+
 #[test]
 fn post_is_405() {
     let server = Server::start();

@@ -94,7 +94,12 @@ fn hash_tree(dir: &Path, h: &mut Sha256) -> Result<()> {
     entries.sort();
     for p in entries {
         h.update(p.file_name().unwrap_or_default().as_encoded_bytes());
-        if p.is_dir() {
+        let kind = std::fs::symlink_metadata(&p).with_context(|| format!("cannot read {}", p.display()))?.file_type();
+        if kind.is_symlink() {
+            // A link is its target (never followed: /run/netd/resolv.conf is the device's).
+            h.update(b"-> ");
+            h.update(std::fs::read_link(&p)?.as_os_str().as_encoded_bytes());
+        } else if kind.is_dir() {
             hash_tree(&p, h)?;
         } else {
             h.update(std::fs::read(&p)?);

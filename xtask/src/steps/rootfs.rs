@@ -1,13 +1,14 @@
 //! The root filesystem: rootfs/skeleton + standard directories + os-release + the
 //! packages' files (read back from their archives) + /lib/oxwrt/init.toml, staged in
-//! target/oxwrt/<board>/rootfs and packed as a reproducible squashfs (xz).
+//! target/oxwrt/<board>/rootfs and packed as a reproducible squashfs (xz): root-owned
+//! except what [`owners`] lists (services' directories, the configuration's group).
 
 use crate::board::{Board, PartitionRole, StorageKind};
 use crate::context::Context;
 use crate::steps::packages::oxpkg;
 use anyhow::{Context as _, Result};
 use oxwrt_config::init::{DataStore, InitConfig};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -103,11 +104,17 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
     check_accounts(&init, &fs::read_to_string(stage.join("etc/passwd"))?, &fs::read_to_string(stage.join("etc/group"))?)
         .map_err(|e| anyhow::anyhow!("the services of {}'s packages: {e}", board.id))?;
     fs::write(stage.join(oxwrt_config::init::PATH.trim_start_matches('/')), toml::to_string(&init)?)?;
+    let owners = owners(&init, &stage).map_err(|e| anyhow::anyhow!("the owners of {}'s root filesystem: {e}", board.id))?;
     normalise_modes(&stage, "", &from_packages)?;
+    // Every file root-owned with its staged mode, except `owners` (ids, not names: the
+    // build machine's accounts never matter): mksquashfs' pseudo definitions.
+    let pseudo = out.join("rootfs.pseudo");
+    fs::write(&pseudo, pseudo_definitions(&stage, &owners)?).with_context(|| format!("cannot write {}", pseudo.display()))?;
     let image = out.join("rootfs.squashfs");
     let _ = fs::remove_file(&image);
     let mut cmd = Command::new("mksquashfs");
-    cmd.arg(&stage).arg(&image).args(["-noappend", "-comp", "xz", "-b", "256K", "-all-root", "-no-xattrs", "-quiet", "-no-progress"]);
+    cmd.arg(&stage).arg(&image).args(["-noappend", "-comp", "xz", "-b", "256K", "-root-uid", "0", "-root-gid", "0", "-no-xattrs", "-quiet", "-no-progress"]);
+    cmd.arg("-pf").arg(&pseudo);
     if board.arch == crate::board::Arch::X86_64 {
         cmd.args(["-Xbcj", "x86"]);
     }
@@ -132,6 +139,108 @@ pub fn check_accounts(init: &InitConfig, passwd: &str, group: &str) -> Result<()
     Ok(())
 }
 
+/// Mount points whose image contents nobody sees (tmpfs and the kernel's filesystems on
+/// top): a service's directory there is init's to create at boot.
+const MOUNTED_OVER: &[&str] = &["/run/", "/tmp/", "/dev/", "/proc/", "/sys/"];
+
+/// Who owns what, when not root: (mode, uid, gid) by path in the image (`/etc/oxwrt`).
+/// - every service's `dirs`: its user and group, 0755, created here so that init finds them
+///   right at boot and writes nothing (a chown on the overlay is a copy-up, on flash a
+///   JFFS2 write);
+/// - /etc/oxwrt: root and group `config`, 2775 (set-gid: what is saved there keeps the
+///   group), and the files in it root:config 0664: the members of `config` (the web
+///   interface) may edit the configuration. docs/device.md, "Privileges".
+///
+/// The ids come from the image's own /etc/passwd and /etc/group.
+pub fn owners(init: &InitConfig, stage: &Path) -> Result<BTreeMap<String, (u32, u32, u32)>, String> {
+    use oxwrt_config::init::{group_id, passwd_ids, CONFIG_GROUP};
+    let read = |rel: &str| fs::read_to_string(stage.join(rel)).map_err(|e| format!("cannot read /{rel} of the image: {e}"));
+    let (passwd, group) = (read("etc/passwd")?, read("etc/group")?);
+    let mut owners = BTreeMap::new();
+    let etc_oxwrt = stage.join("etc/oxwrt");
+    if etc_oxwrt.is_dir() {
+        let config = group_id(&group, CONFIG_GROUP).ok_or_else(|| {
+            format!(
+                "rootfs/skeleton/etc/group has no group `{CONFIG_GROUP}`, which owns /etc/oxwrt (docs/device.md, Privileges); add `{CONFIG_GROUP}:x:200:webd`"
+            )
+        })?;
+        owners.insert("/etc/oxwrt".to_string(), (0o2775, 0, config));
+        let mut files: Vec<_> = fs::read_dir(&etc_oxwrt).map_err(|e| format!("cannot read {}: {e}", etc_oxwrt.display()))?.flatten().collect();
+        files.sort_by_key(|e| e.file_name());
+        for e in files {
+            if e.file_type().is_ok_and(|t| t.is_file()) {
+                owners.insert(format!("/etc/oxwrt/{}", e.file_name().to_string_lossy()), (0o664, 0, config));
+            }
+        }
+    }
+    for s in &init.services {
+        let Some(user) = &s.user else { continue };
+        let (uid, user_gid) =
+            passwd_ids(&passwd, user).ok_or_else(|| format!("service `{}`: user `{user}` is not in /etc/passwd (or its ids are not numbers)", s.name))?;
+        let gid = match &s.group {
+            Some(g) => group_id(&group, g).ok_or_else(|| format!("service `{}`: group `{g}` is not in /etc/group (or its gid is not a number)", s.name))?,
+            None => user_gid,
+        };
+        for d in &s.dirs {
+            let d = d.trim_end_matches('/');
+            if MOUNTED_OVER.iter().any(|m| format!("{d}/").starts_with(m)) {
+                continue;
+            }
+            // Only through real directories of the image (never a symlink like /var).
+            let mut at = stage.to_path_buf();
+            for part in d.trim_start_matches('/').split('/') {
+                at.push(part);
+                match fs::symlink_metadata(&at) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        return Err(format!(
+                            "service `{}`: dirs: `{d}`: {} is not a directory in the image; choose a directory of its own",
+                            s.name,
+                            at.strip_prefix(stage).unwrap_or(&at).display()
+                        ))
+                    }
+                    Err(_) => fs::create_dir(&at).map_err(|e| format!("cannot create {}: {e}", at.display()))?,
+                }
+            }
+            owners.insert(d.to_string(), (0o755, uid, gid));
+        }
+    }
+    Ok(owners)
+}
+
+/// One `PATH m MODE UID GID` line per file of the stage (sorted): root and the staged mode,
+/// or what `owners` says.
+fn pseudo_definitions(stage: &Path, owners: &BTreeMap<String, (u32, u32, u32)>) -> Result<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, u32)>) -> Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = format!("{rel}/{}", e.file_name().to_string_lossy());
+            let m = fs::symlink_metadata(e.path())?;
+            out.push((path.clone(), m.permissions().mode() & 0o7777));
+            if m.is_dir() {
+                walk(&e.path(), &path, out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(stage, "", &mut files)?;
+    let staged: BTreeSet<String> = files.iter().map(|(p, _)| p.clone()).collect();
+    let mut text = String::new();
+    for (path, mode) in files {
+        if path.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\') {
+            anyhow::bail!("{path}: a file name in the image with a space, quote, backslash or control character cannot be given an owner (mksquashfs pseudo definitions); rename it");
+        }
+        let (mode, uid, gid) = owners.get(&path).copied().unwrap_or((mode, 0, 0));
+        text.push_str(&format!("{} m {mode:o} {uid} {gid}\n", path.trim_start_matches('/')));
+    }
+    if let Some(path) = owners.keys().find(|p| !staged.contains(*p)) {
+        anyhow::bail!("{path} has an owner but is not in the image");
+    }
+    Ok(text)
+}
+
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to)?;
     for e in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
@@ -139,6 +248,9 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         let (src, dst) = (e.path(), to.join(e.file_name()));
         if e.file_type()?.is_dir() {
             copy_tree(&src, &dst)?;
+        } else if e.file_type()?.is_symlink() {
+            // Stored as the link it is (etc/resolv.conf -> /run/netd/resolv.conf).
+            symlink(fs::read_link(&src)?, &dst).with_context(|| format!("cannot copy the link {}", src.display()))?;
         } else {
             fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
         }
@@ -163,4 +275,77 @@ fn normalise_modes(dir: &Path, rel: &str, keep: &BTreeSet<String>) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxwrt_config::init::Service;
+
+    fn service(name: &str, user: Option<&str>, dirs: &[&str]) -> Service {
+        Service {
+            name: name.into(),
+            command: vec![format!("/usr/sbin/{name}")],
+            after: Vec::new(),
+            restart: Default::default(),
+            console: false,
+            env: Default::default(),
+            user: user.map(Into::into),
+            group: None,
+            capabilities: Vec::new(),
+            no_new_privs: None,
+            dirs: dirs.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    fn stage(group: &str) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = tmp.path();
+        fs::create_dir_all(s.join("etc/oxwrt")).unwrap();
+        fs::create_dir_all(s.join("tmp")).unwrap();
+        fs::write(s.join("etc/passwd"), "root:x:0:0::/root:/sbin/oxsh\nnetd:x:101:101::/nonexistent:/bin/false\n").unwrap();
+        fs::write(s.join("etc/group"), group).unwrap();
+        fs::write(s.join("etc/oxwrt/network.toml"), "").unwrap();
+        symlink("tmp", s.join("var")).unwrap();
+        tmp
+    }
+
+    /// netd's directory is made in the image and given to netd; /etc/oxwrt and its files to
+    /// group config; the rest stays root's, numerically, in the pseudo definitions.
+    #[test]
+    fn owners_give_services_their_dirs_and_the_configuration_its_group() {
+        let tmp = stage("root:x:0:\nnetd:x:101:\nconfig:x:200:webd\n");
+        let init =
+            InitConfig { data: None, services: vec![service("netd", Some("netd"), &["/etc/oxwrt/netd/", "/run/elsewhere"]), service("console", None, &[])] };
+        let owners = owners(&init, tmp.path()).unwrap();
+        let want: BTreeMap<String, (u32, u32, u32)> =
+            [("/etc/oxwrt", (0o2775, 0, 200)), ("/etc/oxwrt/netd", (0o755, 101, 101)), ("/etc/oxwrt/network.toml", (0o664, 0, 200))]
+                .into_iter()
+                .map(|(p, o)| (p.to_string(), o))
+                .collect();
+        assert_eq!(owners, want);
+        assert!(tmp.path().join("etc/oxwrt/netd").is_dir());
+        assert!(!tmp.path().join("run/elsewhere").exists(), "a tmpfs mount point's directory is init's to make");
+        let pseudo = pseudo_definitions(tmp.path(), &owners).unwrap();
+        assert!(pseudo.contains("etc/oxwrt m 2775 0 200\n") && pseudo.contains("etc/oxwrt/netd m 755 101 101\n"), "{pseudo}");
+        assert!(pseudo.contains("etc/oxwrt/network.toml m 664 0 200\n"), "{pseudo}");
+        for l in pseudo.lines().filter(|l| !l.starts_with("etc/oxwrt")) {
+            assert!(l.ends_with(" 0 0"), "not root's: {l}");
+        }
+        assert!(pseudo.lines().any(|l| l.starts_with("var m ")), "{pseudo}");
+    }
+
+    #[test]
+    fn owners_refuse_what_cannot_be_owned() {
+        let tmp = stage("root:x:0:\nnetd:x:101:\n");
+        let init = InitConfig { data: None, services: vec![] };
+        assert!(owners(&init, tmp.path()).unwrap_err().contains("has no group `config`, which owns /etc/oxwrt"));
+        let tmp = stage("root:x:0:\nnetd:x:101:\nconfig:x:200:\n");
+        let through_link = InitConfig { data: None, services: vec![service("netd", Some("netd"), &["/var/lib/netd"])] };
+        assert!(owners(&through_link, tmp.path()).unwrap_err().contains("dirs: `/var/lib/netd`: var is not a directory in the image"));
+        let onto_file = InitConfig { data: None, services: vec![service("netd", Some("netd"), &["/etc/passwd/x"])] };
+        assert!(owners(&onto_file, tmp.path()).unwrap_err().contains("etc/passwd is not a directory in the image"));
+        fs::write(tmp.path().join("etc/a b"), "").unwrap();
+        assert!(pseudo_definitions(tmp.path(), &BTreeMap::new()).unwrap_err().to_string().contains("/etc/a b: a file name in the image with a space"));
+    }
 }
