@@ -35,6 +35,13 @@ fn scratch_disk(dir: &Path) -> PathBuf {
 
 const BOOT: Duration = Duration::from_secs(180);
 
+/// A line for the log of every run, passing or not: written to stderr directly, because
+/// libtest captures only `print!`/`eprint!`, so `cargo xtask test` (and CI) show it.
+fn log_always(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 #[test]
 #[ignore = "needs the images built by `cargo xtask test`"]
 fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a_reboot() {
@@ -181,6 +188,10 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     assert_eq!(status["kernel"]["machine"], "mips", "{body}");
     let table = g.shell("service");
     assert!(table.lines().any(|l| l.starts_with("webd ") && l.contains("running")), "{table}");
+    // Where the emulated WRT54G's RAM goes (`cargo xtask bench memory` records it).
+    let mem = g.memory();
+    log_always(&format!("{MALTA} with {} MiB: {}", b.qemu_memory().unwrap() >> 20, mem.summary()));
+    assert!(mem.kb("MemTotal") > 0 && mem.boot.is_some() && mem.processes.iter().all(|p| p.pss > 0), "{mem:?}\n{}", g.tail());
 
     let marker = format!("persisted-{}", std::process::id());
     g.shell(&format!("echo {marker} > /etc/oxwrt-test"));

@@ -172,19 +172,15 @@ impl Link {
         &self.path
     }
 
-    /// The QEMU arguments that attach one virtio NIC with this MAC (`52:54:00:..`) to
-    /// this link: `-netdev stream,id=<id>,server=off,addr.type=unix,addr.path=<path>
-    /// -device virtio-net-pci,netdev=<id>,mac=<mac>`. NICs appear in the guest in the
-    /// order of their arguments (eth0, eth1, ...).
-    pub fn qemu_args(&self, id: &str, mac: &str) -> Vec<String> {
+    /// The QEMU arguments that attach one NIC of device model `model` (the board's
+    /// `qemu.nic`: `virtio-net-pci`, `pcnet`, ...) with this MAC (`52:54:00:..`) to this
+    /// link: `-netdev stream,id=<id>,server=off,addr.type=unix,addr.path=<path>
+    /// -device <model>,netdev=<id>,mac=<mac>`. NICs appear in the guest in the order of
+    /// their arguments (eth0, eth1, ...).
+    pub fn qemu_args(&self, id: &str, mac: &str, model: &str) -> Vec<String> {
         // QEMU's option syntax: a comma inside a value is doubled.
         let path = self.path.display().to_string().replace(',', ",,");
-        vec![
-            "-netdev".into(),
-            format!("stream,id={id},server=off,addr.type=unix,addr.path={path}"),
-            "-device".into(),
-            format!("virtio-net-pci,netdev={id},mac={mac}"),
-        ]
+        vec!["-netdev".into(), format!("stream,id={id},server=off,addr.type=unix,addr.path={path}"), "-device".into(), format!("{model},netdev={id},mac={mac}")]
     }
 
     /// Counters, shared: keep this before handing the link to a host.
@@ -357,9 +353,10 @@ mod tests {
     #[test]
     fn qemu_args_name_the_socket_and_the_mac() {
         let link = Link::new("wan").unwrap();
-        let args = link.qemu_args("wan", "52:54:00:00:00:01");
+        let args = link.qemu_args("wan", "52:54:00:00:00:01", "virtio-net-pci");
         assert_eq!(args[0], "-netdev");
         assert_eq!(args[1], format!("stream,id=wan,server=off,addr.type=unix,addr.path={}", link.path().display()));
         assert_eq!(args[2..], ["-device", "virtio-net-pci,netdev=wan,mac=52:54:00:00:00:01"]);
+        assert_eq!(link.qemu_args("lan", "52:54:00:00:00:02", "pcnet")[3], "pcnet,netdev=lan,mac=52:54:00:00:00:02");
     }
 }

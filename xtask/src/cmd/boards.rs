@@ -83,7 +83,14 @@ fn print_summary(b: &Board) {
         println!("    {:#010x} {:>10}  {:<12} {:?}{}", p.offset, Size(p.size).to_string(), p.name, p.role, if p.read_only { " (read-only)" } else { "" });
     }
     if let Some(q) = &b.qemu {
-        println!("  qemu: {} -M {}{} -m {}", q.system, q.machine, q.cpu.as_ref().map(|c| format!(" -cpu {c}")).unwrap_or_default(), Size(q.memory.0));
+        println!(
+            "  qemu: {} -M {}{} -m {} -device {}",
+            q.system,
+            q.machine,
+            q.cpu.as_ref().map(|c| format!(" -cpu {c}")).unwrap_or_default(),
+            Size(b.qemu_memory().unwrap_or_default()),
+            q.nic()
+        );
     }
     println!("  images: {}", b.images.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "));
     if let Some(budget) = b.size_budget {
