@@ -78,6 +78,14 @@ fn print_summary(b: &Board) {
     } else {
         println!("  re-enabled obsolete filesystems: {} (built in; exempt from the autoload deny list)", k.reenable_filesystems.join(", "));
     }
+    if let Some(ram) = b.ram {
+        println!("  RAM: {ram}");
+    }
+    println!(
+        "  root filesystem: squashfs (xz), {} blocks, {}",
+        Size(b.rootfs.block_size.0),
+        if b.rootfs.fragments { "with fragments" } else { "no fragments" }
+    );
     println!("  storage: {}", storage_line(b));
     for p in b.layout() {
         println!("    {:#010x} {:>10}  {:<12} {:?}{}", p.offset, Size(p.size).to_string(), p.name, p.role, if p.read_only { " (read-only)" } else { "" });
