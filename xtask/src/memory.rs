@@ -78,14 +78,16 @@ pub struct Process {
 }
 
 /// The PIDs of running services in the output of init's `service` command (SERVICE STATE
-/// PID ...).
+/// PID ...). A row may follow other console text on its line (the shell's prompt): the
+/// first `NAME running PID` in a line counts.
 pub fn parse_service_table(text: &str) -> Vec<(String, u32)> {
     text.lines()
         .filter_map(|l| {
-            let mut cols = l.split_whitespace();
-            let (name, state, pid) = (cols.next()?, cols.next()?, cols.next()?);
-            (state == "running").then_some(())?;
-            Some((name.to_string(), pid.parse().ok()?))
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.windows(3).find_map(|w| {
+                (w[1] == "running").then_some(())?;
+                Some((w[0].to_string(), w[2].parse().ok()?))
+            })
         })
         .collect()
 }
@@ -158,5 +160,7 @@ mod tests {
                     netd         running       22       12s        0  -\n\
                     webd         backoff        -         -        3  killed by SIGKILL\n";
         assert_eq!(parse_service_table(text), [("console".to_string(), 21), ("netd".to_string(), 22)]);
+        let text = "root@oxwrt:/# netd         running       22       12s        0  -\n";
+        assert_eq!(parse_service_table(text), [("netd".to_string(), 22)]);
     }
 }

@@ -213,7 +213,11 @@ impl Guest {
         let boot = parse_boot_line(&self.text());
         let meminfo = parse_kb_lines(&self.shell("cat /proc/meminfo"));
         let mut pids = vec![("init".to_string(), 1)];
-        pids.extend(parse_service_table(&self.shell("service")));
+        // The table goes through a file: `service` writes it in pieces as init answers, and
+        // the tty's echo of the end marker, typed right after, could land between them.
+        self.shell("service > /tmp/.oxwrt-services");
+        pids.extend(parse_service_table(&self.shell("cat /tmp/.oxwrt-services")));
+        self.shell("rm /tmp/.oxwrt-services");
         let processes = pids
             .into_iter()
             .map(|(name, pid)| {
