@@ -35,11 +35,47 @@ pub struct Board {
     pub standalone: Vec<String>,
     /// Largest allowed firmware (kernel + root filesystem) in bytes.
     pub size_budget: Option<Size>,
+    /// The board's RAM. An emulated board stands for a real one: QEMU runs it with this
+    /// much (`qemu.memory` defaults to it and may not differ), and the memory benchmark
+    /// measures against it.
+    pub ram: Option<Size>,
+    /// How the squashfs root filesystem is packed.
+    #[serde(default)]
+    pub rootfs: RootfsSpec,
     pub qemu: Option<QemuSpec>,
     /// The code-pattern header of `linksys-factory` images.
     pub linksys: Option<LinksysSpec>,
     /// The Ethernet switch: which ports are WAN and LAN (netd configures it from this).
     pub switch: Option<SwitchSpec>,
+}
+
+/// mksquashfs choices that trade flash for RAM: the kernel keeps caches of whole blocks
+/// per mount (docs/memory.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootfsSpec {
+    /// `mksquashfs -b`: a power of two from 4 KiB to 1 MiB; default 256 KiB. The xz
+    /// dictionary is the same size.
+    #[serde(default = "default_squashfs_block")]
+    pub block_size: Size,
+    /// Pack file tails into shared fragment blocks (default true); false is
+    /// `-no-fragments`, and the kernel then allocates no fragment cache.
+    #[serde(default = "default_true")]
+    pub fragments: bool,
+}
+
+impl Default for RootfsSpec {
+    fn default() -> Self {
+        RootfsSpec { block_size: default_squashfs_block(), fragments: true }
+    }
+}
+
+fn default_squashfs_block() -> Size {
+    Size(256 << 10)
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// What the stock Linksys firmware checks when a factory image is uploaded.
@@ -367,7 +403,22 @@ pub struct QemuSpec {
     pub system: String,
     pub machine: String,
     pub cpu: Option<String>,
-    pub memory: Size,
+    /// `-m`: defaults to the board's `ram`; a whole number of MiB.
+    pub memory: Option<Size>,
+    /// The NICs' QEMU device model (`-device <nic>`); default `virtio-net-pci`.
+    pub nic: Option<String>,
+}
+
+/// QEMU's NIC model when a board names none.
+pub const DEFAULT_QEMU_NIC: &str = "virtio-net-pci";
+
+/// The smallest RAM a board may state: below it Linux 6.1 with oxwrt's userland cannot boot.
+pub const MIN_RAM: u64 = 8 << 20;
+
+impl QemuSpec {
+    pub fn nic(&self) -> &str {
+        self.nic.as_deref().unwrap_or(DEFAULT_QEMU_NIC)
+    }
 }
 
 /// A partition with its offset and size resolved.
@@ -589,6 +640,52 @@ impl Validator<'_> {
         self.check_images(b);
         self.check_packages(b);
         self.check_switch(b);
+        self.check_ram(b);
+        let block = b.rootfs.block_size;
+        if !(block.0.is_power_of_two() && (4 << 10..=1 << 20).contains(&block.0)) {
+            self.report(
+                &[Seg::Key("rootfs"), Seg::Key("block_size")],
+                format!("{block} is not a squashfs block size: mksquashfs takes a power of two from 4KiB to 1MiB (e.g. \"64KiB\")"),
+            );
+        }
+    }
+
+    /// `ram` and `qemu.memory`: whole MiB (QEMU's -m), and an emulated board runs with the
+    /// RAM of the board it stands for.
+    fn check_ram(&mut self, b: &Board) {
+        let whole_mib = |s: Size| s.0.is_multiple_of(1 << 20);
+        if let Some(ram) = b.ram {
+            if ram.0 < MIN_RAM || !whole_mib(ram) {
+                self.report(&[Seg::Key("ram")], format!("{ram} is not a RAM size: give whole MiB, at least {} (e.g. \"16MiB\")", Size(MIN_RAM)));
+            }
+        }
+        let Some(q) = &b.qemu else { return };
+        match (q.memory, b.ram) {
+            (None, None) => self.report(
+                &[Seg::Key("qemu")],
+                "says nothing about RAM: add the board's `ram` at the top level (e.g. ram = \"16MiB\"), which QEMU then runs with, or `memory` here for a board without fixed RAM",
+            ),
+            (Some(m), Some(ram)) if m.0 != ram.0 => self.report(
+                &[Seg::Key("qemu"), Seg::Key("memory")],
+                format!("is {m} but the board's `ram` is {ram}: the emulator must run with the RAM of the board it stands for; remove `memory` (it defaults to `ram`)"),
+            ),
+            (Some(m), _) if m.0 < MIN_RAM || !whole_mib(m) => self.report(
+                &[Seg::Key("qemu"), Seg::Key("memory")],
+                format!("{m} is not a RAM size for QEMU's -m: give whole MiB, at least {} (e.g. \"256MiB\")", Size(MIN_RAM)),
+            ),
+            _ => {}
+        }
+        if let Some(nic) = &q.nic {
+            if nic.is_empty() || !nic.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                self.report(
+                    &[Seg::Key("qemu"), Seg::Key("nic")],
+                    format!(
+                        "`{nic}` is not a QEMU device model (letters, digits, - and _; e.g. \"pcnet\" or \"virtio-net-pci\"; `{} -device help` lists them)",
+                        q.system
+                    ),
+                );
+            }
+        }
     }
 
     fn check_rust(&mut self, b: &Board) {
@@ -920,6 +1017,13 @@ impl Board {
     /// Partitions with resolved offsets and sizes (the board is validated, so this holds).
     pub fn layout(&self) -> Vec<Placed> {
         place_partitions(self).unwrap_or_default()
+    }
+
+    /// The RAM QEMU gives the emulated board (`qemu.memory`, else `ram`), in bytes; None
+    /// for a board without [qemu] (the board is validated, so one of them is set).
+    pub fn qemu_memory(&self) -> Option<u64> {
+        let q = self.qemu.as_ref()?;
+        q.memory.or(self.ram).map(|s| s.0)
     }
 
     /// The first partition with `role`, placed.

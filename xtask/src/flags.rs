@@ -202,6 +202,12 @@ pub enum BenchCmd {
         #[arg(long)]
         board: Option<String>,
     },
+    /// Where the RAM goes on each QEMU board after boot (builds and boots it): the kernel's
+    /// reserved memory, MemAvailable, slab, page cache and each service's PSS.
+    Memory {
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// The router's network in QEMU (both QEMU boards, images built): netd's memory, lease
     /// times, NAT throughput and added latency (runs the ignored test xtask/tests/bench_net.rs).
     Net,

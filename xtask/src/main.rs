@@ -36,6 +36,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench { what: BenchCmd::Kernel { board } } => bench::kernel(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Build { board } } => bench::build(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Flash { board } } => bench::flash(&ctx, board.as_deref()),
+        Cmd::Bench { what: BenchCmd::Memory { board } } => bench::memory(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Net } => bench::net(&ctx),
     }
 }

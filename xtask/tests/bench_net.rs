@@ -85,8 +85,9 @@ fn measure(board_id: &'static str) -> Row {
     };
     let wan_link = Link::new("wan").unwrap();
     let lan_link = Link::new("lan").unwrap();
-    let mut nics = wan_link.qemu_args("wan", plan::ROUTER_WAN_MAC);
-    nics.extend(lan_link.qemu_args("lan", plan::ROUTER_LAN_MAC));
+    let nic = b.qemu.as_ref().expect("a QEMU board").nic();
+    let mut nics = wan_link.qemu_args("wan", plan::ROUTER_WAN_MAC, nic);
+    nics.extend(lan_link.qemu_args("lan", plan::ROUTER_LAN_MAC, nic));
     let isp = Isp::spawn(wan_link, IspConfig::default());
     let laptop = Host::spawn(lan_link, HostConfig::new("laptop", plan::CLIENT_MAC));
     let launch = Launch { disk: Some(image), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: Some(nics), devices: Vec::new() };

@@ -250,3 +250,41 @@ fn kernel_sources_name_exactly_one_pinned_location() {
     parse(dir.path(), &with(&format!("source = {{ url = \"https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.192.tar.xz\", {sha} }}"))).unwrap();
     parse(dir.path(), &with(&format!("source = {{ file = \"/srv/dl/linux-6.1.192.tar.xz\", {sha} }}"))).unwrap();
 }
+
+#[test]
+fn an_emulated_board_runs_with_the_ram_it_states() {
+    let dir = scratch();
+    let qemu = "\n[qemu]\nsystem = \"qemu-system-mipsel\"\nmachine = \"malta\"\n";
+    let ram = |r: &str| GOOD.replace("size_budget = \"3.6MiB\"", &format!("size_budget = \"3.6MiB\"\nram = \"{r}\""));
+    // QEMU's -m follows the board's RAM.
+    let b = parse(dir.path(), &(ram("16MiB") + qemu)).unwrap();
+    assert_eq!((b.ram.unwrap().0, b.qemu_memory()), (16 << 20, Some(16 << 20)));
+    assert_eq!(b.qemu.as_ref().unwrap().nic(), "virtio-net-pci");
+    // A different memory would measure another board.
+    let p = problem(&(ram("16MiB") + qemu + "memory = \"128MiB\"\n"));
+    assert!(p.contains("`qemu.memory`") && p.contains("is 128 MiB but the board's `ram` is 16 MiB") && p.contains("remove `memory`"), "{p}");
+    // Neither: QEMU would not know how much.
+    let p = problem(&(GOOD.to_string() + qemu));
+    assert!(p.contains("`qemu`") && p.contains("add the board's `ram`"), "{p}");
+    // memory alone (a board without fixed RAM) is fine; a RAM size is whole MiB.
+    assert_eq!(parse(dir.path(), &(GOOD.to_string() + qemu + "memory = \"256MiB\"\n")).unwrap().qemu_memory(), Some(256 << 20));
+    let p = problem(&ram("16.5MiB"));
+    assert!(p.contains("`ram`") && p.contains("give whole MiB, at least 8 MiB"), "{p}");
+    let p = problem(&ram("4MiB"));
+    assert!(p.contains("`ram`") && p.contains("at least 8 MiB"), "{p}");
+    let p = problem(&(ram("16MiB") + qemu + "nic = \"pcnet,addr=3\"\n"));
+    assert!(p.contains("`qemu.nic`") && p.contains("is not a QEMU device model"), "{p}");
+}
+
+#[test]
+fn squashfs_block_size_is_one_mksquashfs_takes() {
+    let dir = scratch();
+    let b = parse(dir.path(), GOOD).unwrap();
+    assert_eq!((b.rootfs.block_size.0, b.rootfs.fragments), (256 << 10, true));
+    let b = parse(dir.path(), &(GOOD.to_string() + "\n[rootfs]\nblock_size = \"64KiB\"\nfragments = false\n")).unwrap();
+    assert_eq!((b.rootfs.block_size.0, b.rootfs.fragments), (64 << 10, false));
+    let p = problem(&(GOOD.to_string() + "\n[rootfs]\nblock_size = \"96KiB\"\n"));
+    assert!(p.contains("`rootfs.block_size`") && p.contains("a power of two from 4KiB to 1MiB"), "{p}");
+    let p = problem(&(GOOD.to_string() + "\n[rootfs]\nblock_size = \"2MiB\"\n"));
+    assert!(p.contains("`rootfs.block_size`"), "{p}");
+}

@@ -121,9 +121,10 @@ impl Net {
         let wan_link = Link::new("wan").unwrap();
         let lan_link = Link::new("lan").unwrap();
         let (wan, lan) = (wan_link.counters(), lan_link.counters());
-        // eth0 = WAN, eth1 = LAN: the order netd's QEMU defaults expect.
-        let mut nics = wan_link.qemu_args("wan", plan::ROUTER_WAN_MAC);
-        nics.extend(lan_link.qemu_args("lan", plan::ROUTER_LAN_MAC));
+        // eth0 = WAN, eth1 = LAN: the order netd's QEMU defaults expect; the board's NIC model.
+        let nic = b.qemu.as_ref().expect("a QEMU board").nic();
+        let mut nics = wan_link.qemu_args("wan", plan::ROUTER_WAN_MAC, nic);
+        nics.extend(lan_link.qemu_args("lan", plan::ROUTER_LAN_MAC, nic));
         let isp = Isp::spawn(wan_link, IspConfig::default());
         let laptop = Host::spawn(lan_link, HostConfig::new(LAPTOP, plan::CLIENT_MAC));
         let launch =

@@ -75,6 +75,13 @@ fn services_run_as_their_users(g: &mut Guest) {
     assert!(!g.text().contains("Permission denied"), "a service was refused a file:\n{}", g.tail());
 }
 
+/// A line for the log of every run, passing or not: written to stderr directly, because
+/// libtest captures only `print!`/`eprint!`, so `cargo xtask test` (and CI) show it.
+fn log_always(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 #[test]
 #[ignore = "needs the images built by `cargo xtask test`"]
 fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a_reboot() {
@@ -365,6 +372,18 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     assert_eq!(status["kernel"]["release"], m["kernel"]["version"], "{body}");
     assert_eq!(status["kernel"]["machine"], "mips", "{body}");
     services_run_as_their_users(&mut g);
+    // Where the emulated WRT54G's RAM goes (`cargo xtask bench memory` records it).
+    let mem = g.memory();
+    log_always(&format!("{MALTA} with {} MiB: {}", b.qemu_memory().unwrap() >> 20, mem.summary()));
+    assert!(mem.kb("MemTotal") > 0 && mem.boot.is_some() && mem.processes.iter().all(|p| p.pss > 0), "{mem:?}\n{}", g.tail());
+    // The goal for a 16 MiB WRT54G: at least 5 MiB available after boot (docs/memory.md
+    // says where the RAM goes and what each knob is worth).
+    assert!(
+        mem.kb("MemAvailable") >= 5 * 1024,
+        "only {} kB available after boot on the emulated WRT54G (goal: 5 MiB): {}",
+        mem.kb("MemAvailable"),
+        mem.summary()
+    );
 
     let marker = format!("persisted-{}", std::process::id());
     g.shell(&format!("echo {marker} > /etc/oxwrt-test"));

@@ -11,9 +11,10 @@
 //! const T: Duration = Duration::from_secs(30);
 //! let wan = Link::new("wan")?;
 //! let lan = Link::new("lan")?;
-//! // eth0 = WAN, eth1 = LAN: give these to xtask::qemu::Launch { nics: Some(nics), .. }.
-//! let mut nics = wan.qemu_args("wan", plan::ROUTER_WAN_MAC);
-//! nics.extend(lan.qemu_args("lan", plan::ROUTER_LAN_MAC));
+//! // eth0 = WAN, eth1 = LAN: give these to xtask::qemu::Launch { nics: Some(nics), .. };
+//! // the model is the board's `qemu.nic`.
+//! let mut nics = wan.qemu_args("wan", plan::ROUTER_WAN_MAC, "virtio-net-pci");
+//! nics.extend(lan.qemu_args("lan", plan::ROUTER_LAN_MAC, "virtio-net-pci"));
 //! let isp = Isp::spawn(wan, IspConfig::default());
 //! let laptop = Host::spawn(lan, HostConfig::new("laptop", plan::CLIENT_MAC));
 //! // ... boot the router with `nics` ...
@@ -45,7 +46,7 @@
 //! # Framing (verified against QEMU 10.0, `-netdev stream`; same as `-netdev socket`)
 //! The harness listens on a unix socket ([`Link`]); QEMU connects to it with
 //! `-netdev stream,id=X,server=off,addr.type=unix,addr.path=P` and the NIC is
-//! `-device virtio-net-pci,netdev=X,mac=M`. Each frame, both ways, is a 4-byte big-endian
+//! `-device <model>,netdev=X,mac=M` (virtio-net-pci on x86, the Malta's pcnet). Each frame, both ways, is a 4-byte big-endian
 //! length then the Ethernet frame: destination MAC first, no FCS, no virtio-net header
 //! (QEMU turns the NIC's checksum and segmentation offloads off when its backend has no
 //! vnet header, so frames are at most 1514 bytes and carry real checksums). A stream keeps

@@ -18,6 +18,9 @@ const MAX_STREAM_FRAME: usize = 70_000;
 /// Frames waiting to be written beyond this many bytes are dropped (QEMU not reading).
 const MAX_TX_BACKLOG: usize = 1 << 20;
 
+/// The shortest Ethernet frame without its FCS (IEEE 802.3: 64 bytes with it).
+const MIN_FRAME: usize = 60;
+
 /// Counters of a link, readable while a host owns it.
 #[derive(Debug, Default)]
 pub struct LinkCounters {
@@ -172,19 +175,15 @@ impl Link {
         &self.path
     }
 
-    /// The QEMU arguments that attach one virtio NIC with this MAC (`52:54:00:..`) to
-    /// this link: `-netdev stream,id=<id>,server=off,addr.type=unix,addr.path=<path>
-    /// -device virtio-net-pci,netdev=<id>,mac=<mac>`. NICs appear in the guest in the
-    /// order of their arguments (eth0, eth1, ...).
-    pub fn qemu_args(&self, id: &str, mac: &str) -> Vec<String> {
+    /// The QEMU arguments that attach one NIC of device model `model` (the board's
+    /// `qemu.nic`: `virtio-net-pci`, `pcnet`, ...) with this MAC (`52:54:00:..`) to this
+    /// link: `-netdev stream,id=<id>,server=off,addr.type=unix,addr.path=<path>
+    /// -device <model>,netdev=<id>,mac=<mac>`. NICs appear in the guest in the order of
+    /// their arguments (eth0, eth1, ...).
+    pub fn qemu_args(&self, id: &str, mac: &str, model: &str) -> Vec<String> {
         // QEMU's option syntax: a comma inside a value is doubled.
         let path = self.path.display().to_string().replace(',', ",,");
-        vec![
-            "-netdev".into(),
-            format!("stream,id={id},server=off,addr.type=unix,addr.path={path}"),
-            "-device".into(),
-            format!("virtio-net-pci,netdev={id},mac={mac}"),
-        ]
+        vec!["-netdev".into(), format!("stream,id={id},server=off,addr.type=unix,addr.path={path}"), "-device".into(), format!("{model},netdev={id},mac={mac}")]
     }
 
     /// Counters, shared: keep this before handing the link to a host.
@@ -231,6 +230,17 @@ impl Wire for Link {
         let Some(conn) = self.conn.as_mut() else {
             self.counters.tx_dropped.fetch_add(1, Ordering::Relaxed);
             return;
+        };
+        // An Ethernet MAC pads a short frame (an ARP reply is 42 bytes) to the 60-byte
+        // minimum before it goes on the wire. QEMU's slirp and tap backends do that for the
+        // NIC models, its stream backend does not, and some models drop runts (the
+        // Malta's pcnet never saw the ISP's ARP replies).
+        let padded;
+        let frame = if frame.len() < MIN_FRAME {
+            padded = [frame, &[0; MIN_FRAME][..MIN_FRAME - frame.len()]].concat();
+            &padded[..]
+        } else {
+            frame
         };
         if !conn.queue(frame) {
             self.counters.tx_dropped.fetch_add(1, Ordering::Relaxed);
@@ -337,10 +347,16 @@ mod tests {
         assert_eq!(link.counters().connections.load(Ordering::Relaxed), 1);
         qemu.write_all(b"llo").unwrap();
         assert_eq!(link.recv(now()), Some(b"hello".to_vec()));
+        // A short frame goes out padded to the Ethernet minimum, a full one as it is.
         link.send(now(), b"abc");
-        let mut got = [0u8; 7];
+        let mut got = [0u8; 64];
         qemu.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"\0\0\0\x03abc");
+        assert_eq!(&got[..7], b"\0\0\0\x3cabc");
+        assert!(got[7..].iter().all(|&b| b == 0), "{got:?}");
+        link.send(now(), &[7; 61]);
+        let mut got = [0u8; 65];
+        qemu.read_exact(&mut got).unwrap();
+        assert_eq!((&got[..4], &got[4..]), (&[0, 0, 0, 61][..], &[7; 61][..]));
         // QEMU goes away: the link listens again and the next one connects.
         drop(qemu);
         assert_eq!(link.recv(now()), None);
@@ -357,9 +373,10 @@ mod tests {
     #[test]
     fn qemu_args_name_the_socket_and_the_mac() {
         let link = Link::new("wan").unwrap();
-        let args = link.qemu_args("wan", "52:54:00:00:00:01");
+        let args = link.qemu_args("wan", "52:54:00:00:00:01", "virtio-net-pci");
         assert_eq!(args[0], "-netdev");
         assert_eq!(args[1], format!("stream,id=wan,server=off,addr.type=unix,addr.path={}", link.path().display()));
         assert_eq!(args[2..], ["-device", "virtio-net-pci,netdev=wan,mac=52:54:00:00:00:01"]);
+        assert_eq!(link.qemu_args("lan", "52:54:00:00:00:02", "pcnet")[3], "pcnet,netdev=lan,mac=52:54:00:00:00:02");
     }
 }

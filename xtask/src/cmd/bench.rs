@@ -3,7 +3,8 @@
 //! `bench kernel` times, per board, a cold kernel build (empty cache, fresh tree: unpack,
 //! patch, configure, compile) and a no-op rebuild (`cargo xtask kernel` with nothing
 //! changed, as a user runs it). `bench build` and `bench flash` record whole builds and the
-//! flash budget; `bench net` runs the network benchmark (xtask/tests/bench_net.rs).
+//! flash budget; `bench memory` where each QEMU board's RAM goes after boot; `bench net`
+//! runs the network benchmark (xtask/tests/bench_net.rs).
 //! Benchmarks measure; tests never assert timings.
 
 use crate::context::Context;
@@ -163,28 +164,8 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
         }
         size_rows.push(format!("| {} | {} |", b.id, parts.join("; ")));
         // Boot to ready, then idle memory from the guest's own ps.
-        let launch = crate::tools::qemu::Launch {
-            disk: None,
-            efi: false,
-            http_port: None,
-            exit_on_reboot: true,
-            append: String::new(),
-            nics: None,
-            devices: Vec::new(),
-        };
         let dir = ctx.out.join("bench-run");
-        std::fs::create_dir_all(&dir)?;
-        let launch = if b.images.contains(&crate::board::ImageFormat::GptDisk) {
-            let disk = dir.join("disk.img");
-            std::fs::copy(crate::steps::image::disk_path(ctx, b), &disk)?;
-            crate::tools::qemu::Launch { disk: Some(disk), ..launch }
-        } else if b.images.contains(&crate::board::ImageFormat::FlashImage) {
-            let flash = dir.join("flash.bin");
-            std::fs::copy(crate::steps::image::flash::flash_path(&crate::steps::image::images_dir(ctx, b), b), &flash)?;
-            crate::tools::qemu::Launch { disk: Some(flash), ..launch }
-        } else {
-            launch
-        };
+        let launch = scratch_launch(ctx, b, &dir)?;
         let t = Instant::now();
         let mut g = crate::tools::qemu::Guest::start(ctx, b, launch);
         g.wait_for("oxwrt: ready", std::time::Duration::from_secs(300));
@@ -220,6 +201,90 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
     );
     write_section(&ctx.root.join("docs/benchmarks.md"), "build", &section)?;
     println!("{section}");
+    Ok(())
+}
+
+/// A QEMU launch of the board's built image from a copy in `dir` (the guest writes its
+/// data partition or JFFS2 overlay), console only, QEMU exiting on reboot.
+fn scratch_launch(ctx: &Context, b: &crate::board::Board, dir: &Path) -> Result<crate::tools::qemu::Launch> {
+    use crate::board::ImageFormat;
+    let launch = crate::tools::qemu::Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() };
+    std::fs::create_dir_all(dir)?;
+    Ok(if b.images.contains(&ImageFormat::GptDisk) {
+        let disk = dir.join("disk.img");
+        std::fs::copy(crate::steps::image::disk_path(ctx, b), &disk)?;
+        crate::tools::qemu::Launch { disk: Some(disk), ..launch }
+    } else if b.images.contains(&ImageFormat::FlashImage) {
+        let flash = dir.join("flash.bin");
+        std::fs::copy(crate::steps::image::flash::flash_path(&crate::steps::image::images_dir(ctx, b), b), &flash)?;
+        crate::tools::qemu::Launch { disk: Some(flash), ..launch }
+    } else {
+        launch
+    })
+}
+
+/// How long `bench memory` lets a booted router settle (netd's lease, first page faults)
+/// before it reads the guest's memory.
+const MEMORY_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `cargo xtask bench memory`: builds and boots each QEMU board with its RAM (`ram`, or
+/// `qemu.memory`), waits for `oxwrt: ready` and the WAN lease plus [`MEMORY_SETTLE`], and
+/// records where the RAM goes (`Guest::memory`: the kernel's boot line, /proc/meminfo, the
+/// PSS of PID 1 and each service) in docs/benchmarks.md. docs/memory.md explains it.
+pub fn memory(ctx: &Context, board: Option<&str>) -> Result<()> {
+    let boards: Vec<_> = crate::cmd::boards(ctx, board)?.into_iter().filter(|b| b.qemu.is_some()).collect();
+    let mut rows = Vec::new();
+    let mut details = Vec::new();
+    for b in &boards {
+        crate::cmd::build::build(ctx, b)?;
+        let dir = ctx.out.join("bench-run");
+        let mut g = crate::tools::qemu::Guest::start(ctx, b, scratch_launch(ctx, b, &dir)?);
+        g.wait_for("oxwrt: ready", std::time::Duration::from_secs(300));
+        if !g.text().contains("wan: lease ") {
+            g.wait_for("wan: lease ", std::time::Duration::from_secs(120));
+        }
+        std::thread::sleep(MEMORY_SETTLE);
+        let m = g.memory();
+        g.send("poweroff");
+        drop(g);
+        std::fs::remove_dir_all(&dir).ok();
+        let boot = m.boot.unwrap_or_default();
+        let pss: Vec<String> = m.processes.iter().map(|p| format!("{} {}", p.name, p.pss)).collect();
+        rows.push(format!(
+            "| {} | {} MiB | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |",
+            b.id,
+            b.qemu_memory().unwrap_or_default() >> 20,
+            boot.kernel_code,
+            boot.reserved,
+            m.kb("MemTotal"),
+            m.kb("MemAvailable"),
+            m.kb("MemFree"),
+            m.kb("Slab"),
+            m.kb("Cached"),
+            m.kb("Mapped"),
+            m.kb("AnonPages"),
+            m.total_pss(),
+            pss.join(", ")
+        ));
+        details.push(format!("{}: {}", b.id, m.summary()));
+    }
+    let today = crate::tools::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
+    let section = format!(
+        "Measured {today} with `cargo xtask bench memory`: each QEMU board booted with its RAM, read {} s after `oxwrt: ready` and the WAN lease. \
+         Kernel code and reserved: the kernel's boot line (`Memory: ...K/...K available (...K kernel code, ... reserved`, KiB). The rest from \
+         /proc/meminfo (kB): page cache = Cached (mostly the mapped binaries, read from the squashfs), Mapped = file pages mapped by processes. \
+         PSS: /proc/<pid>/smaps_rollup of PID 1 and each running service (kB; shared pages split between the processes that map them). \
+         docs/memory.md explains each number.\n\n\
+         | board | RAM | kernel code / reserved (KiB) | MemTotal | MemAvailable | MemFree | Slab | page cache | Mapped | anon | PSS total (by process) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n{}\n",
+        MEMORY_SETTLE.as_secs(),
+        rows.join("\n")
+    );
+    write_section(&ctx.root.join("docs/benchmarks.md"), "memory", &section)?;
+    println!("{section}");
+    for d in details {
+        println!("{d}");
+    }
     Ok(())
 }
 

@@ -78,12 +78,27 @@ fn print_summary(b: &Board) {
     } else {
         println!("  re-enabled obsolete filesystems: {} (built in; exempt from the autoload deny list)", k.reenable_filesystems.join(", "));
     }
+    if let Some(ram) = b.ram {
+        println!("  RAM: {ram}");
+    }
+    println!(
+        "  root filesystem: squashfs (xz), {} blocks, {}",
+        Size(b.rootfs.block_size.0),
+        if b.rootfs.fragments { "with fragments" } else { "no fragments" }
+    );
     println!("  storage: {}", storage_line(b));
     for p in b.layout() {
         println!("    {:#010x} {:>10}  {:<12} {:?}{}", p.offset, Size(p.size).to_string(), p.name, p.role, if p.read_only { " (read-only)" } else { "" });
     }
     if let Some(q) = &b.qemu {
-        println!("  qemu: {} -M {}{} -m {}", q.system, q.machine, q.cpu.as_ref().map(|c| format!(" -cpu {c}")).unwrap_or_default(), Size(q.memory.0));
+        println!(
+            "  qemu: {} -M {}{} -m {} -device {}",
+            q.system,
+            q.machine,
+            q.cpu.as_ref().map(|c| format!(" -cpu {c}")).unwrap_or_default(),
+            Size(b.qemu_memory().unwrap_or_default()),
+            q.nic()
+        );
     }
     println!("  images: {}", b.images.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "));
     if let Some(budget) = b.size_budget {

@@ -1,7 +1,8 @@
 //! The root filesystem: rootfs/skeleton + standard directories + os-release + the
 //! packages' files (read back from their archives) + /lib/oxwrt/init.toml, staged in
-//! target/oxwrt/<board>/rootfs and packed as a reproducible squashfs (xz): root-owned
-//! except what [`owners`] lists (services' directories, the configuration's group).
+//! target/oxwrt/<board>/rootfs and packed as a reproducible squashfs (xz; block size and
+//! fragments from the board's `[rootfs]`: they decide the kernel's squashfs caches):
+//! root-owned except what [`owners`] lists (services' directories, the configuration's group).
 
 use crate::board::{Board, PartitionRole, StorageKind};
 use crate::context::Context;
@@ -113,7 +114,11 @@ pub fn build(ctx: &Context, board: &Board, archives: &[PathBuf], id: &BuildId) -
     let image = out.join("rootfs.squashfs");
     let _ = fs::remove_file(&image);
     let mut cmd = Command::new("mksquashfs");
-    cmd.arg(&stage).arg(&image).args(["-noappend", "-comp", "xz", "-b", "256K", "-root-uid", "0", "-root-gid", "0", "-no-xattrs", "-quiet", "-no-progress"]);
+    cmd.arg(&stage).arg(&image).args(["-noappend", "-comp", "xz", "-b", &format!("{}K", board.rootfs.block_size.0 >> 10)]);
+    if !board.rootfs.fragments {
+        cmd.arg("-no-fragments");
+    }
+    cmd.args(["-root-uid", "0", "-root-gid", "0", "-no-xattrs", "-quiet", "-no-progress"]);
     cmd.arg("-pf").arg(&pseudo);
     if board.arch == crate::board::Arch::X86_64 {
         cmd.args(["-Xbcj", "x86"]);

@@ -1,9 +1,10 @@
 //! QEMU command lines for a board's images: `cargo xtask run` and the end-to-end tests
-//! use the same ones. TCG only (no KVM here). The serial console is stdio. Two NICs, as on
-//! a router: eth0 (WAN) on QEMU's user network, whose DHCP server gives netd's client
-//! 10.0.2.15 and whose NAT reaches the Internet; eth1 (LAN) on a second, restricted user
-//! network 192.168.1.0/24 where QEMU plays a LAN host at 192.168.1.2, with the router's web
-//! interface (192.168.1.1:80) forwarded to a host port.
+//! use the same ones. TCG only (no KVM here), with the board's RAM. The serial console is
+//! stdio. Two NICs of the board's model (`qemu.nic`), as on a router: eth0 (WAN) on QEMU's
+//! user network, whose DHCP server gives netd's client 10.0.2.15 and whose NAT reaches the
+//! Internet; eth1 (LAN) on a second, restricted user network 192.168.1.0/24 where QEMU plays
+//! a LAN host at 192.168.1.2, with the router's web interface (192.168.1.1:80) forwarded to
+//! a host port.
 
 use crate::board::{Board, ImageFormat};
 use crate::context::Context;
@@ -37,9 +38,9 @@ pub struct Launch {
     pub exit_on_reboot: bool,
     /// Extra kernel command line (appended; -kernel boots only).
     pub append: String,
-    /// The network cards: None = one virtio NIC on QEMU's user network (the WAN side, with
-    /// the status page forwarded to `http_port`); Some(args) = these -netdev/-device
-    /// arguments instead (the network test harness's socket backends).
+    /// The network cards: None = two NICs of the board's model (`qemu.nic`) on QEMU's user
+    /// networks (WAN, and LAN with the status page forwarded to `http_port`); Some(args) =
+    /// these -netdev/-device arguments instead (the network test harness's socket backends).
     pub nics: Option<Vec<String>>,
     /// More QEMU arguments, appended last: devices, chardevs, a QMP socket (a test's extra
     /// consoles; see [`Console`] and [`Qmp`]).
@@ -49,7 +50,8 @@ pub struct Launch {
 pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
     let Some(q) = &board.qemu else { bail!("board {} has no [qemu] section: it cannot run in QEMU", board.id) };
     let mut cmd = Command::new(&q.system);
-    cmd.args(["-M", &q.machine, "-m", &format!("{}M", q.memory.0 >> 20), "-nographic", "-accel", "tcg"]);
+    let memory = board.qemu_memory().unwrap_or_default();
+    cmd.args(["-M", &q.machine, "-m", &format!("{}M", memory >> 20), "-nographic", "-accel", "tcg"]);
     if let Some(cpu) = &q.cpu {
         cmd.args(["-cpu", cpu]);
     }
@@ -99,12 +101,13 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
         }
         None => {
             // WAN first (eth0), LAN second (eth1): the order netd's QEMU defaults expect.
-            cmd.args(["-netdev", "user,id=wan", "-device", "virtio-net-pci,netdev=wan"]);
+            let nic = q.nic();
+            cmd.args(["-netdev", "user,id=wan", "-device", &format!("{nic},netdev=wan")]);
             let mut lan = "user,id=lan,net=192.168.1.0/24,host=192.168.1.2,restrict=on".to_string();
             if let Some(port) = l.http_port {
                 lan.push_str(&format!(",hostfwd=tcp:127.0.0.1:{port}-{ROUTER_LAN_IP}:80"));
             }
-            cmd.args(["-netdev", &lan, "-device", "virtio-net-pci,netdev=lan"]);
+            cmd.args(["-netdev", &lan, "-device", &format!("{nic},netdev=lan")]);
         }
     }
     cmd.args(&l.devices);
@@ -265,6 +268,29 @@ impl Guest {
     /// [`Guest::shell`] on another console.
     pub fn shell_on(&mut self, console: &mut Console, line: &str) -> String {
         shell(&mut self.child, console, Some(&self.serial), line)
+    }
+
+    /// Where the guest's RAM goes now: the kernel's boot line, /proc/meminfo, and the PSS
+    /// of PID 1 and of every running service (their /proc/<pid>/smaps_rollup).
+    pub fn memory(&mut self) -> crate::memory::Report {
+        use crate::memory::{parse_boot_line, parse_kb_lines, parse_service_table, Process};
+        let boot = parse_boot_line(&self.text());
+        let meminfo = parse_kb_lines(&self.shell("cat /proc/meminfo"));
+        let mut pids = vec![("init".to_string(), 1)];
+        // The table goes through a file: `service` writes it in pieces as init answers, and
+        // the tty's echo of the end marker, typed right after, could land between them.
+        self.shell("service > /tmp/.oxwrt-services");
+        pids.extend(parse_service_table(&self.shell("cat /tmp/.oxwrt-services")));
+        self.shell("rm /tmp/.oxwrt-services");
+        let processes = pids
+            .into_iter()
+            .map(|(name, pid)| {
+                let rollup = parse_kb_lines(&self.shell(&format!("cat /proc/{pid}/smaps_rollup")));
+                let kb = |k: &str| rollup.get(k).copied().unwrap_or(0);
+                Process { name, pid, pss: kb("Pss"), rss: kb("Rss") }
+            })
+            .collect();
+        crate::memory::Report { boot, meminfo, processes }
     }
 
     pub fn http(&self, path: &str) -> (u16, String) {
