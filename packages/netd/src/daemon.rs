@@ -483,6 +483,25 @@ impl Daemon {
                     }
                 }
                 Action::Bound(lease) => {
+                    let lease = match lease.vet(self.config.network.lan.address) {
+                        Ok((lease, dropped)) => {
+                            for why in dropped {
+                                limited!(self.noisy, now, "wan: lease from {}: {why}", lease.server);
+                            }
+                            lease
+                        }
+                        Err(why) => {
+                            limited!(self.noisy, now, "wan: refused the lease {} from {}: {why}", lease.address, lease.server);
+                            if self.wan_addr.is_some() || !self.lease_dns.is_empty() {
+                                self.set_wan_address(&WanAddress::None);
+                                self.wan_addr = None;
+                                self.lease_dns.clear();
+                                self.update_upstreams();
+                                hooks::firewall(&self.config, &self.config.network.wan.device, None);
+                            }
+                            continue;
+                        }
+                    };
                     let want = WanAddress::Lease { cidr: lease.address, gateway: lease.routers.first().copied(), valid_secs: lease.remaining(now) };
                     self.set_wan_address(&want);
                     let addr = Some(lease.address.addr());

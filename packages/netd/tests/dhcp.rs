@@ -291,3 +291,41 @@ fn renewal_at_t1_is_unicast_to_netd_server_and_extends_the_lease() {
     assert_eq!(e.hostname.as_deref(), Some("renewer"));
     assert!(read(&leases_file).contains("renewer"));
 }
+
+/// A WAN lease is checked like network.toml (issue "netd holds under abuse, fails closed"):
+/// DNS servers at loopback or at the router's own LAN address (the forwarder would ask
+/// itself) are left out, the others used.
+#[test]
+fn wan_lease_dns_servers_at_loopback_or_the_router_itself_are_refused() {
+    if !can_run(&[Prereq::program("dnsmasq", "apt-get install dnsmasq-base")]) {
+        return;
+    }
+    let (srv, cli) = pair("dv");
+    srv.ip(&["addr", "add", "172.30.0.1/24", "dev", "vS"]);
+    srv.ip(&["link", "set", "vS", "up"]);
+    let dir = tempdir("dv-dnsmasq");
+    let lf = format!("--dhcp-leasefile={}", dir.join("dnsmasq.leases").display());
+    let pf = format!("--pid-file={}", dir.join("dnsmasq.pid").display());
+    let dnsmasq = srv.exec(&[
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--interface=vS",
+        "--bind-interfaces",
+        "--user=root",
+        "--dhcp-range=172.30.0.50,172.30.0.60,255.255.255.0,2m",
+        // 10.99.0.1: the client router's own LAN address (client_network).
+        "--dhcp-option=option:dns-server,127.0.0.1,10.99.0.1,127.0.0.53,172.30.0.53",
+        &lf,
+        &pf,
+    ]);
+    let cpaths = paths("dv-client", &client_network("client-three"));
+    let resolv_upstream = cpaths.resolv_upstream();
+    let lease = get_lease(&cli, cpaths);
+    drop(dnsmasq);
+    let lease = lease.expect("a lease from dnsmasq within 30 s");
+    assert_eq!(lease.dns.len(), 4, "dnsmasq sent all four: {lease:?}");
+    assert_eq!(cli.addrs("vC"), [format!("{}/24", lease.address.addr())], "the address itself is fine");
+    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.53\n", "only the usable server");
+}
