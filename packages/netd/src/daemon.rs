@@ -13,6 +13,15 @@
 //!
 //! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
 //! restart of netd does not interrupt forwarding.
+//!
+//! The lease file lives on the flash overlay: it is written when a binding is new, changed
+//! address or name, or ended, at most once per [`LEASE_SAVE_EVERY`] (a minute; a change
+//! within the minute is written when it is over), and at shutdown when anything (renewals
+//! too) changed since. A renewal alone never writes flash.
+//!
+//! A WAN DHCP lease goes through [`crate::dhcp_client::Lease::vet`] before it is used: the
+//! checks of network.toml's static WAN (no address in the LAN, no DNS server at loopback or
+//! at the router itself); what is refused is logged, rate-limited.
 
 use crate::apply::{self, Report, WanAddress};
 use crate::dhcp_client::{Action, Client, Lease};

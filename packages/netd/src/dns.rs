@@ -20,6 +20,20 @@
 //! - Drops what does not parse (logged, at most 10 lines a minute); NOTIMP for other
 //!   opcodes, FORMERR for a query without exactly one question.
 //!
+//! # Limits (memory and time, for a 16 MiB router; docs/network-config.md "Limits")
+//! - TCP clients: at most [`MAX_TCP_CLIENTS`] (8); a new one closes the least recently
+//!   active. Each buffers at most [`MAX_TCP_IN`] (16 KiB) of queries, the rest stays in
+//!   the kernel (its TCP window closes), and [`TCP_OUT_MAX`] (128 KiB) of answers: about
+//!   1.2 MiB for all clients at worst, plus the sockets' kernel buffers.
+//! - A TCP query is 1 to [`MAX_TCP_QUERY`] (4096) bytes: a zero-length frame, or a longer
+//!   one, closes the connection (after the answers to the queries before it). Frames are
+//!   parsed at an offset and the buffer moves once per round, and at most
+//!   [`TCP_FRAMES_PER_WAKE`] (32) queries of one client are answered per round; the rest
+//!   at the next [`Forwarder::on_timer`] (due at once), after the other sockets had their
+//!   turn. One host cannot hold the poll loop that also runs DHCP and the links.
+//! - UDP: [`BATCH`] (64) datagrams per socket per wake-up; [`MAX_PENDING`] (128) queries
+//!   upstream at once.
+//!
 //! # Size
 //! No dependency beyond netproto (the DNS wire format) and libc: the forwarder adds
 //! 90,856 bytes to a static MIPS32r1 binary (29,496 after xz; `device` profile), measured
@@ -87,7 +101,7 @@ pub const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Answers waiting for a TCP client that does not read: past this, it is closed.
 pub const TCP_OUT_MAX: usize = 128 * 1024;
 /// Datagrams read from one socket per readiness, so one busy client cannot starve netd.
-const BATCH: usize = 64;
+pub const BATCH: usize = 64;
 /// Log lines about bad packets per minute.
 const LOG_BURST: u32 = 10;
 /// How soon a write that the socket did not take is tried again, for a poll loop that

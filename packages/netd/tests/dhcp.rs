@@ -188,7 +188,8 @@ fn netd_client_gets_a_lease_from_dnsmasq() {
         "--bind-interfaces",
         "--user=root",
         "--dhcp-range=172.30.0.50,172.30.0.60,255.255.255.0,2m",
-        "--dhcp-option=option:dns-server,172.30.0.53",
+        // Outside the range: netd refuses a DNS server at its own address.
+        "--dhcp-option=option:dns-server,172.30.0.253",
         &lf,
         &pf,
     ]);
@@ -200,11 +201,11 @@ fn netd_client_gets_a_lease_from_dnsmasq() {
     let lease = lease.expect("a lease from dnsmasq within 30 s");
     let ip = lease.address.addr();
     assert!((50..=60).contains(&ip.octets()[3]) && lease.address.network() == Ipv4Addr::new(172, 30, 0, 0), "{lease:?}");
-    assert_eq!((lease.routers.clone(), lease.dns.clone()), (vec![Ipv4Addr::new(172, 30, 0, 1)], vec![Ipv4Addr::new(172, 30, 0, 53)]));
+    assert_eq!((lease.routers.clone(), lease.dns.clone()), (vec![Ipv4Addr::new(172, 30, 0, 1)], vec![Ipv4Addr::new(172, 30, 0, 253)]));
     assert_eq!(lease.lease_secs, Some(120));
     assert_eq!(cli.addrs("vC"), [format!("{ip}/24")]);
     assert_eq!(cli.default_routes(), [("172.30.0.1".to_string(), "vC".to_string())]);
-    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.53\n");
+    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.253\n");
     let leases = leases.expect("dnsmasq wrote its lease file");
     assert!(leases.contains(&format!(" {ip} client-two ")), "dnsmasq recorded netd's hostname: {leases}");
 }
@@ -316,7 +317,7 @@ fn wan_lease_dns_servers_at_loopback_or_the_router_itself_are_refused() {
         "--user=root",
         "--dhcp-range=172.30.0.50,172.30.0.60,255.255.255.0,2m",
         // 10.99.0.1: the client router's own LAN address (client_network).
-        "--dhcp-option=option:dns-server,127.0.0.1,10.99.0.1,127.0.0.53,172.30.0.53",
+        "--dhcp-option=option:dns-server,127.0.0.1,10.99.0.1,127.0.0.53,172.30.0.253",
         &lf,
         &pf,
     ]);
@@ -327,5 +328,5 @@ fn wan_lease_dns_servers_at_loopback_or_the_router_itself_are_refused() {
     let lease = lease.expect("a lease from dnsmasq within 30 s");
     assert_eq!(lease.dns.len(), 4, "dnsmasq sent all four: {lease:?}");
     assert_eq!(cli.addrs("vC"), [format!("{}/24", lease.address.addr())], "the address itself is fine");
-    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.53\n", "only the usable server");
+    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.253\n", "only the usable server");
 }
