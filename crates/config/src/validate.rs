@@ -345,8 +345,9 @@ fn lan_suggestion(wan: Ipv4Cidr) -> Option<Ipv4Cidr> {
     ["192.168.1.1/24", "192.168.2.1/24", "10.10.0.1/24", "172.16.0.1/24"].iter().filter_map(|s| s.parse::<Ipv4Cidr>().ok()).find(|c| !c.overlaps(wan.subnet()))
 }
 
-/// Why `ip` cannot be a DNS server to forward to.
-fn bad_server(ip: Ipv4Addr, router: Ipv4Addr) -> Option<String> {
+/// Why `ip` cannot be a DNS server to forward to, `router` being the router's LAN address:
+/// the check of `wan.dns` and `dns.upstream`, and netd's of a WAN DHCP lease's servers.
+pub fn bad_server(ip: Ipv4Addr, router: Ipv4Addr) -> Option<String> {
     if ip == router {
         Some(format!("{ip} is the router itself: the forwarder would ask itself; use your ISP's or a public DNS server, e.g. 9.9.9.9"))
     } else if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {

@@ -13,6 +13,15 @@
 //!
 //! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
 //! restart of netd does not interrupt forwarding.
+//!
+//! The lease file lives on the flash overlay: it is written when a binding is new, changed
+//! address or name, or ended, at most once per [`LEASE_SAVE_EVERY`] (a minute; a change
+//! within the minute is written when it is over), and at shutdown when anything (renewals
+//! too) changed since. A renewal alone never writes flash.
+//!
+//! A WAN DHCP lease goes through [`crate::dhcp_client::Lease::vet`] before it is used: the
+//! checks of network.toml's static WAN (no address in the LAN, no DNS server at loopback or
+//! at the router itself); what is refused is logged, rate-limited.
 
 use crate::apply::{self, Report, WanAddress};
 use crate::dhcp_client::{Action, Client, Lease};
@@ -174,7 +183,17 @@ pub struct Daemon {
     noisy: Limited,
     last_problems: Vec<String>,
     buf: Vec<u8>,
+    /// When the lease file was last written (flash: at most once per [`LEASE_SAVE_EVERY`]).
+    leases_saved_at: Option<Instant>,
+    /// A binding changed and the file has not been written yet (rate limit).
+    leases_pending: bool,
+    /// Writes of the lease file since start.
+    lease_writes: u64,
 }
+
+/// The lease file (on the flash overlay) is written at most this often; a change waits
+/// for the rest of the minute, and shutdown writes what is left.
+pub const LEASE_SAVE_EVERY: Duration = Duration::from_secs(60);
 
 impl Daemon {
     /// Loads the configuration (see the module docs for what happens when it is invalid)
@@ -214,6 +233,9 @@ impl Daemon {
             noisy: crate::log::rate_limited(5),
             last_problems: Vec::new(),
             buf: vec![0; 2048],
+            leases_saved_at: None,
+            leases_pending: false,
+            lease_writes: 0,
         };
         let report = apply::apply_all(&mut d.rtnl, applied.as_ref().map(|c| &c.network), &d.config.network)?;
         d.log_problems(report);
@@ -377,15 +399,38 @@ impl Daemon {
         state::set_hosts(hosts);
     }
 
+    /// Writes the lease file when a binding changed, at most once per
+    /// [`LEASE_SAVE_EVERY`] (else [`Daemon::step`] comes back when the time is up).
     fn save_leases(&mut self) {
         let Some(lan) = &mut self.lan else { return };
-        if !lan.server.take_dirty() {
+        self.leases_pending |= lan.server.take_dirty();
+        let now = Instant::now();
+        if !self.leases_pending || self.leases_saved_at.is_some_and(|t| now.saturating_duration_since(t) < LEASE_SAVE_EVERY) {
             return;
         }
+        lan.server.take_stale();
+        self.leases_pending = false;
+        self.leases_saved_at = Some(now);
+        self.write_leases();
+    }
+
+    fn write_leases(&mut self) {
+        let Some(lan) = &self.lan else { return };
         let mut table = lan.server.leases().clone();
+        self.lease_writes += 1;
         if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
             crate::say!("dhcp: cannot save the leases to {}: {e}{}", self.paths.leases.display(), denied_hint(&e));
         }
+    }
+
+    /// When a rate-limited write of the lease file is due.
+    fn leases_deadline(&self) -> Option<Instant> {
+        self.leases_pending.then(|| self.leases_saved_at.map_or_else(Instant::now, |t| t + LEASE_SAVE_EVERY))
+    }
+
+    /// How often the lease file was written since start (tests: renewals must not write).
+    pub fn lease_writes(&self) -> u64 {
+        self.lease_writes
     }
 
     fn save_applied(&self) {
@@ -483,6 +528,25 @@ impl Daemon {
                     }
                 }
                 Action::Bound(lease) => {
+                    let lease = match lease.vet(self.config.network.lan.address) {
+                        Ok((lease, dropped)) => {
+                            for why in dropped {
+                                limited!(self.noisy, now, "wan: lease from {}: {why}", lease.server);
+                            }
+                            lease
+                        }
+                        Err(why) => {
+                            limited!(self.noisy, now, "wan: refused the lease {} from {}: {why}", lease.address, lease.server);
+                            if self.wan_addr.is_some() || !self.lease_dns.is_empty() {
+                                self.set_wan_address(&WanAddress::None);
+                                self.wan_addr = None;
+                                self.lease_dns.clear();
+                                self.update_upstreams();
+                                hooks::firewall(&self.config, &self.config.network.wan.device, None);
+                            }
+                            continue;
+                        }
+                    };
                     let want = WanAddress::Lease { cidr: lease.address, gateway: lease.routers.first().copied(), valid_secs: lease.remaining(now) };
                     self.set_wan_address(&want);
                     let addr = Some(lease.address.addr());
@@ -618,7 +682,8 @@ impl Daemon {
     /// `max_wait`), handles it. Returns false when netd is to exit.
     pub fn step(&mut self, max_wait: Option<Duration>) -> io::Result<bool> {
         let now = Instant::now();
-        let deadline = [self.wan.as_ref().and_then(|w| w.client.deadline()), self.dns.deadline(), self.reload_at].into_iter().flatten().min();
+        let deadline =
+            [self.wan.as_ref().and_then(|w| w.client.deadline()), self.dns.deadline(), self.reload_at, self.leases_deadline()].into_iter().flatten().min();
         let mut wait = deadline.map(|d| d.saturating_duration_since(now));
         if let Some(m) = max_wait {
             wait = Some(wait.map_or(m, |w| w.min(m)));
@@ -674,6 +739,9 @@ impl Daemon {
         if self.dns.deadline().is_some_and(|d| d <= now) {
             self.dns.on_timer(now);
         }
+        if self.leases_deadline().is_some_and(|d| d <= now) {
+            self.save_leases();
+        }
         if self.reload_at.is_some_and(|d| d <= now) {
             self.reload_at = None;
             crate::say!("configuration file changed: reloading");
@@ -682,13 +750,13 @@ impl Daemon {
         Ok(true)
     }
 
-    /// Saves what must survive (the leases); the network stays as it is.
+    /// Saves what must survive (the leases, renewals included, when anything changed since
+    /// the last write); the network stays as it is.
     pub fn shutdown(&mut self) {
         if let Some(lan) = &mut self.lan {
-            lan.server.take_dirty();
-            let mut table = lan.server.leases().clone();
-            if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
-                crate::say!("dhcp: cannot save the leases to {}: {e}{}", self.paths.leases.display(), denied_hint(&e));
+            if lan.server.take_stale() || self.leases_pending {
+                self.leases_pending = false;
+                self.write_leases();
             }
         }
     }

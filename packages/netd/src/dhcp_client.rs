@@ -60,6 +60,53 @@ impl Lease {
     pub fn remaining(&self, now: Instant) -> Option<u32> {
         self.expires().map(|e| e.saturating_duration_since(now).as_secs() as u32)
     }
+
+    /// The lease as far as it can be used on a router whose LAN is `lan`, checked like
+    /// network.toml's static WAN (crate `oxwrt-config`): Err (the whole lease refused) when
+    /// the address is not a unicast host address or its subnet overlaps the LAN's (routes
+    /// to the LAN would go out of the WAN); else the lease without the routers and DNS
+    /// servers that cannot be used (loopback, the router itself, the LAN: the forwarder
+    /// would ask itself), and why each was left out.
+    pub fn vet(&self, lan: Ipv4Cidr) -> Result<(Lease, Vec<String>), String> {
+        let a = self.address.addr();
+        if a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback() || self.address.prefix() > 32 {
+            return Err(format!("{} is not a host address", self.address));
+        }
+        if self.address.subnet().overlaps(lan.subnet()) {
+            return Err(format!(
+                "its address {} is inside the LAN subnet {} (or overlaps it); the upstream network must use other addresses, or give the LAN another subnet (lan.address)",
+                self.address,
+                lan.subnet()
+            ));
+        }
+        let mut out = self.clone();
+        let mut dropped = Vec::new();
+        out.routers.retain(|&r| {
+            let why = if r == a {
+                Some("the router's own WAN address")
+            } else if r.is_unspecified() || r.is_broadcast() || r.is_multicast() || r.is_loopback() {
+                Some("not a host address")
+            } else if lan.contains(r) {
+                Some("inside the LAN subnet")
+            } else if self.address.prefix() < 31 && !self.address.is_host(r) {
+                Some("outside the WAN subnet")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                dropped.push(format!("router {r} ignored: {why}"));
+            }
+            why.is_none()
+        });
+        out.dns.retain(|&d| {
+            let why = oxwrt_config::bad_dns_server(d, lan.addr()).or_else(|| (d == a).then(|| format!("{d} is the router's own WAN address")));
+            if let Some(why) = &why {
+                dropped.push(format!("DNS server ignored: {why}"));
+            }
+            why.is_none()
+        });
+        Ok((out, dropped))
+    }
 }
 
 /// What the caller must do.

@@ -7,8 +7,19 @@
 //!   expired longest ago. Never the router's address, another client's static address, an
 //!   address leased or offered to another client, or one declined in the last 10 minutes.
 //! - DISCOVER -> OFFER (held 60 s); REQUEST -> ACK or NAK (selecting, INIT-REBOOT,
-//!   renewing, rebinding); DECLINE -> the address is set aside; RELEASE -> the lease ends
-//!   now (the client keeps its claim on the address); INFORM -> ACK with options only.
+//!   renewing, rebinding); DECLINE -> the address is set aside for 10 minutes, then back in
+//!   the pool; RELEASE -> the lease ends now (the client keeps its claim on the address);
+//!   INFORM -> ACK with options only.
+//! - A DECLINE counts only from the client the address was offered or leased to (as
+//!   dnsmasq does), only for a pool address, once per address, and at most
+//!   [`MAX_DECLINED`] (32) addresses are set aside at once: anything else is refused with a
+//!   reason (logged, rate-limited). So one host cannot empty the pool with DECLINEs, and
+//!   the declined list (scanned by every address choice) stays short.
+//! - Writes: [`Server::take_dirty`] says the table must be saved only when a binding is
+//!   new, changed address or name, or ended; renewals move the expiry in RAM
+//!   ([`Server::take_stale`], for the final write at shutdown). The daemon rate-limits the
+//!   saves (crate::daemon): a renewal never writes flash.
+//! - Log lines caused by clients: at most 5 of a kind a minute.
 //! - Hostnames (option 12) are recorded as DNS labels; a static lease's hostname wins.
 //! - Replies go where RFC 2131 4.1 says: the relay, the client's ciaddr, broadcast when the
 //!   client set the broadcast flag, else unicast to yiaddr with an ARP entry set first
@@ -17,12 +28,19 @@
 use crate::leases::{fmt_mac, sanitize_hostname, LeaseEntry, LeaseTable};
 use netproto::dhcp::{Message, MessageType, Op, CLIENT_PORT, HTYPE_ETHERNET, SERVER_PORT};
 use oxwrt_config::{Ipv4Cidr, Network, StaticLease};
+use oxwrt_log::{limited, Limited};
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 /// How long an OFFER holds its address for the client.
 const OFFER_SECS: u64 = 60;
-/// How long a declined address is not handed out.
+/// How long a declined address is not handed out (RFC 2131 4.3.3: the server marks it
+/// unavailable; it comes back to the pool after this).
 const DECLINED_SECS: u64 = 600;
+/// Addresses set aside after a DECLINE at once; more DECLINEs are refused (logged).
+pub const MAX_DECLINED: usize = 32;
+/// Packet-triggered log lines of one kind per minute.
+const LOG_BURST: u32 = 5;
 
 /// What the server hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,18 +90,25 @@ struct Offer {
 }
 
 /// The server: configuration, leases, pending offers, declined addresses.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Server {
     cfg: ServerConfig,
     leases: LeaseTable,
     offers: Vec<Offer>,
+    /// At most [`MAX_DECLINED`], each address once.
     declined: Vec<(Ipv4Addr, u64)>,
+    /// A binding is new, changed address or name, or ended: the file must be written.
     dirty: bool,
+    /// Only expiry times moved (renewals): the file is behind, but that is written only
+    /// at shutdown (a renewal must not write flash).
+    stale: bool,
+    /// What clients make us say: at most [`LOG_BURST`] lines of a kind a minute.
+    log: Limited,
 }
 
 impl Server {
     pub fn new(cfg: ServerConfig, leases: LeaseTable) -> Server {
-        Server { cfg, leases, offers: Vec::new(), declined: Vec::new(), dirty: false }
+        Server { cfg, leases, offers: Vec::new(), declined: Vec::new(), dirty: false, stale: false, log: crate::log::rate_limited(LOG_BURST) }
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -107,9 +132,25 @@ impl Server {
         &self.leases
     }
 
-    /// Whether the lease table changed since the last call (then save it).
+    /// Whether a binding was made, changed or ended since the last call (then save the
+    /// table; renewals that only move expiry times do not count: [`Server::take_stale`]).
     pub fn take_dirty(&mut self) -> bool {
+        self.stale &= !self.dirty;
         std::mem::take(&mut self.dirty)
+    }
+
+    /// Whether anything, renewals included, changed since the last save: for the final
+    /// write at shutdown. Clears both flags.
+    pub fn take_stale(&mut self) -> bool {
+        let any = self.dirty || self.stale;
+        self.dirty = false;
+        self.stale = false;
+        any
+    }
+
+    /// Addresses set aside after a DECLINE now.
+    pub fn declined(&self) -> usize {
+        self.declined.len()
     }
 
     /// Names for the DNS forwarder: static leases with a hostname, then current leases.
@@ -221,17 +262,22 @@ impl Server {
         match self.leases.entries.iter_mut().find(|e| e.mac == mac) {
             Some(e) => {
                 let hostname = hostname.or_else(|| if e.ip == ip { e.hostname.clone() } else { None });
-                if e.ip != ip || e.hostname != hostname {
-                    crate::say!("dhcp: lease {ip} to {} ({})", fmt_mac(mac), hostname.as_deref().unwrap_or("no name"));
+                let changed = e.ip != ip || e.hostname != hostname;
+                if changed {
+                    let t = Instant::now();
+                    limited!(self.log, t, "dhcp: lease {ip} to {} ({})", fmt_mac(mac), hostname.as_deref().unwrap_or("no name"));
                 }
                 *e = LeaseEntry { mac, ip, expires, hostname };
+                self.dirty |= changed;
+                self.stale = true;
             }
             None => {
-                crate::say!("dhcp: lease {ip} to {} ({})", fmt_mac(mac), hostname.as_deref().unwrap_or("no name"));
+                let t = Instant::now();
+                limited!(self.log, t, "dhcp: lease {ip} to {} ({})", fmt_mac(mac), hostname.as_deref().unwrap_or("no name"));
                 self.leases.entries.push(LeaseEntry { mac, ip, expires, hostname });
+                self.dirty = true;
             }
         }
-        self.dirty = true;
     }
 
     /// Handles one message from a client; Err says why it was dropped (the daemon logs it,
@@ -283,7 +329,7 @@ impl Server {
                     // Renewing an address of another network: not ours to refuse.
                     None
                 } else {
-                    crate::say!("dhcp: NAK {ip} for {}: not available to it", fmt_mac(mac));
+                    limited!(self.log, Instant::now(), "dhcp: NAK {ip} for {}: not available to it", fmt_mac(mac));
                     let mut nak = self.reply(req, MessageType::Nak, Ipv4Addr::UNSPECIFIED);
                     nak.options.set_message(b"address not available");
                     Some(self.destination(req, nak))
@@ -294,8 +340,26 @@ impl Server {
                     return Ok(None);
                 }
                 let Some(ip) = req.options.requested_ip() else { return Err("DECLINE without the declined address".into()) };
-                crate::say!("dhcp: {} declined {ip} (in use by another host?); not handed out for {DECLINED_SECS} s", fmt_mac(mac));
-                self.declined.push((ip, now + DECLINED_SECS));
+                // Only the client that was offered or leased the address may decline it
+                // (as dnsmasq does): anyone else could take the pool away with a few packets.
+                let held = self.leases.entries.iter().any(|e| e.mac == mac && e.ip == ip && e.expires > now)
+                    || self.offers.iter().any(|o| o.mac == mac && o.ip == ip && o.until > now);
+                if !held {
+                    return Err(format!("DECLINE of {ip}, which was not offered or leased to it: ignored"));
+                }
+                if !self.in_pool(ip) || self.cfg.statics.iter().any(|s| s.ip == ip) {
+                    return Err(format!("DECLINE of {ip}, which is not a pool address: ignored"));
+                }
+                if let Some(d) = self.declined.iter_mut().find(|(d, _)| *d == ip) {
+                    d.1 = now + DECLINED_SECS;
+                } else if self.declined.len() >= MAX_DECLINED {
+                    return Err(format!(
+                        "DECLINE of {ip} ignored: {MAX_DECLINED} addresses are set aside already (find the hosts using pool addresses without a lease)"
+                    ));
+                } else {
+                    self.declined.push((ip, now + DECLINED_SECS));
+                }
+                limited!(self.log, Instant::now(), "dhcp: {} declined {ip} (in use by another host?); not handed out for {DECLINED_SECS} s", fmt_mac(mac));
                 let before = self.leases.entries.len();
                 self.leases.entries.retain(|e| !(e.mac == mac && e.ip == ip));
                 self.dirty |= before != self.leases.entries.len();
@@ -309,7 +373,7 @@ impl Server {
                 if let Some(e) = self.leases.entries.iter_mut().find(|e| e.mac == mac && e.ip == req.ciaddr && e.expires > now) {
                     e.expires = now;
                     self.dirty = true;
-                    crate::say!("dhcp: {} released {}", fmt_mac(mac), req.ciaddr);
+                    limited!(self.log, Instant::now(), "dhcp: {} released {}", fmt_mac(mac), req.ciaddr);
                 }
                 None
             }

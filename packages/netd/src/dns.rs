@@ -20,6 +20,20 @@
 //! - Drops what does not parse (logged, at most 10 lines a minute); NOTIMP for other
 //!   opcodes, FORMERR for a query without exactly one question.
 //!
+//! # Limits (memory and time, for a 16 MiB router; docs/network-config.md "Limits")
+//! - TCP clients: at most [`MAX_TCP_CLIENTS`] (8); a new one closes the least recently
+//!   active. Each buffers at most [`MAX_TCP_IN`] (16 KiB) of queries, the rest stays in
+//!   the kernel (its TCP window closes), and [`TCP_OUT_MAX`] (128 KiB) of answers: about
+//!   1.2 MiB for all clients at worst, plus the sockets' kernel buffers.
+//! - A TCP query is 1 to [`MAX_TCP_QUERY`] (4096) bytes: a zero-length frame, or a longer
+//!   one, closes the connection (after the answers to the queries before it). Frames are
+//!   parsed at an offset and the buffer moves once per round, and at most
+//!   [`TCP_FRAMES_PER_WAKE`] (32) queries of one client are answered per round; the rest
+//!   at the next [`Forwarder::on_timer`] (due at once), after the other sockets had their
+//!   turn. One host cannot hold the poll loop that also runs DHCP and the links.
+//! - UDP: [`BATCH`] (64) datagrams per socket per wake-up; [`MAX_PENDING`] (128) queries
+//!   upstream at once.
+//!
 //! # Size
 //! No dependency beyond netproto (the DNS wire format) and libc: the forwarder adds
 //! 90,856 bytes to a static MIPS32r1 binary (29,496 after xz; `device` profile), measured
@@ -73,13 +87,21 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Queries out to upstream servers at once; more are dropped (clients retry).
 pub const MAX_PENDING: usize = 128;
 /// TCP clients at once; a new one closes the least recently active.
-pub const MAX_TCP_CLIENTS: usize = 16;
+pub const MAX_TCP_CLIENTS: usize = 8;
+/// Bytes buffered from one TCP client; more wait in the kernel until these are answered.
+pub const MAX_TCP_IN: usize = 16 * 1024;
+/// The longest query taken over TCP (a query has one question; 4 KiB is more than any
+/// resolver sends); a longer frame, or an empty one, closes the connection.
+pub const MAX_TCP_QUERY: usize = 4096;
+/// Queries answered from one TCP client per wake-up; the rest wait for the next round
+/// ([`Forwarder::next_deadline`] is then now), so one client cannot hold the poll loop.
+pub const TCP_FRAMES_PER_WAKE: usize = 32;
 /// A TCP client with nothing in flight is closed after this long (RFC 7766 6.2.3).
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
 /// Answers waiting for a TCP client that does not read: past this, it is closed.
-const TCP_OUT_MAX: usize = 256 * 1024;
+pub const TCP_OUT_MAX: usize = 128 * 1024;
 /// Datagrams read from one socket per readiness, so one busy client cannot starve netd.
-const BATCH: usize = 64;
+pub const BATCH: usize = 64;
 /// Log lines about bad packets per minute.
 const LOG_BURST: u32 = 10;
 /// How soon a write that the socket did not take is tried again, for a poll loop that
@@ -332,7 +354,13 @@ impl Forwarder {
         let pending = self.pending.iter().map(|p| p.deadline);
         let idle = self.clients.iter().map(|c| c.last + TCP_IDLE);
         let retry = self.wants_write().then(|| self.last_now.map(|t| t + WRITE_RETRY)).flatten();
-        pending.chain(idle).chain(retry).min()
+        let backlog = (self.state_seen.is_some() && self.has_backlog()).then_some(self.last_now).flatten();
+        pending.chain(idle).chain(retry).chain(backlog).min()
+    }
+
+    /// Whether a TCP client has a whole query buffered that waits for the next round.
+    fn has_backlog(&self) -> bool {
+        self.clients.iter().any(|c| !c.dead && has_frame(&c.inbuf))
     }
 
     fn wants_write(&self) -> bool {
@@ -375,6 +403,14 @@ impl Forwarder {
                 limited!(self.log, now, "dns: no answer from {server} in time");
                 self.next_server(i, now);
             }
+        }
+        // Queries TCP clients sent beyond one round, after every ready fd had its turn
+        // (netd, with crate::state's LAN names; `bind` answers all at once).
+        if self.state_seen.is_some() && self.has_backlog() {
+            self.follow_state();
+            let hosts = std::mem::take(&mut self.hosts);
+            self.answer_backlog(now, &hosts);
+            self.hosts = hosts;
         }
         let pending = &self.pending;
         let busy = |id: u64| pending.iter().any(|p| matches!(p.client, Client::Tcp { conn, .. } if conn == id));
@@ -454,16 +490,19 @@ impl Forwarder {
         }
     }
 
+    /// Reads what TCP client `i` sent (up to [`MAX_TCP_IN`] buffered) and answers its
+    /// queries, at most [`TCP_FRAMES_PER_WAKE`] of them now (netd; the rest at the next
+    /// [`Forwarder::on_timer`], due at once).
     fn serve_client(&mut self, i: usize, now: Instant, leases: &dyn Leases) {
         let mut buf = [0u8; 4096];
         let c = &mut self.clients[i];
         c.last = now;
-        loop {
-            match c.stream.read(&mut buf) {
-                Ok(0) => {
-                    c.eof = true;
-                    break;
-                }
+        // Read no more than the buffer may hold: the rest waits in the kernel (the client's
+        // TCP window closes) until the queries buffered are answered.
+        while !c.eof && c.inbuf.len() < MAX_TCP_IN {
+            let room = (MAX_TCP_IN - c.inbuf.len()).min(buf.len());
+            match c.stream.read(&mut buf[..room]) {
+                Ok(0) => c.eof = true,
                 Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -472,24 +511,68 @@ impl Forwarder {
                     return;
                 }
             }
-            if c.inbuf.len() > 4 * (2 + proto::tcp::MAX_LEN) {
-                break; // a client pipelining faster than it reads: process, then read on
+        }
+        let conn = c.id;
+        self.answer_client(conn, now, leases);
+        if self.state_seen.is_none() {
+            // `bind`: no timer round can bring the caller's names; answer all that is
+            // buffered now (at most MAX_TCP_IN bytes).
+            while self.clients.iter().any(|c| c.id == conn && !c.dead && has_frame(&c.inbuf)) {
+                self.answer_client(conn, now, leases);
             }
         }
+    }
+
+    /// Answers up to [`TCP_FRAMES_PER_WAKE`] queries buffered from TCP client `conn`,
+    /// parsed at an offset (the buffer moves once). A zero-length frame, or one longer than
+    /// [`MAX_TCP_QUERY`], closes the connection.
+    fn answer_client(&mut self, conn: u64, now: Instant, leases: &dyn Leases) {
+        let Some(c) = self.clients.iter_mut().find(|c| c.id == conn && !c.dead) else { return };
         let mut queries = Vec::new();
-        while let Some((msg, used)) = proto::tcp::unframe(&c.inbuf) {
+        let mut off = 0;
+        let mut bad = None;
+        while queries.len() < TCP_FRAMES_PER_WAKE {
+            let rest = &c.inbuf[off..];
+            let Some(len) = rest.get(..2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else { break };
+            if len == 0 || len > MAX_TCP_QUERY {
+                bad = Some(len);
+                break;
+            }
+            let Some((msg, used)) = proto::tcp::unframe(rest) else { break };
             queries.push(msg.to_vec());
-            c.inbuf.drain(..used);
+            off += used;
         }
-        let (conn, addr) = (c.id, c.addr);
+        if bad.is_some() {
+            c.inbuf = Vec::new();
+        } else {
+            c.inbuf.drain(..off);
+        }
+        let addr = c.addr;
         for q in queries {
             self.query(&q, Client::Tcp { conn, addr }, now, leases);
         }
         let Some(c) = self.clients.iter_mut().find(|c| c.id == conn) else { return };
         flush(c);
-        if c.eof && c.out.is_empty() && !self.pending.iter().any(|p| matches!(p.client, Client::Tcp { conn: id, .. } if id == conn)) {
+        if let Some(len) = bad {
+            // The answers before it went out as far as the socket took them.
+            self.stats.dropped += 1;
+            c.dead = true;
+            limited!(self.log, now, "dns: closed the TCP connection of {addr}: it sent a {len}-byte query (1 to {MAX_TCP_QUERY} bytes are taken)");
+            return;
+        }
+        if c.eof && c.out.is_empty() && !has_frame(&c.inbuf) && !self.pending.iter().any(|p| matches!(p.client, Client::Tcp { conn: id, .. } if id == conn)) {
             c.dead = true;
         }
+    }
+
+    /// Answers the queries TCP clients sent beyond [`TCP_FRAMES_PER_WAKE`] (one more
+    /// round of each).
+    fn answer_backlog(&mut self, now: Instant, leases: &dyn Leases) {
+        let waiting: Vec<u64> = self.clients.iter().filter(|c| !c.dead && has_frame(&c.inbuf)).map(|c| c.id).collect();
+        for conn in waiting {
+            self.answer_client(conn, now, leases);
+        }
+        self.clients.retain(|c| !c.dead);
     }
 
     /// One message from a client.
@@ -722,6 +805,11 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// Whether `buf` starts with a whole DNS-over-TCP frame.
+fn has_frame(buf: &[u8]) -> bool {
+    proto::tcp::unframe(buf).is_some()
 }
 
 /// Writes what a TCP client's buffer holds, as far as the socket takes it.

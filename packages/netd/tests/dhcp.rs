@@ -188,7 +188,8 @@ fn netd_client_gets_a_lease_from_dnsmasq() {
         "--bind-interfaces",
         "--user=root",
         "--dhcp-range=172.30.0.50,172.30.0.60,255.255.255.0,2m",
-        "--dhcp-option=option:dns-server,172.30.0.53",
+        // Outside the range: netd refuses a DNS server at its own address.
+        "--dhcp-option=option:dns-server,172.30.0.253",
         &lf,
         &pf,
     ]);
@@ -200,11 +201,11 @@ fn netd_client_gets_a_lease_from_dnsmasq() {
     let lease = lease.expect("a lease from dnsmasq within 30 s");
     let ip = lease.address.addr();
     assert!((50..=60).contains(&ip.octets()[3]) && lease.address.network() == Ipv4Addr::new(172, 30, 0, 0), "{lease:?}");
-    assert_eq!((lease.routers.clone(), lease.dns.clone()), (vec![Ipv4Addr::new(172, 30, 0, 1)], vec![Ipv4Addr::new(172, 30, 0, 53)]));
+    assert_eq!((lease.routers.clone(), lease.dns.clone()), (vec![Ipv4Addr::new(172, 30, 0, 1)], vec![Ipv4Addr::new(172, 30, 0, 253)]));
     assert_eq!(lease.lease_secs, Some(120));
     assert_eq!(cli.addrs("vC"), [format!("{ip}/24")]);
     assert_eq!(cli.default_routes(), [("172.30.0.1".to_string(), "vC".to_string())]);
-    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.53\n");
+    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.253\n");
     let leases = leases.expect("dnsmasq wrote its lease file");
     assert!(leases.contains(&format!(" {ip} client-two ")), "dnsmasq recorded netd's hostname: {leases}");
 }
@@ -290,4 +291,42 @@ fn renewal_at_t1_is_unicast_to_netd_server_and_extends_the_lease() {
     let e = table.by_ip(first.address.addr()).unwrap();
     assert_eq!(e.hostname.as_deref(), Some("renewer"));
     assert!(read(&leases_file).contains("renewer"));
+}
+
+/// A WAN lease is checked like network.toml (issue "netd holds under abuse, fails closed"):
+/// DNS servers at loopback or at the router's own LAN address (the forwarder would ask
+/// itself) are left out, the others used.
+#[test]
+fn wan_lease_dns_servers_at_loopback_or_the_router_itself_are_refused() {
+    if !can_run(&[Prereq::program("dnsmasq", "apt-get install dnsmasq-base")]) {
+        return;
+    }
+    let (srv, cli) = pair("dv");
+    srv.ip(&["addr", "add", "172.30.0.1/24", "dev", "vS"]);
+    srv.ip(&["link", "set", "vS", "up"]);
+    let dir = tempdir("dv-dnsmasq");
+    let lf = format!("--dhcp-leasefile={}", dir.join("dnsmasq.leases").display());
+    let pf = format!("--pid-file={}", dir.join("dnsmasq.pid").display());
+    let dnsmasq = srv.exec(&[
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--interface=vS",
+        "--bind-interfaces",
+        "--user=root",
+        "--dhcp-range=172.30.0.50,172.30.0.60,255.255.255.0,2m",
+        // 10.99.0.1: the client router's own LAN address (client_network).
+        "--dhcp-option=option:dns-server,127.0.0.1,10.99.0.1,127.0.0.53,172.30.0.253",
+        &lf,
+        &pf,
+    ]);
+    let cpaths = paths("dv-client", &client_network("client-three"));
+    let resolv_upstream = cpaths.resolv_upstream();
+    let lease = get_lease(&cli, cpaths);
+    drop(dnsmasq);
+    let lease = lease.expect("a lease from dnsmasq within 30 s");
+    assert_eq!(lease.dns.len(), 4, "dnsmasq sent all four: {lease:?}");
+    assert_eq!(cli.addrs("vC"), [format!("{}/24", lease.address.addr())], "the address itself is fine");
+    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.253\n", "only the usable server");
 }

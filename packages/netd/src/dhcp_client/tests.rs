@@ -252,3 +252,39 @@ fn link_up_asks_at_once() {
     let a = c.on_message(&reply(&req, MessageType::Nak, None), t0 + secs(11));
     assert_eq!(a, vec![Action::Lost], "another network: the old address goes");
 }
+
+fn lease_with(address: &str, routers: &[&str], dns: &[&str]) -> Lease {
+    Lease {
+        address: address.parse().unwrap(),
+        server: SERVER,
+        routers: routers.iter().map(|r| r.parse().unwrap()).collect(),
+        dns: dns.iter().map(|r| r.parse().unwrap()).collect(),
+        domain: None,
+        lease_secs: Some(600),
+        t1: 300,
+        t2: 525,
+        since: Instant::now(),
+    }
+}
+
+#[test]
+fn vet_refuses_wan_addresses_in_the_lan_and_drops_loopback_and_own_servers() {
+    let lan: Ipv4Cidr = "192.168.1.1/24".parse().unwrap();
+    // The WAN address inside (or overlapping) the LAN subnet, or not a host address: refused.
+    for bad in ["192.168.1.77/24", "192.168.0.5/16", "127.0.0.2/8", "0.0.0.0/0", "224.0.0.5/24"] {
+        assert!(lease_with(bad, &["203.0.113.1"], &[]).vet(lan).is_err(), "{bad}");
+    }
+    // Loopback, the router's LAN address, its own WAN address: left out, each said.
+    let l = lease_with(
+        "203.0.113.7/24",
+        &["127.0.0.1", "192.168.1.1", "203.0.113.7", "203.0.113.1"],
+        &["127.0.0.1", "192.168.1.1", "127.0.0.53", "203.0.113.7", "9.9.9.9"],
+    );
+    let (ok, dropped) = l.vet(lan).unwrap();
+    assert_eq!(ok.routers, vec![OFFERED_ROUTER]);
+    assert_eq!(ok.dns, vec![Ipv4Addr::new(9, 9, 9, 9)]);
+    assert_eq!(dropped.len(), 7, "{dropped:?}");
+    assert!(dropped.iter().any(|d| d.contains("192.168.1.1 is the router itself")), "{dropped:?}");
+}
+
+const OFFERED_ROUTER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);

@@ -202,3 +202,69 @@ fn reconfiguring_drops_leases_that_no_longer_fit() {
     assert!(s.leases().entries.is_empty());
     assert!(s.take_dirty());
 }
+
+fn decline(s: &mut Server, mac: [u8; 6], what: Ipv4Addr, now: u64) -> Result<Option<Reply>, String> {
+    let mut dec = msg(MessageType::Decline, mac);
+    dec.options.set_requested_ip(what);
+    dec.options.set_server_id(ip("192.168.1.1"));
+    s.handle(&dec, now)
+}
+
+/// Issue "netd holds under abuse": a DECLINE counts only from the client that holds the
+/// address, for pool addresses, once per address, at most MAX_DECLINED at a time.
+#[test]
+fn a_thousand_declines_from_one_client_leave_the_pool_usable() {
+    let mut s = server(("192.168.1.100", "192.168.1.109"));
+    let own = lease(&mut s, A, None, NOW);
+    for i in 0..1000u32 {
+        // Every pool address (A holds none of the others), addresses outside the pool,
+        // and its own address again and again.
+        let what = match i % 4 {
+            0 => own,
+            1 => Ipv4Addr::from(u32::from(ip("192.168.1.100")) + i % 10),
+            2 => Ipv4Addr::from(u32::from(ip("10.0.0.0")) + i),
+            _ => ip("192.168.1.10"),
+        };
+        let _ = decline(&mut s, A, what, NOW + 1);
+    }
+    assert_eq!(s.declined(), 1, "only A's own address, once");
+    assert!(s.leases().by_mac(A).is_none(), "A's lease ended with its DECLINE");
+    let b = lease(&mut s, B, None, NOW + 2);
+    assert_ne!(b, own, "the declined address is set aside");
+    assert!(s.in_pool(b));
+    // Somebody else's address cannot be declined.
+    assert!(decline(&mut s, A, b, NOW + 3).is_err());
+    assert_eq!(s.leases().by_ip(b).map(|e| e.mac), Some(B));
+    // The declined address comes back after 10 minutes.
+    let c = [2, 0, 0, 0, 0, 0xc];
+    assert_eq!(discover(&mut s, c, NOW + 1 + 601).msg.yiaddr, own);
+}
+
+#[test]
+fn declined_addresses_are_capped() {
+    let mut s = server(("192.168.1.100", "192.168.1.200"));
+    for n in 0..(MAX_DECLINED as u8 + 5) {
+        let mac = [2, 0, 0, 0, 1, n];
+        let got = lease(&mut s, mac, None, NOW);
+        let r = decline(&mut s, mac, got, NOW);
+        assert_eq!(r.is_ok(), (n as usize) < MAX_DECLINED, "{n}: {r:?}");
+    }
+    assert_eq!(s.declined(), MAX_DECLINED);
+}
+
+/// Issue "netd holds under abuse": a renewal moves the expiry in RAM only; a new binding
+/// or a new address is to be written.
+#[test]
+fn renewals_do_not_make_the_table_dirty() {
+    let mut s = server(("192.168.1.100", "192.168.1.109"));
+    let got = lease(&mut s, A, Some("laptop"), NOW);
+    assert!(s.take_dirty(), "a new binding is written");
+    for i in 0..1000 {
+        request(&mut s, A, got, Some("laptop"), NOW + i);
+        assert!(!s.take_dirty(), "renewal {i}");
+    }
+    assert_eq!(s.leases().by_mac(A).unwrap().expires, NOW + 999 + 43200);
+    assert!(s.take_stale(), "written at shutdown");
+    request(&mut s, A, got, Some("other-name"), NOW + 1000);
+    assert!(s.take_dirty(), "a new name is written");
+}

@@ -364,7 +364,8 @@ fn malformed_queries_are_dropped() {
     // Over TCP too: dropped, the connection still serves a good query.
     let mut tcp = TcpStream::connect(rig.addr()).unwrap();
     tcp.set_read_timeout(Some(WAIT)).unwrap();
-    for b in &bad {
+    // (An empty message, a zero-length frame, closes the connection: see below.)
+    for b in bad.iter().filter(|b| !b.is_empty()) {
         proto::tcp::write_message(&mut tcp, b).unwrap();
     }
     proto::tcp::write_message(&mut tcp, &Message::query(77, name("nas.lan"), rtype::A).encode().unwrap()).unwrap();
@@ -624,4 +625,42 @@ fn the_upstream_list_may_change_while_queries_are_out() {
     let (q, from) = b.query();
     b.reply(from, &with_a(&q, 60, &[EXAMPLE]));
     assert_eq!(rig.answer().header.id, 3);
+}
+
+/// Issue "netd holds under abuse": a zero-length frame closes the TCP connection (after
+/// the queries before it are answered); many pipelined queries are all answered.
+#[test]
+fn pipelined_tcp_queries_are_answered_and_an_empty_frame_closes_the_connection() {
+    let mut rig = Rig::new(vec![]);
+    let mut tcp = TcpStream::connect(rig.addr()).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut all = Vec::new();
+    for id in 0..100u16 {
+        all.extend(proto::tcp::frame(&Message::query(id, name("nas.lan"), rtype::A).encode().unwrap()).unwrap());
+    }
+    all.extend([0, 0]);
+    all.extend(proto::tcp::frame(&Message::query(1000, name("nas.lan"), rtype::A).encode().unwrap()).unwrap());
+    tcp.write_all(&all).unwrap();
+    rig.pump();
+    for id in 0..100u16 {
+        let a = Message::parse(&proto::tcp::read_message(&mut tcp).unwrap()).unwrap();
+        assert_eq!(a.header.id, id);
+    }
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "closed without answering after the empty frame: {rest:?}");
+    assert!(rig.fwd.clients.is_empty());
+}
+
+#[test]
+fn a_tcp_query_longer_than_the_limit_closes_the_connection() {
+    let mut rig = Rig::new(vec![]);
+    let mut tcp = TcpStream::connect(rig.addr()).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    tcp.write_all(&((MAX_TCP_QUERY + 1) as u16).to_be_bytes()).unwrap();
+    rig.pump();
+    let mut rest = Vec::new();
+    let _ = tcp.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    assert!(rig.fwd.clients.is_empty());
 }
