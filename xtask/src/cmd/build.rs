@@ -116,7 +116,8 @@ pub fn summarize(ctx: &Context, board: &Board, built: &Built) {
     }
     for (c, _) in &built.packages {
         let bytes: u64 = c.files.iter().map(|f| f.size).sum();
-        eprintln!("  package {} {} ({}): {} B installed", c.name, c.version, c.license, bytes);
+        let links = c.files.iter().filter(|f| f.link.is_some()).count();
+        eprintln!("  package {} {} ({}): {} B installed, {links} symlink(s)", c.name, c.version, c.license, bytes);
     }
     if let Some(b) = &built.budget {
         eprint!("{}", b.report());
