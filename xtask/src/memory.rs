@@ -56,10 +56,9 @@ pub fn parse_kb_lines(text: &str) -> BTreeMap<String, u64> {
     let mut map = BTreeMap::new();
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else { continue };
-        let key = key.trim();
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            continue;
-        }
+        // The last word before the colon: a serial console may put other output (the
+        // echoed command, a kernel message) in front of a line.
+        let Some(key) = key.split_whitespace().last() else { continue };
         let Some(v) = value.trim().strip_suffix(" kB").and_then(|v| v.trim().parse().ok()) else { continue };
         map.insert(key.to_string(), v);
     }

@@ -275,7 +275,14 @@ impl Guest {
     pub fn memory(&mut self) -> crate::memory::Report {
         use crate::memory::{parse_boot_line, parse_kb_lines, parse_service_table, Process};
         let boot = parse_boot_line(&self.text());
-        let meminfo = parse_kb_lines(&self.shell("cat /proc/meminfo"));
+        // Read again (at most 3 times) if other console output garbled the lines needed.
+        let mut meminfo = parse_kb_lines(&self.shell("cat /proc/meminfo"));
+        for _ in 0..2 {
+            if ["MemTotal", "MemAvailable", "MemFree"].iter().all(|k| meminfo.contains_key(*k)) {
+                break;
+            }
+            meminfo = parse_kb_lines(&self.shell("cat /proc/meminfo"));
+        }
         let mut pids = vec![("init".to_string(), 1)];
         // The table goes through a file: `service` writes it in pieces as init answers, and
         // the tty's echo of the end marker, typed right after, could land between them.
