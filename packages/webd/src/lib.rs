@@ -28,7 +28,7 @@
 //! own name in `Host`, and is refused. Any IP literal is taken, not only the router's:
 //! rebinding works through names only, and the address a browser used may be a NAT's or a
 //! port forward's (the end-to-end tests reach the guest as `127.0.0.1:PORT` through QEMU;
-//! xtask sends `Host: oxwrt`, the image's hostname). A request without `Host` (HTTP/1.0) is
+//! xtask sends `Host: 127.0.0.1:PORT`). A request without `Host` (HTTP/1.0) is
 //! served: browsers always send one. netd's DNS forwarder drops public names that resolve
 //! to private addresses as well (docs/network-config.md, `dns.rebind_protection`).
 //!
