@@ -33,7 +33,7 @@ pub use network::{Dhcp, Dns, Lan, Network, StaticLease, Upstream, Wan, WanProto}
 pub use problem::{File, Problem, Problems};
 pub use save::{save_atomic, write_atomic};
 pub use types::{Ipv4Cidr, MacAddr, ParseError, PortRange, Seconds};
-pub use validate::{bad_server as bad_dns_server, MAX_DNS_CACHE, MIN_LEASE_SECS, MTU_RANGE};
+pub use validate::{bad_server as bad_dns_server, MAX_DNS_CACHE, MAX_REBIND_DOMAINS, MIN_LEASE_SECS, MTU_RANGE};
 
 use span::Source;
 use std::fmt;

@@ -43,6 +43,9 @@
 //!                              # else the ones of the DHCP lease)
 //! # local_domain = "lan"       # LAN client names are answered as <name>.<local_domain>;
 //!                              # default: dhcp.domain
+//! # rebind_protection = true   # drop upstream answers that point public names at private,
+//!                              # loopback or link-local addresses (DNS rebinding)
+//! # rebind_domain = ["corp.example"] # names under these may resolve to private addresses
 //! ```
 
 use crate::types::{Ipv4Cidr, MacAddr, Seconds};
@@ -185,12 +188,24 @@ pub struct Dns {
     /// None: `dhcp.domain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_domain: Option<String>,
+    /// Refuse upstream answers with A/AAAA records in private, loopback or link-local
+    /// space (dnsmasq's `--stop-dns-rebind`, OpenWrt's `rebind_protection`).
+    #[serde(skip_serializing_if = "is_true")]
+    pub rebind_protection: bool,
+    /// Domains (and their subdomains) exempt from `rebind_protection` (dnsmasq's
+    /// `--rebind-domain-ok`, OpenWrt's `rebind_domain`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rebind_domain: Vec<String>,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Default for Dns {
     fn default() -> Self {
         // 150 entries: dnsmasq's default, a few KiB on a 16 MiB router.
-        Dns { enabled: true, cache_size: 150, upstream: Vec::new(), local_domain: None }
+        Dns { enabled: true, cache_size: 150, upstream: Vec::new(), local_domain: None, rebind_protection: true, rebind_domain: Vec::new() }
     }
 }
 

@@ -17,6 +17,8 @@ use Seg::{Index as I, Key as K};
 pub const MIN_LEASE_SECS: u32 = 120;
 /// Largest DNS cache: entries cost RAM on 16 MiB routers.
 pub const MAX_DNS_CACHE: u32 = 10_000;
+/// `dns.rebind_domain` entries: each answer is checked against every one of them.
+pub const MAX_REBIND_DOMAINS: usize = 64;
 /// WAN MTU bounds: IPv4's minimum datagram size to common jumbo frames.
 pub const MTU_RANGE: std::ops::RangeInclusive<u16> = 576..=9000;
 
@@ -251,6 +253,17 @@ impl<'a> Checker<'a> {
         if let Some(domain) = &dns.local_domain {
             if !is_domain(domain) {
                 self.net(&[K("dns"), K("local_domain")], bad_domain(domain));
+            }
+        }
+        if dns.rebind_domain.len() > MAX_REBIND_DOMAINS {
+            self.net(
+                &[K("dns"), K("rebind_domain")],
+                format!("{} domains; at most {MAX_REBIND_DOMAINS} (a domain covers its subdomains)", dns.rebind_domain.len()),
+            );
+        }
+        for (i, domain) in dns.rebind_domain.iter().enumerate() {
+            if !is_domain(domain) {
+                self.net(&[K("dns"), K("rebind_domain"), I(i)], bad_domain(domain));
             }
         }
     }

@@ -380,23 +380,32 @@ impl Daemon {
         self.publish_hosts();
     }
 
-    fn publish_hosts(&self) {
-        let mut hosts: Vec<(String, Ipv4Addr, Option<u64>)> = Vec::new();
-        for s in &self.config.network.dhcp.static_leases {
-            if let Some(h) = &s.hostname {
-                hosts.push((h.clone(), s.ip, None));
+    /// Publishes the LAN names for the DNS forwarder ([`state::lan_names`]): the router's
+    /// own name (/etc/hostname) at its LAN address, static leases, then what clients claim,
+    /// without names a client may not take (logged, rate-limited).
+    fn publish_hosts(&mut self) {
+        let own = self.own_name();
+        let router = own.as_deref().map(|n| (n, self.config.network.lan.address.addr()));
+        let statics = self.config.network.dhcp.static_leases.iter().filter_map(|s| Some((s.hostname.clone()?, s.ip)));
+        let leases: Vec<(String, Ipv4Addr, u64)> = match &self.lan {
+            Some(lan) => {
+                let now = state::unix_now();
+                lan.server.leases().entries.iter().filter(|e| e.expires > now).filter_map(|e| Some((e.hostname.clone()?, e.ip, e.expires))).collect()
             }
-        }
-        if let Some(lan) = &self.lan {
-            for e in &lan.server.leases().entries {
-                if let Some(h) = &e.hostname {
-                    if !hosts.iter().any(|(n, _, _)| n == h) {
-                        hosts.push((h.clone(), e.ip, Some(e.expires)));
-                    }
-                }
-            }
+            None => Vec::new(),
+        };
+        let (hosts, refused) = state::lan_names(router, statics, leases);
+        let now = Instant::now();
+        for (name, ip) in refused {
+            limited!(self.noisy, now, "dns: {ip} claims the name `{name}` (DHCP option 12): reserved, the router's or another host's; not answered for it");
         }
         state::set_hosts(hosts);
+    }
+
+    /// The router's own LAN name: /etc/hostname as a DNS label; None if it has none.
+    fn own_name(&self) -> Option<String> {
+        let h = std::fs::read_to_string(&self.paths.hostname_file).unwrap_or_default();
+        crate::leases::sanitize_hostname(h.trim().as_bytes())
     }
 
     /// Writes the lease file when a binding changed, at most once per

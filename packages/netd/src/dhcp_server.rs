@@ -21,6 +21,8 @@
 //!   saves (crate::daemon): a renewal never writes flash.
 //! - Log lines caused by clients: at most 5 of a kind a minute.
 //! - Hostnames (option 12) are recorded as DNS labels; a static lease's hostname wins.
+//!   Which of them the DNS forwarder answers is `crate::state::lan_names`' rule (no
+//!   `wpad`, `localhost`, router's or taken names); [`Server::hosts`] does not apply it.
 //! - Replies go where RFC 2131 4.1 says: the relay, the client's ciaddr, broadcast when the
 //!   client set the broadcast flag, else unicast to yiaddr with an ARP entry set first
 //!   ([`Reply::arp`]): the client cannot answer ARP before it has its address.

@@ -17,6 +17,11 @@
 //! - Relays the answer's bytes as received, with the client's ID and the case of its
 //!   question (DNS 0x20), without the OPT record if the client sent none, and truncated
 //!   (TC, so the client retries over TCP) when larger than the client takes over UDP.
+//! - DNS rebinding protection (`dns.rebind_protection`, on by default): an upstream answer
+//!   with an A or AAAA record at a private, loopback or link-local address
+//!   ([`rebind_target`]) is answered NOERROR with no records and not cached, as dnsmasq's
+//!   `--stop-dns-rebind` does, and logged ("possible DNS-rebind attack detected"); names
+//!   under `dns.rebind_domain` are exempt. LAN names are answered locally, never checked.
 //! - Drops what does not parse (logged, at most 10 lines a minute); NOTIMP for other
 //!   opcodes, FORMERR for a query without exactly one question.
 //!
@@ -78,7 +83,7 @@ use cache::{Cache, Key};
 use netproto::dns::{self as proto, cache as bytes, flag, rcode, Message, Name, Record};
 use oxwrt_log::{limited, Limited};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -122,6 +127,11 @@ pub struct Settings {
     pub upstream: Vec<SocketAddr>,
     /// Per server and attempt.
     pub timeout: Duration,
+    /// Refuse upstream answers that put a public name at a private, loopback or
+    /// link-local address ([`rebind_address`]): DNS rebinding protection.
+    pub rebind_protection: bool,
+    /// Domains (and their subdomains) whose answers may be private anyway.
+    pub rebind_ok: Vec<String>,
 }
 
 impl Settings {
@@ -139,6 +149,8 @@ impl Settings {
             cache_size: net.dns.cache_size as usize,
             upstream,
             timeout: DEFAULT_TIMEOUT,
+            rebind_protection: net.dns.rebind_protection,
+            rebind_ok: net.dns.rebind_domain.clone(),
         }
     }
 }
@@ -158,6 +170,9 @@ pub struct Stats {
     pub failed: u64,
     /// Dropped: malformed, a response, or too many in flight.
     pub dropped: u64,
+    /// Upstream answers replaced by an empty one: a public name at a private address
+    /// (DNS rebinding protection).
+    pub rebind: u64,
 }
 
 /// An fd to poll: always for reading, for writing too when `write`.
@@ -258,6 +273,9 @@ pub struct Forwarder {
     last_now: Option<Instant>,
     /// netd's LAN names ([`Forwarder::new`]), refreshed from crate::state.
     hosts: HostTable,
+    /// DNS rebinding protection: on, and the domains exempt from it.
+    rebind_protection: bool,
+    rebind_ok: Vec<Name>,
     /// The crate::state generation `hosts` and the upstreams were taken at; None when
     /// not following crate::state ([`Forwarder::bind`]).
     state_seen: Option<Option<u64>>,
@@ -305,6 +323,8 @@ impl Forwarder {
             last_now: None,
             hosts: HostTable::default(),
             state_seen: None,
+            rebind_protection: s.rebind_protection,
+            rebind_ok: s.rebind_ok.iter().filter_map(|d| Name::from_ascii(d).ok()).collect(),
         })
     }
 
@@ -749,6 +769,24 @@ impl Forwarder {
         if let Some(at) = self.upstream.iter().position(|a| *a == p.server) {
             self.preferred = at;
         }
+        if self.rebind_protection {
+            let name = &p.query.questions[0].name;
+            if let Some(ip) = rebind_address(&msg).filter(|_| !self.rebind_ok.iter().any(|d| name.is_in(d))) {
+                // As dnsmasq's --stop-dns-rebind: NOERROR with no records (NODATA), not
+                // cached. Not REFUSED: a stub would ask its next server, which may not
+                // protect its network.
+                self.stats.rebind += 1;
+                limited!(
+                    self.log,
+                    now,
+                    "dns: possible DNS-rebind attack detected: {name} is {ip} (from {}), answered empty to {}; dns.rebind_domain in network.toml allows a domain",
+                    p.server,
+                    p.client.addr()
+                );
+                let empty = p.query.response();
+                return self.respond(&p.client, &p.query, empty);
+            }
+        }
         self.stats.forwarded += 1;
         if let (Some(ttl), rcode::NOERROR | rcode::NXDOMAIN) = (ttl, code) {
             self.cache.insert(p.key, msg.clone(), ttl, now);
@@ -894,20 +932,66 @@ fn strip_opt(msg: &mut Vec<u8>) {
     }
 }
 
+/// Where the name at `p` ends (a pointer ends it).
+fn skip_name(msg: &[u8], mut p: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(p)? as usize;
+        match len {
+            0 => return Some(p + 1),
+            l if l & 0xc0 == 0xc0 => return Some(p + 2),
+            l if l & 0xc0 != 0 => return None,
+            l => p += 1 + l,
+        }
+    }
+}
+
+/// The first address of an A or AAAA record (any section) of `msg` that a public name must
+/// not have: what DNS rebinding points a browser at ([`rebind_target`]). None when there is
+/// none, or the message does not parse (it is not relayed then anyway).
+pub fn rebind_address(msg: &[u8]) -> Option<IpAddr> {
+    let count = |at: usize| -> Option<usize> { Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]) as usize) };
+    let mut p = proto::HEADER_LEN;
+    for _ in 0..count(4)? {
+        p = skip_name(msg, p)? + 4;
+    }
+    let records = count(6)? + count(8)? + count(10)?;
+    for _ in 0..records {
+        let t = skip_name(msg, p)?;
+        let (rtype, class, rdlen) = (count(t)?, count(t + 2)?, count(t + 8)?);
+        let data = msg.get(t + 10..t + 10 + rdlen)?;
+        p = t + 10 + rdlen;
+        let ip = match (rtype as u16, data.len()) {
+            (proto::rtype::A, 4) => IpAddr::from(<[u8; 4]>::try_from(data).ok()?),
+            (proto::rtype::AAAA, 16) => IpAddr::from(<[u8; 16]>::try_from(data).ok()?),
+            _ => continue,
+        };
+        if class == 1 && rebind_target(ip) {
+            return Some(ip);
+        }
+    }
+    None
+}
+
+/// Addresses a public name must not resolve to: RFC 1918 (10/8, 172.16/12, 192.168/16),
+/// loopback (127/8, ::1), "this network" (0/8, ::), link-local (169.254/16, fe80::/10),
+/// unique local (fc00::/7, RFC 4193), and the IPv4-mapped forms (::ffff:a.b.c.d) of the
+/// IPv4 ones.
+pub fn rebind_target(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.octets()[0] == 0,
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return rebind_target(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback() || v6.is_unspecified() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
+        }
+    }
+}
+
 /// (start, type offset) of the last record of the message, if it has one and every
 /// record is within the bytes.
 fn last_record(msg: &[u8]) -> Option<(usize, usize)> {
-    fn skip_name(msg: &[u8], mut p: usize) -> Option<usize> {
-        loop {
-            let len = *msg.get(p)? as usize;
-            match len {
-                0 => return Some(p + 1),
-                l if l & 0xc0 == 0xc0 => return Some(p + 2),
-                l if l & 0xc0 != 0 => return None,
-                l => p += 1 + l,
-            }
-        }
-    }
     let count = |at: usize| -> Option<usize> { Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]) as usize) };
     let mut p = proto::HEADER_LEN;
     for _ in 0..count(4)? {

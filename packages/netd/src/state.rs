@@ -9,6 +9,11 @@
 //! - [`lan_hosts`]: (hostname, address) of the LAN clients whose lease runs now; hostnames
 //!   are single DNS labels, lowercase (`laptop`, to be answered as `laptop.<local domain>`).
 //! - [`generation`]: a number that changes whenever either list changes, to notice cheaply.
+//!
+//! [`lan_names`] decides which names are published: the router's own name first (at its
+//! LAN address), static leases' hostnames, then what DHCP clients claim, except names no
+//! client may take ([`RESERVED`], the router's own, a static lease's, one another client
+//! holds already).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -28,6 +33,45 @@ static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), hosts: Ve
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
     f(&mut s)
+}
+
+/// Names no DHCP client may claim for itself: `wpad` (browsers fetch their proxy settings
+/// from `http://wpad.<domain>/wpad.dat`, RFC draft-ietf-wrec-wpad-01, so whoever holds it
+/// can proxy the LAN's web traffic) and `localhost` (RFC 6761 6.3: always the loopback).
+pub const RESERVED: [&str; 2] = ["wpad", "localhost"];
+
+/// The LAN names the DNS forwarder answers, in lookup order: `router` (its hostname and LAN
+/// address), then `statics` (name, address), then the hostnames DHCP clients sent for
+/// their leases (name, address, expiry). A client's name is left out, and returned in the
+/// second list, when it is [`RESERVED`], the router's, a static lease's or one an earlier
+/// lease holds (names compared without case); the client's lease itself is unaffected.
+#[allow(clippy::type_complexity)]
+pub fn lan_names(
+    router: Option<(&str, Ipv4Addr)>,
+    statics: impl IntoIterator<Item = (String, Ipv4Addr)>,
+    leases: impl IntoIterator<Item = (String, Ipv4Addr, u64)>,
+) -> (Vec<(String, Ipv4Addr, Option<u64>)>, Vec<(String, Ipv4Addr)>) {
+    let mut names: Vec<(String, Ipv4Addr, Option<u64>)> = Vec::new();
+    let taken = |names: &[(String, Ipv4Addr, Option<u64>)], n: &str| names.iter().any(|(m, _, _)| m.eq_ignore_ascii_case(n));
+    if let Some((name, ip)) = router.filter(|(n, _)| !n.is_empty()) {
+        names.push((name.to_ascii_lowercase(), ip, None));
+    }
+    for (name, ip) in statics {
+        if !taken(&names, &name) {
+            names.push((name, ip, None));
+        }
+    }
+    let mut refused = Vec::new();
+    for (name, ip, expires) in leases {
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&name)) || taken(&names, &name) {
+            if !names.iter().any(|(m, a, _)| *a == ip && m.eq_ignore_ascii_case(&name)) {
+                refused.push((name, ip));
+            }
+            continue;
+        }
+        names.push((name, ip, Some(expires)));
+    }
+    (names, refused)
 }
 
 /// Now, in Unix seconds.
@@ -110,6 +154,48 @@ mod tests {
         assert!(set_upstreams(&[Ipv4Addr::new(9, 9, 9, 9)]));
         assert!(!set_upstreams(&[Ipv4Addr::new(9, 9, 9, 9)]));
         assert_eq!(upstreams(), vec![Ipv4Addr::new(9, 9, 9, 9)]);
+    }
+
+    fn ip(last: u8) -> Ipv4Addr {
+        Ipv4Addr::new(192, 168, 1, last)
+    }
+
+    /// A DHCP client cannot take wpad, localhost, the router's name, a static lease's name
+    /// or a name another client holds; the router's name is its LAN address.
+    #[test]
+    fn clients_cannot_claim_reserved_or_taken_names() {
+        let statics = vec![("nas".to_string(), ip(10))];
+        let far = u64::MAX;
+        let leases = vec![
+            ("wpad".to_string(), ip(100), far),
+            ("LocalHost".to_string(), ip(101), far),
+            ("gw".to_string(), ip(102), far),
+            ("nas".to_string(), ip(103), far),
+            ("laptop".to_string(), ip(104), far),
+            ("laptop".to_string(), ip(105), far),
+            ("WPAD".to_string(), ip(106), far),
+        ];
+        let (names, refused) = lan_names(Some(("GW", ip(1))), statics, leases);
+        assert_eq!(names, vec![("gw".to_string(), ip(1), None), ("nas".to_string(), ip(10), None), ("laptop".to_string(), ip(104), Some(far))]);
+        let refused: Vec<u8> = refused.iter().map(|(_, a)| a.octets()[3]).collect();
+        assert_eq!(refused, [100, 101, 102, 103, 105, 106]);
+
+        // As the forwarder answers them (not through the process-wide state: tests run in
+        // parallel): the router's name is its LAN address.
+        use crate::dns::Leases;
+        let table = crate::dns::HostTable(names.into_iter().map(|(n, a, _)| (n, a)).collect());
+        assert_eq!(table.lookup("gw"), Some(ip(1)));
+        assert_eq!(table.lookup("wpad"), None);
+        assert_eq!(table.lookup("localhost"), None);
+        assert_eq!(table.lookup("nas"), Some(ip(10)));
+        assert_eq!(table.reverse(ip(103)), None, "the claimant's address has no name");
+    }
+
+    #[test]
+    fn a_static_lease_keeps_its_name_when_its_own_client_sends_it() {
+        let (names, refused) = lan_names(None, vec![("nas".to_string(), ip(10))], vec![("nas".to_string(), ip(10), 5)]);
+        assert_eq!(names, vec![("nas".to_string(), ip(10), None)]);
+        assert!(refused.is_empty(), "the static lease's own client is not refused");
     }
 
     #[test]

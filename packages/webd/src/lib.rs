@@ -19,6 +19,18 @@
 //! | `GET`/`HEAD /api/status` | 200, `application/json` |
 //! | any other path | 404, `text/plain` |
 //! | other methods on those two | 405, `Allow: GET, HEAD` |
+//! | a `Host` webd does not serve (any method, any path) | 421 Misdirected Request, `text/plain` saying why |
+//!
+//! DNS rebinding protection: webd answers only requests whose `Host` is an IP literal
+//! (`192.168.1.1`, `127.0.0.1:8080`, `[fe80::1]:80`), `localhost`, the router's hostname
+//! (uname) or `hostname.lan`, with or without a port ([`server::host_allowed`]). A page of
+//! another site whose name an attacker points at the router's address still carries its
+//! own name in `Host`, and is refused. Any IP literal is taken, not only the router's:
+//! rebinding works through names only, and the address a browser used may be a NAT's or a
+//! port forward's (the end-to-end tests reach the guest as `127.0.0.1:PORT` through QEMU;
+//! xtask sends `Host: 127.0.0.1:PORT`). A request without `Host` (HTTP/1.0) is
+//! served: browsers always send one. netd's DNS forwarder drops public names that resolve
+//! to private addresses as well (docs/network-config.md, `dns.rebind_protection`).
 //!
 //! Every response has `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`;
 //! the page also has a Content-Security-Policy that allows nothing but its inline style.

@@ -135,8 +135,75 @@ fn with_body(code: StatusCode, content_type: &'static str, body: impl Into<Bytes
     r
 }
 
+/// What a request for a name webd does not serve gets (see [`host_allowed`]).
+pub const MISDIRECTED: &str = "misdirected request: this router's web UI answers only its own names (its hostname, hostname.lan, localhost) and IP addresses in the Host header; a page on another site that resolves to this router (DNS rebinding) gets nothing\n";
+
+/// Whether webd serves the `Host` value `host` (`name`, `name:port`, `1.2.3.4:port`,
+/// `[::1]:port`) on a router named `hostname`: any IP literal, `localhost`, the hostname
+/// and `hostname.lan` (without case, with or without a trailing dot). Everything else is
+/// a name webd is not, so a page of another site whose name an attacker points at the
+/// router (DNS rebinding, RFC 6454's same-origin rule is by name) cannot read the UI.
+/// Any IP literal is fine: a browser sends an address only when the user typed one
+/// (rebinding needs a name), and the router's addresses change with DHCP and port
+/// forwards (QEMU's host-side 127.0.0.1:PORT), so listing them would refuse real users.
+pub fn host_allowed(host: &str, hostname: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6] or [v6]:port
+        let Some((addr, after)) = rest.split_once(']') else { return false };
+        return addr.parse::<Ipv6Addr>().is_ok() && (after.is_empty() || after.strip_prefix(':').is_some_and(is_port));
+    } else {
+        match host.rsplit_once(':') {
+            Some((n, port)) if is_port(port) => n,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let hostname = hostname.trim();
+    name.eq_ignore_ascii_case("localhost")
+        || (!hostname.is_empty() && (name.eq_ignore_ascii_case(hostname) || is_lan_name(name.as_bytes(), hostname.as_bytes())))
+}
+
+/// `name` is `hostname.lan` (bytes: no char boundaries to panic on).
+fn is_lan_name(name: &[u8], hostname: &[u8]) -> bool {
+    let n = hostname.len();
+    name.len() == n + 4 && name[..n].eq_ignore_ascii_case(hostname) && name[n..].eq_ignore_ascii_case(b".lan")
+}
+
+fn is_port(p: &str) -> bool {
+    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The Host of a request: its `Host` header, else the authority of an absolute URI;
+/// None when it has neither (HTTP/1.0 clients; browsers always send one).
+fn request_host<B>(req: &Request<B>) -> Option<Result<&str, ()>> {
+    if let Some(h) = req.headers().get(hyper::header::HOST) {
+        return Some(h.to_str().map_err(|_| ()));
+    }
+    req.uri().authority().map(|a| Ok(a.as_str()))
+}
+
+/// [`respond`] behind the Host check: 421 Misdirected Request (RFC 9110 15.5.20) for a
+/// Host webd does not serve.
+pub fn respond_to<B>(req: &Request<B>, hostname: impl FnOnce() -> String, status: impl FnOnce() -> Status) -> Response<Full<Bytes>> {
+    match request_host(req) {
+        Some(Ok(h)) if host_allowed(h, &hostname()) => {}
+        None => {}
+        _ => return plain(StatusCode::MISDIRECTED_REQUEST, MISDIRECTED),
+    }
+    respond(req.method(), req.uri().path(), status)
+}
+
+/// The router's hostname (uname(2)), as [`crate::status`] shows it.
+fn own_hostname() -> String {
+    nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(respond(req.method(), req.uri().path(), crate::status::collect))
+    Ok(respond_to(&req, own_hostname, crate::status::collect))
 }
 
 /// Serve on these listeners until the process is killed. Logs each listener's address.
@@ -297,6 +364,37 @@ mod tests {
             assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{m}");
             assert_eq!(header(&r, "allow"), "GET, HEAD");
         }
+    }
+
+    #[test]
+    fn only_own_names_and_ip_literals_are_served() {
+        for h in
+            ["gw", "GW", "gw.lan", "gw.LAN.", "localhost", "localhost:8080", "gw:80", "192.168.1.1", "127.0.0.1:34567", "[::1]", "[fe80::1]:80", "10.0.0.1"]
+        {
+            assert!(host_allowed(h, "gw"), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "evil.example:80",
+            "gw.evil.example",
+            "gwx",
+            "x.gw.lan",
+            "",
+            ":80",
+            "gw:",
+            "gw:http",
+            "[::1",
+            "[nope]:80",
+            "[::1]x",
+            "1.2.3.4:99999999",
+        ] {
+            assert!(!host_allowed(h, "gw"), "{h}");
+        }
+        assert!(!host_allowed("", ""), "an empty hostname matches nothing");
+        let req = |host: &str| Request::builder().uri("/").header("host", host).body(()).unwrap();
+        let r = respond_to(&req("evil.example"), || "gw".into(), || panic!("status collected for a misdirected request"));
+        assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(respond_to(&req("gw.lan"), || "gw".into(), sample).status(), StatusCode::OK);
     }
 
     #[test]

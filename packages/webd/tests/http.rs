@@ -66,9 +66,15 @@ impl Response {
     }
 }
 
+/// A request with `Host: 127.0.0.1:PORT`, as a browser sends it for the address typed.
 fn send(s: &mut TcpStream, method: &str, path: &str) {
+    let host = s.peer_addr().unwrap();
+    send_host(s, method, path, &host.to_string());
+}
+
+fn send_host(s: &mut TcpStream, method: &str, path: &str, host: &str) {
     let extra = if method == "POST" { "Content-Length: 2\r\n\r\n{}" } else { "\r\n" };
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: router\r\nUser-Agent: webd-test\r\n{extra}").unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: webd-test\r\n{extra}").unwrap();
 }
 
 /// Read one response: status line, headers, then Content-Length bytes (none for HEAD).
@@ -168,6 +174,30 @@ fn api_status_is_json_with_the_machines_data() {
     for i in ifs {
         assert!(i["name"].is_string() && i["up"].is_boolean() && i["operstate"].is_string(), "{i}");
         assert!(i["mac"].is_null() || i["mac"].as_str().unwrap().len() == 17, "{i}");
+    }
+}
+
+/// DNS rebinding: a page of evil.example whose name now resolves to the router must not
+/// read the UI; the router's own names and IP literals (with or without port) work.
+#[test]
+fn a_host_the_router_is_not_gets_421() {
+    let server = Server::start();
+    let port = server.addr.port();
+    for host in ["evil.example", "evil.example:80", &format!("{}.evil.example", hostname()), &format!("rebind.example:{port}")] {
+        let mut s = server.connect();
+        send_host(&mut s, "GET", "/api/status", host);
+        let r = read_response(&mut BufReader::new(s), false);
+        assert_eq!(r.status, 421, "Host: {host}");
+        assert!(r.body.contains("DNS rebinding"), "the body says why: {:?}", r.body);
+        assert!(!r.body.contains(&hostname()) || host.contains(&hostname()), "no status data in the refusal");
+    }
+    for host in
+        [format!("127.0.0.1:{port}"), "127.0.0.1".into(), format!("[::1]:{port}"), format!("localhost:{port}"), hostname(), format!("{}.lan", hostname())]
+    {
+        let mut s = server.connect();
+        send_host(&mut s, "GET", "/api/status", &host);
+        let r = read_response(&mut BufReader::new(s), false);
+        assert_eq!(r.status, 200, "Host: {host}: {}", r.body);
     }
 }
 

@@ -451,7 +451,10 @@ impl Qmp {
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: oxwrt\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    // The Host a browser on this machine sends through QEMU's port forward: webd serves
+    // IP literals and its own names only (DNS rebinding protection), whatever the guest's
+    // hostname is.
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
     let mut resp = String::new();
     s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
     let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("not an HTTP response: {resp:?}"))?;

@@ -283,6 +283,17 @@ fn dns_cache_upstream_and_domain_are_checked() {
     );
 }
 
+#[test]
+fn rebind_domains_are_domain_names() {
+    assert_eq!(
+        net("[dns]\nrebind_protection = false\nrebind_domain = [\"corp.example\", \"bad..example\", \"plex.direct\"]\n"),
+        ["network.toml:3:34: dns.rebind_domain[1]: `bad..example` is not a domain name; use labels of letters, digits and '-' separated by dots, e.g. \"lan\" or \"home.arpa\""]
+    );
+    let many: Vec<String> = (0..65).map(|i| format!("\"d{i}.example\"")).collect();
+    let errors = net(&format!("[dns]\nrebind_domain = [{}]\n", many.join(", ")));
+    assert_eq!(errors, ["network.toml:2:1: dns.rebind_domain: 65 domains; at most 64 (a domain covers its subdomains)"]);
+}
+
 // ---- firewall.toml
 
 #[test]

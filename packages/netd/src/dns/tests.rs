@@ -105,8 +105,15 @@ struct Rig {
 
 impl Rig {
     fn new(upstream: Vec<SocketAddr>) -> Rig {
-        let settings =
-            Settings { listen: vec!["127.0.0.1:0".parse().unwrap()], local_domain: "lan".into(), cache_size: 100, upstream, timeout: DEFAULT_TIMEOUT };
+        let settings = Settings {
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            local_domain: "lan".into(),
+            cache_size: 100,
+            upstream,
+            timeout: DEFAULT_TIMEOUT,
+            rebind_protection: true,
+            rebind_ok: vec!["corp.example".into()],
+        };
         let fwd = Forwarder::bind(settings).unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         client.set_read_timeout(Some(WAIT)).unwrap();
@@ -663,4 +670,107 @@ fn a_tcp_query_longer_than_the_limit_closes_the_connection() {
     let _ = tcp.read_to_end(&mut rest);
     assert!(rest.is_empty());
     assert!(rig.fwd.clients.is_empty());
+}
+
+/// Asks `n` (type `qtype`) through the rig; the upstream answers with `data`; returns
+/// what the client got.
+fn through_upstream(rig: &mut Rig, up: &Upstream, id: u16, n: &str, qtype: u16, data: &[RData]) -> Message {
+    rig.ask(&edns_query(id, n, qtype));
+    let (q, from) = up.query();
+    let mut m = q.response();
+    m.answers.extend(data.iter().map(|d| Record::new(q.questions[0].name.clone(), 300, d.clone())));
+    up.reply(from, &m);
+    rig.answer()
+}
+
+/// DNS rebinding: a public name that an upstream answers with a private, loopback or
+/// link-local address gets an empty NOERROR answer (as dnsmasq's --stop-dns-rebind), is
+/// not cached; public addresses pass; a domain of `rebind_ok` passes; LAN names are local.
+#[test]
+fn rebinding_answers_are_dropped_unless_the_domain_is_allowed() {
+    let up = Upstream::new();
+    let mut rig = Rig::new(vec![up.addr()]);
+    let evil = Ipv4Addr::new(192, 168, 1, 5);
+    let a = through_upstream(&mut rig, &up, 1, "evil.example", rtype::A, &[RData::A(evil)]);
+    assert_eq!((a.header.id, a.header.rcode(), a.answers.len(), a.authority.len()), (1, rcode::NOERROR, 0, 0), "evil.example: empty: {a:?}");
+    assert_eq!(rig.fwd.stats().rebind, 1);
+    // Not cached: asked upstream again.
+    let a = through_upstream(&mut rig, &up, 2, "evil.example", rtype::A, &[RData::A(evil)]);
+    assert!(a.answers.is_empty());
+
+    let good = Ipv4Addr::new(93, 184, 216, 34);
+    let a = through_upstream(&mut rig, &up, 3, "good.example", rtype::A, &[RData::A(good)]);
+    assert_eq!(addresses(&a), [good], "a public address passes");
+
+    let inside = Ipv4Addr::new(10, 1, 2, 3);
+    let a = through_upstream(&mut rig, &up, 4, "git.Corp.Example", rtype::A, &[RData::A(inside)]);
+    assert_eq!(addresses(&a), [inside], "rebind_ok covers subdomains, without case");
+    let a = through_upstream(&mut rig, &up, 5, "corp.example.evil.example", rtype::A, &[RData::A(inside)]);
+    assert!(a.answers.is_empty(), "a name merely containing the allowed domain is not in it");
+
+    // One private record among public ones is enough; AAAA and mapped forms too.
+    let a = through_upstream(&mut rig, &up, 6, "mixed.example", rtype::A, &[RData::A(good), RData::A(Ipv4Addr::LOCALHOST)]);
+    assert!(a.answers.is_empty());
+    for (i, v6) in ["fd00::1", "fe80::1", "::1", "::ffff:192.168.1.5", "::ffff:127.0.0.1"].iter().enumerate() {
+        let a = through_upstream(&mut rig, &up, 10 + i as u16, "six.example", rtype::AAAA, &[RData::Aaaa(v6.parse().unwrap())]);
+        assert!(a.answers.is_empty(), "{v6}");
+    }
+    let a = through_upstream(&mut rig, &up, 20, "six.example", rtype::AAAA, &[RData::Aaaa("2001:db8::1".parse().unwrap())]);
+    assert_eq!(a.answers.len(), 1, "a public AAAA passes");
+    assert_eq!(rig.fwd.stats().rebind, 9);
+
+    // LAN names never go upstream and are not filtered.
+    rig.ask(&edns_query(30, "nas.lan", rtype::A));
+    assert_eq!(addresses(&rig.answer()), [Ipv4Addr::new(192, 168, 1, 10)]);
+    assert!(up.nothing_received());
+}
+
+#[test]
+fn rebind_protection_can_be_turned_off() {
+    let up = Upstream::new();
+    let mut rig = Rig::new(vec![up.addr()]);
+    rig.fwd.rebind_protection = false;
+    let evil = Ipv4Addr::new(192, 168, 1, 5);
+    let a = through_upstream(&mut rig, &up, 1, "evil.example", rtype::A, &[RData::A(evil)]);
+    assert_eq!(addresses(&a), [evil]);
+    let cfg = oxwrt_config::Config::parse("[dns]\nrebind_protection = false\nrebind_domain = [\"plex.direct\"]\n", "").unwrap();
+    let s = Settings::from_config(&cfg.network);
+    assert_eq!((s.rebind_protection, s.rebind_ok.as_slice()), (false, ["plex.direct".to_string()].as_slice()));
+    assert!(Settings::from_config(&oxwrt_config::Config::default().network).rebind_protection, "on by default");
+}
+
+#[test]
+fn rebind_targets() {
+    for ip in [
+        "10.0.0.1",
+        "172.16.0.1",
+        "172.31.255.255",
+        "192.168.1.5",
+        "127.0.0.1",
+        "127.255.0.1",
+        "0.0.0.0",
+        "0.1.2.3",
+        "169.254.1.1",
+        "::1",
+        "::",
+        "fc00::1",
+        "fdff::1",
+        "fe80::1",
+        "febf::1",
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.0.1",
+    ] {
+        assert!(rebind_target(ip.parse().unwrap()), "{ip}");
+    }
+    for ip in ["8.8.8.8", "172.32.0.1", "172.15.0.1", "192.0.2.1", "100.64.0.1", "2001:db8::1", "fec0::1", "::ffff:8.8.8.8", "ff02::1"] {
+        assert!(!rebind_target(ip.parse().unwrap()), "{ip}");
+    }
+    // Truncated or garbled messages: no panic, no address.
+    let mut m = Message::query(1, name("x.example"), rtype::A).response();
+    m.answers.push(Record::new(name("x.example"), 1, RData::A(Ipv4Addr::new(10, 0, 0, 1))));
+    let wire = m.encode().unwrap();
+    assert!(rebind_address(&wire).is_some());
+    for n in 0..wire.len() {
+        assert!(rebind_address(&wire[..n]).is_none(), "{n} bytes");
+    }
 }
