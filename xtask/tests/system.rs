@@ -65,14 +65,14 @@ fn services_run_as_their_users(g: &mut Guest) {
         assert!(log.contains(&format!("] {name}: ")) && log.contains(&format!("] init: started {name} (pid ")), "no `{name}:` lines in logread:\n{log}");
     }
     // What netd wrote as netd: its run directory and the resolv.conf /etc links to.
-    if !g.text().contains("netd: running") {
-        g.wait_for("netd: running", Duration::from_secs(120));
-    }
+    g.wait_for_log("netd: running", Duration::from_secs(120));
     let ls = g.shell("ls /run/netd");
     assert!(ls.contains("applied.toml") && ls.contains("resolv.conf"), "{ls}");
     let resolv = g.shell("cat /etc/resolv.conf");
     assert!(resolv.contains("nameserver "), "netd did not write /run/netd/resolv.conf:\n{resolv}");
     assert!(!g.text().contains("Permission denied"), "a service was refused a file:\n{}", g.tail());
+    let log = g.shell("logread");
+    assert!(!log.contains("Permission denied"), "a service was refused a file:\n{log}");
 }
 
 /// A line for the log of every run, passing or not: written to stderr directly, because
@@ -93,9 +93,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     g.wait_for("oxwrt: ready", BOOT);
     assert!(g.text().contains("root: squashfs + overlay on /dev/vda3 (ext4)"), "{}", g.tail());
     // Services are started at "ready"; the WAN address comes with netd's first lease.
-    if !g.text().contains("wan: lease ") {
-        g.wait_for("wan: lease ", Duration::from_secs(60));
-    }
+    g.wait_for_log("wan: lease ", Duration::from_secs(60));
 
     // The status page, through QEMU's port forward.
     let (code, body) = g.http("/api/status");

@@ -9,7 +9,8 @@
 //! (`webd: listening on [::]:80`). Services write them to standard error, which init reads
 //! from a pipe into its log ring (dropping the service's own `TAG: `, since the ring records
 //! the source: `logread` shows `[   12.345] netd: created bridge br-lan`); init writes its
-//! own lines and the services' to the console.
+//! own lines and the services' errors and warnings to the console, so a line an operator
+//! must see on the serial console needs a marker (init's `log::to_console`).
 //!
 //! # Write errors and full outputs
 //!

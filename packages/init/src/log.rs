@@ -1,4 +1,4 @@
-//! init's own lines and the echo of services' lines, on the console, through `oxwrt_log`:
+//! init's own lines and the echo of services' warnings and errors ([`to_console`]), on the console, through `oxwrt_log`:
 //! a console that fails (EIO, EBADF) or is full never stops PID 1 nor panics it (a panic in
 //! PID 1 is a kernel panic); such lines are counted (`service status` shows the counts).
 //! A console that goes away is not a failure for /dev/console's files: Linux keeps them
@@ -40,6 +40,17 @@ pub fn untag<'a>(name: &str, line: &'a str) -> &'a str {
     line.strip_prefix(name).and_then(|rest| rest.strip_prefix(": ")).unwrap_or(line)
 }
 
+/// Whether a service's line (without its tag, as [`untag`] leaves it) is echoed on the
+/// console: only warnings and errors (the `oxwrt_log` markers, [`oxwrt_log::Level::of`]).
+/// Every line goes to the log ring (`logread`) whatever this says. Informational lines stay
+/// off the console because untrusted packets can cause them (a lease, a DNS failure) and a
+/// 115200-baud console takes about 11 KiB/s: a flood would fill it and drop the lines that
+/// matter. init's own lines (mounts, a service started, exited, restarted, `oxwrt: ready`,
+/// shutdown) always go to the console: there are few and each is a lifecycle event.
+pub fn to_console(line: &str) -> bool {
+    oxwrt_log::Level::of(line) <= oxwrt_log::Level::Warn
+}
+
 /// A line on standard error for the applets: never a panic, whatever stderr is.
 pub fn stderr(text: std::fmt::Arguments<'_>) {
     oxwrt_log::STDERR.text(text);
@@ -56,6 +67,26 @@ mod tests {
         assert_eq!(untag("netd", "netdx: running"), "netdx: running");
         assert_eq!(untag("webd", "listening"), "listening");
         assert_eq!(untag("webd", "webd:"), "webd:");
+    }
+
+    #[test]
+    fn only_warnings_and_errors_of_services_reach_the_console() {
+        for (line, console) in [
+            ("ERROR: cannot open /etc/oxwrt/network.toml: No such file or directory", true),
+            ("WARNING: 12 log lines dropped (output blocked)", true),
+            ("running", false),
+            ("wan: lease 10.0.2.15 from 10.0.2.2 (86400 s)", false),
+            ("dhcp: lease 192.168.1.100 to 52:54:00:12:34:56 (laptop)", false),
+            // A marker not at the start is text, not a level.
+            ("dns: ERROR: from the network", false),
+            ("", false),
+        ] {
+            assert_eq!(to_console(line), console, "{line:?}");
+        }
+        // The routing of a service's raw line, as read_output does it: the ring gets all.
+        let raw = "netd: WARNING: x";
+        assert!(to_console(untag("netd", raw)));
+        assert!(!to_console(untag("netd", "netd: created bridge br-lan")));
     }
 
     #[test]

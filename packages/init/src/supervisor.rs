@@ -441,7 +441,9 @@ impl Supervisor {
         }
         for l in lines {
             let l = initlog::untag(&name, &l);
-            CONSOLE.text(format_args!("{name}: {l}"));
+            if initlog::to_console(l) {
+                CONSOLE.text(format_args!("{name}: {l}"));
+            }
             self.record(&name, l.to_string());
         }
     }

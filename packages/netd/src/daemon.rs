@@ -199,6 +199,8 @@ impl Daemon {
     /// Loads the configuration (see the module docs for what happens when it is invalid)
     /// and applies all of it.
     pub fn start(paths: Paths) -> io::Result<Daemon> {
+        // Before any link is touched (the `default` values apply to links created later).
+        crate::sysctl::apply(Path::new("/proc/sys"), Path::new("/proc/meminfo"));
         let applied = load_applied(&paths.applied());
         let config = match Config::load(&paths.config_dir) {
             Ok(c) => c,
@@ -796,20 +798,20 @@ pub fn run(paths: Paths) -> i32 {
         mask.add(s);
     }
     if let Err(e) = mask.thread_block() {
-        crate::say!("cannot block signals: {e}");
+        crate::log::LOG.error(format_args!("cannot block signals: {e}"));
         return 1;
     }
     let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
         Ok(s) => s,
         Err(e) => {
-            crate::say!("cannot open a signalfd: {e}");
+            crate::log::LOG.error(format_args!("cannot open a signalfd: {e}"));
             return 1;
         }
     };
     let mut d = match Daemon::start(paths) {
         Ok(d) => d,
         Err(e) => {
-            crate::say!("cannot start: {e}");
+            crate::log::LOG.error(format_args!("cannot start: {e}"));
             return 1;
         }
     };

@@ -15,6 +15,7 @@
 //! | [`state`] | upstream DNS servers and LAN host names, for the DNS forwarder |
 //! | [`hooks`] | the calls into [`nft`] and [`dns`]; their contract is documented there |
 //! | [`log`] | `netd: ` log lines, a rate limit for what packets make us log |
+//! | [`sysctl`] | the kernel settings for a router (conntrack size, timeouts, redirects, ...), set at start |
 //!
 //! # Files
 //! | path | |
@@ -25,6 +26,7 @@
 //! | /run/netd/resolv-upstream | the upstream DNS servers, resolv.conf format |
 //! | /run/netd/resolv.conf | `nameserver 127.0.0.1` when the DNS forwarder runs, else the upstreams; /etc/resolv.conf is a link to it (rootfs/skeleton) |
 //! | /proc/sys/net/ipv4/ip_forward | set to 1 once the firewall is in place |
+//! | /proc/sys/net/... ([`sysctl::SETTINGS`]), /proc/meminfo | set at start, before any link is touched; the RAM sizes the connection table |
 //!
 //! # Why hand-written netlink (measured)
 //!
@@ -68,6 +70,7 @@ pub mod log;
 pub mod nft;
 pub mod rtnl;
 pub mod state;
+pub mod sysctl;
 pub mod udp;
 
 pub use daemon::{run, Daemon, Paths};

@@ -241,9 +241,7 @@ pub fn memory(ctx: &Context, board: Option<&str>) -> Result<()> {
         let dir = ctx.out.join("bench-run");
         let mut g = crate::tools::qemu::Guest::start(ctx, b, scratch_launch(ctx, b, &dir)?);
         g.wait_for("oxwrt: ready", std::time::Duration::from_secs(300));
-        if !g.text().contains("wan: lease ") {
-            g.wait_for("wan: lease ", std::time::Duration::from_secs(120));
-        }
+        g.wait_for_log("wan: lease ", std::time::Duration::from_secs(120));
         std::thread::sleep(MEMORY_SETTLE);
         let m = g.memory();
         g.send("poweroff");

@@ -265,6 +265,25 @@ impl Guest {
         shell(&mut self.child, &mut self.serial, None, line)
     }
 
+    /// Waits until the log ring (`logread` in the console shell, polled) has a line with
+    /// `pattern`; returns that line. Services' informational lines (`netd: running`,
+    /// `netd: wan: lease ...`) are only there: the console gets their warnings and errors
+    /// (docs/device.md "The console").
+    pub fn wait_for_log(&mut self, pattern: &str, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.shell("logread");
+            // Not the echo of the typed command: log lines start with `[uptime]`.
+            if let Some(line) = log.lines().find(|l| l.trim_start().starts_with('[') && l.contains(pattern)) {
+                return line.to_string();
+            }
+            if started.elapsed() > timeout {
+                panic!("no `{pattern}` in logread within {} s:\n{log}\n--- console ---\n{}", timeout.as_secs(), self.tail());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
     /// [`Guest::shell`] on another console.
     pub fn shell_on(&mut self, console: &mut Console, line: &str) -> String {
         shell(&mut self.child, console, Some(&self.serial), line)
