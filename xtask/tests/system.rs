@@ -195,8 +195,8 @@ fn restarted(g: &mut Guest, mut console: Option<&mut Console>, name: &str, old: 
 /// 2. gone: the port is hot-unplugged (QMP `device_del`). The kernel hangs up hvc0: the
 ///    shell, whose controlling terminal it was, dies of SIGHUP, and init starts a new one
 ///    on /dev/console, which now resolves to ttyS0 (the kernel skips a console whose
-///    device is gone). init's own fd stays on the dead hvc0. Linux 6.1 does not fail
-///    those writes: a file opened through /dev/console is not hung up (`__tty_hangup`
+///    device is gone), opening /dev/console again for its own lines as it does so. Until
+///    then init's own fd was on the dead hvc0, and Linux 6.1 does not fail those writes: a file opened through /dev/console is not hung up (`__tty_hangup`
 ///    skips `redirected_tty_write` files) and the hvc driver throws the output away once
 ///    the port is gone, while /dev/hvc0 opened by name fails with EIO (checked); the test
 ///    prints what `service status` counted for init. (init's logging on a hung-up
@@ -281,10 +281,19 @@ fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
     ] {
         assert!(log.contains(&line), "no `{line}` in the log ring:\n{log}");
     }
-    // init said those lines to its console fd, the dead hvc0, not to ttyS0 (where they
-    // are only in logread's output, after a timestamp).
+    // init's lines follow the console: what it said while hvc0 was gone went nowhere (it
+    // is only in logread's output, after a timestamp), and from the moment it started the new
+    // shell it writes to /dev/console opened again, now ttyS0.
     let after = &g.text()[serial_before..];
-    assert!(!after.lines().any(|l| l.starts_with("init: ")), "init's lines reached ttyS0: its console did not stay gone:\n{after}");
+    let direct: Vec<&str> = after.lines().filter(|l| l.starts_with("init: ")).collect();
+    assert!(
+        !direct.iter().any(|l| l.starts_with(&format!("init: console (pid {shell}) killed by SIGHUP"))),
+        "init's line from while its console was gone reached ttyS0:\n{after}"
+    );
+    assert!(
+        direct.iter().any(|l| l.starts_with(&format!("init: webd (pid {restarted_webd}) killed by SIGKILL; restarting in"))),
+        "init's lines did not follow the console to ttyS0 after the shell moved there:\n{after}"
+    );
 
     // No panic of PID 1 at any point, and a clean power-off without a console.
     g.send("poweroff");

@@ -7,7 +7,7 @@
 //! error the same way.
 
 use oxwrt_log::{Logger, Sink};
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 /// Where init's lines go: standard output at first, the console of [`open_console`] once
@@ -31,6 +31,29 @@ pub fn open_console() {
                 libc::fcntl(1, libc::F_SETFL, flags | libc::O_NONBLOCK);
             }
         },
+    }
+}
+
+/// PID 1, about to start a console service: opens /dev/console again and puts it in place of
+/// init's console fd (same fd number, dup2), so init's lines follow the console the new
+/// shell gets. The kernel resolves /dev/console at each open to the last `console=` whose
+/// device still exists: after a console went away (a hot-unplugged virtio console, a USB
+/// serial adapter) init's old fd writes into nothing, and this moves it to the one left.
+/// Nothing changes when /dev/console cannot be opened.
+pub fn reopen_console() {
+    let Ok(f) = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC).open("/dev/console") else {
+        return;
+    };
+    let old = CONSOLE.fd();
+    if old <= 2 {
+        // Still on standard output (no console at boot): start using the new fd.
+        CONSOLE.set_fd(f.into_raw_fd());
+        return;
+    }
+    // SAFETY: dup3 onto init's own console fd, which only this process's single thread
+    // writes; the new fd's flags (O_NONBLOCK) come along, O_CLOEXEC is set again.
+    unsafe {
+        libc::dup3(f.as_raw_fd(), old, libc::O_CLOEXEC);
     }
 }
 

@@ -290,6 +290,8 @@ impl Supervisor {
         cmd.args(args).env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("HOME", home).envs(&svc.env).current_dir("/");
         let mut reader = None;
         let setup = if svc.console {
+            // init's own lines follow the console the shell gets (it may have changed).
+            initlog::reopen_console();
             OpenOptions::new().read(true).write(true).open("/dev/console").and_then(|con| {
                 cmd.stdin(con.try_clone()?).stdout(con.try_clone()?).stderr(con).env("TERM", "vt102");
                 // SAFETY: only async-signal-safe calls between fork and exec.
