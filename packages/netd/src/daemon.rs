@@ -305,7 +305,7 @@ impl Daemon {
             }
         }
         crate::log::LOG.error(format_args!(
-            "no firewall (see the line before): the WAN {device} stays down and nothing is routed; the LAN is up so the router stays reachable. Fix the cause (firewall.toml, or a kernel with nf_tables) and reload netd (`kill -HUP` netd, or save the configuration again): the firewall is tried again at every reload"
+            "no firewall (see the line before): the WAN {device} stays down and nothing is routed; the LAN is up so the router stays reachable. Fix the cause (firewall.toml, or a kernel with nf_tables) and reload netd (`kill -HUP PID`, PID from `service status`; or save the configuration again; or `service restart netd`): the firewall is tried again at every reload"
         ));
     }
 
