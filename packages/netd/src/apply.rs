@@ -110,6 +110,12 @@ fn set(rtnl: &mut Rtnl, link: &Link, change: LinkChange, what: String, report: &
 /// and MAC address, everything up. `old`: the configuration applied before, if any (a
 /// renamed bridge is deleted).
 pub fn apply_links(rtnl: &mut Rtnl, old: Option<&Network>, net: &Network) -> io::Result<Report> {
+    apply_links_with(rtnl, old, net, true)
+}
+
+/// [`apply_links`]; `wan` false leaves the WAN device alone (netd holds it down while the
+/// firewall is not loaded: [`crate::daemon`]).
+pub fn apply_links_with(rtnl: &mut Rtnl, old: Option<&Network>, net: &Network, wan: bool) -> io::Result<Report> {
     let mut report = Report::default();
     let mut links = rtnl.links()?;
 
@@ -143,7 +149,7 @@ pub fn apply_links(rtnl: &mut Rtnl, old: Option<&Network>, net: &Network) -> io:
     let bridge_index = find(&links, bridge).filter(|l| l.kind.as_deref() == Some("bridge")).map(|l| l.index);
 
     // The WAN device: MAC address (down for drivers that refuse a change while up), MTU.
-    if ensure_device(rtnl, &mut links, &net.wan.device, "wan.device", &mut report)? {
+    if wan && ensure_device(rtnl, &mut links, &net.wan.device, "wan.device", &mut report)? {
         let wan = find(&links, &net.wan.device).cloned().expect("ensure_device found it");
         if let Some(mac) = net.wan.mac.map(|m| m.octets()) {
             if wan.mac != Some(mac) {
@@ -301,14 +307,20 @@ pub fn current_address(rtnl: &mut Rtnl, device: &str) -> io::Result<Option<Ipv4C
 /// Everything of the configuration that does not come from DHCP: links, the LAN address,
 /// a static WAN. `old`: what was applied before (None at start).
 pub fn apply_all(rtnl: &mut Rtnl, old: Option<&Network>, net: &Network) -> io::Result<Report> {
-    let mut report = apply_links(rtnl, old, net)?;
+    apply_all_with(rtnl, old, net, true)
+}
+
+/// [`apply_all`]; `wan` false: the LAN side only, the WAN device is not touched (not
+/// brought up, no static address or route).
+pub fn apply_all_with(rtnl: &mut Rtnl, old: Option<&Network>, net: &Network, wan: bool) -> io::Result<Report> {
+    let mut report = apply_links_with(rtnl, old, net, wan)?;
     report.merge(apply_lan_address(rtnl, net)?);
     if let Some(old) = old {
         if old.wan.device != net.wan.device && find(&rtnl.links()?, &old.wan.device).is_some() {
             report.merge(apply_wan_address(rtnl, &old.wan.device, &WanAddress::None)?);
         }
     }
-    if let Some(w) = static_wan(net) {
+    if let Some(w) = static_wan(net).filter(|_| wan) {
         report.merge(apply_wan_address(rtnl, &net.wan.device, &w)?);
     }
     Ok(report)
@@ -326,6 +338,24 @@ pub fn enable_forwarding(path: &std::path::Path) -> io::Result<bool> {
         return Ok(false);
     }
     std::fs::write(path, "1\n")?;
+    Ok(true)
+}
+
+/// Takes the WAN device down (no-op when it is missing or down): netd does this when the
+/// firewall cannot be loaded. Returns whether it was up.
+pub fn wan_down(rtnl: &mut Rtnl, device: &str) -> io::Result<bool> {
+    let links = rtnl.links()?;
+    let Some(l) = find(&links, device).filter(|l| l.is_up()) else { return Ok(false) };
+    rtnl.set_link(l.index, &LinkChange { up: Some(false), ..LinkChange::default() })?;
+    Ok(true)
+}
+
+/// Turns IPv4 forwarding off through `path` ([`IP_FORWARD`]); true when it was on.
+pub fn disable_forwarding(path: &std::path::Path) -> io::Result<bool> {
+    if std::fs::read_to_string(path)?.trim() == "0" {
+        return Ok(false);
+    }
+    std::fs::write(path, "0\n")?;
     Ok(true)
 }
 

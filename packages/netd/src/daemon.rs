@@ -11,6 +11,19 @@
 //! configuration that does not validate is logged and the running one stays; a valid one
 //! is applied as far as [`oxwrt_config::diff()`] says it changed.
 //!
+//! The firewall comes first and fails closed: the nftables ruleset ([`crate::nft`], which
+//! matches interfaces by name, so it loads before they exist) is loaded before any link
+//! is touched or any DHCP or DNS socket opens. If it cannot load (a kernel without
+//! nf_tables, a refused batch), netd logs an ERROR line (on the console) saying why and
+//! holds the WAN: the WAN device is taken down and not brought up, no DHCP client, no
+//! static WAN address or route, IPv4 forwarding off (0). The LAN side still comes up
+//! (bridge, address, DHCP server, DNS) so the owner can reach the router to fix it; with
+//! the WAN down and forwarding off nothing is routed and nothing outside can reach it. A
+//! reload (SIGHUP, or the configuration replaced) loads the firewall again, whether or not
+//! the files changed, and brings the WAN up once it loads. A ruleset that fails to load
+//! after one has loaded is logged the same way, and the kernel keeps the one before: the
+//! WAN stays up.
+//!
 //! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
 //! restart of netd does not interrupt forwarding.
 //!
@@ -174,6 +187,9 @@ pub struct Daemon {
     lan: Option<LanServer>,
     dns: hooks::Dns,
     wan_addr: Option<Ipv4Addr>,
+    /// A ruleset of netd's is in force (the first load succeeded). Until then the WAN is
+    /// held down (module docs).
+    firewall_ok: bool,
     /// The WAN device's carrier as last seen in a link event.
     wan_carrier: Option<bool>,
     lease_dns: Vec<Ipv4Addr>,
@@ -227,6 +243,7 @@ impl Daemon {
             lan: None,
             dns: hooks::Dns::default(),
             wan_addr: None,
+            firewall_ok: false,
             wan_carrier: None,
             lease_dns: Vec::new(),
             signals: None,
@@ -239,19 +256,57 @@ impl Daemon {
             leases_pending: false,
             lease_writes: 0,
         };
-        let report = apply::apply_all(&mut d.rtnl, applied.as_ref().map(|c| &c.network), &d.config.network)?;
+        // The firewall before any link or socket (module docs).
+        d.firewall_ok = hooks::firewall(&d.config, &d.config.network.wan.device, None);
+        if !d.firewall_ok {
+            d.hold_wan();
+        }
+        let report = apply::apply_all_with(&mut d.rtnl, applied.as_ref().map(|c| &c.network), &d.config.network, d.firewall_ok)?;
         d.log_problems(report);
-        d.start_wan(false);
+        if d.firewall_ok {
+            d.start_wan(false);
+        }
         d.update_upstreams();
         d.start_lan();
         d.dns.restart(&d.config);
-        hooks::firewall(&d.config, &d.config.network.wan.device, d.wan_addr);
         d.save_applied();
         Ok(d)
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Whether netd's firewall is loaded (else the WAN is held down).
+    pub fn firewall_loaded(&self) -> bool {
+        self.firewall_ok
+    }
+
+    /// The firewall did not load: no DHCP client, no WAN address, the WAN device down,
+    /// forwarding off; says so on the console.
+    fn hold_wan(&mut self) {
+        let device = self.config.network.wan.device.clone();
+        self.wan = None;
+        self.wan_addr = None;
+        self.lease_dns.clear();
+        match apply::wan_down(&mut self.rtnl, &device) {
+            Ok(true) => crate::say!("{device} down"),
+            Ok(false) => {}
+            Err(e) => {
+                crate::log::LOG.error(format_args!("wan: cannot take {device} down: {e}"));
+            }
+        }
+        let path = Path::new(apply::IP_FORWARD);
+        match apply::disable_forwarding(path) {
+            Ok(true) => crate::say!("IPv4 forwarding off"),
+            Ok(false) => {}
+            Err(e) => {
+                crate::log::LOG.error(format_args!("cannot turn IPv4 forwarding off ({}): {e}", path.display()));
+            }
+        }
+        crate::log::LOG.error(format_args!(
+            "no firewall (see the line before): the WAN {device} stays down and nothing is routed; the LAN is up so the router stays reachable. Fix the cause (firewall.toml, or a kernel with nf_tables) and reload netd (`kill -HUP PID`, PID from `service status`; or save the configuration again; or `service restart netd`): the firewall is tried again at every reload"
+        ));
     }
 
     /// The WAN's DHCP lease, when bound.
@@ -374,6 +429,7 @@ impl Daemon {
             Ok(sock) => {
                 let mut server = Server::new(cfg, leases);
                 server.reconfigure(server.config().clone());
+                crate::say!("dhcp: serving on {bridge}");
                 self.lan = Some(LanServer { server, sock, device: bridge });
                 self.save_leases();
             }
@@ -468,23 +524,37 @@ impl Daemon {
         };
         let changes = diff(&self.config, &new);
         if changes.is_empty() {
-            crate::say!("configuration reloaded: nothing changed");
-            return;
+            if self.firewall_ok {
+                crate::say!("configuration reloaded: nothing changed");
+                return;
+            }
+            crate::say!("configuration reloaded: nothing changed; loading the firewall again");
+        } else {
+            crate::say!("configuration reloaded: applying {changes}");
         }
-        crate::say!("configuration reloaded: applying {changes}");
         let old = std::mem::replace(&mut self.config, new);
         self.apply_changes(&old, changes);
     }
 
     fn apply_changes(&mut self, old: &Config, ch: Changes) {
         let (o, n) = (old.network.clone(), self.config.network.clone());
-        if ch.lan || ch.wan {
-            match apply::apply_all(&mut self.rtnl, Some(&o), &n) {
+        // Held since the firewall did not load: it is tried first, with the new files.
+        let was_held = !self.firewall_ok;
+        if was_held {
+            self.firewall_ok = hooks::firewall(&self.config, &n.wan.device, None);
+            if self.firewall_ok {
+                crate::say!("firewall loaded: bringing the WAN {} up", n.wan.device);
+            }
+        }
+        if ch.lan || ch.wan || was_held {
+            match apply::apply_all_with(&mut self.rtnl, Some(&o), &n, self.firewall_ok) {
                 Ok(r) => self.log_problems(r),
                 Err(e) => crate::say!("cannot apply the links: {e}"),
             }
         }
-        if ch.wan {
+        if !self.firewall_ok {
+            self.hold_wan();
+        } else if ch.wan || was_held {
             let restart =
                 o.wan.proto != n.wan.proto || o.wan.device != n.wan.device || o.wan.mac != n.wan.mac || o.wan.hostname != n.wan.hostname || self.wan.is_none();
             if n.wan.proto == WanProto::Static {
@@ -505,7 +575,7 @@ impl Daemon {
         if ch.dns || ch.lan {
             self.dns.restart(&self.config);
         }
-        if ch.firewall || ch.wan || ch.lan {
+        if (ch.firewall || ch.wan || ch.lan) && !was_held {
             hooks::firewall(&self.config, &n.wan.device, self.wan_addr);
         }
         self.publish_hosts();
@@ -652,11 +722,11 @@ impl Daemon {
             }
             self.wan_carrier = Some(carrier);
         }
-        match apply::apply_all(&mut self.rtnl, None, &net) {
+        match apply::apply_all_with(&mut self.rtnl, None, &net, self.firewall_ok) {
             Ok(r) => self.log_problems(r),
             Err(e) => crate::say!("cannot apply the links: {e}"),
         }
-        if net.wan.proto == WanProto::Dhcp && self.wan.is_none() {
+        if self.firewall_ok && net.wan.proto == WanProto::Dhcp && self.wan.is_none() {
             self.start_wan(false);
         }
         if net.dhcp.enabled && self.lan.is_none() {

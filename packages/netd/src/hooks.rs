@@ -6,7 +6,8 @@
 //! nft.rs  pub fn apply(config: &oxwrt_config::Config, wan_ifname: &str,
 //!                      wan_addr: Option<Ipv4Addr>) -> Result<impl Display, impl Display>
 //!         Replaces netd's whole ruleset (NAT, filter, forwards) in one transaction.
-//!         Called at start, when firewall.toml, the LAN or the WAN device changes, and
+//!         Called at start before any link is touched or socket opened (it needs only
+//!         interface names), when firewall.toml, the LAN or the WAN device changes, and
 //!         whenever the WAN address changes (a DHCP lease; None: no lease yet).
 //! dns.rs  pub struct Forwarder;
 //!         impl Forwarder {
@@ -28,10 +29,11 @@ use std::net::Ipv4Addr;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-/// Applies the firewall; what was applied, or why not, is logged (on failure the old
-/// ruleset stays in the kernel). Once a ruleset is in place, IPv4 forwarding is turned on
-/// (the kernel starts with it off), so the router never forwards without its firewall.
-pub fn firewall(config: &Config, wan_ifname: &str, wan_addr: Option<Ipv4Addr>) {
+/// Applies the firewall; what was applied is logged, why not is an ERROR line (on failure
+/// the old ruleset, if any, stays in the kernel). Once a ruleset is in place, IPv4
+/// forwarding is turned on (the kernel starts with it off), so the router never forwards
+/// without its firewall. Returns whether the ruleset loaded.
+pub fn firewall(config: &Config, wan_ifname: &str, wan_addr: Option<Ipv4Addr>) -> bool {
     match crate::nft::apply(config, wan_ifname, wan_addr) {
         Ok(applied) => {
             crate::say!("{applied}");
@@ -41,8 +43,12 @@ pub fn firewall(config: &Config, wan_ifname: &str, wan_addr: Option<Ipv4Addr>) {
                 Ok(false) => {}
                 Err(e) => crate::say!("cannot turn IPv4 forwarding on ({}): {e}; the LAN cannot reach the WAN", path.display()),
             }
+            true
         }
-        Err(e) => crate::say!("firewall: {e}"),
+        Err(e) => {
+            crate::log::LOG.error(format_args!("firewall: {e}"));
+            false
+        }
     }
 }
 

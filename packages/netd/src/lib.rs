@@ -25,7 +25,7 @@
 //! | /run/netd/applied.toml | the configuration running now (used when /etc's is invalid at start) |
 //! | /run/netd/resolv-upstream | the upstream DNS servers, resolv.conf format |
 //! | /run/netd/resolv.conf | `nameserver 127.0.0.1` when the DNS forwarder runs, else the upstreams; /etc/resolv.conf is a link to it (rootfs/skeleton) |
-//! | /proc/sys/net/ipv4/ip_forward | set to 1 once the firewall is in place |
+//! | /proc/sys/net/ipv4/ip_forward | set to 1 once the firewall is in place; 0 while it cannot load (the WAN is then held down: [`daemon`]) |
 //! | /proc/sys/net/... ([`sysctl::SETTINGS`]), /proc/meminfo | set at start, before any link is touched; the RAM sizes the connection table |
 //!
 //! # Why hand-written netlink (measured)

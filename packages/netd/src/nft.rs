@@ -137,7 +137,7 @@ impl fmt::Display for NftError {
                     Some(libc::ENOENT) | Some(libc::EOPNOTSUPP) => {
                         write!(f, "; does the kernel have CONFIG_NF_TABLES_INET, CONFIG_NFT_CT, CONFIG_NFT_NAT and CONFIG_NFT_MASQ?")
                     }
-                    Some(libc::EPERM) => write!(f, "; netd needs CAP_NET_ADMIN"),
+                    Some(libc::EPERM) => write!(f, "; netd needs CAP_NET_ADMIN, and no other program may own a table inet {TABLE} (`nft list tables`)"),
                     _ => Ok(()),
                 }
             }

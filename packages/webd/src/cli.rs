@@ -9,8 +9,8 @@ usage: webd [--listen ADDR]...
 oxwrt web interface: the status page on / and its JSON on /api/status.
 
   --listen ADDR   address and port to serve on, e.g. 192.168.1.1:80 or [::1]:8080;
-                  repeatable. Default: [::]:80 (IPv6 and IPv4), or 0.0.0.0:80 when
-                  the kernel has no IPv6.
+                  repeatable. Default: port 80 of the LAN address (lan.address of
+                  /etc/oxwrt/network.toml), 127.0.0.1 and ::1; never the WAN.
   -h, --help      this text
   -V, --version   print the version
 

@@ -4,12 +4,18 @@
 //! # Command line
 //!
 //! `webd [--listen ADDR]...` serves on each ADDR (`0.0.0.0:80`, `[::1]:8080`, ...; port 0
-//! picks a free port). Without `--listen` it serves on `[::]:80`, which takes IPv4 as well,
-//! or on `0.0.0.0:80` when the kernel has no IPv6. `webd --help`, `webd --version`.
+//! picks a free port). Without `--listen` it serves on port 80 of the LAN address, of
+//! 127.0.0.1 and of ::1, not on the wildcard `[::]`/`0.0.0.0`, which would include the
+//! WAN ([`server::bind_default`]): the LAN address is `lan.address` of
+//! /etc/oxwrt/network.toml (crate `oxwrt-config`; when that file is invalid, the image's
+//! /rom/etc/oxwrt, else the built-in 192.168.1.1). webd may start before netd has put that
+//! address on the LAN bridge: it is bound with IP_FREEBIND, so the bind succeeds at once
+//! and connections arrive as soon as the address is there. A changed LAN address takes
+//! `service restart webd`. `webd --help`, `webd --version`.
 //! Logs go to standard error, one line per event, for init to capture:
-//! `webd: listening on [::]:80` for each listener, then errors only. If an address cannot
-//! be bound, webd exits with status 1 and `webd: cannot listen on [::]:80: Address in use`;
-//! bad arguments exit with status 2.
+//! `webd: listening on 192.168.1.1:80` for each listener, then errors only. If an address
+//! cannot be bound, webd exits with status 1 and `webd: cannot listen on ...: Address in
+//! use`; bad arguments exit with status 2.
 //!
 //! # HTTP
 //!

@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,19 +62,72 @@ pub fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, BindError> {
     addrs.iter().map(|&addr| TcpListener::bind(addr).map_err(|error| BindError { addr, error })).collect()
 }
 
-/// `[::]:80`, which also takes IPv4 (Linux's default `bindv6only=0`); `0.0.0.0:80` when
-/// the kernel has no IPv6. Any other failure (port in use, no permission) is reported for
-/// `[::]:80`.
-pub fn bind_default() -> Result<Vec<TcpListener>, BindError> {
-    let v6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 80));
-    match TcpListener::bind(v6) {
-        Ok(l) => Ok(vec![l]),
-        Err(e) if no_ipv6(&e) => {
-            log(format_args!("no IPv6 ({}), using IPv4 only", describe(&e)));
-            bind_all(&[SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80))])
-        }
-        Err(error) => Err(BindError { addr: v6, error }),
+/// The port webd serves on by default.
+pub const PORT: u16 = 80;
+
+/// The LAN address of the configuration in `dir` (network.toml's `lan.address`); when it
+/// is missing or invalid, that of `fallback` (the image's /rom/etc/oxwrt), else the
+/// built-in default (192.168.1.1). What was not usable is logged.
+pub fn lan_address(dir: &Path, fallback: Option<&Path>) -> Ipv4Addr {
+    match oxwrt_config::Config::load(dir) {
+        Ok(c) => return c.network.lan.address.addr(),
+        Err(e) => log(format_args!("{}: {e}; the LAN address comes from the image's or the built-in configuration", dir.display())),
     }
+    if let Some(c) = fallback.and_then(|f| oxwrt_config::Config::load(f).ok()) {
+        return c.network.lan.address.addr();
+    }
+    oxwrt_config::Config::default().network.lan.address.addr()
+}
+
+/// The default listeners' addresses: the LAN address and loopback (IPv4 and IPv6), never
+/// the wildcard, which would include the WAN.
+pub fn default_addrs(lan: Ipv4Addr, port: u16) -> Vec<SocketAddr> {
+    let mut v = vec![SocketAddr::from((lan, port))];
+    if !lan.is_loopback() {
+        v.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    v.push(SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
+    v
+}
+
+/// A listener on `addr` bound with IP_FREEBIND: the bind succeeds before
+/// the address exists on any interface (webd may start before netd has put the LAN
+/// address on the bridge), and connections arrive once it does.
+pub fn bind_freebind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use nix::sys::socket::{bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    // Linux honours IP_FREEBIND on IPv6 sockets too (IPV6_FREEBIND is the same bit).
+    setsockopt(&fd, sockopt::IpFreebind, &true)?;
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(addr))?;
+    listen(&fd, Backlog::new(128).unwrap_or(Backlog::MAXCONN))?;
+    Ok(TcpListener::from(fd))
+}
+
+/// webd's default: the LAN address of /etc/oxwrt/network.toml ([`lan_address`]), 127.0.0.1
+/// and ::1, port 80; not the WAN. The LAN address is bound with IP_FREEBIND
+/// ([`bind_freebind`]); ::1 is left out when the kernel has no IPv6. A LAN address changed
+/// later takes `service restart webd` (the web UI restarts webd when it saves one).
+pub fn bind_default() -> Result<Vec<TcpListener>, BindError> {
+    let lan = lan_address(Path::new(oxwrt_config::DIR), Some(Path::new("/rom/etc/oxwrt")));
+    bind_default_on(lan, PORT)
+}
+
+/// [`bind_default`] for the LAN address `lan` and `port` (tests: port 0).
+pub fn bind_default_on(lan: Ipv4Addr, port: u16) -> Result<Vec<TcpListener>, BindError> {
+    let mut out = Vec::new();
+    for addr in default_addrs(lan, port) {
+        match bind_freebind(addr) {
+            Ok(l) => out.push(l),
+            Err(e) if addr.is_ipv6() && no_ipv6(&e) => log(format_args!("no IPv6 ({}), not listening on {addr}", describe(&e))),
+            Err(error) => return Err(BindError { addr, error }),
+        }
+    }
+    Ok(out)
 }
 
 fn no_ipv6(e: &io::Error) -> bool {
@@ -413,5 +467,34 @@ mod tests {
         let err = bind_all(&[addr]).unwrap_err();
         assert_eq!(err.addr, addr);
         assert_eq!(err.error.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn the_default_listeners_are_the_lan_address_and_loopback_not_the_wildcard() {
+        let lan: Ipv4Addr = "192.168.77.1".parse().unwrap();
+        let want: Vec<std::net::IpAddr> = vec![lan.into(), Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+        assert_eq!(default_addrs(lan, PORT).iter().map(|a| a.ip()).collect::<Vec<_>>(), want);
+        assert!(default_addrs(lan, PORT).iter().all(|a| a.port() == 80));
+        // Bound for real (port 0): the LAN address is not on this machine, as it is not on
+        // the router before netd adds it; IP_FREEBIND lets the bind succeed all the same.
+        let bound = bind_default_on(lan, 0).expect("the default listeners");
+        let got: Vec<std::net::IpAddr> = bound.iter().map(|l| l.local_addr().unwrap().ip()).collect();
+        assert!(got.iter().all(|ip| !ip.is_unspecified()), "{got:?}");
+        assert_eq!(got[..2], want[..2], "{got:?}");
+        // ::1 unless this kernel has no IPv6.
+        assert!(got.len() == 2 || got[2] == want[2], "{got:?}");
+    }
+
+    #[test]
+    fn the_lan_address_comes_from_network_toml() {
+        let dir = std::env::temp_dir().join(format!("webd-lan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("network.toml"), "[lan]\naddress = \"10.9.8.1/24\"\n").unwrap();
+        assert_eq!(lan_address(&dir, None), Ipv4Addr::new(10, 9, 8, 1));
+        // Missing or invalid: the built-in default.
+        std::fs::write(dir.join("network.toml"), "[lan]\naddress = \"nonsense\"\n").unwrap();
+        assert_eq!(lan_address(&dir, None), Ipv4Addr::new(192, 168, 1, 1));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
