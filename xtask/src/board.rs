@@ -967,7 +967,10 @@ impl Validator<'_> {
             if !b.packages.contains(p) {
                 self.report(
                     &[Seg::Key("standalone"), Seg::Index(i)],
-                    format!("`{p}` is not in packages ({}): list only packages of this board here", b.packages.join(", ")),
+                    format!(
+                        "`{p}` is not in packages ({}): list only packages of this board here",
+                        if b.packages.is_empty() { "none".to_string() } else { b.packages.join(", ") }
+                    ),
                 );
             }
         }

@@ -113,6 +113,12 @@ fn factory_images_need_a_valid_linksys_pattern() {
 }
 
 #[test]
+fn standalone_packages_must_be_packages_of_the_board() {
+    let p = problem(&format!("standalone = [\"netd\"]\n{GOOD}"));
+    assert!(p.contains("`standalone[0]`") && p.contains("`netd` is not in packages (none): list only packages of this board here"), "{p}");
+}
+
+#[test]
 fn switch_ports_are_checked() {
     let p = problem(&GOOD.replace("wan_vlan = 1", "wan_vlan = 0"));
     assert!(p.contains("LAN and WAN are both VLAN 0"), "{p}");
