@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{can_run, tempdir, wait_for, Netns};
+use common::{can_run, tempdir, wait_for, Netns, Proc};
 use netd::dhcp_client::Lease;
 use netd::leases::LeaseTable;
 use netd::{Daemon, Paths};
@@ -175,24 +175,8 @@ fn netd_client_gets_a_lease_from_dnsmasq() {
     let (srv, cli) = pair("dm");
     srv.ip(&["addr", "add", "172.30.0.1/24", "dev", "vS"]);
     srv.ip(&["link", "set", "vS", "up"]);
-    let dir = tempdir("dm-dnsmasq");
-    let leasefile = dir.join("dnsmasq.leases");
-    let lf = format!("--dhcp-leasefile={}", leasefile.display());
-    let pf = format!("--pid-file={}", dir.join("dnsmasq.pid").display());
-    let dnsmasq = srv.exec(&[
-        "dnsmasq",
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--interface=vS",
-        "--bind-interfaces",
-        "--user=root",
-        "--dhcp-range=172.30.0.50,172.30.0.60,255.255.255.0,2m",
-        // Outside the range: netd refuses a DNS server at its own address.
-        "--dhcp-option=option:dns-server,172.30.0.253",
-        &lf,
-        &pf,
-    ]);
+    // Outside the range: netd refuses a DNS server at its own address.
+    let (dnsmasq, leasefile) = dnsmasq_server(&srv, "dm", "172.30.0.253");
     let cpaths = paths("dm-client", &client_network("client-two"));
     let resolv_upstream = cpaths.resolv_upstream();
     let lease = get_lease(&cli, cpaths);
@@ -304,9 +288,26 @@ fn wan_lease_dns_servers_at_loopback_or_the_router_itself_are_refused() {
     let (srv, cli) = pair("dv");
     srv.ip(&["addr", "add", "172.30.0.1/24", "dev", "vS"]);
     srv.ip(&["link", "set", "vS", "up"]);
-    let dir = tempdir("dv-dnsmasq");
-    let lf = format!("--dhcp-leasefile={}", dir.join("dnsmasq.leases").display());
+    // 10.99.0.1: the client router's own LAN address (client_network).
+    let (dnsmasq, _) = dnsmasq_server(&srv, "dv", "127.0.0.1,10.99.0.1,127.0.0.53,172.30.0.253");
+    let cpaths = paths("dv-client", &client_network("client-three"));
+    let resolv_upstream = cpaths.resolv_upstream();
+    let lease = get_lease(&cli, cpaths);
+    drop(dnsmasq);
+    let lease = lease.expect("a lease from dnsmasq within 30 s");
+    assert_eq!(lease.dns.len(), 4, "dnsmasq sent all four: {lease:?}");
+    assert_eq!(cli.addrs("vC"), [format!("{}/24", lease.address.addr())], "the address itself is fine");
+    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.253\n", "only the usable server");
+}
+
+/// dnsmasq as the DHCP server on `srv`'s vS (172.30.0.1/24 must be up): a 2-minute pool of
+/// 172.30.0.50-60 handing out `dns_servers` (comma-separated); returns it and its lease file.
+fn dnsmasq_server(srv: &Netns, tag: &str, dns_servers: &str) -> (Proc, std::path::PathBuf) {
+    let dir = tempdir(&format!("{tag}-dnsmasq"));
+    let leasefile = dir.join("dnsmasq.leases");
+    let lf = format!("--dhcp-leasefile={}", leasefile.display());
     let pf = format!("--pid-file={}", dir.join("dnsmasq.pid").display());
+    let dns = format!("--dhcp-option=option:dns-server,{dns_servers}");
     let dnsmasq = srv.exec(&[
         "dnsmasq",
         "--no-daemon",
@@ -316,17 +317,9 @@ fn wan_lease_dns_servers_at_loopback_or_the_router_itself_are_refused() {
         "--bind-interfaces",
         "--user=root",
         "--dhcp-range=172.30.0.50,172.30.0.60,255.255.255.0,2m",
-        // 10.99.0.1: the client router's own LAN address (client_network).
-        "--dhcp-option=option:dns-server,127.0.0.1,10.99.0.1,127.0.0.53,172.30.0.253",
+        &dns,
         &lf,
         &pf,
     ]);
-    let cpaths = paths("dv-client", &client_network("client-three"));
-    let resolv_upstream = cpaths.resolv_upstream();
-    let lease = get_lease(&cli, cpaths);
-    drop(dnsmasq);
-    let lease = lease.expect("a lease from dnsmasq within 30 s");
-    assert_eq!(lease.dns.len(), 4, "dnsmasq sent all four: {lease:?}");
-    assert_eq!(cli.addrs("vC"), [format!("{}/24", lease.address.addr())], "the address itself is fine");
-    assert_eq!(read(&resolv_upstream), "nameserver 172.30.0.253\n", "only the usable server");
+    (dnsmasq, leasefile)
 }

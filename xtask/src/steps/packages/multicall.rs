@@ -18,7 +18,7 @@ use crate::context::Context;
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Where the multi-call binary is installed.
@@ -272,11 +272,6 @@ pub fn relative_link(link: &str, target: &str) -> String {
     let mut parts: Vec<&str> = std::iter::repeat_n("..", from.len() - common).collect();
     parts.extend(&to[common..]);
     parts.join("/")
-}
-
-/// The stripped binaries' directory, for tools that want to look at one (bench).
-pub fn output_dir(ctx: &Context, board: &Board) -> PathBuf {
-    cross::target_dir(ctx, board).join(&board.rust.target).join("device")
 }
 
 #[cfg(test)]
