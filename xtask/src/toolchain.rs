@@ -252,6 +252,7 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
         ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
         ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
+        ("faketime", "faketime", "tests run a chronyd whose clock is wrong (timed must refuse it)"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));

@@ -284,6 +284,14 @@ impl Server {
 
     /// Handles one message from a client; Err says why it was dropped (the daemon logs it,
     /// rate-limited). Ok(None): nothing to answer (not for us, or RELEASE/DECLINE).
+    /// Moves every lease's expiry by `secs` (the clock jumped by that much: see
+    /// `state::lease_now`).
+    pub fn shift_leases(&mut self, secs: i64) {
+        for e in &mut self.leases.entries {
+            e.expires = e.expires.saturating_add_signed(secs);
+        }
+    }
+
     pub fn handle(&mut self, req: &Message, now: u64) -> Result<Option<Reply>, String> {
         if req.op != Op::Request {
             return Ok(None);
