@@ -217,6 +217,16 @@ impl Daemon {
     pub fn start(paths: Paths) -> io::Result<Daemon> {
         // Before any link is touched (the `default` values apply to links created later).
         crate::sysctl::apply(Path::new("/proc/sys"), Path::new("/proc/meminfo"));
+        let b = crate::budget::current();
+        crate::say!(
+            "memory budget {} KiB (RAM {} KiB): DNS over TCP {} clients, {} queries upstream, {} KiB of cached answers; {} DHCP leases",
+            b.total >> 10,
+            b.mem_total_kib,
+            b.tcp_clients,
+            b.pending,
+            b.cache_bytes >> 10,
+            b.leases
+        );
         let applied = load_applied(&paths.applied());
         let config = match Config::load(&paths.config_dir) {
             Ok(c) => c,
