@@ -159,13 +159,7 @@ pub fn dhcp_clients(ns: &Netns, clients: u32, limit: Duration) -> DhcpRun {
 /// A running service's resident memory (KiB), from the guest's `service` table and its
 /// /proc/<pid>/status.
 pub fn rss_kib(g: &mut Guest, service: &str) -> u64 {
-    let table = g.shell("service");
-    let pid: u32 = table
-        .lines()
-        .find(|l| l.starts_with(&format!("{service} ")) && l.contains("running"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no running {service} in `service`:\n{table}"));
+    let pid = g.service_pid(service);
     let st = g.shell(&format!("cat /proc/{pid}/status"));
     st.lines()
         .find_map(|l| l.trim().strip_prefix("VmRSS:"))
