@@ -61,6 +61,7 @@
 pub mod apply;
 pub mod daemon;
 pub mod dhcp_client;
+pub mod dhcpv6_client;
 pub mod dhcp_server;
 pub mod dns;
 pub mod hooks;
