@@ -65,10 +65,12 @@ pub mod dhcpv6_client;
 pub mod dhcp_server;
 pub mod dns;
 pub mod hooks;
+pub mod ipv6;
 pub mod leases;
 #[macro_use]
 pub mod log;
 pub mod nft;
+pub mod ra;
 pub mod rtnl;
 pub mod state;
 pub mod sysctl;
