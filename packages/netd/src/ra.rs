@@ -231,10 +231,12 @@ mod tests {
         }
         assert!(gaps[..2].iter().all(|g| *g <= INITIAL_INTERVAL), "{gaps:?}");
         assert!(gaps[2..].iter().all(|g| *g >= MIN_INTERVAL && *g <= MAX_INTERVAL), "{gaps:?}");
+        s.sent(now);
         s.solicited(now + Duration::from_secs(1));
-        assert!(s.deadline() >= now + MIN_DELAY && s.deadline() <= now + MIN_DELAY + Duration::from_millis(500), "not sooner than 3 s after the last");
-        s.sent(s.deadline());
-        let last = s.deadline();
-        let _ = last;
+        assert_eq!(s.deadline(), now + MIN_DELAY, "not sooner than 3 s after the last");
+        let later = now + Duration::from_secs(60);
+        s.sent(now + MIN_DELAY);
+        s.solicited(later);
+        assert!(s.deadline() >= later && s.deadline() <= later + Duration::from_millis(500), "a solicitation: within 0.5 s");
     }
 }
