@@ -180,7 +180,10 @@ impl<'a> Checker<'a> {
     fn check_ipv6(&mut self, n: &Network) {
         let len = n.wan.ipv6_prefix_length;
         if !crate::ipv6::PD_LENGTH_RANGE.contains(&len) {
-            self.net(&[K("wan"), K("ipv6_prefix_length")], format!("/{len} cannot be asked for; use 40 to 64 (ISPs hand out /48, /56, /60 or /64; default 60)"));
+            self.net(
+                &[K("wan"), K("ipv6_prefix_length")],
+                format!("/{len} cannot be asked for; use 40 to 64 (ISPs hand out /48, /56, /60 or /64; default 60)"),
+            );
         } else if len < 64 && u32::from(n.lan.ipv6_subnet) >= 1u32 << (64 - u32::from(len)).min(16) {
             let count = 1u32 << (64 - u32::from(len)).min(16);
             self.net(
@@ -192,7 +195,10 @@ impl<'a> Checker<'a> {
         }
         if let Some(u) = n.lan.ula {
             if !u.is_ula() || u.len() != 48 {
-                self.net(&[K("lan"), K("ula")], format!("{u} is not a unique local /48; use fdXX:XXXX:XXXX::/48 with random X (RFC 4193), or remove the key to have one made up"));
+                self.net(
+                    &[K("lan"), K("ula")],
+                    format!("{u} is not a unique local /48; use fdXX:XXXX:XXXX::/48 with random X (RFC 4193), or remove the key to have one made up"),
+                );
             }
         }
     }

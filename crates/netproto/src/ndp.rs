@@ -54,9 +54,16 @@ pub struct RouterAdvert {
 pub enum NdpError {
     Truncated(Truncated),
     /// Another ICMPv6 type, or code not 0.
-    NotThis { icmp_type: u8, code: u8 },
+    NotThis {
+        icmp_type: u8,
+        code: u8,
+    },
     /// An option with length 0 (RFC 4861 4.6: such a packet is discarded) or past the end.
-    BadOption { at: usize, kind: u8, len_units: u8 },
+    BadOption {
+        at: usize,
+        kind: u8,
+        len_units: u8,
+    },
 }
 
 impl From<Truncated> for NdpError {

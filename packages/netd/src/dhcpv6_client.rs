@@ -71,7 +71,12 @@ pub fn left(since: Instant, secs: u32, now: Instant) -> u32 {
 
 fn is_global(a: Ipv6Addr) -> bool {
     let s = a.segments();
-    !(a.is_unspecified() || a.is_loopback() || a.is_multicast() || (s[0] & 0xffc0) == 0xfe80 || (s[0] & 0xfe00) == 0xfc00 || (s[0..5] == [0; 5] && (s[5] == 0 || s[5] == 0xffff)))
+    !(a.is_unspecified()
+        || a.is_loopback()
+        || a.is_multicast()
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0..5] == [0; 5] && (s[5] == 0 || s[5] == 0xffff)))
 }
 
 impl Lease {

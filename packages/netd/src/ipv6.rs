@@ -97,7 +97,8 @@ fn client_socket(device: &str) -> io::Result<UdpSocket> {
 
 fn setopt_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: an int option of the size given, read during the call.
-    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t) };
+    let r =
+        unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t) };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }

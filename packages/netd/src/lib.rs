@@ -61,8 +61,8 @@
 pub mod apply;
 pub mod daemon;
 pub mod dhcp_client;
-pub mod dhcpv6_client;
 pub mod dhcp_server;
+pub mod dhcpv6_client;
 pub mod dns;
 pub mod hooks;
 pub mod ipv6;

@@ -194,7 +194,11 @@ mod tests {
         assert_eq!(ra.router_lifetime, 0, "no delegated prefix: not a default router");
         assert_eq!(ra.prefixes.len(), 1);
         assert_eq!(ra.rdnss, vec![(RDNSS_LIFETIME, vec!["fd00:1:2::1".parse().unwrap()])]);
-        let old = Timed { prefix: p("2001:db8:0:10::/64"), preferred_until: Some(t0 + Duration::from_secs(3600)), valid_until: Some(t0 + Duration::from_secs(100_000)) };
+        let old = Timed {
+            prefix: p("2001:db8:0:10::/64"),
+            preferred_until: Some(t0 + Duration::from_secs(3600)),
+            valid_until: Some(t0 + Duration::from_secs(100_000)),
+        };
         a.set_delegated(Some(old), t0);
         let ra = a.advert(t0);
         assert_eq!(ra.router_lifetime, ROUTER_LIFETIME);

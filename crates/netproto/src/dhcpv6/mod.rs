@@ -122,7 +122,10 @@ pub enum Opt {
     RapidCommit,
     DnsServers(Vec<Ipv6Addr>),
     /// Any other option, or one nested deeper than [`MAX_DEPTH`].
-    Other { code: u16, data: Vec<u8> },
+    Other {
+        code: u16,
+        data: Vec<u8>,
+    },
 }
 
 /// A DHCPv6 message.
@@ -141,9 +144,18 @@ pub enum Dhcpv6Error {
     /// A relay message (12, 13), or type 0.
     NotClientServer(u8),
     /// The option at byte `at` claims `len` bytes but `left` remain.
-    OptionPastEnd { at: usize, code: u16, len: u16, left: usize },
+    OptionPastEnd {
+        at: usize,
+        code: u16,
+        len: u16,
+        left: usize,
+    },
     /// A known option whose length is impossible.
-    BadOption { code: u16, len: usize, expected: &'static str },
+    BadOption {
+        code: u16,
+        len: usize,
+        expected: &'static str,
+    },
 }
 
 impl From<Truncated> for Dhcpv6Error {
@@ -219,12 +231,7 @@ fn parse_option(buf: &[u8], code: u16, data: &[u8], from: usize, depth: u8) -> R
             if len < 12 {
                 return Err(bad(code, len, "at least 12 (IAID, T1, T2)"));
             }
-            let ia = Ia {
-                iaid: r.u32("IAID")?,
-                t1: r.u32("T1")?,
-                t2: r.u32("T2")?,
-                options: parse_options(buf, from + 12, from + len, depth + 1)?,
-            };
+            let ia = Ia { iaid: r.u32("IAID")?, t1: r.u32("T1")?, t2: r.u32("T2")?, options: parse_options(buf, from + 12, from + len, depth + 1)? };
             if code == code::IA_NA {
                 Opt::IaNa(ia)
             } else {

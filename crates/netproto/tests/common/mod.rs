@@ -327,7 +327,12 @@ fn dhcpv6_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     reply.options = vec![
         Opt::ServerId(duid_ll([2, 0, 0, 0, 0, 9])),
         Opt::ClientId(duid_ll([2, 0, 0, 0, 0, 1])),
-        Opt::IaNa(Ia { iaid: 1, t1: 0, t2: 0, options: vec![Opt::IaAddr(IaAddr { addr: "2001:db8::100".parse().unwrap(), preferred: 3600, valid: 7200, options: vec![] })] }),
+        Opt::IaNa(Ia {
+            iaid: 1,
+            t1: 0,
+            t2: 0,
+            options: vec![Opt::IaAddr(IaAddr { addr: "2001:db8::100".parse().unwrap(), preferred: 3600, valid: 7200, options: vec![] })],
+        }),
         pd(None),
         Opt::DnsServers(vec!["2001:db8::53".parse().unwrap()]),
         Opt::Other { code: code::DOMAIN_LIST, data: b"\x03isp\x07example\x00".to_vec() },
