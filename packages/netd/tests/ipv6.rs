@@ -89,23 +89,33 @@ fn link_local(ns: &Netns, dev: &str) -> Option<Ipv6Addr> {
 
 struct Isp {
     _radvd: Proc,
-    _dhcpd: Proc,
+    dhcpd: Option<Proc>,
     _dns: Proc,
     dir: std::path::PathBuf,
 }
 
-fn isp(ns: &Netns) -> Isp {
-    let dir = tempdir("v6-isp");
+impl Isp {
+    /// (Re)starts dhcpd -6 with `conf` and an empty lease file: an ISP that forgot its
+    /// bindings and hands out other prefixes.
+    fn dhcpd(&mut self, ns: &Netns, conf: &str) {
+        self.dhcpd = None;
+        std::thread::sleep(Duration::from_millis(200));
+        let p = |f: &str| self.dir.join(f).display().to_string();
+        std::fs::write(self.dir.join("dhcpd6.conf"), conf).unwrap();
+        std::fs::write(self.dir.join("dhcpd6.leases"), "").unwrap();
+        self.dhcpd = Some(ns.exec(&["dhcpd", "-6", "-f", "-d", "-cf", &p("dhcpd6.conf"), "-lf", &p("dhcpd6.leases"), "-pf", &p("dhcpd6.pid"), "isp0"]));
+    }
+}
+
+fn isp(ns: &Netns, tag: &str, dhcpd_conf: &str) -> Isp {
+    let dir = tempdir(tag);
     assert!(sh_ok(ns, "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"), "forwarding in the ISP namespace (radvd wants it)");
     ns.ip(&["addr", "add", "2001:db8:ffff::1/64", "dev", "isp0", "nodad"]);
     ns.ip(&["addr", "add", "2001:db8:ffff::53/64", "dev", "isp0", "nodad"]);
     ns.ip(&["link", "set", "isp0", "up"]);
     std::fs::write(dir.join("radvd.conf"), RADVD).unwrap();
-    std::fs::write(dir.join("dhcpd6.conf"), DHCPD6).unwrap();
-    std::fs::write(dir.join("dhcpd6.leases"), "").unwrap();
     let p = |f: &str| dir.join(f).display().to_string();
     let radvd = ns.exec(&["radvd", "-n", "-m", "stderr", "-C", &p("radvd.conf"), "-p", &p("radvd.pid")]);
-    let dhcpd = ns.exec(&["dhcpd", "-6", "-f", "-d", "-cf", &p("dhcpd6.conf"), "-lf", &p("dhcpd6.leases"), "-pf", &p("dhcpd6.pid"), "isp0"]);
     let dns = ns.exec(&[
         "dnsmasq",
         "--no-daemon",
@@ -118,7 +128,87 @@ fn isp(ns: &Netns) -> Isp {
         "--address=/www.isp.example/2001:db8:ffff::1",
         &format!("--pid-file={}", p("dnsmasq.pid")),
     ]);
-    Isp { _radvd: radvd, _dhcpd: dhcpd, _dns: dns, dir }
+    let mut isp = Isp { _radvd: radvd, dhcpd: None, _dns: dns, dir };
+    isp.dhcpd(ns, dhcpd_conf);
+    isp
+}
+
+/// Three namespaces (module docs), the ISP's servers, netd running in "router" until the
+/// returned flag is set; the lease netd holds (prefix and DNS servers, as text) is
+/// published in `Rig::lease`.
+struct Rig {
+    isp_ns: Netns,
+    rtr: Netns,
+    host: Netns,
+    isp: Isp,
+    stop: Arc<AtomicBool>,
+    lease: Arc<Mutex<Option<String>>>,
+    netd: Option<std::thread::JoinHandle<()>>,
+    ula_file: std::path::PathBuf,
+}
+
+impl Rig {
+    fn new(tag: &str, dhcpd_conf: &str) -> Rig {
+        let isp_ns = Netns::new(&format!("{tag}i"));
+        let rtr = Netns::new(&format!("{tag}r"));
+        let host = Netns::new(&format!("{tag}h"));
+        isp_ns.ip(&["link", "add", "isp0", "type", "veth", "peer", "name", "wan0", "netns", &rtr.name]);
+        rtr.ip(&["link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &host.name]);
+        host.ip(&["link", "set", "eth0", "up"]);
+        let isp = isp(&isp_ns, &format!("{tag}-isp"), dhcpd_conf);
+        let root = tempdir(&format!("{tag}-router"));
+        std::fs::write(root.join("etc/oxwrt/network.toml"), ROUTER).unwrap();
+        let paths = Paths::under(&root);
+        let stop = Arc::new(AtomicBool::new(false));
+        let lease: Arc<Mutex<Option<String>>> = Arc::default();
+        let netd = {
+            let (stop, seen) = (stop.clone(), lease.clone());
+            rtr.spawn(move || {
+                let mut d = Daemon::start(paths).expect("netd starts");
+                while !stop.load(Ordering::Relaxed) {
+                    d.step(Some(Duration::from_millis(50))).expect("event loop");
+                    let l = d.ipv6().and_then(|v| v.lease()).map(|l| format!("{:?} dns {:?}", l.prefix.map(|p| p.0.to_string()), l.dns));
+                    *seen.lock().unwrap() = l;
+                }
+            })
+        };
+        Rig { isp_ns, rtr, host, isp, stop, lease, netd: Some(netd), ula_file: root.join("etc/oxwrt/netd/ula-prefix") }
+    }
+
+    /// The delegated prefix netd holds (its first address), once it holds one that `ok`.
+    fn delegated(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> Ipv6Addr {
+        let lease = wait_for(limit, || self.lease.lock().unwrap().clone().filter(|l| ok(l)))
+            .unwrap_or_else(|| panic!("no (new) DHCPv6 lease; ISP leases: {}", std::fs::read_to_string(self.isp.dir.join("dhcpd6.leases")).unwrap_or_default()));
+        assert!(lease.contains("/60") && lease.contains("2001:db8:ffff::53"), "{lease}");
+        lease.trim_start_matches("Some(\"").split('/').next().unwrap().parse().unwrap()
+    }
+
+    /// The ISP routes the delegated prefixes to the router, as an ISP's DHCPv6 relay or
+    /// server does (dhcpd itself installs no routes).
+    fn isp_routes(&self, prefix: &str) {
+        let wan_ll = link_local(&self.rtr, "wan0").expect("wan0 has a link-local address");
+        self.isp_ns.ip(&["-6", "route", "replace", prefix, "via", &wan_ll.to_string(), "dev", "isp0"]);
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.netd.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The LAN /64 (`lan.ipv6_subnet = 3`) of a delegated /60.
+fn lan64(delegated: Ipv6Addr) -> Ipv6Addr {
+    let mut seg = delegated.segments();
+    seg[3] |= 3;
+    Ipv6Addr::new(seg[0], seg[1], seg[2], seg[3], 0, 0, 0, 0)
+}
+
+fn same64(a: Ipv6Addr, b: Ipv6Addr) -> bool {
+    a.segments()[..4] == b.segments()[..4]
 }
 
 #[test]
@@ -133,73 +223,39 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     ]) {
         return;
     }
-    let ispns = Netns::new("v6i");
-    let rtr = Netns::new("v6r");
-    let host = Netns::new("v6h");
-    ispns.ip(&["link", "add", "isp0", "type", "veth", "peer", "name", "wan0", "netns", &rtr.name]);
-    rtr.ip(&["link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &host.name]);
-    host.ip(&["link", "set", "eth0", "up"]);
-    let the_isp = isp(&ispns);
-
-    let root = tempdir("v6-router");
-    std::fs::write(root.join("etc/oxwrt/network.toml"), ROUTER).unwrap();
-    let paths = Paths::under(&root);
-    let ula_file = root.join("etc/oxwrt/netd/ula-prefix");
-    let stop = Arc::new(AtomicBool::new(false));
-    let lease_seen: Arc<Mutex<Option<String>>> = Arc::default();
-    let netd = {
-        let (stop, seen) = (stop.clone(), lease_seen.clone());
-        rtr.spawn(move || {
-            let mut d = Daemon::start(paths).expect("netd starts");
-            while !stop.load(Ordering::Relaxed) {
-                d.step(Some(Duration::from_millis(50))).expect("event loop");
-                let l = d.ipv6().and_then(|v| v.lease()).map(|l| format!("{:?} dns {:?}", l.prefix.map(|p| p.0.to_string()), l.dns));
-                *seen.lock().unwrap() = l;
-            }
-        })
-    };
-    let logs = || {
-        let dir = &the_isp.dir;
-        format!("ISP dhcpd leases: {}", std::fs::read_to_string(dir.join("dhcpd6.leases")).unwrap_or_default())
-    };
+    let rig = Rig::new("v6", DHCPD6);
+    let (ispns, rtr, host) = (&rig.isp_ns, &rig.rtr, &rig.host);
 
     // netd: a delegated /60 of the ISP's pool, the ISP's DNS server, a default route from
     // the ISP's router advertisements.
-    let lease = wait_for(LIMIT, || lease_seen.lock().unwrap().clone()).unwrap_or_else(|| panic!("no DHCPv6 lease in 60 s; {}", logs()));
-    assert!(lease.starts_with("Some(\"2001:db8:100:") && lease.contains("/60") && lease.contains("2001:db8:ffff::53"), "{lease}");
-    let delegated: String = lease.trim_start_matches("Some(\"").split('/').next().unwrap().to_string();
-    let prefix: Ipv6Addr = delegated.parse().unwrap();
-    let mut seg = prefix.segments();
-    seg[3] |= 3; // lan.ipv6_subnet = 3
-    let lan64 = Ipv6Addr::new(seg[0], seg[1], seg[2], seg[3], 0, 0, 0, 0);
+    let prefix = rig.delegated(LIMIT, |l| l.starts_with("Some(\"2001:db8:100:"));
+    let delegated = prefix.to_string();
+    let lan64 = lan64(prefix);
     let default = wait_for(LIMIT, || {
         let r = rtr.ip_json(&["-6", "route", "show", "default"]);
         r.as_array().and_then(|a| a.first().cloned())
     });
     assert!(default.is_some_and(|r| r["dev"] == "wan0"), "a default route on wan0 from radvd (accept_ra = 2)");
-    assert_eq!(std::fs::read_to_string(&ula_file).ok(), None, "lan.ula is set: nothing made up");
+    assert_eq!(std::fs::read_to_string(&rig.ula_file).ok(), None, "lan.ula is set: nothing made up");
     let unreachable = rtr.ip(&["-6", "route", "show", "type", "unreachable"]);
     assert!(unreachable.contains(&format!("{delegated}/60")), "the rest of the delegated prefix is unreachable: {unreachable}");
 
     // The LAN host: SLAAC in the LAN /64 from netd's router advertisement.
-    let addr = wait_for(LIMIT, || global_addrs(&host, "eth0").into_iter().find(|(a, _)| a.segments()[..4] == lan64.segments()[..4]))
-        .unwrap_or_else(|| panic!("no SLAAC address in {lan64}/64 on the host: {:?}", global_addrs(&host, "eth0")));
+    let addr = wait_for(LIMIT, || global_addrs(host, "eth0").into_iter().find(|(a, _)| same64(*a, lan64)))
+        .unwrap_or_else(|| panic!("no SLAAC address in {lan64}/64 on the host: {:?}", global_addrs(host, "eth0")));
     assert_eq!(addr.1, 64);
-    let ula_addr = global_addrs(&host, "eth0").into_iter().find(|(a, _)| a.segments()[..4] == [0xfd00, 6, 6, 3]);
-    assert!(ula_addr.is_some(), "and one in the ULA /64: {:?}", global_addrs(&host, "eth0"));
-    let rdisc = sh(&host, "rdisc6 -1 -w 3000 eth0");
+    let ula_addr = global_addrs(host, "eth0").into_iter().find(|(a, _)| a.segments()[..4] == [0xfd00, 6, 6, 3]);
+    assert!(ula_addr.is_some(), "and one in the ULA /64: {:?}", global_addrs(host, "eth0"));
+    let rdisc = sh(host, "rdisc6 -1 -w 3000 eth0");
     assert!(rdisc.contains("fd00:6:6:3::1"), "RDNSS: the router's ULA address\n{rdisc}");
     assert!(rdisc.contains(&format!("{lan64}/64")), "the delegated /64 is announced\n{rdisc}");
     assert!(rdisc.contains("Router lifetime") && !rdisc.contains("Router lifetime         :            0"), "a default router\n{rdisc}");
 
-    // The ISP routes the delegated prefixes to the router, as an ISP's DHCPv6 relay or
-    // server does (dhcpd itself installs no routes).
-    let wan_ll = link_local(&rtr, "wan0").expect("wan0 has a link-local address");
-    ispns.ip(&["-6", "route", "add", "2001:db8:100::/56", "via", &wan_ll.to_string(), "dev", "isp0"]);
+    rig.isp_routes("2001:db8:100::/56");
 
     // Ping and TCP to the ISP from the host's own address (no NAT66).
-    let pinged = wait_for(Duration::from_secs(20), || sh_ok(&host, "busybox ping -6 -c 1 -W 1 2001:db8:ffff::1 >/dev/null").then_some(()));
-    assert!(pinged.is_some(), "ping 2001:db8:ffff::1 from the host through netd; {}", sh(&host, "ip -6 route; ip -6 addr"));
+    let pinged = wait_for(Duration::from_secs(20), || sh_ok(host, "busybox ping -6 -c 1 -W 1 2001:db8:ffff::1 >/dev/null").then_some(()));
+    assert!(pinged.is_some(), "ping 2001:db8:ffff::1 from the host through netd; {}", sh(host, "ip -6 route; ip -6 addr"));
     let listener = ispns.run(|| TcpListener::bind("[2001:db8:ffff::1]:8080").unwrap());
     let peer = host.run(move || {
         let mut c = TcpStream::connect_timeout(&SocketAddr::from((Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1), 8080)), Duration::from_secs(5))
@@ -214,7 +270,7 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     assert_eq!(seen.ip().to_string().parse::<Ipv6Addr>().unwrap().segments()[..4], lan64.segments()[..4]);
 
     // AAAA through netd's forwarder on its LAN IPv6 address.
-    let answer = sh(&host, "dig +short +time=3 +tries=2 AAAA www.isp.example @fd00:6:6:3::1");
+    let answer = sh(host, "dig +short +time=3 +tries=2 AAAA www.isp.example @fd00:6:6:3::1");
     assert_eq!(answer.trim(), "2001:db8:ffff::1", "{answer}");
 
     // Unsolicited from the ISP to the host: dropped.
@@ -222,8 +278,50 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     let _l = host.run(move || TcpListener::bind(SocketAddr::from((host_addr, 8081))).unwrap());
     let inbound = ispns.run(move || TcpStream::connect_timeout(&SocketAddr::from((host_addr, 8081)), Duration::from_secs(2)));
     assert!(inbound.is_err(), "a connection from the WAN to a LAN host must not get through");
-    assert!(!sh_ok(&ispns, &format!("busybox ping -6 -c 1 -W 1 {host_addr} >/dev/null")), "nor a ping");
+    assert!(!sh_ok(ispns, &format!("busybox ping -6 -c 1 -W 1 {host_addr} >/dev/null")), "nor a ping");
 
-    stop.store(true, Ordering::Relaxed);
-    netd.join().unwrap();
+}
+
+/// Short lifetimes, so that the router renews within seconds.
+const DHCPD6_SHORT: &str = "default-lease-time 40;
+preferred-lifetime 20;
+max-lease-time 40;
+option dhcp6.name-servers 2001:db8:ffff::53;
+subnet6 2001:db8:ffff::/64 {
+    prefix6 PREFIX_FROM PREFIX_TO /60;
+}
+";
+
+/// The ISP renumbers: dhcpd restarted with another pool and no memory of the binding. At
+/// its next renewal netd gets the new prefix; LAN hosts get an address in it, and the old
+/// /64 is deprecated on the host and on the router (preferred lifetime 0), not removed at
+/// once.
+#[test]
+fn a_renumbered_prefix_reaches_the_lan_and_the_old_one_is_deprecated() {
+    if !can_run(&[
+        Prereq::program("radvd", "apt-get install radvd"),
+        Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
+        Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
+    ]) {
+        return;
+    }
+    let first = DHCPD6_SHORT.replace("PREFIX_FROM", "2001:db8:100::").replace("PREFIX_TO", "2001:db8:100:f0::");
+    let mut rig = Rig::new("v6n", &first);
+    let old = rig.delegated(LIMIT, |l| l.starts_with("Some(\"2001:db8:100:"));
+    let old64 = lan64(old);
+    let host_old = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, old64)));
+    assert!(host_old.is_some(), "the host has an address in {old64}/64");
+
+    let second = DHCPD6_SHORT.replace("PREFIX_FROM", "2001:db8:200::").replace("PREFIX_TO", "2001:db8:200:f0::");
+    rig.isp.dhcpd(&rig.isp_ns, &second);
+    let new = rig.delegated(Duration::from_secs(90), |l| l.starts_with("Some(\"2001:db8:200:"));
+    let new64 = lan64(new);
+    let host_new = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, new64)));
+    assert!(host_new.is_some(), "the host has an address in the new {new64}/64: {}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    let deprecated = sh(&rig.host, "ip -6 addr show dev eth0 deprecated");
+    assert!(deprecated.contains(&old64.to_string().trim_end_matches("::").to_string()), "the old /64 is deprecated on the host:\n{deprecated}\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    let router_old = sh(&rig.rtr, "ip -6 addr show dev br-lan deprecated");
+    assert!(router_old.contains(&old64.to_string().trim_end_matches("::").to_string()), "the router's old LAN address is deprecated:\n{router_old}");
+    let unreachable = sh(&rig.rtr, "ip -6 route show type unreachable");
+    assert!(unreachable.contains(&format!("{new}/60")) && !unreachable.contains(&format!("{old}/60")), "{unreachable}");
 }
