@@ -379,7 +379,13 @@ impl Ipv6 {
                 Action::Send(m) => {
                     if let Some(w) = &self.wan {
                         if let Err(e) = send(w, &m) {
-                            limited!(self.noisy, now, "ipv6: cannot send a DHCPv6 message on {}: {e}", self.wan_dev);
+                            // Right after the link comes up its link-local address is still
+                            // being checked (DAD): the retransmission goes out once it is.
+                            let why = match e.raw_os_error() {
+                                Some(libc::EADDRNOTAVAIL) | Some(libc::ENETUNREACH) => " (no usable link-local address yet; sent again later)",
+                                _ => "",
+                            };
+                            limited!(self.noisy, now, "ipv6: cannot send a DHCPv6 message on {}: {e}{why}", self.wan_dev);
                         }
                     }
                 }

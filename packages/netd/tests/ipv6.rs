@@ -177,8 +177,9 @@ impl Rig {
 
     /// The delegated prefix netd holds (its first address), once it holds one that `ok`.
     fn delegated(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> Ipv6Addr {
-        let lease = wait_for(limit, || self.lease.lock().unwrap().clone().filter(|l| ok(l)))
-            .unwrap_or_else(|| panic!("no (new) DHCPv6 lease; ISP leases: {}", std::fs::read_to_string(self.isp.dir.join("dhcpd6.leases")).unwrap_or_default()));
+        let lease = wait_for(limit, || self.lease.lock().unwrap().clone().filter(|l| ok(l))).unwrap_or_else(|| {
+            panic!("no (new) DHCPv6 lease; ISP leases: {}", std::fs::read_to_string(self.isp.dir.join("dhcpd6.leases")).unwrap_or_default())
+        });
         assert!(lease.contains("/60") && lease.contains("2001:db8:ffff::53"), "{lease}");
         lease.trim_start_matches("Some(\"").split('/').next().unwrap().parse().unwrap()
     }
@@ -279,7 +280,6 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     let inbound = ispns.run(move || TcpStream::connect_timeout(&SocketAddr::from((host_addr, 8081)), Duration::from_secs(2)));
     assert!(inbound.is_err(), "a connection from the WAN to a LAN host must not get through");
     assert!(!sh_ok(ispns, &format!("busybox ping -6 -c 1 -W 1 {host_addr} >/dev/null")), "nor a ping");
-
 }
 
 /// Short lifetimes, so that the router renews within seconds.
@@ -319,7 +319,11 @@ fn a_renumbered_prefix_reaches_the_lan_and_the_old_one_is_deprecated() {
     let host_new = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, new64)));
     assert!(host_new.is_some(), "the host has an address in the new {new64}/64: {}", sh(&rig.host, "ip -6 addr show dev eth0"));
     let deprecated = sh(&rig.host, "ip -6 addr show dev eth0 deprecated");
-    assert!(deprecated.contains(&old64.to_string().trim_end_matches("::").to_string()), "the old /64 is deprecated on the host:\n{deprecated}\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    assert!(
+        deprecated.contains(&old64.to_string().trim_end_matches("::").to_string()),
+        "the old /64 is deprecated on the host:\n{deprecated}\n{}",
+        sh(&rig.host, "ip -6 addr show dev eth0")
+    );
     let router_old = sh(&rig.rtr, "ip -6 addr show dev br-lan deprecated");
     assert!(router_old.contains(&old64.to_string().trim_end_matches("::").to_string()), "the router's old LAN address is deprecated:\n{router_old}");
     let unreachable = sh(&rig.rtr, "ip -6 route show type unreachable");
