@@ -66,7 +66,7 @@ impl Ipv6Prefix {
         self.addr
     }
 
-    pub fn len(self) -> u8 {
+    pub fn prefix_len(self) -> u8 {
         self.len
     }
 

@@ -194,7 +194,7 @@ impl<'a> Checker<'a> {
             self.net(&[K("lan"), K("ipv6_subnet")], format!("{}: a /64 (wan.ipv6_prefix_length) has only subnet 0; use 0", n.lan.ipv6_subnet));
         }
         if let Some(u) = n.lan.ula {
-            if !u.is_ula() || u.len() != 48 {
+            if !u.is_ula() || u.prefix_len() != 48 {
                 self.net(
                     &[K("lan"), K("ula")],
                     format!("{u} is not a unique local /48; use fdXX:XXXX:XXXX::/48 with random X (RFC 4193), or remove the key to have one made up"),

@@ -183,7 +183,7 @@ impl RouterAdvert {
                     let prefix = Ipv6Addr::from(b.array::<16>("prefix")?);
                     ra.prefixes.push(PrefixInfo { prefix, len, on_link: f & 0x80 != 0, autonomous: f & 0x40 != 0, valid, preferred });
                 }
-                OPT_RDNSS if body.len() >= 22 && (body.len() - 6) % 16 == 0 => {
+                OPT_RDNSS if body.len() >= 22 && (body.len() - 6).is_multiple_of(16) => {
                     b.take(2, "reserved")?;
                     let lifetime = b.u32("RDNSS lifetime")?;
                     let mut servers = Vec::new();

@@ -100,7 +100,7 @@ impl Lease {
             if !is_global(p.addr()) {
                 dropped.push(format!("delegated prefix {p} ignored: not a global unicast prefix"));
                 out.prefix = None;
-            } else if p.len() > 64 {
+            } else if p.prefix_len() > 64 {
                 dropped.push(format!("delegated prefix {p} ignored: longer than /64, no /64 for the LAN in it"));
                 out.prefix = None;
             }
@@ -231,7 +231,7 @@ impl Client {
     fn ias(&self) -> [Opt; 2] {
         let (pd, na) = match &self.lease {
             Some(l) => (
-                l.prefix.map(|(p, t)| IaPrefix { preferred: t.preferred, valid: t.valid, len: p.len(), prefix: p.addr(), options: vec![] }),
+                l.prefix.map(|(p, t)| IaPrefix { preferred: t.preferred, valid: t.valid, len: p.prefix_len(), prefix: p.addr(), options: vec![] }),
                 l.address.map(|(a, t)| IaAddr { addr: a, preferred: t.preferred, valid: t.valid, options: vec![] }),
             ),
             None => (None, None),

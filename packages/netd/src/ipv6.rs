@@ -64,7 +64,7 @@ pub fn ula(configured: Option<Ipv6Prefix>, dir: &Path) -> Ipv6Prefix {
     let path = dir.join(ULA_FILE);
     if let Ok(text) = std::fs::read_to_string(&path) {
         match text.trim().parse::<Ipv6Prefix>() {
-            Ok(p) if p.is_ula() && p.len() == 48 => return p,
+            Ok(p) if p.is_ula() && p.prefix_len() == 48 => return p,
             _ => crate::say!("{}: `{}` is not a ULA /48; making up a new one", path.display(), text.trim()),
         }
     }
@@ -309,8 +309,7 @@ impl Ipv6 {
     pub fn on_readable(&mut self, fd: RawFd, rtnl: &mut Rtnl, now: Instant) -> Changed {
         let mut changed = Changed::default();
         if self.wan.as_ref().is_some_and(|w| w.sock.as_raw_fd() == fd) {
-            loop {
-                let Some(w) = &mut self.wan else { break };
+            while let Some(w) = &mut self.wan {
                 let n = match w.sock.recv_from(&mut self.buf) {
                     Ok((n, _)) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -432,10 +431,10 @@ impl Ipv6 {
             );
         }
         if let Some(old) = old_prefix.filter(|o| Some(*o) != new_prefix) {
-            let _ = rtnl.del_unreachable6(old.addr(), old.len());
+            let _ = rtnl.del_unreachable6(old.addr(), old.prefix_len());
         }
         if let Some(p) = new_prefix {
-            if let Err(e) = rtnl.add_unreachable6(p.addr(), p.len()) {
+            if let Err(e) = rtnl.add_unreachable6(p.addr(), p.prefix_len()) {
                 limited!(self.noisy, now, "ipv6: cannot add the unreachable route for {p}: {e}");
             }
         }
@@ -487,7 +486,7 @@ impl Ipv6 {
     fn lost(&mut self, rtnl: &mut Rtnl, now: Instant) -> Changed {
         let Some(old) = self.lease.take() else { return Changed::default() };
         if let Some((p, _)) = old.prefix {
-            let _ = rtnl.del_unreachable6(p.addr(), p.len());
+            let _ = rtnl.del_unreachable6(p.addr(), p.prefix_len());
         }
         if let (Some(w), Some((a, _))) = (&self.wan, old.address) {
             let _ = rtnl.del_addr6(w.index, a, 128);

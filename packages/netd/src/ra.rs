@@ -88,7 +88,7 @@ impl Announce {
         self.old.retain(|o| o.valid_until.is_some_and(|v| v > now));
         let pi = |prefix: Ipv6Prefix, valid: u32, preferred: u32| PrefixInfo {
             prefix: prefix.addr(),
-            len: prefix.len(),
+            len: prefix.prefix_len(),
             on_link: true,
             autonomous: true,
             valid,

@@ -262,7 +262,7 @@ fn parse_option(buf: &[u8], code: u16, data: &[u8], from: usize, depth: u8) -> R
             })
         }
         code::ORO => {
-            if len % 2 != 0 {
+            if !len.is_multiple_of(2) {
                 return Err(bad(code, len, "a multiple of 2"));
             }
             Opt::Oro(data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
@@ -288,7 +288,7 @@ fn parse_option(buf: &[u8], code: u16, data: &[u8], from: usize, depth: u8) -> R
             Opt::RapidCommit
         }
         code::DNS_SERVERS => {
-            if len % 16 != 0 {
+            if !len.is_multiple_of(16) {
                 return Err(bad(code, len, "a multiple of 16"));
             }
             Opt::DnsServers(data.chunks_exact(16).map(|c| Ipv6Addr::from(<[u8; 16]>::try_from(c).unwrap_or([0; 16]))).collect())
