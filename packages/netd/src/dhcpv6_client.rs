@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 /// The IAID of the IA_PD and the IA_NA (one of each).
 pub const IAID: u32 = 1;
+/// DNS servers kept from a lease (a reply can list thousands; resolv.conf's MAXNS is 3).
+pub const MAX_DNS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -121,6 +123,10 @@ impl Lease {
             } else {
                 out.dns.push(d);
             }
+        }
+        if out.dns.len() > MAX_DNS {
+            dropped.push(format!("{} DNS servers: the first {MAX_DNS} are used", out.dns.len()));
+            out.dns.truncate(MAX_DNS);
         }
         if out.prefix.is_none() && out.address.is_none() {
             return Err(dropped.join("; "));

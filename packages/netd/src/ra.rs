@@ -39,6 +39,8 @@ pub const PD_VALID_CAP: u32 = 86_400;
 pub const PD_PREFERRED_CAP: u32 = 14_400;
 /// What hosts keep of a deprecated prefix at least (RFC 4862 5.5.3 e).
 pub const TWO_HOURS: u32 = 7200;
+/// Deprecated prefixes announced at most (each is 32 bytes of the advertisement).
+pub const MAX_OLD: usize = 4;
 
 /// A /64 and when its lifetimes end (None: never).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,11 @@ impl Announce {
                 let left = secs_until(old.valid_until, now, TWO_HOURS);
                 self.old.retain(|o| o.prefix != old.prefix);
                 self.old.push(Timed { prefix: old.prefix, preferred_until: Some(now), valid_until: Some(now + Duration::from_secs(left.into())) });
+                // An ISP that renumbers again and again must not grow the advertisement
+                // past one packet: the newest few deprecated prefixes are announced.
+                if self.old.len() > MAX_OLD {
+                    self.old.remove(0);
+                }
             }
         }
         if let Some(n) = new {
@@ -215,6 +222,12 @@ mod tests {
                 ("2001:db8:0:10::".to_string(), TWO_HOURS, 0),
             ]
         );
+        for i in 0..10u16 {
+            let p = Ipv6Prefix::new(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, i, 0, 0, 0, 0), 64).unwrap();
+            a.set_delegated(Some(Timed { prefix: p, preferred_until: None, valid_until: None }), t0 + Duration::from_secs(10));
+        }
+        assert_eq!(a.old.len(), MAX_OLD, "renumbering again and again keeps the advertisement small");
+        a.set_delegated(Some(new), t0 + Duration::from_secs(10));
         let later = a.advert(t0 + Duration::from_secs(10 + u64::from(TWO_HOURS)));
         assert_eq!(later.prefixes.len(), 2, "the old prefix is gone once its valid time is over");
         a.set_delegated(None, t0 + Duration::from_secs(20_000));

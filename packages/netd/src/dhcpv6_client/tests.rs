@@ -194,6 +194,10 @@ fn vet_refuses_unusable_prefixes_and_servers() {
     assert_eq!(dropped.len(), 5, "{dropped:?}");
     let bad = Lease { prefix: Some(("fe80::/64".parse().unwrap(), life)), address: None, ..lease.clone() };
     assert!(bad.vet(None).unwrap_err().contains("not a global unicast prefix"));
-    let long = Lease { prefix: Some(("2001:db8::/80".parse().unwrap(), life)), address: None, ..lease };
+    let long = Lease { prefix: Some(("2001:db8::/80".parse().unwrap(), life)), address: None, ..lease.clone() };
     assert!(long.vet(None).unwrap_err().contains("longer than /64"));
+    let many = Lease { dns: (1..100u16).map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, i)).collect(), ..lease };
+    let (ok, dropped) = many.vet(None).unwrap();
+    assert_eq!(ok.dns.len(), MAX_DNS);
+    assert!(dropped.iter().any(|d| d.contains("99 DNS servers")), "{dropped:?}");
 }
