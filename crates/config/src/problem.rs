@@ -12,6 +12,7 @@ use std::fmt;
 pub enum File {
     Network,
     Firewall,
+    Time,
 }
 
 impl File {
@@ -20,12 +21,13 @@ impl File {
         match self {
             File::Network => crate::NETWORK_FILE,
             File::Firewall => crate::FIREWALL_FILE,
+            File::Time => crate::time::TIME_FILE,
         }
     }
 
     /// Which file a name (the last path component) is, if it is one of ours.
     pub fn from_name(name: &str) -> Option<File> {
-        [File::Network, File::Firewall].into_iter().find(|f| f.name() == name)
+        [File::Network, File::Firewall, File::Time].into_iter().find(|f| f.name() == name)
     }
 }
 
