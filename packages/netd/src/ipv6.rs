@@ -36,7 +36,7 @@ use std::ffi::OsString;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The file that keeps the made-up ULA prefix, in netd's directory.
@@ -74,15 +74,6 @@ pub fn ula(configured: Option<Ipv6Prefix>, dir: &Path) -> Ipv6Prefix {
         Err(e) => crate::say!("cannot keep the ULA prefix {p} in {}: {e}; it changes at every start until that works", path.display()),
     }
     p
-}
-
-fn sysctl_link(device: &str, key: &str, value: &str) {
-    let path = PathBuf::from("/proc/sys/net/ipv6/conf").join(device).join(key);
-    match crate::sysctl::set(&path, value) {
-        crate::sysctl::Outcome::Set(_) | crate::sysctl::Outcome::Unchanged => {}
-        crate::sysctl::Outcome::Missing => crate::say!("{} does not exist (no such device, or a kernel without IPv6)", path.display()),
-        crate::sysctl::Outcome::ReadOnly(v) | crate::sysctl::Outcome::Failed(v) => crate::say!("cannot set {} to {value}: {v}", path.display()),
-    }
 }
 
 /// UDP [::]:546 on `device` only.
@@ -237,7 +228,7 @@ impl Ipv6 {
         let Some((index, mac)) = index_of(rtnl, &self.lan_dev) else {
             return crate::say!("ipv6: no LAN bridge {} yet; the LAN gets IPv6 once it exists", self.lan_dev);
         };
-        sysctl_link(&self.lan_dev, "accept_ra", "0");
+        crate::sysctl::apply_device(Path::new("/proc/sys"), "LAN", &self.lan_dev);
         let ula = self.ula64();
         if let Err(e) = rtnl.add_addr6(index, ula.host(1), 64, u32::MAX, u32::MAX) {
             crate::say!("ipv6: cannot add {}/64 to {}: {e}", ula.host(1), self.lan_dev);
@@ -258,7 +249,7 @@ impl Ipv6 {
         if self.wan.is_some() {
             return;
         }
-        sysctl_link(&self.wan_dev, "accept_ra", "2");
+        crate::sysctl::apply_device(Path::new("/proc/sys"), "WAN", &self.wan_dev);
         let Some((index, mac)) = index_of(rtnl, &self.wan_dev) else {
             return crate::say!("ipv6: no WAN device {} yet", self.wan_dev);
         };
@@ -510,4 +501,27 @@ fn send(w: &Wan, m: &Message) -> io::Result<()> {
 /// For tests: the client's state.
 pub fn client_state(v6: &Ipv6) -> Option<dhcpv6_client::State> {
     v6.wan.as_ref().map(|w| w.client.state())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ULA /48 is made up once and kept; a configured one wins; a broken file is
+    /// replaced.
+    #[test]
+    fn the_ula_prefix_is_made_up_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("netd-ula-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = ula(None, &dir);
+        assert!(first.is_ula() && first.prefix_len() == 48, "{first}");
+        assert_eq!(std::fs::read_to_string(dir.join(ULA_FILE)).unwrap(), format!("{first}\n"));
+        assert_eq!(ula(None, &dir), first, "the same one at the next start");
+        let set: Ipv6Prefix = "fd00:1:2::/48".parse().unwrap();
+        assert_eq!(ula(Some(set), &dir), set);
+        std::fs::write(dir.join(ULA_FILE), "2001:db8::/48\n").unwrap();
+        let again = ula(None, &dir);
+        assert!(again.is_ula() && again != first, "not a ULA in the file: a new one");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
