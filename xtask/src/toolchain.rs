@@ -254,6 +254,7 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("radvd", "radvd", "IPv6 tests: the ISP's router advertisements"),
         ("dhcpd", "isc-dhcp-server", "IPv6 tests: the ISP's DHCPv6 server with prefix delegation (dhcpd -6)"),
         ("rdisc6", "ndisc6", "IPv6 tests: a LAN host reads netd's router advertisements (RDNSS)"),
+        ("dhclient", "isc-dhcp-client", "IPv6 tests: a LAN host asks netd's stateless DHCPv6 server (dhclient -S)"),
         ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
     ] {

@@ -8,7 +8,9 @@
 //! - LAN: the bridge gets `<ULA /64>::1` (always: the DNS server address the LAN is told,
 //!   stable when the ISP renumbers) and `<delegated /64>::1` with the lease's lifetimes;
 //!   netd sends router advertisements for both /64s with the ULA address as RDNSS
-//!   ([`crate::ra`]). What of the delegated prefix is not the LAN's gets an unreachable
+//!   ([`crate::ra`]), and answers DHCPv6 INFORMATION-REQUESTs with the same DNS server
+//!   (stateless DHCPv6, RFC 8415 6.1: [`information_reply`]; the advertisements' O flag
+//!   says so). What of the delegated prefix is not the LAN's gets an unreachable
 //!   route (no loop back to the ISP, RFC 7084 WPD-5). A new prefix deprecates the old one:
 //!   its LAN address stays with preferred lifetime 0 until it runs out, and the
 //!   advertisements say the same.
@@ -19,7 +21,8 @@
 //! random bits at first start and written there (RFC 4193 3.2): one flash write per
 //! router.
 //!
-//! Sockets: UDP [::]:546 bound to the WAN device (the client; CAP_NET_BIND_SERVICE), a raw
+//! Sockets: UDP [::]:546 bound to the WAN device (the client; CAP_NET_BIND_SERVICE), UDP
+//! [::]:547 bound to the LAN bridge (the stateless server), a raw
 //! ICMPv6 socket bound to the LAN bridge that passes only router solicitations
 //! (CAP_NET_RAW). Nothing here panics on what the network sends: every packet goes through
 //! the bounds-checked parsers of crate `oxwrt-netproto`.
@@ -115,7 +118,13 @@ fn ra_socket(device: &str, index: u32) -> io::Result<OwnedFd> {
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    let mreq = libc::ipv6_mreq { ipv6mr_multiaddr: libc::in6_addr { s6_addr: ndp::ALL_ROUTERS.octets() }, ipv6mr_interface: index };
+    join(&fd, ndp::ALL_ROUTERS, index)?;
+    Ok(fd)
+}
+
+/// Joins the link-scoped multicast `group` on device `index` (already joined: fine).
+fn join(fd: &impl AsRawFd, group: Ipv6Addr, index: u32) -> io::Result<()> {
+    let mreq = libc::ipv6_mreq { ipv6mr_multiaddr: libc::in6_addr { s6_addr: group.octets() }, ipv6mr_interface: index };
     // SAFETY: ipv6_mreq of the size given, read during the call.
     let r = unsafe {
         libc::setsockopt(
@@ -126,10 +135,48 @@ fn ra_socket(device: &str, index: u32) -> io::Result<OwnedFd> {
             std::mem::size_of::<libc::ipv6_mreq>() as libc::socklen_t,
         )
     };
-    if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EADDRINUSE) {
-        return Err(io::Error::last_os_error());
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EADDRINUSE) {
+            return Err(e);
+        }
     }
-    Ok(fd)
+    Ok(())
+}
+
+/// UDP [::]:547 on the LAN bridge, in All_DHCP_Relay_Agents_and_Servers: the stateless
+/// DHCPv6 server (RFC 8415 6.1) that tells hosts the DNS server.
+fn server_socket(device: &str, index: u32) -> io::Result<UdpSocket> {
+    let fd = socket::socket(AddressFamily::Inet6, SockType::Datagram, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
+    socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    socket::setsockopt(&fd, sockopt::BindToDevice, &OsString::from(device))?;
+    socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, SERVER_PORT, 0, 0)))?;
+    join(&fd, ALL_SERVERS, index)?;
+    Ok(UdpSocket::from(fd))
+}
+
+/// The stateless server's answer to `m` (RFC 8415 18.3.6, 18.4): a REPLY with the DNS
+/// server to an INFORMATION-REQUEST that carries no IA and names no other server; None for
+/// anything else (SOLICIT and the rest: this router hands out no addresses).
+pub fn information_reply(m: &Message, server_id: &[u8], dns: Ipv6Addr) -> Option<Message> {
+    use netproto::dhcpv6::{code, msg, Opt};
+    if m.msg_type != msg::INFORMATION_REQUEST {
+        return None;
+    }
+    if m.options.iter().any(|o| matches!(o.code(), code::IA_NA | code::IA_TA | code::IA_PD)) {
+        return None;
+    }
+    if m.server_id().is_some_and(|s| s != server_id) {
+        return None;
+    }
+    let mut r = Message::new(msg::REPLY, m.xid);
+    r.options.push(Opt::ServerId(server_id.to_vec()));
+    if let Some(c) = m.client_id() {
+        r.options.push(Opt::ClientId(c.to_vec()));
+    }
+    r.options.push(Opt::DnsServers(vec![dns]));
+    Some(r)
 }
 
 struct Wan {
@@ -140,6 +187,10 @@ struct Wan {
 
 struct Lan {
     sock: OwnedFd,
+    /// The stateless DHCPv6 server (None: its socket did not open; hosts still get the DNS
+    /// server from the advertisements' RDNSS).
+    dhcp: Option<UdpSocket>,
+    server_id: Vec<u8>,
     index: u32,
     announce: Announce,
     schedule: Schedule,
@@ -235,9 +286,17 @@ impl Ipv6 {
         }
         match ra_socket(&self.lan_dev, index) {
             Ok(sock) => {
-                let announce = Announce { mac, ula: Some(ula), dns: Some(ula.host(1)), ..Announce::default() };
+                let dhcp = match server_socket(&self.lan_dev, index) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        crate::say!("ipv6: cannot open the DHCPv6 server socket on {} (udp 547): {e}; DNS only through router advertisements", self.lan_dev);
+                        None
+                    }
+                };
+                let announce = Announce { mac, ula: Some(ula), dns: Some(ula.host(1)), other: dhcp.is_some(), ..Announce::default() };
                 let schedule = Schedule::new(oxwrt_log::rng::u64(), now);
-                self.lan = Some(Lan { sock, index, announce, schedule });
+                let server_id = netproto::dhcpv6::duid_ll(mac.unwrap_or([2, 0, 0, 0, 0, 2]));
+                self.lan = Some(Lan { sock, dhcp, server_id, index, announce, schedule });
                 crate::say!("ipv6: LAN {} at {}/64, router advertisements on", self.lan_dev, ula.host(1));
             }
             Err(e) => crate::say!("ipv6: cannot open the router advertisement socket on {}: {e}; LAN hosts get no IPv6 (netd needs CAP_NET_RAW)", self.lan_dev),
@@ -283,7 +342,8 @@ impl Ipv6 {
     }
 
     pub fn fds(&self) -> Vec<RawFd> {
-        self.wan.iter().map(|w| w.sock.as_raw_fd()).chain(self.lan.iter().map(|l| l.sock.as_raw_fd())).collect()
+        let lan = self.lan.iter().flat_map(|l| std::iter::once(l.sock.as_raw_fd()).chain(l.dhcp.iter().map(|d| d.as_raw_fd())));
+        self.wan.iter().map(|w| w.sock.as_raw_fd()).chain(lan).collect()
     }
 
     pub fn deadline(&self) -> Option<Instant> {
@@ -316,6 +376,24 @@ impl Ipv6 {
                         changed.dns |= c.dns;
                     }
                     Err(e) => limited!(self.noisy, now, "ipv6: dropped a malformed DHCPv6 packet: {e}"),
+                }
+            }
+        }
+        let dns = self.lan_dns();
+        if let Some(l) = self.lan.as_mut().filter(|l| l.dhcp.as_ref().is_some_and(|d| d.as_raw_fd() == fd)) {
+            while let Some(d) = &l.dhcp {
+                let (n, from) = match d.recv_from(&mut self.buf) {
+                    Ok(r) => r,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        limited!(self.noisy, now, "ipv6: DHCPv6 server socket: {e}");
+                        break;
+                    }
+                };
+                let Ok(m) = Message::parse(&self.buf[..n]) else { continue };
+                let Some(reply) = dns.and_then(|dns| information_reply(&m, &l.server_id, dns)) else { continue };
+                if let Err(e) = reply.encode().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string())).and_then(|b| d.send_to(&b, from)) {
+                    limited!(self.noisy, now, "ipv6: cannot answer {from} (DHCPv6): {e}");
                 }
             }
         }
@@ -523,5 +601,27 @@ mod tests {
         let again = ula(None, &dir);
         assert!(again.is_ula() && again != first, "not a ULA in the file: a new one");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn information_requests_get_the_dns_server_and_nothing_else_does() {
+        use netproto::dhcpv6::{duid_ll, msg, Opt};
+        let ours = duid_ll([2, 0, 0, 0, 0, 1]);
+        let dns: Ipv6Addr = "fd00:1:2::1".parse().unwrap();
+        let mut req = Message::new(msg::INFORMATION_REQUEST, 0x42);
+        req.options = vec![Opt::ClientId(duid_ll([2, 0, 0, 0, 0, 7])), Opt::Oro(vec![23])];
+        let r = information_reply(&req, &ours, dns).unwrap();
+        assert_eq!((r.msg_type, r.xid), (msg::REPLY, 0x42));
+        assert_eq!(r.server_id(), Some(&ours[..]));
+        assert_eq!(r.client_id(), Some(&duid_ll([2, 0, 0, 0, 0, 7])[..]));
+        assert_eq!(r.dns_servers(), vec![dns]);
+        let mut other_server = req.clone();
+        other_server.options.push(Opt::ServerId(duid_ll([2, 0, 0, 0, 0, 9])));
+        assert!(information_reply(&other_server, &ours, dns).is_none(), "meant for another server");
+        let mut with_ia = req.clone();
+        with_ia.options.push(Opt::IaNa(netproto::dhcpv6::Ia { iaid: 1, t1: 0, t2: 0, options: vec![] }));
+        assert!(information_reply(&with_ia, &ours, dns).is_none(), "RFC 8415 18.4: an IA in an INFORMATION-REQUEST");
+        let solicit = Message { msg_type: msg::SOLICIT, ..req };
+        assert!(information_reply(&solicit, &ours, dns).is_none(), "no addresses here");
     }
 }

@@ -67,6 +67,8 @@ pub struct Announce {
     /// Prefixes that went away: announced deprecated until their valid time ends.
     pub old: Vec<Timed>,
     pub dns: Option<Ipv6Addr>,
+    /// The O flag: "other configuration" (the DNS server) from stateless DHCPv6 too.
+    pub other: bool,
 }
 
 impl Announce {
@@ -114,6 +116,7 @@ impl Announce {
         let live = self.delegated.is_some_and(|d| d.valid_until.is_none_or(|v| v > now));
         RouterAdvert {
             cur_hop_limit: 64,
+            other: self.other,
             router_lifetime: if live { ROUTER_LIFETIME } else { 0 },
             source_lladdr: self.mac,
             prefixes,

@@ -8,13 +8,14 @@
 //!
 //! Checked: netd gets a delegated prefix and a default route from the ISP's RAs; the LAN
 //! host gets an address in the LAN /64 of the delegated prefix from netd's RA, whose RDNSS
-//! is the router's ULA address (rdisc6 says so); the host pings the ISP and connects to it
+//! is the router's ULA address (rdisc6 says so), as stateless DHCPv6 says to ISC dhclient
+//! -S; the host pings the ISP and connects to it
 //! over IPv6 with its own address (no NAT66); it resolves an AAAA name through netd's
 //! forwarder over IPv6 (netd asks the ISP's server from the DHCPv6 lease); the ISP cannot
 //! open a connection to the host (WAN to LAN: only established).
 //!
 //! Needs root, `ip`, radvd, dhcpd (isc-dhcp-server), dnsmasq, dig, rdisc6 (ndisc6),
-//! busybox (ping); without them the test is skipped, or fails under OXWRT_STRICT_TESTS=1.
+//! busybox (ping), dhclient (isc-dhcp-client); without them the test is skipped, or fails under OXWRT_STRICT_TESTS=1.
 
 mod common;
 
@@ -221,6 +222,7 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
         Prereq::program("dig", "apt-get install dnsutils"),
         Prereq::program("rdisc6", "apt-get install ndisc6"),
         Prereq::program("busybox", "apt-get install busybox"),
+        Prereq::program("dhclient", "apt-get install isc-dhcp-client"),
     ]) {
         return;
     }
@@ -250,6 +252,7 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     let rdisc = sh(host, "rdisc6 -1 -w 3000 eth0");
     assert!(rdisc.contains("fd00:6:6:3::1"), "RDNSS: the router's ULA address\n{rdisc}");
     assert!(rdisc.contains(&format!("{lan64}/64")), "the delegated /64 is announced\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("Stateful other configuration") && l.contains("Yes")), "the O flag: DNS from stateless DHCPv6 too\n{rdisc}");
     assert!(rdisc.contains("Router lifetime") && !rdisc.contains("Router lifetime         :            0"), "a default router\n{rdisc}");
 
     rig.isp_routes("2001:db8:100::/56");
@@ -269,6 +272,17 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     s.read_exact(&mut buf).unwrap();
     assert_eq!(seen.ip(), peer.ip(), "the ISP sees the host's own address");
     assert_eq!(seen.ip().to_string().parse::<Ipv6Addr>().unwrap().segments()[..4], lan64.segments()[..4]);
+
+    // Stateless DHCPv6 (RFC 8415 6.1) as an independent client asks it: ISC dhclient -S.
+    let dir = tempdir("v6-dhclient");
+    let script = dir.join("script.sh");
+    let out = dir.join("env");
+    std::fs::write(&script, format!("#!/bin/sh\nenv > {}\n", out.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cmd = format!("timeout 20 dhclient -6 -S -1 -v -sf {} -lf {} -pf {} eth0", script.display(), dir.join("leases").display(), dir.join("pid").display());
+    let said = sh(host, &cmd);
+    let env = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(env.contains("new_dhcp6_name_servers=fd00:6:6:3::1"), "dhclient -S got the router's DNS server:\n{env}\n{said}");
 
     // AAAA through netd's forwarder on its LAN IPv6 address.
     let answer = sh(host, "dig +short +time=3 +tries=2 AAAA www.isp.example @fd00:6:6:3::1");

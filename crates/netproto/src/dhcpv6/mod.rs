@@ -46,6 +46,7 @@ pub mod code {
     pub const CLIENTID: u16 = 1;
     pub const SERVERID: u16 = 2;
     pub const IA_NA: u16 = 3;
+    pub const IA_TA: u16 = 4;
     pub const IAADDR: u16 = 5;
     pub const ORO: u16 = 6;
     pub const PREFERENCE: u16 = 7;
