@@ -252,7 +252,7 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     let rdisc = sh(host, "rdisc6 -1 -w 3000 eth0");
     assert!(rdisc.contains("fd00:6:6:3::1"), "RDNSS: the router's ULA address\n{rdisc}");
     assert!(rdisc.contains(&format!("{lan64}/64")), "the delegated /64 is announced\n{rdisc}");
-    assert!(rdisc.lines().any(|l| l.contains("Stateful other configuration") && l.contains("Yes")), "the O flag: DNS from stateless DHCPv6 too\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("Stateful other conf.") && l.contains("Yes")), "the O flag: DNS from stateless DHCPv6 too\n{rdisc}");
     assert!(rdisc.contains("Router lifetime") && !rdisc.contains("Router lifetime         :            0"), "a default router\n{rdisc}");
 
     rig.isp_routes("2001:db8:100::/56");
