@@ -24,6 +24,12 @@
 //! after one has loaded is logged the same way, and the kernel keeps the one before: the
 //! WAN stays up.
 //!
+//! IPv6 (`wan.ipv6 = "auto"`, [`crate::ipv6`]) starts after the links: its LAN side (ULA
+//! address, router advertisements, stateless DHCPv6) always, its DHCPv6 client and IPv6
+//! forwarding only with the firewall in place; a held WAN stops them (forwarding off, the
+//! delegated prefix deprecated). A reload that touches the WAN or LAN starts it again; the
+//! lease is given back (RELEASE) when IPv6 is turned off or the WAN device changes.
+//!
 //! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
 //! restart of netd does not interrupt forwarding.
 //!
@@ -617,7 +623,8 @@ impl Daemon {
         if ch.wan || ch.lan || was_held {
             self.restart_v6(&o);
         }
-        if ch.dns || ch.lan || ch.wan {
+        // The forwarder listens on the LAN's IPv6 address only with IPv6 on.
+        if ch.dns || ch.lan || o.wan.ipv6 != n.wan.ipv6 {
             self.restart_dns();
         }
         if (ch.firewall || ch.wan || ch.lan) && !was_held {
