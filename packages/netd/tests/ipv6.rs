@@ -14,6 +14,10 @@
 //! forwarder over IPv6 (netd asks the ISP's server from the DHCPv6 lease); the ISP cannot
 //! open a connection to the host (WAN to LAN: only established).
 //!
+//! A second test renumbers (the ISP's dhcpd restarted with another pool); a third runs
+//! netd's own binary as the device does (user netd, its three capabilities) with a
+//! made-up ULA prefix.
+//!
 //! Needs root, `ip`, radvd, dhcpd (isc-dhcp-server), dnsmasq, dig, rdisc6 (ndisc6),
 //! busybox (ping), dhclient (isc-dhcp-client); without them the test is skipped, or fails under OXWRT_STRICT_TESTS=1.
 
@@ -145,11 +149,24 @@ struct Rig {
     stop: Arc<AtomicBool>,
     lease: Arc<Mutex<Option<String>>>,
     netd: Option<std::thread::JoinHandle<()>>,
+    /// netd as the device runs it (user netd, its capabilities only): [`Rig::as_user`].
+    netd_proc: Option<Proc>,
+    log: std::path::PathBuf,
     ula_file: std::path::PathBuf,
 }
 
 impl Rig {
     fn new(tag: &str, dhcpd_conf: &str) -> Rig {
+        Rig::start(tag, dhcpd_conf, false)
+    }
+
+    /// netd as the device runs it: its own binary as uid 101 with NET_ADMIN, NET_RAW and
+    /// NET_BIND_SERVICE only (package.toml); what it did is read from its log.
+    fn as_user(tag: &str, dhcpd_conf: &str) -> Rig {
+        Rig::start(tag, dhcpd_conf, true)
+    }
+
+    fn start(tag: &str, dhcpd_conf: &str, as_user: bool) -> Rig {
         let isp_ns = Netns::new(&format!("{tag}i"));
         let rtr = Netns::new(&format!("{tag}r"));
         let host = Netns::new(&format!("{tag}h"));
@@ -158,10 +175,42 @@ impl Rig {
         host.ip(&["link", "set", "eth0", "up"]);
         let isp = isp(&isp_ns, &format!("{tag}-isp"), dhcpd_conf);
         let root = tempdir(&format!("{tag}-router"));
-        std::fs::write(root.join("etc/oxwrt/network.toml"), ROUTER).unwrap();
+        // As the device: no lan.ula, netd makes one up.
+        let network = if as_user { ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "") } else { ROUTER.to_string() };
+        std::fs::write(root.join("etc/oxwrt/network.toml"), network).unwrap();
         let paths = Paths::under(&root);
         let stop = Arc::new(AtomicBool::new(false));
         let lease: Arc<Mutex<Option<String>>> = Arc::default();
+        let log = root.join("netd.log");
+        let ula_file = root.join("etc/oxwrt/netd/ula-prefix");
+        if as_user {
+            assert!(std::process::Command::new("chown").args(["-R", "101:101"]).arg(&root).status().unwrap().success());
+            let caps = "+net_admin,+net_raw,+net_bind_service";
+            let child = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &rtr.name,
+                    "setpriv",
+                    "--reuid",
+                    "101",
+                    "--regid",
+                    "101",
+                    "--clear-groups",
+                    "--inh-caps",
+                    caps,
+                    "--ambient-caps",
+                    caps,
+                    "--",
+                ])
+                .args([env!("CARGO_BIN_EXE_netd"), "--root"])
+                .arg(&root)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            return Rig { isp_ns, rtr, host, isp, stop, lease, netd: None, netd_proc: Some(Proc(Some(child))), log, ula_file };
+        }
         let netd = {
             let (stop, seen) = (stop.clone(), lease.clone());
             rtr.spawn(move || {
@@ -173,7 +222,7 @@ impl Rig {
                 }
             })
         };
-        Rig { isp_ns, rtr, host, isp, stop, lease, netd: Some(netd), ula_file: root.join("etc/oxwrt/netd/ula-prefix") }
+        Rig { isp_ns, rtr, host, isp, stop, lease, netd: Some(netd), netd_proc: None, log, ula_file }
     }
 
     /// The delegated prefix netd holds (its first address), once it holds one that `ok`.
@@ -195,6 +244,7 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
+        self.netd_proc = None;
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.netd.take() {
             let _ = t.join();
@@ -342,4 +392,38 @@ fn a_renumbered_prefix_reaches_the_lan_and_the_old_one_is_deprecated() {
     assert!(router_old.contains(&old64.to_string().trim_end_matches("::").to_string()), "the router's old LAN address is deprecated:\n{router_old}");
     let unreachable = sh(&rig.rtr, "ip -6 route show type unreachable");
     assert!(unreachable.contains(&format!("{new}/60")) && !unreachable.contains(&format!("{old}/60")), "{unreachable}");
+}
+
+/// As the device runs it: netd's own binary as user netd (uid 101) with its three
+/// capabilities, the ULA prefix made up (lan.ula unset) and kept in netd's directory; the
+/// delegated prefix, the WAN's accept_ra and IPv6 forwarding set, a LAN host with an
+/// address of it; nothing in the log is an ERROR.
+#[test]
+fn netd_as_its_user_runs_ipv6() {
+    if !can_run(&[
+        Prereq::program("radvd", "apt-get install radvd"),
+        Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
+        Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
+        Prereq::program("setpriv", "apt-get install util-linux"),
+    ]) {
+        return;
+    }
+    let rig = Rig::as_user("v6u", DHCPD6);
+    let log = || std::fs::read_to_string(&rig.log).unwrap_or_default();
+    let line = wait_for(LIMIT, || log().lines().find(|l| l.contains("ipv6: delegated prefix 2001:db8:100:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no delegated prefix in netd's log:\n{}", log()));
+    let lan = line.split("LAN ").nth(1).and_then(|s| s.split("::/64").next()).unwrap().to_string();
+    let ula = std::fs::read_to_string(&rig.ula_file).unwrap_or_else(|e| panic!("{}: {e}\n{}", rig.ula_file.display(), log()));
+    let ula: oxwrt_config::Ipv6Prefix = ula.trim().parse().unwrap();
+    assert!(ula.is_ula() && ula.prefix_len() == 48, "{ula}");
+    assert!(log().contains(&format!("made up the LAN's ULA prefix {ula}")), "{}", log());
+    for (key, want) in [("net/ipv6/conf/wan0/accept_ra", "2"), ("net/ipv6/conf/br-lan/accept_ra", "0"), ("net/ipv6/conf/all/forwarding", "1")] {
+        assert_eq!(sh(&rig.rtr, &format!("cat /proc/sys/{key}")).trim(), want, "{key}\n{}", log());
+    }
+    let addr = wait_for(LIMIT, || {
+        let out = sh(&rig.host, "ip -6 -o addr show dev eth0 scope global");
+        out.split_whitespace().find(|w| w.starts_with(&format!("{lan}:"))).map(str::to_string)
+    });
+    assert!(addr.is_some(), "the host has no address in {lan}::/64: {}\n{}", sh(&rig.host, "ip -6 addr"), log());
+    assert!(!log().contains("ERROR"), "{}", log());
 }
