@@ -113,7 +113,7 @@ pub const IPV6_SETTINGS: &[Setting] = &[
         key: "net/ipv6/conf/WAN/accept_ra",
         value: Value::Fixed("2"),
         why: "a router (forwarding on) ignores router advertisements unless accept_ra is 2; the ISP's give the WAN its default route (and SLAAC address)",
-        source: "kernel Documentation/networking/ip-sysctl.rst (accept_ra); RFC 7084 W-1",
+        source: "kernel Documentation/networking/ip-sysctl.rst (accept_ra); RFC 7084 4.2 (WAN-side configuration)",
         option: "CONFIG_IPV6",
     },
     Setting {
