@@ -6,8 +6,8 @@
 //! SLAAC) gets an address in the LAN /64 of it from netd's router advertisement, whose
 //! RDNSS is the router's ULA address (rdisc6); the laptop pings the ISP's IPv6 address and
 //! resolves the ISP's name through the router's DNS forwarder over IPv6 (dig); the ISP
-//! cannot ping the laptop (WAN to LAN: only established). netd's resident memory is
-//! printed.
+//! cannot ping the laptop (WAN to LAN: only established). Printed: the average ping time
+//! through the router for IPv4 and IPv6 (20 each), and netd's resident memory.
 
 use std::time::Duration;
 use xtask::context::Context;
@@ -98,6 +98,23 @@ fn ipv6_through_the_router(board_id: &str) {
     assert_eq!((status, out.trim()), (Some(0), lab::ISP_IP), "the ISP's name through the router's forwarder over IPv6");
     let (status, _) = lab.isp().exec(&["busybox", "ping", "-6", "-c", "2", "-W", "1", &addr]).wait(Duration::from_secs(5));
     assert_ne!(status, Some(0), "the ISP pinged the laptop {addr}: WAN to LAN must be dropped");
+
+    // Forwarding latency, IPv6 next to IPv4: 20 pings each from the laptop to the ISP (the
+    // laptop's IPv4 from the router's DHCP server, NAT'd).
+    r.laptop_lease(T);
+    let avg = |target: &str, v6: bool| -> Option<f64> {
+        let mut cmd = vec!["busybox", "ping"];
+        if v6 {
+            cmd.push("-6");
+        }
+        cmd.extend(["-c", "20", "-i", "0.2", "-W", "2", target]);
+        let (_, out) = r.laptop.exec(&cmd).wait(Duration::from_secs(30));
+        // "round-trip min/avg/max = 0.512/0.734/1.203 ms"
+        out.lines().find(|l| l.contains("min/avg/max"))?.split('=').nth(1)?.trim().split('/').nth(1)?.parse().ok()
+    };
+    let (v4, v6) = (avg(lab::ISP_IP, false), avg(lab::ISP_IP6, true));
+    eprintln!("{board_id}: ping through the router, average of 20: IPv4 {v4:?} ms, IPv6 {v6:?} ms");
+    assert!(v4.is_some() && v6.is_some(), "both families answer 20 pings: {v4:?} {v6:?}");
 
     let table = r.guest.shell("service");
     let pid = table.lines().find(|l| l.starts_with("netd ") && l.contains("running")).and_then(|l| l.split_whitespace().nth(2)).unwrap_or("?").to_string();
