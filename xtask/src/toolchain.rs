@@ -256,6 +256,7 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("rdisc6", "ndisc6", "IPv6 tests: a LAN host reads netd's router advertisements (RDNSS)"),
         ("dhclient", "isc-dhcp-client", "IPv6 tests: a LAN host asks netd's stateless DHCPv6 server (dhclient -S)"),
         ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
+        ("faketime", "faketime", "tests run a chronyd whose clock is wrong (timed must refuse it)"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
