@@ -827,6 +827,9 @@ impl Daemon {
         if net.dhcp.enabled && self.lan.is_none() {
             self.start_lan();
         }
+        if let Some(v6) = &mut self.v6 {
+            v6.links_changed(&mut self.rtnl, self.firewall_ok, now);
+        }
     }
 
     fn on_signal(&mut self) -> bool {

@@ -277,7 +277,7 @@ impl Ipv6 {
             return;
         }
         let Some((index, mac)) = index_of(rtnl, &self.lan_dev) else {
-            return crate::say!("ipv6: no LAN bridge {} yet; the LAN gets IPv6 once it exists", self.lan_dev);
+            return limited!(self.noisy, now, "ipv6: no LAN bridge {} yet; the LAN gets IPv6 once it exists", self.lan_dev);
         };
         crate::sysctl::apply_device(Path::new("/proc/sys"), "LAN", &self.lan_dev);
         let ula = self.ula64();
@@ -308,10 +308,10 @@ impl Ipv6 {
         if self.wan.is_some() {
             return;
         }
-        crate::sysctl::apply_device(Path::new("/proc/sys"), "WAN", &self.wan_dev);
         let Some((index, mac)) = index_of(rtnl, &self.wan_dev) else {
-            return crate::say!("ipv6: no WAN device {} yet", self.wan_dev);
+            return limited!(self.noisy, now, "ipv6: no WAN device {} yet; DHCPv6 starts once it exists", self.wan_dev);
         };
+        crate::sysctl::apply_device(Path::new("/proc/sys"), "WAN", &self.wan_dev);
         match client_socket(&self.wan_dev) {
             Ok(sock) => {
                 let mac = mac.unwrap_or([2, 0, 0, 0, 0, 1]);
@@ -320,6 +320,17 @@ impl Ipv6 {
                 crate::say!("ipv6: DHCPv6 client on {} asking for a /{} prefix", self.wan_dev, self.pd_len);
             }
             Err(e) => crate::say!("ipv6: cannot open the DHCPv6 client socket on {} (udp 546): {e}; no delegated prefix", self.wan_dev),
+        }
+    }
+
+    /// Links came or went: starts the sides that could not start for want of their device
+    /// (the WAN's only when `wan_ok`: the firewall is in place).
+    pub fn links_changed(&mut self, rtnl: &mut Rtnl, wan_ok: bool, now: Instant) {
+        if self.lan.is_none() {
+            self.start_lan(rtnl, now);
+        }
+        if wan_ok && self.wan.is_none() {
+            self.start_wan(rtnl, now);
         }
     }
 

@@ -170,10 +170,44 @@ impl Rig {
         let isp_ns = Netns::new(&format!("{tag}i"));
         let rtr = Netns::new(&format!("{tag}r"));
         let host = Netns::new(&format!("{tag}h"));
-        isp_ns.ip(&["link", "add", "isp0", "type", "veth", "peer", "name", "wan0", "netns", &rtr.name]);
+        Rig::wire_wan(&isp_ns, &rtr);
         rtr.ip(&["link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &host.name]);
         host.ip(&["link", "set", "eth0", "up"]);
         let isp = isp(&isp_ns, &format!("{tag}-isp"), dhcpd_conf);
+        Rig::run(isp_ns, rtr, host, isp, tag, as_user)
+    }
+
+    /// The cable between the ISP and the router.
+    fn wire_wan(isp_ns: &Netns, rtr: &Netns) {
+        isp_ns.ip(&["link", "add", "isp0", "type", "veth", "peer", "name", "wan0", "netns", &rtr.name]);
+    }
+
+    /// netd started before its WAN device exists (a VLAN or USB device that comes later):
+    /// the ISP's side is set up, the cable plugged in `delay` after netd started.
+    fn late_wan(tag: &str, dhcpd_conf: &str, delay: Duration) -> Rig {
+        let isp_ns = Netns::new(&format!("{tag}i"));
+        let rtr = Netns::new(&format!("{tag}r"));
+        let host = Netns::new(&format!("{tag}h"));
+        rtr.ip(&["link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", &host.name]);
+        host.ip(&["link", "set", "eth0", "up"]);
+        // This host's kernel has no dummy devices: a veth pair inside the ISP stands in.
+        isp_ns.veth("isp0", "isp0p");
+        let isp = isp(&isp_ns, &format!("{tag}-isp"), dhcpd_conf);
+        let mut rig = Rig::run(isp_ns, rtr, host, isp, tag, false);
+        std::thread::sleep(delay);
+        // dhcpd and radvd keep running on isp0: a veth end of the same name replaces the
+        // stand-in, with the addresses added again.
+        rig.isp_ns.ip(&["link", "del", "isp0"]);
+        Rig::wire_wan(&rig.isp_ns, &rig.rtr);
+        rig.isp_ns.ip(&["addr", "add", "2001:db8:ffff::1/64", "dev", "isp0", "nodad"]);
+        rig.isp_ns.ip(&["addr", "add", "2001:db8:ffff::53/64", "dev", "isp0", "nodad"]);
+        rig.isp_ns.ip(&["link", "set", "isp0", "up"]);
+        // dhcpd binds to the device it found at start: started again on the new one.
+        rig.isp.dhcpd(&rig.isp_ns, dhcpd_conf);
+        rig
+    }
+
+    fn run(isp_ns: Netns, rtr: Netns, host: Netns, isp: Isp, tag: &str, as_user: bool) -> Rig {
         let root = tempdir(&format!("{tag}-router"));
         // As the device: no lan.ula, netd makes one up.
         let network = if as_user { ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "") } else { ROUTER.to_string() };
@@ -426,4 +460,22 @@ fn netd_as_its_user_runs_ipv6() {
     });
     assert!(addr.is_some(), "the host has no address in {lan}::/64: {}\n{}", sh(&rig.host, "ip -6 addr"), log());
     assert!(!log().contains("ERROR"), "{}", log());
+}
+
+/// The WAN device appears only after netd started: DHCPv6 starts when it does (the link
+/// event), and the prefix is delegated.
+#[test]
+fn dhcpv6_starts_when_the_wan_device_appears() {
+    if !can_run(&[
+        Prereq::program("radvd", "apt-get install radvd"),
+        Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
+        Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
+    ]) {
+        return;
+    }
+    let rig = Rig::late_wan("v6l", DHCPD6, Duration::from_secs(2));
+    let prefix = rig.delegated(LIMIT, |l| l.starts_with("Some(\"2001:db8:100:"));
+    let lan = lan64(prefix);
+    let addr = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, lan)));
+    assert!(addr.is_some(), "the host has an address in {lan}/64");
 }
