@@ -25,6 +25,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use xtask::context::Context;
 use xtask::tools::lab::{self, Lab};
+use xtask::tools::load;
 use xtask::tools::qemu::Guest;
 
 const BOOT: Duration = Duration::from_secs(300);
@@ -103,131 +104,28 @@ fn routes_and_keeps_time(board_id: &str) {
     floods(&mut r, &addr);
 }
 
-/// netd's pid and resident memory (KiB), from the guest's `service` and /proc.
-fn netd_rss_kib(g: &mut Guest) -> u64 {
-    let table = g.shell("service");
-    let pid: u32 = table
-        .lines()
-        .find(|l| l.starts_with("netd ") && l.contains("running"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no running netd in `service`:\n{table}"));
-    let st = g.shell(&format!("cat /proc/{pid}/status"));
-    st.lines()
-        .find_map(|l| l.trim().strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS for netd ({pid}):\n{st}"))
-}
-
-/// A DNS query for `name` (A).
-fn query(id: u16, name: &str) -> Vec<u8> {
-    netproto::dns::Message::query(id, netproto::dns::Name::from_ascii(name).unwrap(), 1).encode().unwrap()
-}
-
 /// The floods of the module docs, each bounded in count and time, then: netd's RSS grew by
 /// less than its budget, it answers DNS, the laptop renews its lease.
 fn floods(r: &mut lab::Router, laptop_addr: &str) {
     let budget_line = r.guest.wait_for_log("netd: memory budget", T);
     let budget_kib: u64 = budget_line.split("memory budget ").nth(1).and_then(|t| t.split(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("{budget_line}"));
-    let before = netd_rss_kib(&mut r.guest);
+    let before = load::rss_kib(&mut r.guest, "netd");
     let router: std::net::SocketAddr = "192.168.1.1:53".parse().unwrap();
-
-    // DNS over TCP: 16 connections, each writing 64 KiB of queries and reading nothing.
-    let tcp = r.laptop.run(move || {
-        use std::io::Write;
-        let mut conns = Vec::new();
-        for c in 0..16u16 {
-            let Ok(mut s) = std::net::TcpStream::connect_timeout(&router, Duration::from_secs(5)) else { continue };
-            s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
-            let mut buf = Vec::new();
-            for i in 0..400u16 {
-                let q = query(i, &format!("t{c}-{i}.{}", lab::FLOOD_DOMAIN));
-                buf.extend_from_slice(&(q.len() as u16).to_be_bytes());
-                buf.extend_from_slice(&q);
-            }
-            let _ = s.write_all(&buf); // netd may close it: that is the point
-            conns.push(s);
-        }
-        conns.len()
-    });
+    let tcp = load::dns_tcp_flood(&r.laptop, router, 16, 400, lab::FLOOD_DOMAIN);
     assert!(tcp > 0, "no DNS-over-TCP connection to the router");
-
-    // UDP: 2,000 distinct answered names (the cache), then 500 never answered (in flight).
-    let (answered, _) = r.laptop.run(move || {
-        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
-        let mut answered = 0;
-        let mut buf = [0u8; 1500];
-        let started = std::time::Instant::now();
-        for (i, name) in (0..2000).map(|i| format!("c{i}.{}", lab::FLOOD_DOMAIN)).chain((0..500).map(|i| format!("s{i}.{}", lab::SLOW_DOMAIN))).enumerate() {
-            let _ = s.send_to(&query(i as u16, &name), router);
-            while s.recv(&mut buf).is_ok() {
-                answered += 1;
-            }
-            if i % 50 == 49 {
-                std::thread::sleep(Duration::from_millis(20)); // at most ~2,500 queries/s
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                break;
-            }
-        }
-        (answered, ())
-    });
-    assert!(answered > 0, "the router answered none of the flood's queries");
-
-    // DHCP: 400 clients with made-up MACs (DISCOVER, then REQUEST what was offered).
-    let leased = r.laptop.run(|| {
-        use netproto::dhcp::{Message, MessageType, FLAG_BROADCAST};
-        let s = std::net::UdpSocket::bind("0.0.0.0:68").unwrap();
-        s.set_broadcast(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-        let mut leased = 0;
-        let mut unanswered = 0;
-        let mut buf = [0u8; 1500];
-        let started = std::time::Instant::now();
-        for i in 0..400u32 {
-            let mac = [0x02, 0xf1, 0, 0, (i >> 8) as u8, i as u8];
-            let mut d = Message::request(MessageType::Discover, 0x0f00_0000 + i, mac);
-            d.flags = FLAG_BROADCAST;
-            let _ = s.send_to(&d.encode().unwrap(), "255.255.255.255:67");
-            let offer = loop {
-                match s.recv(&mut buf) {
-                    Ok(n) => match Message::parse(&buf[..n]) {
-                        Ok(m) if m.xid == d.xid && m.message_type() == Some(MessageType::Offer) => break Some(m),
-                        _ => continue,
-                    },
-                    Err(_) => break None,
-                }
-            };
-            if let Some(o) = offer {
-                let mut q = Message::request(MessageType::Request, d.xid, mac);
-                q.flags = FLAG_BROADCAST;
-                q.options.set_requested_ip(o.yiaddr);
-                if let Some(id) = o.options.server_id() {
-                    q.options.set_server_id(id);
-                }
-                let _ = s.send_to(&q.encode().unwrap(), "255.255.255.255:67");
-                leased += 1;
-                unanswered = 0;
-            } else {
-                unanswered += 1;
-            }
-            // The pool (or the lease table) is full: more would only wait out timeouts.
-            if unanswered >= 10 || started.elapsed() > Duration::from_secs(90) {
-                break;
-            }
-        }
-        leased
-    });
-    assert!(leased > 0, "no DHCP offer during the flood");
+    let names: Vec<String> = (0..2000).map(|i| format!("c{i}.{}", lab::FLOOD_DOMAIN)).chain((0..500).map(|i| format!("s{i}.{}", lab::SLOW_DOMAIN))).collect();
+    let udp = load::dns_udp(&r.laptop, router, names, 64, Duration::from_secs(60));
+    assert!(udp.answered > 0, "the router answered none of the flood's queries: {udp:?}");
+    let dhcp = load::dhcp_clients(&r.laptop, 400, Duration::from_secs(90));
+    assert!(dhcp.acked > 0, "no DHCP lease during the flood: {dhcp:?}");
 
     // Still serving, within budget.
     let (status, out) = r.laptop.exec(&["dig", "+short", "+time=2", "+tries=3", "@192.168.1.1", lab::ISP_NAME]).wait(T);
     assert_eq!((status, out.trim()), (Some(0), lab::ISP_IP), "DNS after the floods");
     let renewed = r.laptop_lease(T);
     assert_eq!(renewed, laptop_addr, "the laptop's lease after the floods");
-    let after = netd_rss_kib(&mut r.guest);
-    eprintln!("netd RSS {before} KiB before the floods, {after} KiB after (budget {budget_kib} KiB; {tcp} TCP connections, {answered} UDP answers, {leased} DHCP offers)");
+    let after = load::rss_kib(&mut r.guest, "netd");
+    eprintln!("netd RSS {before} KiB before the floods, {after} KiB after (budget {budget_kib} KiB; {tcp} TCP connections, {udp:?}, {dhcp:?})");
     assert!(after <= before + budget_kib, "netd grew from {before} to {after} KiB, more than its budget of {budget_kib} KiB");
 }
 

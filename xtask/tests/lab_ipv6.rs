@@ -116,8 +116,7 @@ fn ipv6_through_the_router(board_id: &str) {
     eprintln!("{board_id}: ping through the router, average of 20: IPv4 {v4:?} ms, IPv6 {v6:?} ms");
     assert!(v4.is_some() && v6.is_some(), "both families answer 20 pings: {v4:?} {v6:?}");
 
-    let table = r.guest.shell("service");
-    let pid = table.lines().find(|l| l.starts_with("netd ") && l.contains("running")).and_then(|l| l.split_whitespace().nth(2)).unwrap_or("?").to_string();
+    let pid = r.guest.service_pid("netd");
     let status = r.guest.shell(&format!("cat /proc/{pid}/status"));
     eprintln!("{board_id}: netd with IPv6: {}", status.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM")).collect::<Vec<_>>().join(", "));
 }

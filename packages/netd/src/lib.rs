@@ -16,6 +16,7 @@
 //! | [`hooks`] | the calls into [`nft`] and [`dns`]; their contract is documented there |
 //! | [`log`] | `netd: ` log lines, a rate limit for what packets make us log |
 //! | [`sysctl`] | the kernel settings for a router (conntrack size, timeouts, redirects, ...), set at start |
+//! | [`budget`] | the memory netd may hold for what clients and the network make it keep, from the RAM |
 //! | [`dhcpv6_client`] | the WAN's RFC 8415 client (prefix delegation) as a state machine (no clock, no socket) |
 //! | [`ra`] | the LAN's router advertisements (RFC 4861, RDNSS RFC 8106): content and schedule |
 //! | [`ipv6`] | `wan.ipv6 = "auto"`: the DHCPv6 and router advertisement sockets, LAN and WAN IPv6 addresses and routes |

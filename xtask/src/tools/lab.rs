@@ -258,13 +258,11 @@ impl Lab {
         }
         let launch = Launch {
             disk: Some(image),
-            efi: false,
-            http_port: None,
             exit_on_reboot: true,
-            append: String::new(),
             nics: Some(nics),
             devices: qemu_args.iter().map(|a| a.to_string()).collect(),
             netns: Some(ns.name.clone()),
+            ..Default::default()
         };
         let mut guest = Guest::start(ctx, board, launch);
         guest.wait_for("oxwrt: ready", boot);
