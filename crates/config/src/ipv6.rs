@@ -30,10 +30,10 @@ pub const PD_LENGTH_DEFAULT: u8 = 60;
 #[serde(rename_all = "lowercase")]
 pub enum WanIpv6 {
     /// No IPv6 on the WAN or LAN (netd leaves the kernel's IPv6 settings alone).
-    #[default]
     Off,
     /// Router advertisements accepted on the WAN, DHCPv6 prefix delegation, LAN
-    /// router advertisements.
+    /// router advertisements: the default, as on any current home router (RFC 7084).
+    #[default]
     Auto,
 }
 

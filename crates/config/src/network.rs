@@ -24,7 +24,7 @@
 //! # mtu = 1500                 # 576-9000; default: the device's own
 //! # mac = "02:00:00:00:00:01"  # override the WAN MAC address (unicast, not all zero)
 //! # hostname = "oxwrt"         # sent to the ISP in DHCP requests; default: /etc/hostname
-//! ipv6 = "off"                 # "auto": router advertisements and DHCPv6 prefix delegation
+//! ipv6 = "auto"                # "off": no IPv6; "auto": router advertisements and DHCPv6 prefix delegation
 //!                              # on the WAN, a /64 of it announced on the LAN
 //! ipv6_prefix_length = 60      # the delegated prefix length asked for (40-64; the ISP decides)
 //!
@@ -106,8 +106,8 @@ fn is_default_pd(v: &u8) -> bool {
     *v == PD_LENGTH_DEFAULT
 }
 
-fn is_off(v: &WanIpv6) -> bool {
-    *v == WanIpv6::Off
+fn is_auto(v: &WanIpv6) -> bool {
+    *v == WanIpv6::Auto
 }
 
 impl Default for Lan {
@@ -141,7 +141,7 @@ pub struct Wan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// IPv6 on the WAN (and so on the LAN).
-    #[serde(skip_serializing_if = "is_off")]
+    #[serde(skip_serializing_if = "is_auto")]
     pub ipv6: WanIpv6,
     /// The delegated prefix length asked for.
     #[serde(skip_serializing_if = "is_default_pd")]
@@ -159,7 +159,7 @@ impl Default for Wan {
             mtu: None,
             mac: None,
             hostname: None,
-            ipv6: WanIpv6::Off,
+            ipv6: WanIpv6::Auto,
             ipv6_prefix_length: PD_LENGTH_DEFAULT,
         }
     }
