@@ -119,10 +119,17 @@
 //! 258,704), x86_64-unknown-linux-musl 598,224 (xz 253,084), host glibc 621,816. The
 //! mipsel binary runs under `qemu-mipsel -cpu 4Kc` (MIPS32r1).
 
+pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod html;
 pub mod json;
+pub mod logs;
+pub mod pages;
+pub mod password;
+pub mod routes;
 pub mod server;
+pub mod session;
 pub mod status;
 
 /// The `webd` applet (`args[0]` is its name; the rest is [`cli`]): serves until it fails;
@@ -140,8 +147,9 @@ pub fn main(args: Vec<String>) -> i32 {
     let listen = match cmd {
         cli::Command::Help => return i32::from(std::io::stdout().lock().write_all(cli::USAGE.as_bytes()).is_err()),
         cli::Command::Version => return i32::from(writeln!(std::io::stdout().lock(), "webd {}", env!("CARGO_PKG_VERSION")).is_err()),
-        cli::Command::Run { listen } => listen,
+        cli::Command::Run { listen, config_dir, limits } => (listen, std::sync::Arc::new(app::App::new(config_dir, limits))),
     };
+    let (listen, app) = listen;
     let bound = if listen.is_empty() { server::bind_default() } else { server::bind_all(&listen) };
     let listeners = match bound {
         Ok(l) => l,
@@ -150,7 +158,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    match server::serve(listeners) {
+    match server::serve(listeners, app) {
         Ok(()) => 0,
         Err(e) => {
             log(format_args!("cannot serve: {}", server::describe(&e)));
