@@ -125,6 +125,7 @@ pub mod clients;
 pub mod html;
 pub mod json;
 pub mod logs;
+pub mod network;
 pub mod pages;
 pub mod password;
 pub mod routes;

@@ -19,7 +19,7 @@ use crate::session::Session;
 pub const FORMS: &[&str] = &["/system/password"];
 
 pub fn is_form(path: &str) -> bool {
-    FORMS.contains(&path)
+    FORMS.contains(&path) || crate::network::FORMS.contains(&path)
 }
 
 fn hostname() -> String {
@@ -35,6 +35,17 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
             html_page(StatusCode::OK, pages::overview(&st, &s.csrf, leases))
         }
         "/clients" => html_page(StatusCode::OK, crate::clients::page(&hostname(), &s.csrf)),
+        "/network" => {
+            let (c, errors) = match oxwrt_config::Config::load(&app.dir) {
+                Ok(c) => (c, Default::default()),
+                Err(e) => {
+                    let mut errors = crate::network::Errors::new();
+                    errors.insert(String::new(), vec![format!("The saved configuration cannot be used ({e}); the defaults are shown. Fix it on the console.")]);
+                    (oxwrt_config::Config::default(), errors)
+                }
+            };
+            html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &errors, None))
+        }
         "/system" => html_page(StatusCode::OK, system(app, &s.csrf, None)),
         "/logs" => html_page(StatusCode::OK, crate::logs::page(&hostname(), &s.csrf, &r.query_value("q"))),
         _ => crate::app::plain(StatusCode::NOT_FOUND, "not found\n"),
@@ -70,8 +81,32 @@ fn system(_app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
 pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
     match r.path.as_str() {
         "/system/password" => change_password(app, r, s).await,
+        p if crate::network::FORMS.contains(&p) => match crate::network::submit(&app.dir, r) {
+            Ok((c, moved)) => {
+                crate::log(format_args!("{} saved from the web UI ({})", oxwrt_config::NETWORK_FILE, r.path));
+                if moved {
+                    restart_self_later();
+                }
+                let notice = crate::network::saved_notice(&c, moved);
+                html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &Default::default(), Some(&notice)))
+            }
+            Err((c, errors)) => html_page(StatusCode::BAD_REQUEST, crate::network::page(&hostname(), &s.csrf, &c, Some(r), &errors, None)),
+        },
         _ => crate::app::plain(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// In 2 s (the answer is out by then), asks init to restart webd, which then listens on the
+/// new LAN address (`restart webd` on init's control socket: a member of group config may
+/// restart a service that runs as its own user).
+fn restart_self_later() {
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let done = tokio::task::spawn_blocking(|| oxinit::control::call(&oxinit::control::Request::Restart("webd".into()), &mut std::io::sink())).await;
+        if let Ok(Err(e)) = done {
+            crate::log(format_args!("the LAN address changed but webd cannot be restarted on it: {e}; run `service restart webd` on the console"));
+        }
+    });
 }
 
 /// The current password is checked like a login (throttled), then the new one stored;

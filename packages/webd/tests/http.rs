@@ -622,3 +622,91 @@ fn idle_connections_beyond_the_cap_time_out() {
     let mut buf = [0u8; 64];
     assert_eq!(first.read(&mut buf).expect("EOF, not a client-side timeout"), 0);
 }
+
+/// The network page edits network.toml and firewall.toml through oxwrt-config: valid input
+/// is saved (atomically, both files), invalid input is refused next to its field and
+/// nothing is written.
+#[test]
+fn network_page_saves_through_the_config_crate() {
+    let server = Server::start();
+    let mut b = Browser::new(&server);
+    b.set_password(PASSWORD);
+    let page = b.get("/network");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("value=\"192.168.1.1/24\""), "{}", page.body);
+    let token = page.csrf();
+    let main = |start: &str, lan: &str| {
+        vec![
+            ("csrf", token.clone()),
+            ("lan_address", lan.to_owned()),
+            ("dhcp_enabled", "on".to_owned()),
+            ("dhcp_start", start.to_owned()),
+            ("dhcp_end", "192.168.1.60".to_owned()),
+            ("lease_time", "1h".to_owned()),
+            ("wan_proto", "dhcp".to_owned()),
+            ("wan_address", String::new()),
+            ("wan_gateway", String::new()),
+            ("wan_dns", String::new()),
+        ]
+    };
+    let post = |b: &mut Browser, path: &str, f: &[(&str, String)]| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        b.post(path, &f)
+    };
+    let net = server.dir.path().join("network.toml");
+    // Outside the LAN: refused by the configuration's own rule, shown under the field.
+    let r = post(&mut b, "/network", &main("192.168.2.50", "192.168.1.1/24"));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let under = r.body.split("id=\"dhcp_start\"").nth(1).unwrap();
+    assert!(under.split("<label").next().unwrap().contains("<div class=\"err\">dhcp.start: "), "{}", r.body);
+    assert!(r.body.contains("value=\"192.168.2.50\""), "the input is kept: {}", r.body);
+    assert!(!net.exists(), "nothing saved");
+    // Not an address at all: the type's parser says so.
+    let r = post(&mut b, "/network", &main("192.168.1.50", "192.168.1.x/24"));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("<div class=\"err\">LAN address: "), "{}", r.body);
+    assert!(!net.exists());
+    // Valid: saved, and what is saved loads back through the crate.
+    let r = post(&mut b, "/network", &main("192.168.1.50", "192.168.1.1/24"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Saved and applied."), "{}", r.body);
+    let c = oxwrt_config::Config::load(server.dir.path()).unwrap();
+    assert_eq!(c.network.dhcp.pool(c.network.lan.address), ("192.168.1.50".parse().unwrap(), "192.168.1.60".parse().unwrap()));
+    assert_eq!(c.network.dhcp.lease_time.0, 3600);
+    // A port forward named with markup: saved or refused, but never markup on the page.
+    let xss = "<img src=x onerror=alert(1)>";
+    let f = [
+        ("csrf", token.clone()),
+        ("name", xss.into()),
+        ("proto", "tcp".into()),
+        ("wan_port", "8080".into()),
+        ("to", "192.168.1.20".into()),
+        ("to_port", "80".into()),
+    ];
+    let r = post(&mut b, "/network/forward/add", &f);
+    assert!(r.status == 200 || r.status == 400, "{}", r.body);
+    assert!(!r.body.contains(xss), "{}", r.body);
+    let mut web = f.clone();
+    web[1].1 = "web".into();
+    web[3].1 = "8081".into();
+    let r = post(&mut b, "/network/forward/add", &web);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<td class=\"name\">web</td>"), "{}", r.body);
+    let fw = oxwrt_config::Config::load(server.dir.path()).unwrap().firewall;
+    assert!(fw.forwards.iter().any(|f| f.name == "web" && f.wan_port.to_string() == "8081"), "{fw:?}");
+    let page = b.get("/network");
+    assert!(!page.body.contains(xss));
+    // A static lease, then removed.
+    let r = post(
+        &mut b,
+        "/network/lease/add",
+        &[("csrf", token.clone()), ("mac", "02:00:00:00:00:42".into()), ("ip", "192.168.1.42".into()), ("hostname", "nas".into())],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(oxwrt_config::Config::load(server.dir.path()).unwrap().network.dhcp.static_leases.len(), 1);
+    let r = post(&mut b, "/network/lease/delete", &[("csrf", token.clone()), ("index", "0".into())]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(oxwrt_config::Config::load(server.dir.path()).unwrap().network.dhcp.static_leases.is_empty());
+    let r = post(&mut b, "/network/lease/delete", &[("csrf", token.clone()), ("index", "0".into())]);
+    assert_eq!(r.status, 400, "a stale index is refused: {}", r.body);
+}
