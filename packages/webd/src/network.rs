@@ -292,15 +292,15 @@ pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors:
     )
 }
 
-/// Runs one of [`FORMS`] against the configuration in `dir`: Ok(the saved configuration
-/// and whether the LAN address changed), or Err(the configuration as it is, the errors).
-pub fn submit(dir: &std::path::Path, r: &Req) -> Result<(Config, bool), (Config, Errors)> {
+/// Runs one of [`FORMS`] against the configuration in `dir`: the configuration now on
+/// disk, and Ok(whether the LAN address changed) or Err(the errors; nothing saved).
+pub fn submit(dir: &std::path::Path, r: &Req) -> (Config, Result<bool, Errors>) {
     let mut c = match Config::load(dir) {
         Ok(c) => c,
         Err(e) => {
             let mut errors = Errors::new();
             add(&mut errors, "", format!("The saved configuration cannot be used ({e}); fix it on the console first."));
-            return Err((Config::default(), errors));
+            return (Config::default(), Err(errors));
         }
     };
     let before = c.clone();
@@ -312,18 +312,18 @@ pub fn submit(dir: &std::path::Path, r: &Req) -> Result<(Config, bool), (Config,
         _ => delete(&mut c.firewall.forwards, r, "forwards"),
     };
     if let Err(e) = changed {
-        return Err((before, e));
+        return (before, Err(e));
     }
     if let Err(p) = c.validate() {
-        return Err((before, errors_of(&p)));
+        return (before, Err(errors_of(&p)));
     }
     if let Err(e) = c.save(dir) {
         let mut errors = Errors::new();
         add(&mut errors, "", format!("Not saved: {e}"));
-        return Err((before, errors));
+        return (before, Err(errors));
     }
     let moved = before.network.lan.address != c.network.lan.address;
-    Ok((c, moved))
+    (c, Ok(moved))
 }
 
 /// A line for the page after a save.

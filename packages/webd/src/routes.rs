@@ -82,7 +82,7 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
     match r.path.as_str() {
         "/system/password" => change_password(app, r, s).await,
         p if crate::network::FORMS.contains(&p) => match crate::network::submit(&app.dir, r) {
-            Ok((c, moved)) => {
+            (c, Ok(moved)) => {
                 crate::log(format_args!("{} saved from the web UI ({})", oxwrt_config::NETWORK_FILE, r.path));
                 if moved {
                     restart_self_later();
@@ -90,7 +90,7 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                 let notice = crate::network::saved_notice(&c, moved);
                 html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &Default::default(), Some(&notice)))
             }
-            Err((c, errors)) => html_page(StatusCode::BAD_REQUEST, crate::network::page(&hostname(), &s.csrf, &c, Some(r), &errors, None)),
+            (c, Err(errors)) => html_page(StatusCode::BAD_REQUEST, crate::network::page(&hostname(), &s.csrf, &c, Some(r), &errors, None)),
         },
         _ => crate::app::plain(StatusCode::NOT_FOUND, "not found\n"),
     }
