@@ -102,6 +102,8 @@ pub struct Req {
     pub headers: HeaderMap,
     pub peer: IpAddr,
     pub form: HashMap<String, String>,
+    /// multipart/form-data parts by name (file uploads: the restore form).
+    pub files: HashMap<String, Vec<u8>>,
 }
 
 impl Req {
@@ -117,6 +119,37 @@ impl Req {
     pub fn cookie(&self, name: &str) -> Option<&str> {
         cookie(&self.headers, name)
     }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The parts of a multipart/form-data body (RFC 7578) as (name, bytes); None when it does
+/// not parse. Only what browsers send: one boundary, CRLF line ends, a
+/// `Content-Disposition: form-data; name="..."` per part. The body is already bounded by
+/// [`MAX_BODY`].
+pub fn multipart(content_type: &str, body: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let boundary = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary="))?.trim_matches('"');
+    if boundary.is_empty() || boundary.len() > 70 {
+        return None;
+    }
+    let delim = format!("--{boundary}");
+    let next = format!("\r\n--{boundary}");
+    let mut rest = &body[find(body, delim.as_bytes())? + delim.len()..];
+    let mut parts = Vec::new();
+    while !rest.starts_with(b"--") {
+        rest = rest.strip_prefix(b"\r\n")?;
+        let end = find(rest, b"\r\n\r\n")?;
+        let head = std::str::from_utf8(&rest[..end]).ok()?;
+        let disposition = head.split("\r\n").find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))?;
+        let name = disposition.split(';').find_map(|p| p.trim().strip_prefix("name=\""))?.strip_suffix('"')?;
+        rest = &rest[end + 4..];
+        let stop = find(rest, next.as_bytes())?;
+        parts.push((name.to_owned(), rest[..stop].to_vec()));
+        rest = &rest[stop + next.len()..];
+    }
+    Some(parts)
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -216,13 +249,27 @@ async fn answer(app: Arc<App>, peer: SocketAddr, req: Request<hyper::body::Incom
             }
             Err(_) => return plain(StatusCode::BAD_REQUEST, "bad request: the body could not be read\n"),
         };
-        for (k, v) in form_urlencoded::parse(&bytes) {
-            form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        let mut files = HashMap::new();
+        let ctype = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if ctype.to_ascii_lowercase().starts_with("multipart/form-data") {
+            let Some(fields) = multipart(ctype, &bytes) else {
+                return plain(StatusCode::BAD_REQUEST, "bad request: the multipart/form-data body does not parse\n");
+            };
+            for (k, v) in fields {
+                if let Ok(text) = std::str::from_utf8(&v) {
+                    form.entry(k.clone()).or_insert_with(|| text.to_owned());
+                }
+                files.entry(k).or_insert(v);
+            }
+        } else {
+            for (k, v) in form_urlencoded::parse(&bytes) {
+                form.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+            }
         }
-        let r = Req { method, path, query, headers: parts.headers, peer: peer.ip(), form };
+        let r = Req { method, path, query, headers: parts.headers, peer: peer.ip(), form, files };
         return post(&app, r).await;
     }
-    let r = Req { method, path, query, headers: req.into_parts().0.headers, peer: peer.ip(), form };
+    let r = Req { method, path, query, headers: req.into_parts().0.headers, peer: peer.ip(), form, files: HashMap::new() };
     get(&app, &r)
 }
 
@@ -267,7 +314,9 @@ fn session_of(app: &App, r: &Req, user: bool) -> Option<(String, Session)> {
 
 fn get(app: &App, r: &Req) -> Resp {
     let path = r.path.as_str();
-    let known = matches!(path, "/static/style.css" | "/static/app.js" | "/api/status" | "/setup" | "/login" | "/logout") || is_page(path);
+    let known = matches!(path, "/static/style.css" | "/static/app.js" | "/api/status" | "/setup" | "/login" | "/logout")
+        || is_page(path)
+        || crate::routes::DOWNLOADS.contains(&path);
     if !known {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -432,6 +481,16 @@ mod tests {
         assert!(!same_origin(&headers(&[host, ("referer", "http://192.168.1.10/")])));
         assert!(!same_origin(&headers(&[host, ("referer", "http://evil.example/http://192.168.1.1/")])));
         assert!(same_origin(&headers(&[host])), "not a browser: the token decides");
+    }
+
+    #[test]
+    fn multipart_parts() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n--XyZ\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"b.tar\"\r\nContent-Type: application/x-tar\r\n\r\n\x00\x01\r\n\x02\r\n--XyZ--\r\n";
+        let parts = multipart("multipart/form-data; boundary=XyZ", body).unwrap();
+        assert_eq!(parts, vec![("csrf".to_owned(), b"abc".to_vec()), ("archive".to_owned(), b"\x00\x01\r\n\x02".to_vec())]);
+        assert_eq!(multipart("multipart/form-data", body), None);
+        assert_eq!(multipart("multipart/form-data; boundary=other", body), None);
+        assert_eq!(multipart("multipart/form-data; boundary=XyZ", b"--XyZ\r\nno headers end"), None);
     }
 
     #[test]

@@ -16,7 +16,10 @@ use crate::password;
 use crate::session::Session;
 
 /// The form paths (POST) besides /setup, /login and /logout.
-pub const FORMS: &[&str] = &["/system/password"];
+pub const FORMS: &[&str] = &["/system/password", "/system/reboot", "/system/restore"];
+
+/// GET paths besides the menu's pages (downloads).
+pub const DOWNLOADS: &[&str] = &["/system/backup"];
 
 pub fn is_form(path: &str) -> bool {
     FORMS.contains(&path) || crate::network::FORMS.contains(&path)
@@ -47,12 +50,24 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
             html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &errors, None))
         }
         "/system" => html_page(StatusCode::OK, system(app, &s.csrf, None)),
+        "/system/backup" => match crate::system::backup(&app.dir) {
+            Ok(tar) => {
+                let mut resp = crate::app::with_body(StatusCode::OK, "application/x-tar", tar);
+                let name = format!("attachment; filename=\"{}-config.tar\"", hostname().replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"));
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&name) {
+                    resp.headers_mut().insert(hyper::header::CONTENT_DISPOSITION, v);
+                }
+                resp
+            }
+            Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &e)))),
+        },
         "/logs" => html_page(StatusCode::OK, crate::logs::page(&hostname(), &s.csrf, &r.query_value("q"))),
         _ => crate::app::plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
-/// The system page: hostname, password change. `msg`: (is it an error, text) after a form.
+/// The system page: password, reboot, backup and restore. `msg`: (is it an error, text)
+/// after a form.
 fn system(_app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
     layout(
         "System",
@@ -73,6 +88,23 @@ fn system(_app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
                 button type="submit" { "Change password" }
                 p { "Changing it logs out every session, this one too." }
             }
+            h2 { "Backup and restore" }
+            div.box {
+                p { a href="/system/backup" download { "Download the configuration" } " (network.toml and firewall.toml as a tar archive; not the password)." }
+                form method="post" action="/system/restore" enctype="multipart/form-data" {
+                    (pages::csrf_field(csrf))
+                    label for="archive" { "Restore from a backup (checked completely before anything is replaced)" }
+                    input #archive type="file" name="archive" accept=".tar,application/x-tar" required;
+                    br;
+                    button type="submit" { "Restore" }
+                }
+            }
+            h2 { "Reboot" }
+            form.box method="post" action="/system/reboot" {
+                (pages::csrf_field(csrf))
+                label { input type="checkbox" name="confirm" value="yes" required; " Yes, reboot the router now" }
+                button type="submit" { "Reboot" }
+            }
         },
     )
 }
@@ -81,6 +113,40 @@ fn system(_app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
 pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
     match r.path.as_str() {
         "/system/password" => change_password(app, r, s).await,
+        "/system/restore" => {
+            let Some(archive) = r.files.get("archive").filter(|a| !a.is_empty()) else {
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Choose a backup file to restore."))));
+            };
+            match crate::system::restore(&app.dir, archive) {
+                Ok(names) => {
+                    crate::log(format_args!("configuration restored from a backup in the web UI: {}", names.join(", ")));
+                    html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Restored {}; netd applies it now.", names.join(" and "))))))
+                }
+                Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &e)))),
+            }
+        }
+        "/system/reboot" => {
+            if r.field("confirm") != "yes" {
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Tick the box to confirm the reboot."))));
+            }
+            match tokio::task::spawn_blocking(crate::system::reboot).await {
+                Ok(Ok(())) => {
+                    crate::log(format_args!("reboot asked for in the web UI"));
+                    html_page(
+                        StatusCode::OK,
+                        pages::message(
+                            "Rebooting",
+                            &hostname(),
+                            None,
+                            "The router is rebooting; this page works again in about a minute.",
+                            Some(("/", "Back to the overview")),
+                        ),
+                    )
+                }
+                Ok(Err(e)) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("init refused the reboot: {e}"))))),
+                Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, "internal error")))),
+            }
+        }
         p if crate::network::FORMS.contains(&p) => match crate::network::submit(&app.dir, r) {
             (c, Ok(moved)) => {
                 crate::log(format_args!("{} saved from the web UI ({})", oxwrt_config::NETWORK_FILE, r.path));

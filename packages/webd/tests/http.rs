@@ -710,3 +710,88 @@ fn network_page_saves_through_the_config_crate() {
     let r = post(&mut b, "/network/lease/delete", &[("csrf", token.clone()), ("index", "0".into())]);
     assert_eq!(r.status, 400, "a stale index is refused: {}", r.body);
 }
+
+impl Browser<'_> {
+    /// A multipart/form-data POST with one file, as the restore form sends it.
+    fn upload(&mut self, path: &str, csrf: &str, file: &[u8]) -> Response {
+        let mut body = format!("--B0undary\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--B0undary\r\nContent-Disposition: form-data; name=\"archive\"; filename=\"b.tar\"\r\nContent-Type: application/x-tar\r\n\r\n").into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--B0undary--\r\n");
+        let mut s = self.server.connect();
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nContent-Type: multipart/form-data; boundary=B0undary\r\nContent-Length: {}\r\n",
+            self.server.host(),
+            self.server.origin(),
+            body.len()
+        );
+        for c in self.cookies() {
+            head.push_str(&c);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&body).unwrap();
+        read_response(&mut BufReader::new(s), false)
+    }
+}
+
+/// Backup downloads the configuration as tar; restore takes a checked archive back, and
+/// refuses a bad one without touching anything; reboot needs its confirmation.
+#[test]
+fn backup_restore_and_reboot() {
+    let server = Server::start();
+    let net = server.dir.path().join("network.toml");
+    std::fs::write(&net, "[lan]\naddress = \"10.7.0.1/24\"\n").unwrap();
+    let mut b = Browser::new(&server);
+    assert_eq!(b.get("/system/backup").header("location"), Some("/setup"));
+    b.set_password(PASSWORD);
+    let token = b.token();
+    let mut s = server.connect();
+    write!(s, "GET /system/backup HTTP/1.1\r\nHost: {}\r\nCookie: oxwrt_session={}\r\n\r\n", server.host(), b.session.clone().unwrap()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    let mut len = 0;
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+        if line.to_ascii_lowercase().starts_with("content-disposition:") {
+            assert!(line.contains("attachment; filename="), "{line}");
+        }
+    }
+    let mut tar = vec![0; len];
+    r.read_exact(&mut tar).unwrap();
+    assert!(tar.windows(12).any(|w| w == b"network.toml"));
+    assert!(!tar.windows(13).any(|w| w == b"webd.password"), "no password in a backup");
+    // Restore onto a changed configuration: it comes back.
+    std::fs::write(&net, "[lan]\naddress = \"10.9.0.1/24\"\n").unwrap();
+    let resp = b.upload("/system/restore", &token, &tar);
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert!(resp.body.contains("Restored network.toml"), "{}", resp.body);
+    assert_eq!(std::fs::read_to_string(&net).unwrap(), "[lan]\naddress = \"10.7.0.1/24\"\n");
+    // A bad archive: refused, nothing replaced.
+    let mut bad = tar.clone();
+    let at = bad.windows(10).position(|w| w == b"10.7.0.1/2").unwrap();
+    bad[at + 9] = b'9'; // 10.7.0.1/94: invalid (the ustar checksum covers only the header)
+    std::fs::write(&net, "[lan]\naddress = \"10.9.0.1/24\"\n").unwrap();
+    let resp = b.upload("/system/restore", &token, &bad);
+    assert_eq!(resp.status, 400, "{}", resp.body);
+    assert!(resp.body.contains("invalid, nothing was restored"), "{}", resp.body);
+    assert_eq!(std::fs::read_to_string(&net).unwrap(), "[lan]\naddress = \"10.9.0.1/24\"\n");
+    let resp = b.upload("/system/restore", "wrong-token", &tar);
+    assert_eq!(resp.status, 403);
+    // Reboot: only with the box ticked; on this host there is no init to ask.
+    let resp = b.post("/system/reboot", &[("csrf", &token)]);
+    assert_eq!(resp.status, 400);
+    assert!(resp.body.contains("Tick the box"), "{}", resp.body);
+    let resp = b.post("/system/reboot", &[("csrf", &token), ("confirm", "yes")]);
+    assert_eq!(resp.status, 500, "{}", resp.body);
+    assert!(resp.body.contains("cannot reach init at /run/init.sock"), "{}", resp.body);
+}
