@@ -16,7 +16,7 @@ use crate::password;
 use crate::session::Session;
 
 /// The form paths (POST) besides /setup, /login and /logout.
-pub const FORMS: &[&str] = &["/system/password", "/system/reboot", "/system/restore"];
+pub const FORMS: &[&str] = &["/system/password", "/system/reboot", "/system/restore", "/system/factory-reset"];
 
 /// GET paths besides the menu's pages (downloads).
 pub const DOWNLOADS: &[&str] = &["/system/backup"];
@@ -105,6 +105,15 @@ fn system(_app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
                 label { input type="checkbox" name="confirm" value="yes" required; " Yes, reboot the router now" }
                 button type="submit" { "Reboot" }
             }
+            h2 { "Factory reset" }
+            form.box method="post" action="/system/factory-reset" {
+                (pages::csrf_field(csrf))
+                p { "Erases every change made to this router (settings, password, leases) and reboots with the image's defaults; the web UI then asks for a new password." }
+                label for="confirm_reset" { "Type RESET to confirm" }
+                input #confirm_reset name="confirm" required pattern="RESET" autocomplete="off";
+                br;
+                button type="submit" { "Factory reset" }
+            }
         },
     )
 }
@@ -123,6 +132,29 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                     html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Restored {}; netd applies it now.", names.join(" and "))))))
                 }
                 Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &e)))),
+            }
+        }
+        "/system/factory-reset" => {
+            if r.field("confirm") != "RESET" {
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Type RESET (capitals) to confirm the factory reset."))));
+            }
+            let dir = app.dir.clone();
+            match tokio::task::spawn_blocking(move || crate::system::factory_reset(&dir)).await {
+                Ok(Ok(())) => {
+                    crate::log(format_args!("factory reset asked for in the web UI: rebooting"));
+                    html_page(
+                        StatusCode::OK,
+                        pages::message(
+                            "Factory reset",
+                            &hostname(),
+                            None,
+                            "The router is rebooting with its defaults. Then open it at its default address and set a new password.",
+                            None,
+                        ),
+                    )
+                }
+                Ok(Err(e)) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("No factory reset: {e}"))))),
+                Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, "internal error")))),
             }
         }
         "/system/reboot" => {

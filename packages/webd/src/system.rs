@@ -1,5 +1,6 @@
 //! The system page's work: backup (the configuration as a tar archive), restore (an
-//! archive checked completely before anything is replaced), reboot (through init).
+//! archive checked completely before anything is replaced), reboot (through init), factory
+//! reset (a marker init acts on at the next boot, then a reboot).
 //!
 //! A backup holds the configuration files of /etc/oxwrt that the UI knows how to check
 //! ([`RESTORABLE`]: network.toml, firewall.toml), not the password (a secret: its hash is
@@ -83,6 +84,22 @@ pub fn restore(dir: &Path, bytes: &[u8]) -> Result<Vec<&'static str>, String> {
         done.push(*name);
     }
     Ok(done)
+}
+
+/// The factory-reset marker's name in the configuration directory (init's
+/// `FACTORY_RESET_MARKER`: /etc/oxwrt/.factory-reset in the writable layer).
+pub const RESET_MARKER: &str = ".factory-reset";
+
+/// Factory reset: writes the marker, then asks init to reboot; init empties the writable
+/// layer before it mounts it (packages/init/src/mounts.rs). If the reboot is refused the
+/// marker is removed again (no reset at some later reboot).
+pub fn factory_reset(dir: &Path) -> Result<(), String> {
+    let marker = dir.join(RESET_MARKER);
+    oxwrt_config::write_atomic(&marker, b"factory reset asked for in the web UI\n")
+        .map_err(|e| format!("cannot write {}: {}", marker.display(), crate::server::describe(&e)))?;
+    reboot().inspect_err(|_| {
+        let _ = std::fs::remove_file(&marker);
+    })
 }
 
 /// Asks init for a clean reboot (control socket `reboot`, which group config may send).

@@ -794,4 +794,11 @@ fn backup_restore_and_reboot() {
     let resp = b.post("/system/reboot", &[("csrf", &token), ("confirm", "yes")]);
     assert_eq!(resp.status, 500, "{}", resp.body);
     assert!(resp.body.contains("cannot reach init at /run/init.sock"), "{}", resp.body);
+    // Factory reset: only with RESET typed; without init the marker is taken back.
+    let resp = b.post("/system/factory-reset", &[("csrf", &token), ("confirm", "reset")]);
+    assert_eq!(resp.status, 400);
+    let resp = b.post("/system/factory-reset", &[("csrf", &token), ("confirm", "RESET")]);
+    assert_eq!(resp.status, 500, "{}", resp.body);
+    assert!(resp.body.contains("No factory reset: cannot reach init"), "{}", resp.body);
+    assert!(!server.dir.path().join(".factory-reset").exists());
 }
