@@ -21,6 +21,7 @@ pub mod firewall;
 pub mod init;
 pub mod network;
 mod problem;
+pub mod rollback;
 mod save;
 pub mod span;
 pub mod types;

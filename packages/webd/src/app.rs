@@ -55,13 +55,22 @@ pub struct App {
     params: OnceLock<Params>,
     /// Serializes setting the password (first boot, change).
     setting: Mutex<()>,
+    /// How long a risky change waits for its confirmation (`--confirm-window`, 90 s).
+    pub confirm_window: std::time::Duration,
 }
 
 pub type Resp = Response<Full<Bytes>>;
 
 impl App {
-    pub fn new(dir: PathBuf, limits: Limits) -> App {
-        App { dir, sessions: Mutex::new(Sessions::new(limits)), throttle: Mutex::new(Throttle::default()), params: OnceLock::new(), setting: Mutex::new(()) }
+    pub fn new(dir: PathBuf, limits: Limits, confirm_window: std::time::Duration) -> App {
+        App {
+            dir,
+            sessions: Mutex::new(Sessions::new(limits)),
+            throttle: Mutex::new(Throttle::default()),
+            params: OnceLock::new(),
+            setting: Mutex::new(()),
+            confirm_window,
+        }
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
@@ -91,6 +100,49 @@ impl App {
         crate::log(format_args!("password {}; all sessions ended", if first { "set" } else { "changed" }));
         Ok(())
     }
+}
+
+/// At webd's start: a pending change whose window is over (or from an earlier boot) is
+/// rolled back now, before webd binds the LAN address; one still in its window keeps
+/// its deadline (webd restarted itself on a new LAN address). True when one is left pending.
+pub fn rollback_at_start(dir: &std::path::Path) -> bool {
+    use oxwrt_config::rollback;
+    let Some(p) = rollback::pending(dir) else { return false };
+    if !p.expired(&rollback::boot_id(), rollback::uptime()) {
+        return true;
+    }
+    match rollback::revert(dir) {
+        Ok(names) => crate::log(format_args!("unconfirmed change rolled back at start: {} restored", names.join(", "))),
+        Err(e) => crate::log(format_args!("cannot roll back the unconfirmed change in {}/.rollback: {e}", dir.display())),
+    }
+    false
+}
+
+/// Waits for the pending change's deadline, then rolls it back if nobody kept it; if that
+/// moves the LAN address back, webd restarts on it. Call within the runtime.
+pub fn watch_rollback(app: Arc<App>) {
+    use oxwrt_config::rollback;
+    tokio::spawn(async move {
+        loop {
+            let Some(p) = rollback::pending(&app.dir) else { return };
+            let now = rollback::uptime();
+            if p.expired(&rollback::boot_id(), now) {
+                let lan = |d: &std::path::Path| oxwrt_config::Config::load(d).ok().map(|c| c.network.lan.address);
+                let before = lan(&app.dir);
+                match rollback::revert(&app.dir) {
+                    Ok(names) => {
+                        crate::log(format_args!("change not kept within {} s: rolled back ({} restored)", app.confirm_window.as_secs(), names.join(", ")))
+                    }
+                    Err(e) => crate::log(format_args!("change not kept, but the rollback failed: {e}; fix /etc/oxwrt on the console")),
+                }
+                if lan(&app.dir) != before {
+                    crate::routes::restart_self_later();
+                }
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs((p.deadline - now).clamp(1, 5))).await;
+        }
+    });
 }
 
 /// A parsed request, ready for the routes.

@@ -19,6 +19,8 @@ oxwrt web interface (docs/web-ui.md).
                        file webd.password and the files the pages edit
   --session-idle SECS  a session ends after this long without a page or form (900)
   --session-max SECS   and after this long in any case (43200)
+  --confirm-window SECS  a change to the LAN, WAN or firewall is rolled back unless
+                       kept within this long (90)
   -h, --help      this text
   -V, --version   print the version
 
@@ -32,6 +34,7 @@ pub enum Command {
         listen: Vec<SocketAddr>,
         config_dir: PathBuf,
         limits: Limits,
+        confirm_window: Duration,
     },
     Help,
     Version,
@@ -42,6 +45,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     let mut listen = Vec::new();
     let mut config_dir = PathBuf::from(oxwrt_config::DIR);
     let mut limits = Limits::default();
+    let mut confirm_window = oxwrt_config::rollback::WINDOW;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -51,7 +55,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
         match name.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
-            "--listen" | "--config-dir" | "--session-idle" | "--session-max" => {}
+            "--listen" | "--config-dir" | "--session-idle" | "--session-max" | "--confirm-window" => {}
             a => return Err(format!("unknown argument '{a}'")),
         }
         let value = match inline.or_else(|| args.next()) {
@@ -69,10 +73,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             }
             "--config-dir" => config_dir = PathBuf::from(value),
             "--session-idle" => limits.idle = secs(&value)?,
+            "--confirm-window" => confirm_window = secs(&value)?,
             _ => limits.absolute = secs(&value)?,
         }
     }
-    Ok(Command::Run { listen, config_dir, limits })
+    Ok(Command::Run { listen, config_dir, limits, confirm_window })
 }
 
 #[cfg(test)]
@@ -85,7 +90,10 @@ mod tests {
 
     #[test]
     fn defaults_to_no_explicit_address() {
-        assert_eq!(parse(&[]), Ok(Command::Run { listen: vec![], config_dir: "/etc/oxwrt".into(), limits: Limits::default() }));
+        assert_eq!(
+            parse(&[]),
+            Ok(Command::Run { listen: vec![], config_dir: "/etc/oxwrt".into(), limits: Limits::default(), confirm_window: oxwrt_config::rollback::WINDOW })
+        );
     }
 
     #[test]
@@ -122,7 +130,7 @@ mod tests {
         let limits = Limits { idle: Duration::from_secs(5), absolute: Duration::from_secs(60) };
         assert_eq!(
             parse(&["--config-dir=/tmp/x", "--session-idle", "5", "--session-max=60"]),
-            Ok(Command::Run { listen: vec![], config_dir: "/tmp/x".into(), limits })
+            Ok(Command::Run { listen: vec![], config_dir: "/tmp/x".into(), limits, confirm_window: oxwrt_config::rollback::WINDOW })
         );
     }
 }

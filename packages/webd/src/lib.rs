@@ -149,9 +149,12 @@ pub fn main(args: Vec<String>) -> i32 {
     let listen = match cmd {
         cli::Command::Help => return i32::from(std::io::stdout().lock().write_all(cli::USAGE.as_bytes()).is_err()),
         cli::Command::Version => return i32::from(writeln!(std::io::stdout().lock(), "webd {}", env!("CARGO_PKG_VERSION")).is_err()),
-        cli::Command::Run { listen, config_dir, limits } => (listen, std::sync::Arc::new(app::App::new(config_dir, limits))),
+        cli::Command::Run { listen, config_dir, limits, confirm_window } => {
+            let pending = app::rollback_at_start(&config_dir);
+            (listen, std::sync::Arc::new(app::App::new(config_dir, limits, confirm_window)), pending)
+        }
     };
-    let (listen, app) = listen;
+    let (listen, app, pending) = listen;
     let bound = if listen.is_empty() { server::bind_default() } else { server::bind_all(&listen) };
     let listeners = match bound {
         Ok(l) => l,
@@ -160,7 +163,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    match server::serve(listeners, app) {
+    match server::serve(listeners, app, pending) {
         Ok(()) => 0,
         Err(e) => {
             log(format_args!("cannot serve: {}", server::describe(&e)));

@@ -20,7 +20,7 @@ use crate::app::Req;
 use crate::pages::{csrf_field, layout};
 
 /// The form paths of this page.
-pub const FORMS: &[&str] = &["/network", "/network/lease/add", "/network/lease/delete", "/network/forward/add", "/network/forward/delete"];
+pub const FORMS: &[&str] = &["/network", "/network/lease/add", "/network/lease/delete", "/network/forward/add", "/network/forward/delete", "/network/confirm"];
 
 /// What went wrong, by form field (or "" for the page as a whole).
 pub type Errors = HashMap<String, Vec<String>>;
@@ -191,7 +191,7 @@ fn errs(errors: &Errors, field: &str) -> Markup {
 }
 
 /// The page. `input`: the refused form to show again; `notice`: a line on top (saved).
-pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors: &Errors, notice: Option<&str>) -> Markup {
+pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors: &Errors, notice: Option<&str>, pending_left: Option<u64>) -> Markup {
     let n = &c.network;
     let (start, end) = n.dhcp.pool(n.lan.address);
     let main_input = input.filter(|r| r.path == "/network");
@@ -205,6 +205,7 @@ pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors:
         Some(csrf),
         html! {
             @if let Some(t) = notice { p.ok { (t) } }
+            @if let Some(left) = pending_left { (pending_box(csrf, left)) }
             (errs(errors, ""))
             form.box method="post" action="/network" {
                 (csrf_field(csrf))
@@ -292,9 +293,26 @@ pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors:
     )
 }
 
+/// What a saved change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    /// The LAN address changed (webd must listen on the new one).
+    pub moved: bool,
+    /// The change can cut the browser off (LAN address, WAN, firewall): it waits for a
+    /// confirmation until this deadline (seconds since boot), else it is rolled back.
+    pub confirm_by: Option<u64>,
+}
+
+/// Whether a change from `a` to `b` can cut off whoever makes it.
+pub fn risky(a: &Config, b: &Config) -> bool {
+    a.network.lan.address != b.network.lan.address || a.network.wan != b.network.wan || a.firewall != b.firewall
+}
+
 /// Runs one of [`FORMS`] against the configuration in `dir`: the configuration now on
-/// disk, and Ok(whether the LAN address changed) or Err(the errors; nothing saved).
-pub fn submit(dir: &std::path::Path, r: &Req) -> (Config, Result<bool, Errors>) {
+/// disk, and Ok(what was saved) or Err(the errors; nothing saved). A risky change
+/// ([`risky`]) is saved with a rollback pending for `window` (`oxwrt_config::rollback`);
+/// while one is pending, no other change is taken.
+pub fn submit(dir: &std::path::Path, r: &Req, window: std::time::Duration) -> (Config, Result<Saved, Errors>) {
     let mut c = match Config::load(dir) {
         Ok(c) => c,
         Err(e) => {
@@ -317,24 +335,57 @@ pub fn submit(dir: &std::path::Path, r: &Req) -> (Config, Result<bool, Errors>) 
     if let Err(p) = c.validate() {
         return (before, Err(errors_of(&p)));
     }
+    if oxwrt_config::rollback::pending(dir).is_some() {
+        let mut errors = Errors::new();
+        add(&mut errors, "", "A change is waiting for its confirmation: keep it (button above) or let it roll back, then try again.".into());
+        return (before, Err(errors));
+    }
+    let mut confirm_by = None;
+    if risky(&before, &c) {
+        let deadline = oxwrt_config::rollback::uptime() + window.as_secs();
+        let files = [oxwrt_config::NETWORK_FILE, oxwrt_config::FIREWALL_FILE];
+        if let Err(e) = oxwrt_config::rollback::begin(dir, &files, &oxwrt_config::rollback::boot_id(), deadline) {
+            let mut errors = Errors::new();
+            add(&mut errors, "", format!("Not saved: the previous files cannot be kept for a rollback ({e})."));
+            return (before, Err(errors));
+        }
+        confirm_by = Some(deadline);
+    }
     if let Err(e) = c.save(dir) {
+        let _ = oxwrt_config::rollback::revert(dir);
         let mut errors = Errors::new();
         add(&mut errors, "", format!("Not saved: {e}"));
         return (before, Err(errors));
     }
     let moved = before.network.lan.address != c.network.lan.address;
-    (c, Ok(moved))
+    (c, Ok(Saved { moved, confirm_by }))
 }
 
 /// A line for the page after a save.
-pub fn saved_notice(c: &Config, moved: bool) -> String {
-    if moved {
+pub fn saved_notice(c: &Config, saved: Saved, window: std::time::Duration) -> String {
+    let confirm = if saved.confirm_by.is_some() {
+        format!(" Keep it with the button on the network page within {} s, or the previous settings come back by themselves.", window.as_secs())
+    } else {
+        String::new()
+    };
+    if saved.moved {
+        let at = c.network.lan.address.addr();
         format!(
-            "Saved. The router moves to {}: continue at http://{}/ (this page's address no longer works).",
-            c.network.lan.address,
-            c.network.lan.address.addr()
+            "Applied. The router moves to {}: renew your address (or reconnect), log in at http://{at}/network and keep the change there.{confirm}",
+            c.network.lan.address
         )
     } else {
-        "Saved and applied.".into()
+        format!("Saved and applied.{confirm}")
+    }
+}
+
+/// The confirmation box of a pending change (`left`: seconds), above the forms.
+pub fn pending_box(csrf: &str, left: u64) -> Markup {
+    html! {
+        form.box method="post" action="/network/confirm" {
+            (csrf_field(csrf))
+            p.err { "A change to the LAN, WAN or firewall is applied but not kept yet: " (left) " s left, then the previous settings come back." }
+            button type="submit" { "Keep this configuration" }
+        }
     }
 }

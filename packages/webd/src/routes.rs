@@ -47,7 +47,7 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
                     (oxwrt_config::Config::default(), errors)
                 }
             };
-            html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &errors, None))
+            html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &errors, None, pending_left(app)))
         }
         "/system" => html_page(StatusCode::OK, system(app, &s.csrf, None)),
         "/system/backup" => match crate::system::backup(&app.dir) {
@@ -179,25 +179,52 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                 Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, "internal error")))),
             }
         }
-        p if crate::network::FORMS.contains(&p) => match crate::network::submit(&app.dir, r) {
-            (c, Ok(moved)) => {
-                crate::log(format_args!("{} saved from the web UI ({})", oxwrt_config::NETWORK_FILE, r.path));
-                if moved {
+        "/network/confirm" => {
+            let c = oxwrt_config::Config::load(&app.dir).unwrap_or_default();
+            let (code, notice) = match oxwrt_config::rollback::pending(&app.dir) {
+                None => (StatusCode::CONFLICT, "Nothing was waiting for a confirmation (kept already, or rolled back)."),
+                Some(_) => match oxwrt_config::rollback::confirm(&app.dir) {
+                    Ok(()) => {
+                        crate::log(format_args!("configuration change kept (confirmed in the web UI)"));
+                        (StatusCode::OK, "Kept.")
+                    }
+                    Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "The confirmation could not be written; the change will roll back."),
+                },
+            };
+            html_page(code, crate::network::page(&hostname(), &s.csrf, &c, None, &Default::default(), Some(notice), pending_left(app)))
+        }
+        p if crate::network::FORMS.contains(&p) => match crate::network::submit(&app.dir, r, app.confirm_window) {
+            (c, Ok(saved)) => {
+                crate::log(format_args!(
+                    "{} saved from the web UI ({}){}",
+                    oxwrt_config::NETWORK_FILE,
+                    r.path,
+                    if saved.confirm_by.is_some() { "; rolled back unless kept in time" } else { "" }
+                ));
+                if saved.confirm_by.is_some() {
+                    crate::app::watch_rollback(app.clone());
+                }
+                if saved.moved {
                     restart_self_later();
                 }
-                let notice = crate::network::saved_notice(&c, moved);
-                html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &Default::default(), Some(&notice)))
+                let notice = crate::network::saved_notice(&c, saved, app.confirm_window);
+                html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &Default::default(), Some(&notice), pending_left(app)))
             }
-            (c, Err(errors)) => html_page(StatusCode::BAD_REQUEST, crate::network::page(&hostname(), &s.csrf, &c, Some(r), &errors, None)),
+            (c, Err(errors)) => html_page(StatusCode::BAD_REQUEST, crate::network::page(&hostname(), &s.csrf, &c, Some(r), &errors, None, pending_left(app))),
         },
         _ => crate::app::plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
+/// Seconds left for the pending change's confirmation, if one is pending.
+fn pending_left(app: &App) -> Option<u64> {
+    oxwrt_config::rollback::pending(&app.dir).map(|p| p.deadline.saturating_sub(oxwrt_config::rollback::uptime()))
+}
+
 /// In 2 s (the answer is out by then), asks init to restart webd, which then listens on the
 /// new LAN address (`restart webd` on init's control socket: a member of group config may
 /// restart a service that runs as its own user).
-fn restart_self_later() {
+pub fn restart_self_later() {
     tokio::spawn(async {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let done = tokio::task::spawn_blocking(|| oxinit::control::call(&oxinit::control::Request::Restart("webd".into()), &mut std::io::sink())).await;

@@ -207,10 +207,14 @@ pub fn own_hostname() -> String {
 
 /// Serve on these listeners until the process is killed. Logs each listener's address.
 /// Returns only if the runtime cannot start.
-pub fn serve(listeners: Vec<TcpListener>, app: Arc<App>) -> io::Result<()> {
+/// `pending`: a change waits for its confirmation (watched from the start).
+pub fn serve(listeners: Vec<TcpListener>, app: Arc<App>, pending: bool) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        if pending {
+            crate::app::watch_rollback(app.clone());
+        }
         for l in listeners {
             l.set_nonblocking(true)?;
             let l = tokio::net::TcpListener::from_std(l)?;

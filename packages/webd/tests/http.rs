@@ -686,12 +686,17 @@ fn network_page_saves_through_the_config_crate() {
     let r = post(&mut b, "/network/forward/add", &f);
     assert!(r.status == 200 || r.status == 400, "{}", r.body);
     assert!(!r.body.contains(xss), "{}", r.body);
+    // A firewall change waits for its confirmation; keep it.
+    assert!(r.body.contains("Keep this configuration"), "{}", r.body);
+    let r = post(&mut b, "/network/confirm", &[("csrf", token.clone())]);
+    assert_eq!(r.status, 200, "{}", r.body);
     let mut web = f.clone();
     web[1].1 = "web".into();
     web[3].1 = "8081".into();
     let r = post(&mut b, "/network/forward/add", &web);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("<td class=\"name\">web</td>"), "{}", r.body);
+    assert_eq!(post(&mut b, "/network/confirm", &[("csrf", token.clone())]).status, 200);
     let fw = oxwrt_config::Config::load(server.dir.path()).unwrap().firewall;
     assert!(fw.forwards.iter().any(|f| f.name == "web" && f.wan_port.to_string() == "8081"), "{fw:?}");
     let page = b.get("/network");
@@ -801,4 +806,78 @@ fn backup_restore_and_reboot() {
     assert_eq!(resp.status, 500, "{}", resp.body);
     assert!(resp.body.contains("No factory reset: cannot reach init"), "{}", resp.body);
     assert!(!server.dir.path().join(".factory-reset").exists());
+}
+
+/// A LAN, WAN or firewall change not kept within the window comes back by itself; one
+/// kept stays; one change at a time; an expired marker is rolled back when webd starts.
+#[test]
+fn risky_changes_roll_back_unless_kept() {
+    let server = Server::start_with(&["--confirm-window", "3"]);
+    let mut b = Browser::new(&server);
+    b.set_password(PASSWORD);
+    let token = b.get("/network").csrf();
+    let net = server.dir.path().join("network.toml");
+    let fields = |lan: &str, proto: &str, addr: &str, gw: &str| {
+        vec![
+            ("csrf", token.clone()),
+            ("lan_address", lan.to_owned()),
+            ("dhcp_enabled", "on".to_owned()),
+            ("dhcp_start", String::new()),
+            ("dhcp_end", String::new()),
+            ("lease_time", "12h".to_owned()),
+            ("wan_proto", proto.to_owned()),
+            ("wan_address", addr.to_owned()),
+            ("wan_gateway", gw.to_owned()),
+            ("wan_dns", String::new()),
+        ]
+    };
+    let post = |b: &mut Browser, path: &str, f: &[(&str, String)]| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        b.post(path, &f)
+    };
+    let lan = || oxwrt_config::Config::load(server.dir.path()).unwrap().network.lan.address.to_string();
+    // Move the LAN, do not confirm: back after the window.
+    let r = post(&mut b, "/network", &fields("192.168.7.1/24", "dhcp", "", ""));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("http://192.168.7.1/network") && r.body.contains("Keep this configuration"), "{}", r.body);
+    assert_eq!(lan(), "192.168.7.1/24");
+    assert!(server.dir.path().join(".rollback/pending").exists());
+    // One change at a time.
+    let r = post(&mut b, "/network", &fields("192.168.8.1/24", "dhcp", "", ""));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("waiting for its confirmation"), "{}", r.body);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && server.dir.path().join(".rollback/pending").exists() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(start.elapsed() >= Duration::from_secs(1), "rolled back too early");
+    assert!(!server.dir.path().join(".rollback").exists(), "not rolled back after the window");
+    assert!(!net.exists() || lan() == "192.168.1.1/24", "the previous LAN address is back: {}", std::fs::read_to_string(&net).unwrap_or_default());
+    // A WAN change kept in time stays.
+    let r = post(&mut b, "/network", &fields("192.168.1.1/24", "static", "203.0.113.2/24", "203.0.113.1"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(&mut b, "/network/confirm", &[("csrf", token.clone())]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Kept."));
+    std::thread::sleep(Duration::from_secs(4));
+    let c = oxwrt_config::Config::load(server.dir.path()).unwrap();
+    assert_eq!(c.network.wan.proto, oxwrt_config::WanProto::Static);
+    assert_eq!(post(&mut b, "/network/confirm", &[("csrf", token.clone())]).status, 409, "nothing pending");
+    drop(server);
+
+    // A marker left by an earlier boot (a power cut in the window): webd rolls it back
+    // before it starts serving.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("network.toml"), "[lan]\naddress = \"10.0.0.1/24\"\n").unwrap();
+    oxwrt_config::rollback::begin(dir.path(), &["network.toml"], "another-boot", 1).unwrap();
+    std::fs::write(dir.path().join("network.toml"), "[lan]\naddress = \"10.9.9.1/24\"\n").unwrap();
+    let out = Command::new(WEBD).args(["--listen", "127.0.0.1:0", "--config-dir"]).arg(dir.path()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = out;
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("unconfirmed change rolled back at start: network.toml restored"), "{line}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("network.toml")).unwrap(), "[lan]\naddress = \"10.0.0.1/24\"\n");
 }
