@@ -103,7 +103,8 @@ mod tests {
             Ok(Command::Run {
                 listen: vec!["127.0.0.1:8080".parse().unwrap(), "[::1]:80".parse().unwrap()],
                 config_dir: "/etc/oxwrt".into(),
-                limits: Limits::default()
+                limits: Limits::default(),
+                confirm_window: oxwrt_config::rollback::WINDOW
             })
         );
     }
