@@ -92,12 +92,23 @@ impl App {
         if first && !matches!(password::load(&self.dir), Ok(None)) {
             return Err("a password is already set: log in".into());
         }
-        let hash = Hash::new(new, self.params()).ok_or("the password could not be hashed (scrypt parameters refused)")?;
+        let params = self.params();
+        let started = Instant::now();
+        let hash = Hash::new(new, params).ok_or("the password could not be hashed (scrypt parameters refused)")?;
+        let took = started.elapsed();
         password::store(&self.dir, &hash).map_err(|e| {
             format!("cannot write {}: {}; check that /etc/oxwrt is writable by group config", password::path(&self.dir).display(), server::describe(&e))
         })?;
         self.sessions().clear();
-        crate::log(format_args!("password {}; all sessions ended", if first { "set" } else { "changed" }));
+        crate::log(format_args!(
+            "password {} (scrypt N=2^{} r={} p={}: {} KiB, {} ms here); all sessions ended",
+            if first { "set" } else { "changed" },
+            params.ln,
+            params.r,
+            params.p,
+            (128u64 * u64::from(params.r)) << params.ln >> 10,
+            took.as_millis()
+        ));
         Ok(())
     }
 }
