@@ -252,6 +252,8 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
         ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
+        ("chromium", "chromium", "the web UI's tests run a real browser, headless"),
+        ("chromedriver", "chromium-driver", "the web UI's tests drive chromium over WebDriver"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
     }
