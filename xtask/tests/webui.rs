@@ -297,7 +297,13 @@ fn webui_in_a_browser(board_id: &str) {
     b.go("/system");
     b.screenshot("system");
     b.go("/logs");
-    assert!(b.text("#log").contains("webd"), "the log ring shows webd's lines");
+    let log = b.text("#log");
+    assert!(log.contains("webd"), "the log ring shows webd's lines");
+    // What the first password cost on this board (docs/benchmarks.md): kept beside the
+    // screenshots.
+    let cost = log.lines().find(|l| l.contains("password set (scrypt")).unwrap_or_else(|| panic!("no `password set` line in the log:\n{log}"));
+    std::fs::write(b.shots.join("login-cost.txt"), format!("{cost}\n")).unwrap();
+    eprintln!("{board_id}: {cost}");
     b.screenshot("logs");
     b.no_dialog();
 }
