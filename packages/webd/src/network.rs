@@ -1,5 +1,5 @@
-//! The network page: LAN address and DHCP pool, static leases, WAN (DHCP or static), port
-//! forwards, the firewall's WAN ping. It edits /etc/oxwrt/network.toml and firewall.toml
+//! The network page: LAN address and DHCP pool, static leases, WAN (DHCP or static), DNS
+//! (upstreams, local domain, rebinding protection), port forwards, the firewall's WAN ping. It edits /etc/oxwrt/network.toml and firewall.toml
 //! only through `oxwrt_config`: the form's text is parsed with the crate's own types
 //! (`Ipv4Cidr`, `MacAddr`, `PortRange`, ...), the whole configuration is validated by
 //! `Config::validate` (the rules the files obey, so the page can never save what netd would
@@ -37,10 +37,14 @@ fn field_of(key: &str) -> &'static str {
         "wan.address" => "wan_address",
         "wan.gateway" => "wan_gateway",
         "wan.dns" => "wan_dns",
+        "dns.upstream" => "dns_upstream",
+        "dns.local_domain" | "dhcp.domain" => "dns_domain",
+        "dns.rebind_protection" => "dns_rebind",
         k if k.starts_with("dhcp.static") => "leases",
         k if k.starts_with("forward") => "forwards",
         k if k.starts_with("wan") => "wan_proto",
         k if k.starts_with("dhcp") => "dhcp_start",
+        k if k.starts_with("dns") => "dns_upstream",
         _ => "",
     }
 }
@@ -99,12 +103,18 @@ pub fn apply_main(c: &mut Config, r: &Req) -> Result<(), Errors> {
     };
     let wan_address = opt::<Ipv4Cidr>(&mut e, "wan_address", "WAN address", r.field("wan_address"));
     let gateway = opt::<Ipv4Addr>(&mut e, "wan_gateway", "gateway", r.field("wan_gateway"));
-    let mut dns = Vec::new();
-    for w in r.field("wan_dns").split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
-        if let Some(a) = parse::<Ipv4Addr>(&mut e, "wan_dns", "DNS server", w) {
-            dns.push(a);
+    let list = |e: &mut Errors, field: &str| {
+        let mut out = Vec::new();
+        for w in r.field(field).split(|c: char| c == ',' || c.is_whitespace()).filter(|w| !w.is_empty()) {
+            if let Some(a) = parse::<Ipv4Addr>(e, field, "DNS server", w) {
+                out.push(a);
+            }
         }
-    }
+        out
+    };
+    let dns = list(&mut e, "wan_dns");
+    let upstream = list(&mut e, "dns_upstream");
+    let domain = r.field("dns_domain").trim().to_owned();
     if !e.is_empty() {
         return Err(e);
     }
@@ -122,6 +132,14 @@ pub fn apply_main(c: &mut Config, r: &Req) -> Result<(), Errors> {
     n.wan.address = wan_address;
     n.wan.gateway = gateway;
     n.wan.dns = dns;
+    n.dns.upstream = upstream;
+    // The local domain: the DHCP domain is what clients get and what the forwarder answers
+    // for (dns.local_domain unset follows it).
+    if !domain.is_empty() {
+        n.dhcp.domain = domain;
+        n.dns.local_domain = None;
+    }
+    n.dns.rebind_protection = r.field("dns_rebind") == "on";
     c.firewall.wan_ping = r.field("wan_ping") == "on";
     Ok(())
 }
@@ -199,6 +217,7 @@ pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors:
     let checked = |field: &str, current: bool| main_input.map_or(current, |r| r.field(field) == "on");
     let proto = v("wan_proto", if n.wan.proto == WanProto::Static { "static".into() } else { "dhcp".into() });
     let dns = n.wan.dns.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+    let upstream = n.dns.upstream.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
     layout(
         "Network",
         hostname,
@@ -240,6 +259,14 @@ pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors:
                 label for="wan_dns" { "Static: DNS servers (space separated)" }
                 input #wan_dns name="wan_dns" value=(v("wan_dns", dns));
                 (errs(errors, "wan_dns"))
+                h2 { "DNS" }
+                label for="dns_upstream" { "Upstream servers (space separated; empty: the ISP's)" }
+                input #dns_upstream name="dns_upstream" value=(v("dns_upstream", upstream));
+                (errs(errors, "dns_upstream"))
+                label for="dns_domain" { "Local domain (names of clients and static leases: NAME.DOMAIN)" }
+                input #dns_domain name="dns_domain" value=(v("dns_domain", n.dns.local_domain.clone().unwrap_or_else(|| n.dhcp.domain.clone())));
+                (errs(errors, "dns_domain"))
+                label { input type="checkbox" name="dns_rebind" checked[checked("dns_rebind", n.dns.rebind_protection)]; " Rebinding protection (drop public names that resolve to private addresses)" }
                 h2 { "Firewall" }
                 label { input type="checkbox" name="wan_ping" checked[checked("wan_ping", c.firewall.wan_ping)]; " Answer ping from the WAN" }
                 br;

@@ -647,6 +647,9 @@ fn network_page_saves_through_the_config_crate() {
             ("wan_address", String::new()),
             ("wan_gateway", String::new()),
             ("wan_dns", String::new()),
+            ("dns_upstream", "1.1.1.1 9.9.9.9".to_owned()),
+            ("dns_domain", "home".to_owned()),
+            ("dns_rebind", "on".to_owned()),
         ]
     };
     let post = |b: &mut Browser, path: &str, f: &[(&str, String)]| {
@@ -654,6 +657,14 @@ fn network_page_saves_through_the_config_crate() {
         b.post(path, &f)
     };
     let net = server.dir.path().join("network.toml");
+    // A DNS server that is not an address: refused under its field.
+    let mut bad = main("192.168.1.50", "192.168.1.1/24");
+    bad[10].1 = "1.1.1.1 dns.example".into();
+    let r = post(&mut b, "/network", &bad);
+    assert_eq!(r.status, 400);
+    let under = r.body.split("id=\"dns_upstream\"").nth(1).unwrap();
+    assert!(under.split("<label").next().unwrap().contains("<div class=\"err\">DNS server: "), "{}", r.body);
+    assert!(!net.exists());
     // Outside the LAN: refused by the configuration's own rule, shown under the field.
     let r = post(&mut b, "/network", &main("192.168.2.50", "192.168.1.1/24"));
     assert_eq!(r.status, 400, "{}", r.body);
@@ -673,6 +684,9 @@ fn network_page_saves_through_the_config_crate() {
     let c = oxwrt_config::Config::load(server.dir.path()).unwrap();
     assert_eq!(c.network.dhcp.pool(c.network.lan.address), ("192.168.1.50".parse().unwrap(), "192.168.1.60".parse().unwrap()));
     assert_eq!(c.network.dhcp.lease_time.0, 3600);
+    assert_eq!(c.network.dns.upstream, vec!["1.1.1.1".parse::<std::net::Ipv4Addr>().unwrap(), "9.9.9.9".parse().unwrap()]);
+    assert_eq!(c.network.dhcp.domain, "home");
+    assert!(c.network.dns.rebind_protection);
     // A port forward named with markup: saved or refused, but never markup on the page.
     let xss = "<img src=x onerror=alert(1)>";
     let f = [
