@@ -43,7 +43,10 @@ pub fn main() -> ! {
         Ok(_) => {}
         Err(e) => say(format!("WARNING: cannot roll back the unconfirmed change in /etc/oxwrt/.rollback: {e}")),
     }
-    let hostname = fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).unwrap_or_else(|| "oxwrt".into());
+    // The web UI's (/etc/oxwrt/hostname, if valid), else the image's, else "oxwrt".
+    let read = |p: &str| fs::read_to_string(p).ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    let set = read(&format!("{}/{}", oxwrt_config::DIR, oxwrt_config::HOSTNAME_FILE)).filter(|h| oxwrt_config::check_hostname(h).is_ok());
+    let hostname = set.or_else(|| read("/etc/hostname")).unwrap_or_else(|| "oxwrt".into());
     if let Err(e) = nix::unistd::sethostname(&hostname) {
         say(format!("cannot set hostname {hostname}: {e}"));
     }

@@ -16,7 +16,7 @@ use crate::password;
 use crate::session::Session;
 
 /// The form paths (POST) besides /setup, /login and /logout.
-pub const FORMS: &[&str] = &["/system/password", "/system/reboot", "/system/restore", "/system/factory-reset"];
+pub const FORMS: &[&str] = &["/system/hostname", "/system/password", "/system/reboot", "/system/restore", "/system/factory-reset"];
 
 /// GET paths besides the menu's pages (downloads).
 pub const DOWNLOADS: &[&str] = &["/system/backup"];
@@ -66,14 +66,27 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
     }
 }
 
-/// The system page: password, reboot, backup and restore. `msg`: (is it an error, text)
+/// The hostname saved for the next boot (/etc/oxwrt/hostname), if any.
+fn saved_hostname(app: &App) -> Option<String> {
+    std::fs::read_to_string(app.dir.join(oxwrt_config::HOSTNAME_FILE)).ok().map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
+}
+
+/// The system page: hostname, password, reboot, backup and restore. `msg`: (is it an error, text)
 /// after a form.
-fn system(_app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
+fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
     layout(
         "System",
         &hostname(),
         Some(csrf),
         html! {
+            h2 { "Hostname" }
+            form.box method="post" action="/system/hostname" {
+                (pages::csrf_field(csrf))
+                label for="hostname" { "Name of the router (letters, digits and '-'; takes effect at the next reboot)" }
+                input #hostname name="hostname" value=(saved_hostname(app).unwrap_or_else(hostname)) required maxlength="63";
+                br;
+                button type="submit" { "Save" }
+            }
             h2 { "Password" }
             form.box method="post" action="/system/password" {
                 (pages::csrf_field(csrf))
@@ -122,6 +135,20 @@ fn system(_app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
 pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
     match r.path.as_str() {
         "/system/password" => change_password(app, r, s).await,
+        "/system/hostname" => {
+            let name = r.field("hostname").trim();
+            if let Err(e) = oxwrt_config::check_hostname(name) {
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &format!("Not saved: {e}.")))));
+            }
+            let path = app.dir.join(oxwrt_config::HOSTNAME_FILE);
+            match oxwrt_config::write_atomic(&path, format!("{name}\n").as_bytes()) {
+                Ok(()) => html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Saved: the router is called {name} from the next reboot."))))),
+                Err(e) => html_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    system(app, &s.csrf, Some((true, &format!("cannot write {}: {}", path.display(), crate::server::describe(&e))))),
+                ),
+            }
+        }
         "/system/restore" => {
             let Some(archive) = r.files.get("archive").filter(|a| !a.is_empty()) else {
                 return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Choose a backup file to restore."))));

@@ -895,3 +895,22 @@ fn risky_changes_roll_back_unless_kept() {
     assert!(line.contains("unconfirmed change rolled back at start: network.toml restored"), "{line}");
     assert_eq!(std::fs::read_to_string(dir.path().join("network.toml")).unwrap(), "[lan]\naddress = \"10.0.0.1/24\"\n");
 }
+
+/// The hostname: a DNS label or nothing; markup is refused and shown as text.
+#[test]
+fn hostname_is_a_label_and_markup_is_text() {
+    let server = Server::start();
+    let mut b = Browser::new(&server);
+    b.set_password(PASSWORD);
+    let token = b.token();
+    let xss = "<img src=x onerror=alert(1)>";
+    let r = b.post("/system/hostname", &[("csrf", &token), ("hostname", xss)]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!r.body.contains(xss), "{}", r.body);
+    assert!(r.body.contains("&lt;img src=x onerror=alert(1)&gt;"), "{}", r.body);
+    assert!(!server.dir.path().join("hostname").exists());
+    let r = b.post("/system/hostname", &[("csrf", &token), ("hostname", "gateway-1")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(std::fs::read_to_string(server.dir.path().join("hostname")).unwrap(), "gateway-1\n");
+    assert!(b.get("/system").body.contains("value=\"gateway-1\""));
+}
