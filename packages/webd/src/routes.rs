@@ -153,6 +153,10 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
             let Some(archive) = r.files.get("archive").filter(|a| !a.is_empty()) else {
                 return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Choose a backup file to restore."))));
             };
+            if oxwrt_config::rollback::pending(&app.dir).is_some() {
+                let msg = "A network change is waiting for its confirmation: keep it or let it roll back (network page), then restore.";
+                return html_page(StatusCode::CONFLICT, system(app, &s.csrf, Some((true, msg))));
+            }
             match crate::system::restore(&app.dir, archive) {
                 Ok(names) => {
                     crate::log(format_args!("configuration restored from a backup in the web UI: {}", names.join(", ")));

@@ -806,6 +806,12 @@ fn backup_restore_and_reboot() {
     assert_eq!(std::fs::read_to_string(&net).unwrap(), "[lan]\naddress = \"10.9.0.1/24\"\n");
     let resp = b.upload("/system/restore", "wrong-token", &tar);
     assert_eq!(resp.status, 403);
+    // Not while a network change waits for its confirmation (its rollback would undo it).
+    oxwrt_config::rollback::begin(server.dir.path(), &["network.toml"], "test", u64::MAX).unwrap();
+    let resp = b.upload("/system/restore", &token, &tar);
+    assert_eq!(resp.status, 409, "{}", resp.body);
+    assert!(resp.body.contains("waiting for its confirmation"), "{}", resp.body);
+    oxwrt_config::rollback::confirm(server.dir.path()).unwrap();
     // Reboot: only with the box ticked; on this host there is no init to ask.
     let resp = b.post("/system/reboot", &[("csrf", &token)]);
     assert_eq!(resp.status, 400);
