@@ -8,7 +8,7 @@
 //! menu is [`MENU`]. The SQM and VPN pages (sqmd, vpnd) add an entry there and a route in
 //! `app.rs` when their daemons' status interfaces exist.
 
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 use crate::html::{format_kib, format_uptime};
 use crate::status::Status;
@@ -176,11 +176,6 @@ pub fn overview(st: &Status, csrf: &str, clients: usize) -> Markup {
 /// Rendered markup as a String.
 pub fn render(m: Markup) -> String {
     m.into_string()
-}
-
-/// Text that is already markup (only constants of this crate).
-pub fn trusted(s: &'static str) -> PreEscaped<&'static str> {
-    PreEscaped(s)
 }
 
 #[cfg(test)]
