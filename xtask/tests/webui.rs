@@ -342,6 +342,34 @@ fn webui_in_a_browser(board_id: &str) {
     assert_eq!(value, "192.168.1.1/24", "the previous LAN address is in the form again");
     assert!(b.find_all("form[action='/network/confirm']").is_empty(), "nothing pending");
     b.no_dialog();
+
+    // Moved again and kept from the new address: the laptop renews into the new subnet,
+    // logs in there (webd restarted: a new session) and keeps the change.
+    b.fill("#lan_address", "192.168.3.1/24");
+    b.fill("#dhcp_start", "");
+    b.fill("#dhcp_end", "");
+    b.submit("form[action='/network'] button[type=submit]");
+    let main = b.text("main");
+    assert!(main.contains("http://192.168.3.1/network"), "{main}");
+    std::thread::sleep(Duration::from_secs(3)); // netd reloads a second after the file is replaced
+    let addr = renew(&r, "laptop");
+    assert!(addr.starts_with("192.168.3."), "lease {addr} after the move");
+    let moved = oxwrt_testkit::netns::wait_for(Duration::from_secs(60), || {
+        std::thread::sleep(Duration::from_secs(2));
+        answers("192.168.3.1").then_some(())
+    });
+    assert!(moved.is_some(), "nothing answers on 192.168.3.1\n{}", r.guest.tail());
+    b.cmd("POST", "/url", Some(json!({"url": "http://192.168.3.1/network"}))).unwrap();
+    if b.url().ends_with("/login") {
+        b.fill("#password", PASSWORD);
+        b.submit("main button[type=submit]");
+        b.cmd("POST", "/url", Some(json!({"url": "http://192.168.3.1/network"}))).unwrap();
+    }
+    b.screenshot("network-confirm-at-new-address");
+    b.submit("form[action='/network/confirm'] button");
+    let main = b.text("main");
+    assert!(main.contains("Kept."), "{main}");
+    assert!(b.find_all("form[action='/network/confirm']").is_empty(), "nothing pending");
     b.screenshot("logs");
     b.no_dialog();
 }
