@@ -197,6 +197,12 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// webd's resident memory (KiB) from the guest's `ps` (the console shell).
+fn webd_rss(g: &mut xtask::tools::qemu::Guest) -> String {
+    let ps = g.shell("ps");
+    ps.lines().find(|l| l.trim_end().ends_with("/usr/sbin/webd")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_string()
+}
+
 /// The laptop asks for a lease again (a new DISCOVER) with `hostname`; its address.
 fn renew(r: &lab::Router, hostname: &str) -> String {
     r.laptop.ip(&["addr", "flush", "dev", "eth0"]);
@@ -224,6 +230,7 @@ fn webui_in_a_browser(board_id: &str) {
     let mut r = lab.router(&ctx, &board, image, BOOT);
     let first = r.laptop_lease(T);
     assert!(first.starts_with("192.168.1."), "{first}");
+    let idle_rss = webd_rss(&mut r.guest);
     r.laptop_spawn(&["chromedriver", &format!("--port={DRIVER_PORT}")]);
     let up = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || wd(&r.laptop, "GET", "/status".into(), None).ok().filter(|v| v["ready"] == true));
     assert!(up.is_some(), "chromedriver did not start in the laptop's namespace");
@@ -302,8 +309,12 @@ fn webui_in_a_browser(board_id: &str) {
     // What the first password cost on this board (docs/benchmarks.md): kept beside the
     // screenshots.
     let cost = log.lines().find(|l| l.contains("password set (scrypt")).unwrap_or_else(|| panic!("no `password set` line in the log:\n{log}"));
-    std::fs::write(b.shots.join("login-cost.txt"), format!("{cost}\n")).unwrap();
-    eprintln!("{board_id}: {cost}");
+    // webd's memory: idle after boot, and now, after every page (the overview's script
+    // polled meanwhile) and a scrypt hash or three.
+    let used_rss = webd_rss(&mut r.guest);
+    let memory = format!("webd RSS: {idle_rss} KiB idle after boot, {used_rss} KiB after the pages");
+    std::fs::write(b.shots.join("login-cost.txt"), format!("{cost}\n{memory}\n")).unwrap();
+    eprintln!("{board_id}: {cost}\n{board_id}: {memory}");
 
     // A LAN address change not kept: the router moves, then comes back on the old address
     // by itself after the window (webd restarts on each address through init). First the
