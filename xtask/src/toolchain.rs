@@ -258,6 +258,8 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
         ("faketime", "faketime", "tests run a chronyd whose clock is wrong (timed must refuse it)"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
+        ("chromium", "chromium", "the web UI's tests run a real browser, headless"),
+        ("chromedriver", "chromium-driver", "the web UI's tests drive chromium over WebDriver"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
     }
