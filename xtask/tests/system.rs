@@ -541,7 +541,8 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     let mut want: Vec<&str> = b.packages.iter().map(String::as_str).collect();
     want.push("shared");
     assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), want, "{oxwrt}");
-    assert!(parts.iter().all(|p| p.1 > 10_000), "{parts:?}");
+    // init's crate is webd's too (its control-socket client), so its code counts as shared.
+    assert!(parts.iter().filter(|p| p.0 != "init").all(|p| p.1 > 10_000), "{parts:?}");
     let total: u64 = parts.iter().map(|p| p.1).sum();
     let size = oxwrt["installed_bytes"].as_u64().unwrap();
     assert!(total > size / 2 && total < size, "{total} bytes of symbols in a {size}-byte binary");
