@@ -252,6 +252,9 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
         ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
+        ("zbarimg", "zbar-tools", "tests decode vpnd's QR codes"),
+        ("wg-quick", "wireguard-tools", "tests bring vpnd's client configurations up as a road warrior"),
+        ("wireguard-go", "wireguard-go", "tests' WireGuard on the host, whose kernel has none"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
     }
