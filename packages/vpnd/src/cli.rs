@@ -11,6 +11,7 @@
 //! vpn disable NAME | enable NAME  keeps it in vpn.toml, out of / back into the kernel
 //! vpn import FILE [--interface IF] a wg-quick file: every peer with its keys
 //! vpn public-key [IF]             the router's public key (for the other side of a site-to-site tunnel)
+//! vpn check                       the kernel's WireGuard devices against vpn.toml (root)
 //! ```
 //! Every change goes through [`oxwrt_config::vpn::Vpn::save`] (validated, atomic); vpnd
 //! sees the file replaced and applies the difference.
@@ -22,7 +23,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-const USAGE: &str = "usage: vpn status [--json] | init [--address CIDR[,CIDR]] [--endpoint HOST] [--port N] | add-peer NAME [--lan-only] [--interface IF] [--ascii] | remove-peer NAME | disable NAME | enable NAME | import FILE [--interface IF] | public-key [IF]";
+const USAGE: &str = "usage: vpn status [--json] | init [--address CIDR[,CIDR]] [--endpoint HOST] [--port N] | add-peer NAME [--lan-only] [--interface IF] [--ascii] | remove-peer NAME | disable NAME | enable NAME | import FILE [--interface IF] | public-key [IF] | check";
 
 /// What `vpn add-peer` (or the web interface) asks for.
 #[derive(Debug, Clone, Default)]
@@ -268,6 +269,48 @@ pub fn status_json(dirs: &Dirs) -> Result<String, String> {
     Ok(out)
 }
 
+/// Reads every interface back from the kernel (a GET_DEVICE dump) and compares it with
+/// vpn.toml: peers, keys, allowed IPs, port, private key. Returns the report and whether
+/// everything matches.
+pub fn check(dirs: &Dirs) -> Result<(String, bool), String> {
+    let vpn = load(dirs)?;
+    let mut k = crate::wg::Kernel::open()?;
+    let mut out = String::new();
+    let mut all = true;
+    for iface in &vpn.interfaces {
+        let dev = k.device(&iface.name)?;
+        let Some(dev) = dev else {
+            out.push_str(&format!("{}: not in the kernel\n", iface.name));
+            all = false;
+            continue;
+        };
+        let key = keys::read_key_file(Path::new(&iface.key_file()))?;
+        let (want, problems) = crate::wg::wanted(&vpn, iface);
+        let plan = crate::wg::plan(&iface.name, Some(&dev), &key, iface.listen_port, &want);
+        let entries: usize = dev.peers.iter().map(|p| p.allowed_ips.len()).sum();
+        if plan.is_empty() {
+            out.push_str(&format!("{}: the kernel matches vpn.toml: {} peers, {entries} allowed IPs\n", iface.name, dev.peers.len()));
+        } else {
+            all = false;
+            let removed = plan.peers.iter().filter(|p| p.remove).count();
+            let known = |p: &&netlink::wireguard::PeerChange| dev.peers.iter().any(|d| d.public_key == p.public_key);
+            let changed = plan.peers.iter().filter(|p| !p.remove).filter(known).count();
+            let missing = plan.peers.len() - removed - changed;
+            out.push_str(&format!(
+                "{}: the kernel differs from vpn.toml: {missing} peers missing, {changed} different, {removed} not in the file{}{} ({} peers, {entries} allowed IPs in the kernel)\n",
+                iface.name,
+                if plan.private_key.is_some() { ", another private key" } else { "" },
+                if plan.listen_port.is_some() { ", another port" } else { "" },
+                dev.peers.len()
+            ));
+        }
+        for p in problems {
+            out.push_str(&format!("{}: {p}\n", iface.name));
+        }
+    }
+    Ok((out, all))
+}
+
 fn print(text: &str) -> i32 {
     i32::from(std::io::stdout().lock().write_all(text.as_bytes()).is_err())
 }
@@ -359,6 +402,14 @@ pub fn run(dirs: &Dirs, args: &[&str]) -> i32 {
                 Ok(k) => print(&format!("{}\n", keys::public_of(&k))),
                 Err(e) => fail(format!("{e} (vpnd makes the key when it applies the interface)")),
             },
+        },
+        ["check"] => match check(dirs) {
+            Ok((report, true)) => print(&report),
+            Ok((report, false)) => {
+                let _ = print(&report);
+                1
+            }
+            Err(e) => fail(e),
         },
         _ => {
             crate::log::CLI.error(format_args!("{USAGE}"));
