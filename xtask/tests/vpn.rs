@@ -58,7 +58,7 @@ fn decode(grid: &[Vec<bool>], dir: &Path) -> String {
     let n = grid.len() * 4;
     let mut s = format!("P1\n{n} {n}\n");
     for row in grid {
-        let line: String = row.iter().flat_map(|&d| std::iter::repeat(if d { "1 " } else { "0 " }).take(4)).collect();
+        let line: String = row.iter().flat_map(|&d| std::iter::repeat_n(if d { "1 " } else { "0 " }, 4)).collect();
         for _ in 0..4 {
             s.push_str(&line);
             s.push('\n');

@@ -16,7 +16,7 @@ fn pbm(grid: &[Vec<bool>], path: &Path) {
     let n = grid.len();
     let mut s = format!("P1\n{} {}\n", n * SCALE, n * SCALE);
     for row in grid {
-        let line: String = row.iter().flat_map(|&d| std::iter::repeat(if d { "1 " } else { "0 " }).take(SCALE)).collect();
+        let line: String = row.iter().flat_map(|&d| std::iter::repeat_n(if d { "1 " } else { "0 " }, SCALE)).collect();
         for _ in 0..SCALE {
             s.push_str(&line);
             s.push('\n');
