@@ -113,6 +113,17 @@ impl Warrior {
         let _ = self.sh(&format!("wg-quick down {}", self.conf), T);
     }
 
+    /// The public key of the configuration's private key, by `wg pubkey`.
+    fn public_key(&self) -> Key {
+        let conf = std::fs::read_to_string(&self.conf).unwrap();
+        let private = conf.lines().find_map(|l| l.strip_prefix("PrivateKey = ")).expect("a PrivateKey line");
+        let mut child =
+            std::process::Command::new("wg").arg("pubkey").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("wg pubkey");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{private}\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|e| panic!("wg pubkey: {e}"))
+    }
+
     /// The peer's last handshake (seconds since the epoch; 0: none).
     fn handshake(&self) -> u64 {
         let (_, out) = self.sh(&format!("wg show {} latest-handshakes", self.name), T);
@@ -282,12 +293,16 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     assert_eq!(tablet.handshake(), tablet_handshake, "the other peer's session was renegotiated");
 
     // 3. Scale: wg9 with 500 peers x 4 allowed IPs.
-    let current = clean(&r.guest.shell("cat /etc/oxwrt/vpn.toml"));
-    let text: String =
-        current.lines().skip_while(|l| !l.starts_with("[[interface]]")).take_while(|l| !l.contains("end-of")).map(|l| format!("{l}\n")).collect();
-    let mut vpn = Vpn::parse(&text).unwrap_or_else(|e| panic!("vpn.toml from the router: {e}\n{text}"));
-    for p in &mut vpn.peers {
+    // vpn.toml as the router has it now, rebuilt here (the console's echo of typed-ahead
+    // commands can interleave with a `cat`, so the file is not read back): wg0 with the two
+    // phones, their public keys from their configurations by `wg pubkey`.
+    let mut vpn = Vpn::parse("[[interface]]\nname = \"wg0\"\naddress = [\"10.8.0.1/24\"]\n").unwrap();
+    for (w, addr, enabled) in [(&phone, "10.8.0.2/32", false), (&tablet, "10.8.0.3/32", true)] {
+        let mut p = oxwrt_config::vpn::Peer::new(&w.name, w.public_key(), vec![addr.parse().unwrap()]);
         p.interface = Some("wg0".into());
+        p.preshared_key_file = Some(format!("/etc/oxwrt/vpnd/{}.psk", w.name));
+        p.enabled = enabled;
+        vpn.peers.push(p);
     }
     vpn.interfaces
         .push(oxwrt_config::vpn::Interface { listen_port: 51821, ..oxwrt_config::vpn::Interface::new("wg9", vec!["10.200.0.1/16".parse().unwrap()]) });
