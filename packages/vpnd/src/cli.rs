@@ -7,6 +7,9 @@
 //! vpn add-peer NAME [--lan-only] [--interface IF] [--ascii]
 //!                                 a phone or laptop: next free address, new keys and
 //!                                 PSK; prints its wg-quick configuration, then its QR code
+//! vpn add-site NAME --public-key KEY --networks CIDR[,CIDR] [--tunnel-address IP]
+//!              [--endpoint HOST:PORT] [--keepalive SECONDS] [--interface IF]
+//!                                 another site (site to site): its LAN(s) are routed to it
 //! vpn remove-peer NAME            removes it (and its PSK file)
 //! vpn disable NAME | enable NAME  keeps it in vpn.toml, out of / back into the kernel
 //! vpn import FILE [--interface IF] a wg-quick file: every peer with its keys
@@ -23,7 +26,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-const USAGE: &str = "usage: vpn status [--json] | init [--address CIDR[,CIDR]] [--endpoint HOST] [--port N] | add-peer NAME [--lan-only] [--interface IF] [--ascii] | remove-peer NAME | disable NAME | enable NAME | import FILE [--interface IF] | public-key [IF] | check";
+const USAGE: &str = "usage: vpn status [--json] | init [--address CIDR[,CIDR]] [--endpoint HOST] [--port N] | add-peer NAME [--lan-only] [--interface IF] [--ascii] | add-site NAME --public-key KEY --networks CIDR[,CIDR] [--tunnel-address IP] [--endpoint HOST:PORT] [--keepalive N] | remove-peer NAME | disable NAME | enable NAME | import FILE [--interface IF] | public-key [IF] | check";
 
 /// What `vpn add-peer` (or the web interface) asks for.
 #[derive(Debug, Clone, Default)]
@@ -165,6 +168,47 @@ pub fn add_peer(dirs: &Dirs, req: &AddPeer) -> Result<NewPeer, String> {
     }
     .render();
     Ok(NewPeer { peer, config })
+}
+
+/// What `vpn add-site` asks for: another router, whose networks are routed to it.
+#[derive(Debug, Clone, Default)]
+pub struct AddSite {
+    pub name: String,
+    pub interface: Option<String>,
+    pub public_key: String,
+    /// The other router's address on the tunnel (a /32 or /128 of it is allowed).
+    pub tunnel_address: Option<String>,
+    /// Its LANs.
+    pub networks: Vec<String>,
+    pub endpoint: Option<String>,
+    pub keepalive: u16,
+}
+
+/// Adds a site-to-site peer; nothing is changed on an error.
+pub fn add_site(dirs: &Dirs, req: &AddSite) -> Result<Peer, String> {
+    let mut vpn = load(dirs)?;
+    let iface = pick(&vpn, req.interface.as_deref())?.clone();
+    let key = req.public_key.parse().map_err(|e| format!("--public-key: {e}"))?;
+    let mut allowed = Vec::new();
+    if let Some(a) = &req.tunnel_address {
+        let ip: IpAddr = a.parse().map_err(|_| format!("--tunnel-address: `{a}` is not an IP address (the other router's address on the tunnel)"))?;
+        allowed.push(IpNet::host(ip));
+    }
+    for n in &req.networks {
+        allowed.push(n.parse::<IpNet>().map_err(|e| format!("--networks: {e}"))?);
+    }
+    let mut peer = Peer::new(&req.name, key, allowed);
+    if vpn.interfaces.len() > 1 {
+        peer.interface = Some(iface.name.clone());
+    }
+    peer.endpoint = match &req.endpoint {
+        Some(e) => Some(e.parse().map_err(|e| format!("--endpoint: {e}"))?),
+        None => None,
+    };
+    peer.persistent_keepalive = req.keepalive;
+    vpn.peers.push(peer.clone());
+    save(dirs, &vpn)?;
+    Ok(peer)
 }
 
 /// Adds interface wg0 (or `name`) with the defaults.
@@ -371,6 +415,26 @@ pub fn run(dirs: &Dirs, args: &[&str]) -> i32 {
                         new.config
                     ))
                 }
+            }
+        }
+        ["add-site", name, ..] if !name.starts_with('-') => {
+            let keepalive = match opt("--keepalive").map(|k| k.parse::<u16>()) {
+                Some(Err(_)) => return fail("--keepalive: seconds, 0-65535"),
+                Some(Ok(k)) => k,
+                None => 0,
+            };
+            let req = AddSite {
+                name: name.to_string(),
+                interface: opt("--interface").map(String::from),
+                public_key: opt("--public-key").unwrap_or_default().to_string(),
+                tunnel_address: opt("--tunnel-address").map(String::from),
+                networks: opt("--networks").map(|n| n.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default(),
+                endpoint: opt("--endpoint").map(String::from),
+                keepalive,
+            };
+            match add_site(dirs, &req) {
+                Ok(p) => print(&format!("added site {name}: {}\n", p.allowed_ips.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "))),
+                Err(e) => fail(e),
             }
         }
         ["remove-peer", name] => {

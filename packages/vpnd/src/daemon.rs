@@ -139,6 +139,22 @@ impl Daemon {
     }
 }
 
+/// 2025-01-01T00:00:00Z: no oxwrt build is older, so a clock before it has not been set.
+const CLOCK_FLOOR: u64 = 1_735_689_600;
+
+/// Says so when the clock has not been set (boards without a real-time clock boot in 1970
+/// until netd's time sync): WireGuard handshake initiations carry a timestamp, and a peer
+/// that saw a later one from this router ignores them. Phones calling in are answered
+/// either way.
+fn clock_check() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if now < CLOCK_FLOOR {
+        crate::log::LOG.warn(format_args!(
+            "the clock is not set (it says {now} s after 1970): handshakes this router starts towards sites that saw it before are ignored until it is (netd's time sync); phones calling in work"
+        ));
+    }
+}
+
 fn listen(path: &Path) -> Result<UnixListener, String> {
     let _ = std::fs::remove_file(path);
     let l = UnixListener::bind(path).map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
@@ -195,6 +211,7 @@ pub fn run(paths: Paths) -> i32 {
             .is_ok()
     });
     let mut d = Daemon { paths, kernel, vpn, problems: Vec::new() };
+    clock_check();
     d.apply();
     say!("running: {} interfaces, {} peers", d.vpn.interfaces.len(), d.vpn.peers.len());
     let mut next_apply = Instant::now() + REAPPLY;
@@ -249,6 +266,7 @@ pub fn run(paths: Paths) -> i32 {
             }
         }
         if Instant::now() >= next_apply {
+            clock_check();
             d.apply();
             next_apply = Instant::now() + REAPPLY;
         }
