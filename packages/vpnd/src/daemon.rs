@@ -147,8 +147,14 @@ const CLOCK_FLOOR: u64 = 1_735_689_600;
 /// that saw a later one from this router ignores them. Phones calling in are answered
 /// either way.
 fn clock_check() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    if now < CLOCK_FLOOR {
+    if now >= CLOCK_FLOOR {
+        if WARNED.swap(false, Ordering::Relaxed) {
+            say!("the clock is set now");
+        }
+    } else if !WARNED.swap(true, Ordering::Relaxed) {
         crate::log::LOG.warn(format_args!(
             "the clock is not set (it says {now} s after 1970): handshakes this router starts towards sites that saw it before are ignored until it is (netd's time sync); phones calling in work"
         ));
