@@ -9,7 +9,10 @@
 //!    `vpn status` shows the peer online with its bytes.
 //! 2. A second road warrior; then the first is disabled: it can no longer handshake, and
 //!    the second's session goes on (same handshake, traffic still flows).
-//! 3. Scale: a second interface with 500 peers of 4 allowed IPs each, written to vpn.toml
+//! 3. Site to site: a second router (its LAN moved to 192.168.2.0/24), both joined with
+//!    `vpn add-site`; the laptops behind them ping each other and one downloads from the
+//!    other through the tunnel.
+//! 4. Scale: a second interface with 500 peers of 4 allowed IPs each, written to vpn.toml
 //!    on the console; after `service restart vpnd`, `vpn check` reads the kernel's dump
 //!    back (one peer spans several messages) and finds all 2,000 entries equal to the
 //!    file; removing one peer leaves the other 499 equal, and the road warrior's session
@@ -71,6 +74,24 @@ fn decode(grid: &[Vec<bool>], dir: &Path) -> String {
     let mut text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.pop(), Some('\n'));
     text
+}
+
+/// The router's WAN address from netd's `wan: lease ADDR/PREFIX ...` log line.
+fn lease_address(lease: &str) -> String {
+    lease.split("lease ").nth(1).and_then(|s| s.split(['/', ' ']).next()).unwrap_or_default().to_string()
+}
+
+/// The public key `vpn public-key` printed (retried: the console may interleave).
+fn public_key(r: &mut Router) -> Key {
+    let found = wait_for(T, || clean(&r.guest.shell("vpn public-key")).split_whitespace().find_map(|w| w.parse::<Key>().ok()));
+    found.unwrap_or_else(|| panic!("no public key from `vpn public-key`:\n{}", r.guest.tail()))
+}
+
+/// A service's pid from the console's `ps`.
+fn pid_of(r: &mut Router, command: &str) -> String {
+    let ps = clean(&r.guest.shell("ps"));
+    let line = ps.lines().find(|l| l.trim_end().ends_with(command)).unwrap_or_else(|| panic!("no {command} in ps:\n{ps}"));
+    line.split_whitespace().next().unwrap_or_default().to_string()
 }
 
 /// A road warrior: a host on the ISP's segment running wg-quick + wireguard-go.
@@ -240,7 +261,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     let phone_name = format!("ph-{tag}");
     let (phone, config) = warrior(&lab, &mut r, &phone_name, "192.0.2.10/24", dir.path());
     assert!(config.contains("Address = 10.8.0.2/32\n") && config.contains("DNS = 192.168.1.1\n") && config.contains("AllowedIPs = 0.0.0.0/0\n"), "{config}");
-    let wan = lease.split("lease ").nth(1).and_then(|s| s.split(['/', ' ']).next()).unwrap_or_default().to_string();
+    let wan = lease_address(&lease);
     assert!(config.contains(&format!("Endpoint = {wan}:51820\n")), "the WAN address {wan} as the endpoint:\n{config}");
     let ok = wait_for(T, || clean(&r.guest.shell("vpn check")).contains("wg0: the kernel matches vpn.toml: 1 peers, 1 allowed IPs").then_some(()));
     assert!(ok.is_some(), "the phone is not in the kernel:\n{}", r.guest.shell("vpn check"));
@@ -292,7 +313,43 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     assert!(tablet.ping(&laptop), "the other peer's traffic stopped");
     assert_eq!(tablet.handshake(), tablet_handshake, "the other peer's session was renegotiated");
 
-    // 3. Scale: wg9 with 500 peers x 4 allowed IPs.
+    // 3. Site to site: a second router (LAN 192.168.2.0/24) joined to the first; the
+    //    laptops behind them reach each other through the tunnel.
+    let dir2 = dir.path().join("r2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    let image2 = lab::scratch_image(&ctx, &board, &dir2);
+    let mut r2 = lab.router(&ctx, &board, image2, BOOT);
+    let lease2 = r2.guest.wait_for_log("wan: lease", T);
+    let wan2 = lease_address(&lease2);
+    r2.guest.shell("echo '[lan]' > /etc/oxwrt/network.toml");
+    r2.guest.shell("echo 'address = \"192.168.2.1/24\"' >> /etc/oxwrt/network.toml");
+    let netd = pid_of(&mut r2, "/usr/sbin/netd");
+    r2.guest.shell(&format!("kill -HUP {netd}"));
+    let laptop2 = r2.laptop_lease(T);
+    assert!(laptop2.starts_with("192.168.2."), "the second router's LAN: {laptop2}");
+    let out = clean(&r2.guest.shell("vpn init --address 10.9.0.2/24"));
+    assert!(out.contains("added interface wg0"), "{out}");
+    let (k1, k2) = (public_key(&mut r), public_key(&mut r2));
+    let site_b = format!("vpn add-site site-b --public-key {k2} --tunnel-address 10.9.0.2 --networks 192.168.2.0/24 --endpoint {wan2}:51820 --keepalive 25");
+    let out = clean(&r.guest.shell(&site_b));
+    assert!(out.contains("added site site-b: 10.9.0.2/32, 192.168.2.0/24"), "{out}");
+    let site_a = format!("vpn add-site site-a --public-key {k1} --tunnel-address 10.8.0.1 --networks 192.168.1.0/24 --endpoint {wan}:51820 --keepalive 25");
+    let out = clean(&r2.guest.shell(&site_a));
+    assert!(out.contains("added site site-a: 10.8.0.1/32, 192.168.1.0/24"), "{out}");
+    assert!(
+        r.laptop_reaches(&laptop2, Duration::from_secs(60)),
+        "the first laptop cannot reach the second site's laptop {laptop2}\n{}\n{}",
+        r.guest.shell("vpn status"),
+        r2.guest.shell("vpn status")
+    );
+    assert!(r2.laptop_reaches(&laptop, T), "the second site's laptop cannot reach the first laptop {laptop}");
+    let got2 = dir.path().join("got2");
+    let (status, out) = r2.laptop.exec(&["busybox", "wget", "-q", "-O", &got2.display().to_string(), &format!("http://{laptop}:8080/file")]).wait(T);
+    assert!(status == Some(0) && std::fs::read_to_string(&got2).unwrap_or_default() == payload, "HTTP between the sites: {status:?} {out}");
+    let status2 = clean(&r2.guest.shell("vpn status"));
+    assert!(status2.lines().any(|l| l.contains("site-a") && l.contains("online")), "{status2}");
+
+    // 4. Scale: wg9 with 500 peers x 4 allowed IPs.
     // vpn.toml as the router has it now, rebuilt here (the console's echo of typed-ahead
     // commands can interleave with a `cat`, so the file is not read back): wg0 with the two
     // phones, their public keys from their configurations by `wg pubkey`.
@@ -304,6 +361,11 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
         p.enabled = enabled;
         vpn.peers.push(p);
     }
+    let mut site = oxwrt_config::vpn::Peer::new("site-b", k2, vec!["10.9.0.2/32".parse().unwrap(), "192.168.2.0/24".parse().unwrap()]);
+    site.interface = Some("wg0".into());
+    site.endpoint = Some(format!("{wan2}:51820").parse().unwrap());
+    site.persistent_keepalive = 25;
+    vpn.peers.push(site);
     vpn.interfaces
         .push(oxwrt_config::vpn::Interface { listen_port: 51821, ..oxwrt_config::vpn::Interface::new("wg9", vec!["10.200.0.1/16".parse().unwrap()]) });
     for i in 0..500u32 {
@@ -327,7 +389,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
         c.contains("wg9: the kernel matches vpn.toml: 500 peers, 2000 allowed IPs").then_some(c)
     });
     let Some(check) = check else { panic!("500 peers not applied:\n{}\n{}", r.guest.shell("vpn check"), r.guest.shell("logread")) };
-    if !check.contains("wg0: the kernel matches vpn.toml: 1 peers, 1 allowed IPs") {
+    if !check.contains("wg0: the kernel matches vpn.toml: 2 peers, 3 allowed IPs") {
         let file = clean(&r.guest.shell("cat /etc/oxwrt/vpn.toml"));
         panic!("wg0 after the scale change:\n{check}\n--- vpn.toml ---\n{}", &file[..file.len().min(3000)]);
     }
@@ -339,6 +401,11 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     });
     assert!(check.is_some(), "after removing one of 500:\n{}", r.guest.shell("vpn check"));
     assert!(tablet.ping(&laptop), "the road warrior's traffic stopped during the scale check");
+    assert!(r.laptop_reaches(&laptop2, T), "the site-to-site tunnel stopped during the scale check");
+    let ps = clean(&r.guest.shell("ps"));
+    if let Some(l) = ps.lines().find(|l| l.trim_end().ends_with("/usr/sbin/vpnd")) {
+        eprintln!("{board_id}: vpnd with 501 peers: {l}");
+    }
     assert_eq!(tablet.handshake(), handshake_before, "the road warrior's session was renegotiated by the scale changes");
 }
 
