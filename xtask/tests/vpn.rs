@@ -404,7 +404,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     assert!(r.laptop_reaches(&laptop2, T), "the site-to-site tunnel stopped during the scale check");
     let ps = clean(&r.guest.shell("ps"));
     if let Some(l) = ps.lines().find(|l| l.trim_end().ends_with("/usr/sbin/vpnd")) {
-        eprintln!("{board_id}: vpnd with 501 peers: {l}");
+        eprintln!("{board_id}: vpnd after the scale check (ps: pid, RSS KiB, command): {l}");
     }
     assert_eq!(tablet.handshake(), handshake_before, "the road warrior's session was renegotiated by the scale changes");
 }
