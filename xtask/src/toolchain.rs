@@ -251,6 +251,8 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("dig", "dnsutils", "tests query netd's DNS forwarder"),
         ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
         ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
+        ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
+        ("faketime", "faketime", "tests run a chronyd whose clock is wrong (timed must refuse it)"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
         ("zbarimg", "zbar-tools", "tests decode vpnd's QR codes"),
         ("wg-quick", "wireguard-tools", "tests bring vpnd's client configurations up as a road warrior"),

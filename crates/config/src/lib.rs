@@ -12,6 +12,7 @@
 //! - [`defaults_for`] is the default network.toml of a board, from its switch layout.
 //! - [`vpn`] is `/etc/oxwrt/vpn.toml` (vpnd's WireGuard interfaces and peers, and the
 //!   wg-quick format of client configurations and imports).
+//! - [`time`] is `/etc/oxwrt/time.toml` (the SNTP servers of timed).
 //! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
 //!
 //! The reference of every key is in the docs of [`network`] and [`firewall`] and in
@@ -25,6 +26,7 @@ pub mod network;
 mod problem;
 mod save;
 pub mod span;
+pub mod time;
 pub mod types;
 mod validate;
 pub mod vpn;
@@ -35,6 +37,7 @@ pub use firewall::{Firewall, Forward, Proto};
 pub use network::{Dhcp, Dns, Lan, Network, StaticLease, Upstream, Wan, WanProto};
 pub use problem::{File, Problem, Problems};
 pub use save::{save_atomic, write_atomic};
+pub use time::Time;
 pub use types::{Ipv4Cidr, MacAddr, ParseError, PortRange, Seconds};
 pub use validate::{bad_server as bad_dns_server, MAX_DNS_CACHE, MAX_REBIND_DOMAINS, MIN_LEASE_SECS, MTU_RANGE};
 

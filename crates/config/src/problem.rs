@@ -12,6 +12,7 @@ use std::fmt;
 pub enum File {
     Network,
     Firewall,
+    Time,
     /// /etc/oxwrt/vpn.toml ([`crate::vpn`]), read by vpnd and netd.
     Vpn,
 }
@@ -22,6 +23,7 @@ impl File {
         match self {
             File::Network => crate::NETWORK_FILE,
             File::Firewall => crate::FIREWALL_FILE,
+            File::Time => crate::time::TIME_FILE,
             File::Vpn => crate::vpn::VPN_FILE,
         }
     }
@@ -30,13 +32,14 @@ impl File {
     pub fn doc(self) -> &'static str {
         match self {
             File::Network | File::Firewall => "docs/network-config.md",
+            File::Time => "docs/time.md",
             File::Vpn => "docs/vpn.md",
         }
     }
 
     /// Which file a name (the last path component) is, if it is one of ours.
     pub fn from_name(name: &str) -> Option<File> {
-        [File::Network, File::Firewall].into_iter().find(|f| f.name() == name)
+        [File::Network, File::Firewall, File::Time].into_iter().find(|f| f.name() == name)
     }
 }
 

@@ -218,6 +218,16 @@ impl Daemon {
         crate::nft::rules::vpn::set_dir(&paths.config_dir);
         // Before any link is touched (the `default` values apply to links created later).
         crate::sysctl::apply(Path::new("/proc/sys"), Path::new("/proc/meminfo"));
+        let b = crate::budget::current();
+        crate::say!(
+            "memory budget {} KiB (RAM {} KiB): DNS over TCP {} clients, {} queries upstream, {} KiB of cached answers; {} DHCP leases",
+            b.total >> 10,
+            b.mem_total_kib,
+            b.tcp_clients,
+            b.pending,
+            b.cache_bytes >> 10,
+            b.leases
+        );
         let applied = load_applied(&paths.applied());
         let config = match Config::load(&paths.config_dir) {
             Ok(c) => c,
@@ -448,7 +458,7 @@ impl Daemon {
         let statics = self.config.network.dhcp.static_leases.iter().filter_map(|s| Some((s.hostname.clone()?, s.ip)));
         let leases: Vec<(String, Ipv4Addr, u64)> = match &self.lan {
             Some(lan) => {
-                let now = state::unix_now();
+                let now = state::lease_now();
                 lan.server.leases().entries.iter().filter(|e| e.expires > now).filter_map(|e| Some((e.hostname.clone()?, e.ip, e.expires))).collect()
             }
             None => Vec::new(),
@@ -486,8 +496,21 @@ impl Daemon {
         let Some(lan) = &self.lan else { return };
         let mut table = lan.server.leases().clone();
         self.lease_writes += 1;
-        if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
+        if let Err(e) = table.save(&self.paths.leases, state::lease_now()) {
             crate::say!("dhcp: cannot save the leases to {}: {e}{}", self.paths.leases.display(), denied_hint(&e));
+        }
+    }
+
+    /// The wall clock jumped (timed set it): the leases' expiry times move with it, so a
+    /// lease keeps exactly the time it had left ([`state::lease_now`]); saved at once, in
+    /// the new times.
+    fn follow_clock_steps(&mut self) {
+        let Some(jump) = state::lease_clock_step() else { return };
+        crate::say!("the clock jumped {jump:+} s: lease expiry times moved with it (no lease expires or lasts longer because of it)");
+        if let Some(lan) = &mut self.lan {
+            lan.server.shift_leases(jump);
+            self.write_leases();
+            self.publish_hosts();
         }
     }
 
@@ -692,7 +715,7 @@ impl Daemon {
                     continue;
                 }
             };
-            match lan.server.handle(&msg, state::unix_now()) {
+            match lan.server.handle(&msg, state::lease_now()) {
                 Ok(Some(reply)) => send_reply(lan, reply, from, now, &mut self.noisy),
                 Ok(None) => {}
                 Err(why) => limited!(self.noisy, now, "dhcp: dropped a request from {} ({from}): {why}", msg.chaddr),
@@ -767,6 +790,7 @@ impl Daemon {
     /// One round of the event loop: waits for the next event or deadline (at most
     /// `max_wait`), handles it. Returns false when netd is to exit.
     pub fn step(&mut self, max_wait: Option<Duration>) -> io::Result<bool> {
+        self.follow_clock_steps();
         let now = Instant::now();
         let deadline =
             [self.wan.as_ref().and_then(|w| w.client.deadline()), self.dns.deadline(), self.reload_at, self.leases_deadline()].into_iter().flatten().min();

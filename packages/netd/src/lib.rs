@@ -59,6 +59,7 @@
 //! state machines take the time as an argument, which is also what makes them testable.
 
 pub mod apply;
+pub mod budget;
 pub mod daemon;
 pub mod dhcp_client;
 pub mod dhcp_server;

@@ -8,7 +8,8 @@
 //!  bridge `wan` 192.0.2.1/24     bridge br0, tbf on each port:     QEMU (the router)
 //!  2001:db8:1::1/64              `down` (ISP -> router) and        eth0 = tap `wan` -- bridge brw -- veth wport
 //!  dnsmasq: DHCP .100-.199,      `up` (router -> ISP): the          eth1 = tap `lan` -- bridge brl -- veth lport -- eth0
-//!  DNS isp.test                  buffer of a cheap cable modem
+//!  DNS isp.test, pool.ntp.org;   buffer of a cheap cable modem
+//!  chronyd: NTP
 //! ```
 //!
 //! The ISP's bridge takes several routers (site-to-site tests) and other hosts the test adds
@@ -35,6 +36,9 @@ pub const ISP_IP: &str = "192.0.2.1";
 pub const ISP_IP6: &str = "2001:db8:1::1";
 /// A name the ISP's DNS server answers (with [`ISP_IP`]): resolvable through the router.
 pub const ISP_NAME: &str = "isp.test";
+/// The ISP answers the NTP pool's names (timed's default servers) with its own address,
+/// where chronyd serves this host's time.
+pub const NTP_POOL: &str = "pool.ntp.org";
 
 /// What the lab needs on this host; checked by [`Lab::new`] through oxwrt_testkit (a
 /// missing one fails the test under OXWRT_STRICT_TESTS=1, naming the package).
@@ -45,6 +49,7 @@ pub fn prerequisites() -> Vec<Prereq<'static>> {
         Prereq::program("tc", "apt-get install iproute2"),
         Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
         Prereq::program("busybox", "apt-get install busybox"),
+        Prereq::program("chronyd", "apt-get install chrony"),
     ]
 }
 
@@ -114,6 +119,8 @@ impl Lab {
         }
         let dnsmasq = lab.dnsmasq();
         lab.procs.push(dnsmasq);
+        let chronyd = lab.chronyd();
+        lab.procs.push(chronyd);
         Some(lab)
     }
 
@@ -134,7 +141,12 @@ impl Lab {
             "--bind-interfaces".into(),
             "--no-resolv".into(),
             "--no-hosts".into(),
+            // A and AAAA records (a resolver with neither answers REFUSED, which musl's
+            // getaddrinfo waits out: a real ISP's resolver answers both).
             format!("--address=/{ISP_NAME}/{ISP_IP}"),
+            format!("--address=/{ISP_NAME}/{ISP_IP6}"),
+            format!("--address=/{NTP_POOL}/{ISP_IP}"),
+            format!("--address=/{NTP_POOL}/{ISP_IP6}"),
             "--dhcp-range=192.0.2.100,192.0.2.199,255.255.255.0,1h".into(),
             format!("--dhcp-option=option:dns-server,{ISP_IP}"),
             format!("--dhcp-leasefile={}", leases.display()),
@@ -143,6 +155,15 @@ impl Lab {
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.isp.exec(&args)
+    }
+
+    /// The ISP's NTP server: chronyd serving this host's clock (`local stratum 8`) without
+    /// ever touching it (`-x`).
+    fn chronyd(&self) -> Proc {
+        let conf = self.dir.join("chrony.conf");
+        let text = format!("local stratum 8\nallow all\nport 123\ncmdport 0\npidfile {}\n", self.dir.join("chronyd.pid").display());
+        std::fs::write(&conf, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", conf.display()));
+        self.isp.exec(&["chronyd", "-d", "-x", "-u", "root", "-f", &conf.display().to_string()])
     }
 
     /// Sets the modem's rates (kbit/s each way), its FIFO unchanged; at once, mid-test.
@@ -180,6 +201,11 @@ impl Lab {
     /// the ISP (through the modem if there is one) and eth1 on a laptop of its own; returns
     /// once the console says `oxwrt: ready`.
     pub fn router(&mut self, ctx: &Context, board: &Board, image: PathBuf, boot: Duration) -> Router {
+        self.router_with(ctx, board, image, boot, &[])
+    }
+
+    /// [`Lab::router`] with more QEMU arguments (e.g. `-rtc base=...`).
+    pub fn router_with(&mut self, ctx: &Context, board: &Board, image: PathBuf, boot: Duration, qemu_args: &[&str]) -> Router {
         self.routers += 1;
         let n = self.routers;
         assert!(n < 100, "at most 99 routers in one lab");
@@ -227,7 +253,7 @@ impl Lab {
             exit_on_reboot: true,
             append: String::new(),
             nics: Some(nics),
-            devices: Vec::new(),
+            devices: qemu_args.iter().map(|a| a.to_string()).collect(),
             netns: Some(ns.name.clone()),
         };
         let mut guest = Guest::start(ctx, board, launch);
