@@ -143,7 +143,7 @@ impl Daemon {
 const CLOCK_FLOOR: u64 = 1_735_689_600;
 
 /// Says so when the clock has not been set (boards without a real-time clock boot in 1970
-/// until netd's time sync): WireGuard handshake initiations carry a timestamp, and a peer
+/// until timed sets it): WireGuard handshake initiations carry a timestamp, and a peer
 /// that saw a later one from this router ignores them. Phones calling in are answered
 /// either way.
 fn clock_check() {
@@ -156,7 +156,7 @@ fn clock_check() {
         }
     } else if !WARNED.swap(true, Ordering::Relaxed) {
         crate::log::LOG.warn(format_args!(
-            "the clock is not set (it says {now} s after 1970): handshakes this router starts towards sites that saw it before are ignored until it is (netd's time sync); phones calling in work"
+            "the clock is not set (it says {now} s after 1970): handshakes this router starts towards sites that saw it before are ignored until it is (timed, docs/time.md); phones calling in work"
         ));
     }
 }
