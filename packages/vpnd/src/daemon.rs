@@ -143,10 +143,13 @@ impl Daemon {
 const CLOCK_FLOOR: u64 = 1_735_689_600;
 
 /// Says so when the clock has not been set (boards without a real-time clock boot in 1970
-/// until timed sets it): WireGuard handshake initiations carry a timestamp, and a peer
-/// that saw a later one from this router ignores them. Phones calling in are answered
-/// either way.
-fn clock_check() {
+/// until timed sets it) and the router is to start handshakes (a peer with an endpoint):
+/// WireGuard handshake initiations carry a timestamp, and a peer that saw a later one from
+/// this router ignores them. Phones calling in are answered either way.
+fn clock_check(vpn: &Vpn) {
+    if !vpn.peers.iter().any(|p| p.enabled && p.endpoint.is_some()) {
+        return;
+    }
     use std::sync::atomic::{AtomicBool, Ordering};
     static WARNED: AtomicBool = AtomicBool::new(false);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -217,7 +220,7 @@ pub fn run(paths: Paths) -> i32 {
             .is_ok()
     });
     let mut d = Daemon { paths, kernel, vpn, problems: Vec::new() };
-    clock_check();
+    clock_check(&d.vpn);
     d.apply();
     say!("running: {} interfaces, {} peers", d.vpn.interfaces.len(), d.vpn.peers.len());
     let mut next_apply = Instant::now() + REAPPLY;
@@ -272,7 +275,7 @@ pub fn run(paths: Paths) -> i32 {
             }
         }
         if Instant::now() >= next_apply {
-            clock_check();
+            clock_check(&d.vpn);
             d.apply();
             next_apply = Instant::now() + REAPPLY;
         }
