@@ -14,11 +14,18 @@
 //!    clock steps back 2 hours, and netd moves its leases' expiry with it (the lease keeps
 //!    its 12 hours, not 14).
 //!
+//!    Then floods from the laptop (netd's memory budget, sized from the RAM): 16 DNS-over-TCP
+//!    connections that send queries and never read, 2,000 distinct names (the cache),
+//!    500 queries nobody upstream answers (queries in flight), up to 400 DHCP clients with
+//!    made-up MACs (until the pool is full). netd's resident memory grows by less than its budget, and it still
+//!    answers DNS and renews the laptop's lease.
+//!
 //! The SQM, VPN and IPv6 tests build on the same lab.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use xtask::context::Context;
 use xtask::tools::lab::{self, Lab};
+use xtask::tools::load;
 use xtask::tools::qemu::Guest;
 
 const BOOT: Duration = Duration::from_secs(300);
@@ -94,6 +101,32 @@ fn routes_and_keeps_time(board_id: &str) {
     assert!((-7300..=-7100).contains(&secs), "{jump}");
     let after = lease_left(&mut r.guest, &addr);
     assert!((LEASE - 300..=LEASE).contains(&after), "{addr}: {after} s left after the clock went back 2 hours (not moved: about {} s)", after + 7200);
+    floods(&mut r, &addr);
+}
+
+/// The floods of the module docs, each bounded in count and time, then: netd's RSS grew by
+/// less than its budget, it answers DNS, the laptop renews its lease.
+fn floods(r: &mut lab::Router, laptop_addr: &str) {
+    let budget_line = r.guest.wait_for_log("netd: memory budget", T);
+    let budget_kib: u64 = budget_line.split("memory budget ").nth(1).and_then(|t| t.split(' ').next()?.parse().ok()).unwrap_or_else(|| panic!("{budget_line}"));
+    let before = load::rss_kib(&mut r.guest, "netd");
+    let router: std::net::SocketAddr = "192.168.1.1:53".parse().unwrap();
+    let tcp = load::dns_tcp_flood(&r.laptop, router, 16, 400, lab::FLOOD_DOMAIN);
+    assert!(tcp > 0, "no DNS-over-TCP connection to the router");
+    let names: Vec<String> = (0..2000).map(|i| format!("c{i}.{}", lab::FLOOD_DOMAIN)).chain((0..500).map(|i| format!("s{i}.{}", lab::SLOW_DOMAIN))).collect();
+    let udp = load::dns_udp(&r.laptop, router, names, 64, Duration::from_secs(60));
+    assert!(udp.answered > 0, "the router answered none of the flood's queries: {udp:?}");
+    let dhcp = load::dhcp_clients(&r.laptop, 400, Duration::from_secs(90));
+    assert!(dhcp.acked > 0, "no DHCP lease during the flood: {dhcp:?}");
+
+    // Still serving, within budget.
+    let (status, out) = r.laptop.exec(&["dig", "+short", "+time=2", "+tries=3", "@192.168.1.1", lab::ISP_NAME]).wait(T);
+    assert_eq!((status, out.trim()), (Some(0), lab::ISP_IP), "DNS after the floods");
+    let renewed = r.laptop_lease(T);
+    assert_eq!(renewed, laptop_addr, "the laptop's lease after the floods");
+    let after = load::rss_kib(&mut r.guest, "netd");
+    eprintln!("netd RSS {before} KiB before the floods, {after} KiB after (budget {budget_kib} KiB; {tcp} TCP connections, {udp:?}, {dhcp:?})");
+    assert!(after <= before + budget_kib, "netd grew from {before} to {after} KiB, more than its budget of {budget_kib} KiB");
 }
 
 /// The image's build time (SOURCE_DATE_EPOCH), from its manifest.

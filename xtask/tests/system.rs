@@ -42,19 +42,13 @@ const BOOT: Duration = Duration::from_secs(180);
 /// in group `config` (200) too. `service` and `logread` show each service by its name.
 /// netd's own directory on the overlay is netd's, the configuration root:config.
 fn services_run_as_their_users(g: &mut Guest) {
-    let table = g.shell("service");
     for (name, uid, gid, groups, capeff) in [
         ("netd", 101, 101, "101", "0000000000003400"),
         ("webd", 102, 102, "102 200", "0000000000000400"),
         ("timed", 105, 105, "105", "0000000002000000"),
         ("vpnd", 104, 104, "104", "0000000000001000"),
     ] {
-        let pid: u32 = table
-            .lines()
-            .find(|l| l.starts_with(&format!("{name} ")) && l.contains("running"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no running {name} with a pid in `service`:\n{table}"));
+        let pid = g.service_pid(name);
         let st = g.shell(&format!("cat /proc/{pid}/status"));
         let field = |k: &str| st.lines().find_map(|l| l.trim().strip_prefix(k)).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
         assert_eq!(field("Uid:"), format!("{uid} {uid} {uid} {uid}"), "{name}:\n{st}");
@@ -92,16 +86,7 @@ fn log_always(line: &str) {
 fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a_reboot() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let launch = Launch {
-        disk: Some(disk.clone()),
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: String::new(),
-        nics: None,
-        devices: Vec::new(),
-        netns: None,
-    };
+    let launch = Launch { disk: Some(disk.clone()), exit_on_reboot: true, ..Default::default() };
     let m = manifest(X86);
     let mut g = Guest::start(&ctx(), &board(X86), launch.clone());
     g.wait_for("oxwrt: ready", BOOT);
@@ -132,13 +117,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     services_run_as_their_users(&mut g);
 
     // Kill webd: init restarts it and the page comes back.
-    let table = g.shell("service");
-    let pid: u32 = table
-        .lines()
-        .find(|l| l.starts_with("webd "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no webd pid in:\n{table}"));
+    let pid = g.service_pid("webd");
     g.send(&format!("kill -9 {pid}"));
     g.wait_for(&format!("webd (pid {pid}) killed by SIGKILL; restarting in 0.5 s"), Duration::from_secs(30));
     let started = g.wait_for("started webd (pid ", Duration::from_secs(30));
@@ -240,16 +219,7 @@ fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", qmp_socket.display()),
     ];
-    let launch = Launch {
-        disk: Some(disk),
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: "console=hvc0".into(),
-        nics: None,
-        devices: devices.to_vec(),
-        netns: None,
-    };
+    let launch = Launch { disk: Some(disk), exit_on_reboot: true, append: "console=hvc0".into(), devices: devices.to_vec(), ..Default::default() };
     let mut g = Guest::start(&ctx(), &board(X86), launch);
     let mut qmp = qemu::Qmp::connect(&qmp_socket).unwrap_or_else(|e| panic!("{e:#}"));
     let mut hvc = Console::connect("hvc0", &hvc_socket);
@@ -331,11 +301,7 @@ fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
 fn x86_disk_image_boots_through_uefi_firmware() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let mut g = Guest::start(
-        &ctx(),
-        &board(X86),
-        Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new(), netns: None },
-    );
+    let mut g = Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, exit_on_reboot: true, ..Default::default() });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("efi: EFI v"), "not booted through UEFI:\n{}", g.tail());
@@ -366,16 +332,7 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     let b = board(MALTA);
     let dir = tempfile::tempdir().unwrap();
     let flash = scratch_flash(dir.path());
-    let launch = Launch {
-        disk: Some(flash.clone()),
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: String::new(),
-        nics: None,
-        devices: Vec::new(),
-        netns: None,
-    };
+    let launch = Launch { disk: Some(flash.clone()), exit_on_reboot: true, ..Default::default() };
 
     // What QEMU loads is partition 0 of the TRX, placed where the kernel goes (not where the
     // decompressor was linked): the relocation in flash-boot/0002 has to run.
@@ -458,11 +415,7 @@ fn malta_formats_a_writable_area_left_over_from_other_firmware() {
         *byte = b"old stock firmware "[i % 19];
     }
     std::fs::write(&flash, &bytes).unwrap();
-    let mut g = Guest::start(
-        &ctx(),
-        &b,
-        Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new(), netns: None },
-    );
+    let mut g = Guest::start(&ctx(), &b, Launch { disk: Some(flash), exit_on_reboot: true, ..Default::default() });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("rootfs_data (/dev/mtdblock") && text.contains("holds no JFFS2 (Foreign"), "{}", g.tail());

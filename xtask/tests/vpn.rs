@@ -87,13 +87,6 @@ fn public_key(r: &mut Router) -> Key {
     found.unwrap_or_else(|| panic!("no public key from `vpn public-key`:\n{}", r.guest.tail()))
 }
 
-/// A service's pid from the console's `ps`.
-fn pid_of(r: &mut Router, command: &str) -> String {
-    let ps = clean(&r.guest.shell("ps"));
-    let line = ps.lines().find(|l| l.trim_end().ends_with(command)).unwrap_or_else(|| panic!("no {command} in ps:\n{ps}"));
-    line.split_whitespace().next().unwrap_or_default().to_string()
-}
-
 /// A road warrior: a host on the ISP's segment running wg-quick + wireguard-go.
 struct Warrior {
     ns: Netns,
@@ -323,7 +316,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     let wan2 = lease_address(&lease2);
     r2.guest.shell("echo '[lan]' > /etc/oxwrt/network.toml");
     r2.guest.shell("echo 'address = \"192.168.2.1/24\"' >> /etc/oxwrt/network.toml");
-    let netd = pid_of(&mut r2, "/usr/sbin/netd");
+    let netd = r2.guest.service_pid("netd");
     r2.guest.shell(&format!("kill -HUP {netd}"));
     let laptop2 = r2.laptop_lease(T);
     assert!(laptop2.starts_with("192.168.2."), "the second router's LAN: {laptop2}");

@@ -16,6 +16,7 @@
 //! | [`hooks`] | the calls into [`nft`] and [`dns`]; their contract is documented there |
 //! | [`log`] | `netd: ` log lines, a rate limit for what packets make us log |
 //! | [`sysctl`] | the kernel settings for a router (conntrack size, timeouts, redirects, ...), set at start |
+//! | [`budget`] | the memory netd may hold for what clients and the network make it keep, from the RAM |
 //!
 //! # Files
 //! | path | |

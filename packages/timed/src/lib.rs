@@ -168,13 +168,14 @@ pub fn run(paths: &Paths) -> i32 {
                             sample.delay_us / 1000,
                             sample.stratum
                         );
-                        if !synced || sample.offset_us.unsigned_abs() >= STEP_AT.as_micros() as u64 {
-                            say!("{line}");
-                        }
+                        // The files first: whoever sees the log line finds them written.
                         mark_synced(&paths.synced, &line);
                         if !synced || last_saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
                             save(&paths.saved);
                             last_saved = Some(Instant::now());
+                        }
+                        if !synced || sample.offset_us.unsigned_abs() >= STEP_AT.as_micros() as u64 {
+                            say!("{line}");
                         }
                         synced = true;
                     }

@@ -25,7 +25,7 @@ pub const ROUTER_LAN_IP: &str = "192.168.1.1";
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Launch {
     /// Writable disk or flash image (a copy: the guest writes its data partition or its
     /// JFFS2 overlay).
@@ -290,6 +290,18 @@ impl Guest {
             }
             std::thread::sleep(Duration::from_secs(1));
         }
+    }
+
+    /// The pid of the running service `name`, from the console's `service` table; panics
+    /// with the table when it is not running.
+    pub fn service_pid(&mut self, name: &str) -> u32 {
+        let table = self.shell("service");
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")) && l.contains("running"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no running {name} with a pid in `service`:\n{table}"))
     }
 
     /// [`Guest::shell`] on another console.
