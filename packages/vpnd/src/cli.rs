@@ -235,8 +235,14 @@ pub fn import(dirs: &Dirs, text: &str, name: &str) -> Result<String, String> {
     let imp = wgquick::import(text).map_err(|e| format!("import: {e}; nothing was changed"))?;
     let mut vpn = load(dirs)?;
     let mut secrets: Vec<(PathBuf, Secret)> = Vec::new();
+    let mut notes = Vec::new();
     let iface = match vpn.interfaces.iter().find(|i| i.name == name) {
-        Some(i) => i.clone(),
+        Some(i) => {
+            if imp.private_key.is_some() || !imp.addresses.is_empty() || imp.listen_port.is_some() {
+                notes.push(format!("{name} exists: the file's [Interface] (key, addresses, port) was not applied, only its peers"));
+            }
+            i.clone()
+        }
         None => {
             let mut i = Interface::new(name, imp.addresses.clone());
             if let Some(p) = imp.listen_port {
@@ -288,6 +294,9 @@ pub fn import(dirs: &Dirs, text: &str, name: &str) -> Result<String, String> {
     }
     save(dirs, &vpn)?;
     let mut s = format!("imported {} peers into {name}: {}", names.len(), names.join(", "));
+    for n in notes {
+        s.push_str(&format!("\n{n}"));
+    }
     for (line, key) in &imp.ignored {
         s.push_str(&format!("\nignored line {line}: {key} (wg-quick only; oxwrt runs no scripts, its firewall is netd's)"));
     }

@@ -71,6 +71,7 @@ fn import_keeps_every_peer_and_key() {
     );
     let summary = import(&dirs, &text, "wg0").unwrap();
     assert!(summary.contains("imported 2 peers into wg0: laptop, phone-2"), "{summary}");
+    assert!(summary.contains("wg0 exists: the file's [Interface] (key, addresses, port) was not applied"), "{summary}");
     let vpn = Vpn::load(&dirs.config).unwrap();
     assert_eq!(vpn.peers.len(), 3);
     assert_eq!(vpn.peers[1].public_key.to_string(), K2);
