@@ -482,12 +482,31 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     let numeric = run(Command::new("unsquashfs").args(["-lln", "-d", ""]).arg(&rootfs));
     let owner = |l: &str| l.split_whitespace().nth(1).unwrap_or_default().to_string();
     let path = |l: &str| l.split_whitespace().find(|w| w.starts_with('/')).unwrap_or_default().to_string();
+    // Each service's own `dirs` (package.toml) are its user's (ids from the skeleton's
+    // /etc/passwd); the rest of /etc/oxwrt is root:config, everything else root's.
+    let passwd = std::fs::read_to_string(ctx.root.join("rootfs/skeleton/etc/passwd")).unwrap();
+    let ids = |user: &str| {
+        let l = passwd.lines().find(|l| l.starts_with(&format!("{user}:"))).unwrap_or_else(|| panic!("{user} is not in rootfs/skeleton/etc/passwd"));
+        let f: Vec<&str> = l.split(':').collect();
+        format!("{}/{}", f[2], f[3])
+    };
+    let mut own = std::collections::BTreeMap::new();
+    for pkg in xtask::steps::packages::resolve(&ctx.root, &b.packages, "qemu-x86-64").unwrap() {
+        for svc in &pkg.services {
+            if let Some(user) = &svc.user {
+                for d in &svc.dirs {
+                    own.insert(d.clone(), ids(user));
+                }
+            }
+        }
+    }
+    assert!(own.contains_key("/etc/oxwrt/netd"), "{own:?}");
     for l in numeric.lines().filter(|l| l.contains(" /")) {
         let (p, o) = (path(l), owner(l));
-        let want = match p.as_str() {
-            "/etc/oxwrt/netd" => "101/101",
-            p if p == "/etc/oxwrt" || p.starts_with("/etc/oxwrt/") => "0/200",
-            _ => "0/0",
+        let want = match own.get(&p) {
+            Some(ids) => ids.as_str(),
+            None if p == "/etc/oxwrt" || p.starts_with("/etc/oxwrt/") => "0/200",
+            None => "0/0",
         };
         assert_eq!(o, want, "owner of {p}:\n{numeric}");
     }
@@ -512,13 +531,17 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
         assert_eq!(a["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&bytes)));
     }
     let pkgs: Vec<&str> = m["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(pkgs, ["oxwrt", "init", "netd", "webd"]);
+    let mut want: Vec<&str> = vec!["oxwrt"];
+    want.extend(b.packages.iter().map(String::as_str));
+    assert_eq!(pkgs, want, "the multi-call binary's package first, then the board's");
     assert!(m["packages"].as_array().unwrap().iter().all(|p| p["license"] == "GPL-2.0-only" && p["version"] == "0.1.0"));
     // The multi-call binary's bytes, by package: each package has a share, and they add up
     // to most of the binary (the rest: headers and string literals no symbol covers).
     let oxwrt = &m["packages"][0];
     let parts: Vec<(&str, u64)> = oxwrt["contains"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap(), p["bytes"].as_u64().unwrap())).collect();
-    assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), ["init", "netd", "webd", "shared"], "{oxwrt}");
+    let mut want: Vec<&str> = b.packages.iter().map(String::as_str).collect();
+    want.push("shared");
+    assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), want, "{oxwrt}");
     assert!(parts.iter().all(|p| p.1 > 10_000), "{parts:?}");
     let total: u64 = parts.iter().map(|p| p.1).sum();
     let size = oxwrt["installed_bytes"].as_u64().unwrap();
@@ -754,7 +777,9 @@ fn a_standalone_package_installs_and_runs_beside_the_multi_call_binary() {
         installed.push(xtask::steps::packages::oxpkg::install(stage.path(), &a).unwrap().0.name);
     }
     installed.sort();
-    assert_eq!(installed, ["init", "netd", "oxwrt"]);
+    let mut want: Vec<String> = b.packages.iter().filter(|p| *p != "webd").cloned().chain(["oxwrt".to_string()]).collect();
+    want.sort();
+    assert_eq!(installed, want, "every archive of the image but webd's");
     xtask::steps::packages::oxpkg::install(stage.path(), &built[0]).unwrap();
 
     let webd = stage.path().join("usr/sbin/webd");

@@ -26,9 +26,10 @@ fn err(msg: String) -> ParseError {
     ParseError(msg)
 }
 
-/// A [`ParseError`] for the other modules of the crate.
-pub(crate) fn parse_error(msg: String) -> ParseError {
-    ParseError(msg)
+impl ParseError {
+    pub(crate) fn new(msg: String) -> ParseError {
+        ParseError(msg)
+    }
 }
 
 /// An IPv4 address with its prefix length, e.g. `192.168.1.1/24`: an interface address

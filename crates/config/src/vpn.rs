@@ -93,7 +93,7 @@ impl Secret {
     /// Parses a key file's contents (base64, surrounding whitespace allowed). The error
     /// never contains the text.
     pub fn from_base64(text: &str) -> Result<Secret, crate::ParseError> {
-        base64_decode(text.trim()).map(Secret).map_err(|why| crate::types::parse_error(format!("not a WireGuard key: {why}")))
+        base64_decode(text.trim()).map(Secret).map_err(|why| crate::ParseError::new(format!("not a WireGuard key: {why}")))
     }
 }
 
@@ -163,7 +163,7 @@ impl fmt::Debug for Key {
 impl FromStr for Key {
     type Err = crate::ParseError;
     fn from_str(s: &str) -> Result<Key, crate::ParseError> {
-        base64_decode(s).map(Key).map_err(|why| crate::types::parse_error(format!("`{s}` is not a WireGuard key: {why}")))
+        base64_decode(s).map(Key).map_err(|why| crate::ParseError::new(format!("`{s}` is not a WireGuard key: {why}")))
     }
 }
 
@@ -182,7 +182,7 @@ impl IpNet {
     pub fn new(addr: IpAddr, prefix: u8) -> Result<IpNet, crate::ParseError> {
         let max = Self::max_prefix(addr);
         if prefix > max {
-            return Err(crate::types::parse_error(format!("prefix length /{prefix} is more than {max} for {addr}")));
+            return Err(crate::ParseError::new(format!("prefix length /{prefix} is more than {max} for {addr}")));
         }
         Ok(IpNet { addr, prefix })
     }
@@ -296,14 +296,12 @@ impl FromStr for IpNet {
         };
         let addr: IpAddr = a
             .parse()
-            .map_err(|_| crate::types::parse_error(format!("`{s}`: `{a}` is not an IPv4 or IPv6 address; write e.g. \"10.8.0.2/32\" or \"fd00:8::2/128\"")))?;
+            .map_err(|_| crate::ParseError::new(format!("`{s}`: `{a}` is not an IPv4 or IPv6 address; write e.g. \"10.8.0.2/32\" or \"fd00:8::2/128\"")))?;
         let prefix = match p {
             None => Self::max_prefix(addr),
-            Some(p) => {
-                p.parse::<u8>().map_err(|_| crate::types::parse_error(format!("`{s}`: `/{p}` is not a prefix length (0-32 for IPv4, 0-128 for IPv6)")))?
-            }
+            Some(p) => p.parse::<u8>().map_err(|_| crate::ParseError::new(format!("`{s}`: `/{p}` is not a prefix length (0-32 for IPv4, 0-128 for IPv6)")))?,
         };
-        IpNet::new(addr, prefix).map_err(|e| crate::types::parse_error(format!("`{s}`: {e}")))
+        IpNet::new(addr, prefix).map_err(|e| crate::ParseError::new(format!("`{s}`: {e}")))
     }
 }
 
@@ -340,7 +338,7 @@ impl FromStr for Endpoint {
     type Err = crate::ParseError;
     fn from_str(s: &str) -> Result<Endpoint, crate::ParseError> {
         let bad = |why: &str| {
-            crate::types::parse_error(format!("`{s}` is not an endpoint: {why}; write host:port, e.g. \"vpn.example.org:51820\" or \"[2001:db8::1]:51820\""))
+            crate::ParseError::new(format!("`{s}` is not an endpoint: {why}; write host:port, e.g. \"vpn.example.org:51820\" or \"[2001:db8::1]:51820\""))
         };
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (h, p) = rest.split_once("]:").ok_or_else(|| bad("an IPv6 address needs [brackets] and a port"))?;

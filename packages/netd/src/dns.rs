@@ -475,7 +475,14 @@ impl Forwarder {
     /// For netd: listens as `config` says ([`Settings::from_config`]) and takes the
     /// upstream servers and LAN names from `crate::state` whenever its generation moves.
     pub fn new(config: &oxwrt_config::Config) -> io::Result<Forwarder> {
-        let mut f = Forwarder::bind(Settings::from_config(&config.network))?;
+        Forwarder::new_with(config, &[])
+    }
+
+    /// [`Forwarder::new`], listening on `extra` addresses (port 53) too.
+    pub fn new_with(config: &oxwrt_config::Config, extra: &[IpAddr]) -> io::Result<Forwarder> {
+        let mut s = Settings::from_config(&config.network);
+        s.listen.extend(extra.iter().map(|a| SocketAddr::from((*a, proto::PORT))));
+        let mut f = Forwarder::bind(s)?;
         f.state_seen = Some(None);
         f.follow_state();
         Ok(f)
@@ -486,7 +493,9 @@ impl Forwarder {
         let generation = crate::state::generation();
         if seen != Some(generation) {
             self.state_seen = Some(Some(generation));
-            let servers = crate::state::upstreams().into_iter().map(|ip| SocketAddr::from((ip, proto::PORT))).collect();
+            let v4 = crate::state::upstreams().into_iter().map(|ip| SocketAddr::from((ip, proto::PORT)));
+            let v6 = crate::state::upstreams6().into_iter().map(|ip| SocketAddr::from((ip, proto::PORT)));
+            let servers = v4.chain(v6).collect();
             self.set_upstream(servers);
             self.hosts = HostTable(crate::state::lan_hosts());
         }

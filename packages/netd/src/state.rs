@@ -15,7 +15,7 @@
 //! client may take ([`RESERVED`], the router's own, a static lease's, one another client
 //! holds already).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,12 +23,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Default)]
 struct State {
     upstreams: Vec<Ipv4Addr>,
+    /// IPv6 servers (the DHCPv6 lease's), asked after the IPv4 ones.
+    upstreams6: Vec<Ipv6Addr>,
     /// (name, address, expiry in Unix seconds; None: static).
     hosts: Vec<(String, Ipv4Addr, Option<u64>)>,
     generation: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), hosts: Vec::new(), generation: 0 });
+static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), generation: 0 });
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
@@ -137,6 +139,28 @@ pub(crate) fn set_upstreams(v: &[Ipv4Addr]) -> bool {
         s.generation += 1;
         true
     })
+}
+
+/// The IPv6 DNS servers to forward to, after [`upstreams`].
+pub fn upstreams6() -> Vec<Ipv6Addr> {
+    with(|s| s.upstreams6.clone())
+}
+
+/// Returns whether the list changed.
+pub(crate) fn set_upstreams6(v: &[Ipv6Addr]) -> bool {
+    with(|s| {
+        if s.upstreams6 == v {
+            return false;
+        }
+        s.upstreams6 = v.to_vec();
+        s.generation += 1;
+        true
+    })
+}
+
+/// resolv.conf `nameserver` lines of IPv6 servers.
+pub fn resolv_conf6(servers: &[Ipv6Addr]) -> String {
+    servers.iter().map(|s| format!("nameserver {s}\n")).collect()
 }
 
 pub(crate) fn set_hosts(v: Vec<(String, Ipv4Addr, Option<u64>)>) {

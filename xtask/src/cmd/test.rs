@@ -7,8 +7,8 @@
 //! board's images built, the QEMU boards booted and the flash images checked with
 //! independent tools (xtask/tests/system.rs), then the network checks: the images on socket
 //! links played by the smoltcp harness (xtask/tests/network.rs), then the lab checks (the
-//! routers between real Linux stacks in network namespaces, xtask/tests/lab.rs), the VPN checks
-//! (xtask/tests/vpn.rs). At the end, the time of
+//! routers between real Linux stacks in network namespaces, xtask/tests/lab.rs, and IPv6
+//! through them, xtask/tests/lab_ipv6.rs; the VPN checks, xtask/tests/vpn.rs). At the end, the time of
 //! each stage (docs/benchmarks.md, "CI").
 
 use crate::context::Context;
@@ -92,6 +92,8 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     timed(&mut times, "end-to-end network checks", || step("end-to-end network checks", &mut e2e("network")))?;
     // The routers between real Linux stacks in network namespaces (xtask/src/tools/lab.rs).
     timed(&mut times, "end-to-end lab checks", || step("end-to-end lab checks", &mut e2e("lab")))?;
+    // IPv6 through the booted routers: radvd and dhcpd -6 on the lab's ISP (xtask/tests/lab_ipv6.rs).
+    timed(&mut times, "end-to-end IPv6 lab checks", || step("end-to-end IPv6 lab checks", &mut e2e("lab_ipv6")))?;
     // vpnd: road warriors with wg-quick + wireguard-go, 500 peers (xtask/tests/vpn.rs).
     timed(&mut times, "end-to-end VPN checks", || step("end-to-end VPN checks", &mut e2e("vpn")))?;
     eprintln!("all tests passed");

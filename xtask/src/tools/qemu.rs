@@ -393,9 +393,14 @@ fn shell(child: &mut Child, console: &mut Console, serial: Option<&Console>, lin
     console.ends += 1;
     let end = format!("end-of-command-{}", console.ends);
     console.send(line);
+    // The marker is typed only once the shell prompts again (the command is done): typed
+    // earlier, the tty's echo of it lands in the middle of the command's output.
+    let mut out = wait_for(child, console, serial, line, Duration::from_secs(60));
+    out += &wait_for(child, console, serial, "root@", Duration::from_secs(60));
     // Typed with quotes, so the tty's echo of the line does not contain the marker.
     console.send(&format!("echo 'end-of'-command-{}", console.ends));
-    wait_for(child, console, serial, &end, Duration::from_secs(60))
+    out += &wait_for(child, console, serial, &end, Duration::from_secs(60));
+    out
 }
 
 impl Drop for Guest {
