@@ -261,6 +261,8 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("zbarimg", "zbar-tools", "tests decode vpnd's QR codes"),
         ("wg-quick", "wireguard-tools", "tests bring vpnd's client configurations up as a road warrior"),
         ("wireguard-go", "wireguard-go", "tests' WireGuard on the host, whose kernel has none"),
+        ("chromium", "chromium", "the web UI's tests run a real browser, headless"),
+        ("chromedriver", "chromium-driver", "the web UI's tests drive chromium over WebDriver"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
     }

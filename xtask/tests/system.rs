@@ -109,9 +109,11 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
             .any(|i| i["name"] == "eth0" && i["addresses"].as_array().unwrap().iter().any(|a| a["address"] == qemu::GUEST_IP)),
         "{body}"
     );
-    let (code, html) = g.http("/");
+    // No password yet (first boot): every page leads to setting one.
+    assert_eq!(g.http("/").0, 303);
+    let (code, html) = g.http("/setup");
     assert_eq!(code, 200);
-    assert!(html.contains("oxwrt") && html.contains(m["kernel"]["version"].as_str().unwrap()), "{html}");
+    assert!(html.contains("<h1>Set a password</h1>") && html.contains("<b>oxwrt</b>"), "{html}");
     assert_eq!(g.http("/nope").0, 404);
 
     services_run_as_their_users(&mut g);

@@ -25,6 +25,7 @@ pub mod init;
 pub mod ipv6;
 pub mod network;
 mod problem;
+pub mod rollback;
 mod save;
 pub mod span;
 pub mod time;
@@ -41,7 +42,7 @@ pub use problem::{File, Problem, Problems};
 pub use save::{save_atomic, write_atomic};
 pub use time::Time;
 pub use types::{Ipv4Cidr, MacAddr, ParseError, PortRange, Seconds};
-pub use validate::{bad_server as bad_dns_server, MAX_DNS_CACHE, MAX_REBIND_DOMAINS, MIN_LEASE_SECS, MTU_RANGE};
+pub use validate::{bad_server as bad_dns_server, check_hostname, MAX_DNS_CACHE, MAX_REBIND_DOMAINS, MIN_LEASE_SECS, MTU_RANGE};
 
 use span::Source;
 use std::fmt;
@@ -52,6 +53,9 @@ use std::path::{Path, PathBuf};
 pub const DIR: &str = "/etc/oxwrt";
 pub const NETWORK_FILE: &str = "network.toml";
 pub const FIREWALL_FILE: &str = "firewall.toml";
+/// The router's hostname as set in the web UI (one line; [`check_hostname`]); init
+/// prefers it to the image's /etc/hostname at boot.
+pub const HOSTNAME_FILE: &str = "hostname";
 
 /// Both files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -416,6 +416,16 @@ pub(crate) fn bad_ifname(name: &str) -> Option<String> {
     }
 }
 
+/// The router's hostname (/etc/oxwrt/hostname, set by the web UI; init applies it at
+/// boot): a DNS label. Err says what is wrong and what to use.
+pub fn check_hostname(h: &str) -> Result<(), String> {
+    if is_label(h) {
+        Ok(())
+    } else {
+        Err(bad_hostname(h))
+    }
+}
+
 /// A DNS label: 1-63 letters, digits and '-', not starting or ending with '-'.
 fn is_label(s: &str) -> bool {
     !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')

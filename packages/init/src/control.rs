@@ -96,9 +96,10 @@ impl Request {
 /// Err (the answer's text) when `uid` may not send `req`. Root (uid 0) may send anything.
 /// Any other peer (the socket lets only group `config` in: the web interface) may read
 /// (status, log) and `restart` a service that runs as its own user (`user_services`:
-/// netd, webd; to apply a changed configuration). Never `start` or `stop` (turning a
-/// service on or off stays the administrator's), never a root service (the console),
-/// never `reboot` or `poweroff`. An unknown peer is not root.
+/// netd, webd; to apply a changed configuration), and `reboot` (the web UI's reboot
+/// button; a clean reboot, as root's). Never `start` or `stop` (turning a service on or
+/// off stays the administrator's), never a root service (the console), never `poweroff`
+/// (nobody could turn the router back on from the web). An unknown peer is not root.
 pub fn permitted(req: &Request, uid: Option<u32>, user_services: &[String]) -> Result<(), String> {
     let line = req.to_line();
     let Some(uid) = uid else {
@@ -106,6 +107,7 @@ pub fn permitted(req: &Request, uid: Option<u32>, user_services: &[String]) -> R
     };
     match req {
         _ if uid == 0 || req.read_only() => Ok(()),
+        Request::Reboot => Ok(()),
         Request::Restart(name) if user_services.contains(name) => Ok(()),
         Request::Restart(name) => Err(format!(
             "`{line}`: uid {uid} may restart only services that run as their own user ({}); `{name}` is not one of them: ask root",
@@ -186,7 +188,9 @@ mod tests {
             assert_eq!(permitted(&r, Some(102), &users), Ok(()));
             assert_eq!(permitted(&r, None, &users), Ok(()));
         }
-        for r in [Request::Start("netd".into()), Request::Stop("webd".into()), Request::Restart("console".into()), Request::Reboot, Request::Poweroff] {
+        assert_eq!(permitted(&Request::Reboot, Some(102), &users), Ok(()), "the web UI's reboot button");
+        assert!(permitted(&Request::Reboot, None, &users).is_err());
+        for r in [Request::Start("netd".into()), Request::Stop("webd".into()), Request::Restart("console".into()), Request::Poweroff] {
             assert_eq!(permitted(&r, Some(0), &users), Ok(()));
             assert!(permitted(&r, Some(102), &users).is_err(), "{r:?}");
             assert!(permitted(&r, None, &users).is_err());
@@ -194,8 +198,8 @@ mod tests {
         assert_eq!(permitted(&Request::Restart("netd".into()), Some(102), &users), Ok(()));
         assert!(permitted(&Request::Restart("netd".into()), None, &users).is_err());
         assert_eq!(
-            permitted(&Request::Reboot, Some(102), &users).unwrap_err(),
-            "`reboot` is for root only (you are uid 102); others may ask for status and the log, and restart a service that runs as its own user"
+            permitted(&Request::Poweroff, Some(102), &users).unwrap_err(),
+            "`poweroff` is for root only (you are uid 102); others may ask for status and the log, and restart a service that runs as its own user"
         );
         assert_eq!(
             permitted(&Request::Restart("console".into()), Some(102), &users).unwrap_err(),

@@ -46,6 +46,34 @@ pub enum Overlay {
     ReadOnly { why: String },
 }
 
+/// The marker of a factory reset, in the writable layer: /etc/oxwrt/.factory-reset written
+/// by the web UI (group config may write /etc/oxwrt) or by root, then a reboot. Only the
+/// writable layer's copy counts (never the image's).
+pub const FACTORY_RESET_MARKER: &str = "etc/oxwrt/.factory-reset";
+
+/// At boot, before the overlay is mounted: if `overlay`/upper holds the factory-reset
+/// marker, the writable layer (upper and work) is emptied: the image's files and defaults
+/// come back (and the web UI asks for a new password). Returns the line to log.
+pub fn factory_reset(overlay: &Path) -> Option<String> {
+    let upper = overlay.join("upper");
+    if !upper.join(FACTORY_RESET_MARKER).exists() {
+        return None;
+    }
+    let mut failed = Vec::new();
+    for dir in [upper, overlay.join("work")] {
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                failed.push(format!("{}: {e}", dir.display()));
+            }
+        }
+    }
+    Some(if failed.is_empty() {
+        "factory reset: the writable layer was emptied; the image's configuration is back".into()
+    } else {
+        format!("WARNING: factory reset: could not empty the writable layer ({})", failed.join("; "))
+    })
+}
+
 /// Mounts the data store (or tmpfs) on /overlay, the overlay on /mnt, and makes it the root
 /// (the squashfs stays visible at /rom).
 pub fn overlay_root(data: Option<&DataStore>, log: Log) -> Overlay {
@@ -61,6 +89,9 @@ pub fn overlay_root(data: Option<&DataStore>, log: Log) -> Overlay {
         if let Err(e) = mount_fs("tmpfs", "/overlay", "tmpfs", MsFlags::MS_NOATIME, Some("mode=0755")) {
             return Overlay::ReadOnly { why: e };
         }
+    }
+    if let Some(line) = factory_reset(Path::new("/overlay")) {
+        log(line);
     }
     for dir in ["/overlay/upper", "/overlay/work"] {
         if let Err(e) = fs::create_dir_all(dir) {
@@ -242,6 +273,21 @@ pub fn remount_read_only() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn factory_reset_empties_only_with_the_upper_marker() {
+        let d = tempfile::tempdir().unwrap();
+        let upper = d.path().join("upper");
+        fs::create_dir_all(upper.join("etc/oxwrt")).unwrap();
+        fs::create_dir_all(d.path().join("work/x")).unwrap();
+        fs::write(upper.join("etc/oxwrt/network.toml"), "x").unwrap();
+        assert_eq!(factory_reset(d.path()), None);
+        assert!(upper.join("etc/oxwrt/network.toml").exists());
+        fs::write(upper.join(FACTORY_RESET_MARKER), "").unwrap();
+        assert!(factory_reset(d.path()).unwrap().starts_with("factory reset: the writable layer was emptied"));
+        assert!(!upper.exists() && !d.path().join("work").exists());
+        assert_eq!(factory_reset(d.path()), None, "once");
+    }
 
     #[test]
     fn flash_states() {

@@ -36,7 +36,17 @@ pub fn main() -> ! {
     };
     mounts::overlay_root(cfg.data.as_ref(), &mut say);
     mounts::late(&mut say);
-    let hostname = fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).unwrap_or_else(|| "oxwrt".into());
+    // A configuration change still waiting for its confirmation when the power went (or
+    // the system crashed): the previous files come back before any service reads them.
+    match oxwrt_config::rollback::revert(std::path::Path::new(oxwrt_config::DIR)) {
+        Ok(names) if !names.is_empty() => say(format!("unconfirmed configuration change rolled back: {} restored", names.join(", "))),
+        Ok(_) => {}
+        Err(e) => say(format!("WARNING: cannot roll back the unconfirmed change in /etc/oxwrt/.rollback: {e}")),
+    }
+    // The web UI's (/etc/oxwrt/hostname, if valid), else the image's, else "oxwrt".
+    let read = |p: &str| fs::read_to_string(p).ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    let set = read(&format!("{}/{}", oxwrt_config::DIR, oxwrt_config::HOSTNAME_FILE)).filter(|h| oxwrt_config::check_hostname(h).is_ok());
+    let hostname = set.or_else(|| read("/etc/hostname")).unwrap_or_else(|| "oxwrt".into());
     if let Err(e) = nix::unistd::sethostname(&hostname) {
         say(format!("cannot set hostname {hostname}: {e}"));
     }

@@ -114,7 +114,7 @@ fn read_all(fd: i32) -> String {
 }
 
 #[test]
-fn a_webd_level_peer_reads_and_restarts_user_services_but_cannot_stop_or_reboot() {
+fn a_webd_level_peer_reads_restarts_user_services_and_reboots_but_cannot_stop_or_power_off() {
     if !oxwrt_testkit::require_root() {
         return;
     }
@@ -125,11 +125,10 @@ fn a_webd_level_peer_reads_and_restarts_user_services_but_cannot_stop_or_reboot(
     let users = vec!["netd".to_string(), "webd".to_string()];
     let webd = |line: &str| ask_as(&listener, &path, WEBD.0, &[WEBD.1, CONFIG], line, &users);
 
-    for line in ["status", "log", "log-follow", "restart webd", "restart netd"] {
+    for line in ["status", "log", "log-follow", "restart webd", "restart netd", "reboot"] {
         assert_eq!(webd(line), format!("admitted {line}\n"), "uid 102 in group config: `{line}`");
     }
     for (line, why) in [
-        ("reboot", "`reboot` is for root only (you are uid 102)"),
         ("poweroff", "`poweroff` is for root only (you are uid 102)"),
         ("stop netd", "`stop netd` is for root only (you are uid 102)"),
         ("start webd", "`start webd` is for root only (you are uid 102)"),
@@ -139,7 +138,7 @@ fn a_webd_level_peer_reads_and_restarts_user_services_but_cannot_stop_or_reboot(
         assert!(answer.starts_with(&format!("error: {why}")), "uid 102: `{line}` got: {answer}");
     }
     // Root may do everything.
-    assert_eq!(ask_as(&listener, &path, 0, &[0], "reboot", &users), "admitted reboot\n");
+    assert_eq!(ask_as(&listener, &path, 0, &[0], "poweroff", &users), "admitted poweroff\n");
     // netd (uid 101) is not in group config: the socket's mode keeps it out.
     assert_eq!(ask_as(&listener, &path, 101, &[101], "status", &users), "connect: EACCES");
 }

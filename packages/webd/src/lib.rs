@@ -1,9 +1,15 @@
-//! webd: the oxwrt web interface daemon. Today a status page (`/`) and its data as JSON
-//! (`/api/status`); the full UI grows from here.
+//! webd: the oxwrt web interface daemon (pages, security design and measurements:
+//! docs/web-ui.md). Module map: [`server`] binding, limits, the serve loop; [`app`] the
+//! checks every request goes through (Host, paths, body size, Origin, CSRF, first boot,
+//! sessions) and the login; [`routes`] the logged-in pages and forms; [`pages`] the maud
+//! templates, style sheet and script; [`password`] the scrypt hash and its file;
+//! [`session`] sessions and login throttling; [`network`], [`clients`], [`system`],
+//! [`logs`] the pages' work; [`status`] + [`json`] the status data.
 //!
 //! # Command line
 //!
-//! `webd [--listen ADDR]...` serves on each ADDR (`0.0.0.0:80`, `[::1]:8080`, ...; port 0
+//! `webd [--listen ADDR]... [--config-dir DIR] [--session-idle SECS] [--session-max SECS]
+//! [--confirm-window SECS]` ([`cli::USAGE`]) serves on each ADDR (`0.0.0.0:80`, `[::1]:8080`, ...; port 0
 //! picks a free port). Without `--listen` it serves on port 80 of the LAN address, of
 //! 127.0.0.1 and of ::1, not on the wildcard `[::]`/`0.0.0.0`, which would include the
 //! WAN ([`server::bind_default`]): the LAN address is `lan.address` of
@@ -19,13 +25,10 @@
 //!
 //! # HTTP
 //!
-//! | request | response |
-//! |---|---|
-//! | `GET`/`HEAD /` | 200, `text/html; charset=utf-8`: HTML5, inline CSS, no JavaScript |
-//! | `GET`/`HEAD /api/status` | 200, `application/json` |
-//! | any other path | 404, `text/plain` |
-//! | other methods on those two | 405, `Allow: GET, HEAD` |
-//! | a `Host` webd does not serve (any method, any path) | 421 Misdirected Request, `text/plain` saying why |
+//! The routes and the order of the checks are in [`app`]'s docs. Every response has
+//! `Cache-Control: no-store`, `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY`,
+//! `Referrer-Policy: same-origin` and a Content-Security-Policy without inline script
+//! ([`app::CSP`]). A `Host` webd does not serve gets 421 Misdirected Request.
 //!
 //! DNS rebinding protection: webd answers only requests whose `Host` is an IP literal
 //! (`192.168.1.1`, `127.0.0.1:8080`, `[fe80::1]:80`), `localhost`, the router's hostname
@@ -37,10 +40,6 @@
 //! xtask sends `Host: 127.0.0.1:PORT`). A request without `Host` (HTTP/1.0) is
 //! served: browsers always send one. netd's DNS forwarder drops public names that resolve
 //! to private addresses as well (docs/network-config.md, `dns.rebind_protection`).
-//!
-//! Every response has `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`;
-//! the page also has a Content-Security-Policy that allows nothing but its inline style.
-//! The query string is ignored. Limits: see [`server`].
 //!
 //! # `/api/status` schema
 //!
@@ -119,11 +118,20 @@
 //! 258,704), x86_64-unknown-linux-musl 598,224 (xz 253,084), host glibc 621,816. The
 //! mipsel binary runs under `qemu-mipsel -cpu 4Kc` (MIPS32r1).
 
+pub mod app;
 pub mod cli;
+pub mod clients;
 pub mod html;
 pub mod json;
+pub mod logs;
+pub mod network;
+pub mod pages;
+pub mod password;
+pub mod routes;
 pub mod server;
+pub mod session;
 pub mod status;
+pub mod system;
 
 /// The `webd` applet (`args[0]` is its name; the rest is [`cli`]): serves until it fails;
 /// returns the exit status.
@@ -140,8 +148,12 @@ pub fn main(args: Vec<String>) -> i32 {
     let listen = match cmd {
         cli::Command::Help => return i32::from(std::io::stdout().lock().write_all(cli::USAGE.as_bytes()).is_err()),
         cli::Command::Version => return i32::from(writeln!(std::io::stdout().lock(), "webd {}", env!("CARGO_PKG_VERSION")).is_err()),
-        cli::Command::Run { listen } => listen,
+        cli::Command::Run { listen, config_dir, limits, confirm_window } => {
+            let pending = app::rollback_at_start(&config_dir);
+            (listen, std::sync::Arc::new(app::App::new(config_dir, limits, confirm_window)), pending)
+        }
     };
+    let (listen, app, pending) = listen;
     let bound = if listen.is_empty() { server::bind_default() } else { server::bind_all(&listen) };
     let listeners = match bound {
         Ok(l) => l,
@@ -150,7 +162,7 @@ pub fn main(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    match server::serve(listeners) {
+    match server::serve(listeners, app, pending) {
         Ok(()) => 0,
         Err(e) => {
             log(format_args!("cannot serve: {}", server::describe(&e)));

@@ -7,7 +7,6 @@
 //! also closes idle keep-alive connections), at most [`MAX_BUF`] bytes buffered per
 //! connection, and a connection is asked to close after [`MAX_CONNECTION_AGE`].
 
-use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
@@ -15,15 +14,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 
-use crate::status::Status;
-use crate::{html, json, log};
+use crate::app::App;
+use crate::log;
 
 pub const MAX_CONNECTIONS: usize = 32;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -134,59 +130,13 @@ fn no_ipv6(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(nix::libc::EAFNOSUPPORT | nix::libc::EPROTONOSUPPORT | nix::libc::EADDRNOTAVAIL))
 }
 
-/// What a path that tries to climb out gets (see [`escapes`]).
-pub const ESCAPE_REFUSED: &str =
-    "bad request: the path has a `.` or `..` segment, a backslash or an encoded `.`, `/`, `\\` or NUL; webd serves no files, only / and /api/status\n";
-
 /// A path that tries to leave where it points, or hides that it does: a `.` or `..`
 /// segment, a backslash, or a percent-encoded `.`, `/`, `\` or NUL (`%2e`, `%2f`, `%5c`,
-/// `%00`, any case). webd maps no path to a file today; these are refused with 400 before
-/// any route, so a later route that does cannot be walked out of.
+/// `%00`, any case). webd maps no path to a file; these get 404 before any route, so a
+/// later route that does cannot be walked out of.
 pub fn escapes(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     path.split('/').any(|s| s == "." || s == "..") || path.contains('\\') || ["%2e", "%2f", "%5c", "%00"].iter().any(|e| lower.contains(e))
-}
-
-/// What a request gets, from its method and path alone; `status` is called only for the
-/// pages that show it. HEAD gets the same headers as GET (hyper leaves the body out).
-pub fn respond(method: &Method, path: &str, status: impl FnOnce() -> Status) -> Response<Full<Bytes>> {
-    if escapes(path) {
-        return plain(StatusCode::BAD_REQUEST, ESCAPE_REFUSED);
-    }
-    let html = match path {
-        "/" => true,
-        "/api/status" => false,
-        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
-    };
-    if method != Method::GET && method != Method::HEAD {
-        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
-    }
-    let st = status();
-    if html {
-        let mut r = with_body(StatusCode::OK, "text/html; charset=utf-8", html::render(&st));
-        // Inline CSS only: no scripts, no framing, nothing fetched.
-        r.headers_mut()
-            .insert(hyper::header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"));
-        r
-    } else {
-        with_body(StatusCode::OK, "application/json", json::render(&st))
-    }
-}
-
-fn plain(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
-    with_body(code, "text/plain; charset=utf-8", text)
-}
-
-fn with_body(code: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = code;
-    let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(hyper::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    r
 }
 
 /// What a request for a name webd does not serve gets (see [`host_allowed`]).
@@ -240,32 +190,31 @@ fn request_host<B>(req: &Request<B>) -> Option<Result<&str, ()>> {
     req.uri().authority().map(|a| Ok(a.as_str()))
 }
 
-/// [`respond`] behind the Host check: 421 Misdirected Request (RFC 9110 15.5.20) for a
-/// Host webd does not serve.
-pub fn respond_to<B>(req: &Request<B>, hostname: impl FnOnce() -> String, status: impl FnOnce() -> Status) -> Response<Full<Bytes>> {
+/// The Host check: Some(421 Misdirected Request, RFC 9110 15.5.20) for a Host webd does
+/// not serve ([`host_allowed`]); None to go on.
+pub fn refuse_host<B>(req: &Request<B>) -> Option<crate::app::Resp> {
     match request_host(req) {
-        Some(Ok(h)) if host_allowed(h, &hostname()) => {}
-        None => {}
-        _ => return plain(StatusCode::MISDIRECTED_REQUEST, MISDIRECTED),
+        Some(Ok(h)) if host_allowed(h, &own_hostname()) => None,
+        None => None,
+        _ => Some(crate::app::plain(StatusCode::MISDIRECTED_REQUEST, MISDIRECTED)),
     }
-    respond(req.method(), req.uri().path(), status)
 }
 
 /// The router's hostname (uname(2)), as [`crate::status`] shows it.
-fn own_hostname() -> String {
+pub fn own_hostname() -> String {
     nix::sys::utsname::uname().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-async fn handle(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(respond_to(&req, own_hostname, crate::status::collect))
 }
 
 /// Serve on these listeners until the process is killed. Logs each listener's address.
 /// Returns only if the runtime cannot start.
-pub fn serve(listeners: Vec<TcpListener>) -> io::Result<()> {
+/// `pending`: a change waits for its confirmation (watched from the start).
+pub fn serve(listeners: Vec<TcpListener>, app: Arc<App>, pending: bool) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        if pending {
+            crate::app::watch_rollback(app.clone());
+        }
         for l in listeners {
             l.set_nonblocking(true)?;
             let l = tokio::net::TcpListener::from_std(l)?;
@@ -273,14 +222,14 @@ pub fn serve(listeners: Vec<TcpListener>) -> io::Result<()> {
                 Ok(a) => log(format_args!("listening on {a}")),
                 Err(e) => log(format_args!("listening (address unknown: {})", describe(&e))),
             }
-            tokio::spawn(accept_loop(l, slots.clone()));
+            tokio::spawn(accept_loop(l, slots.clone(), app.clone()));
         }
         std::future::pending::<()>().await;
         Ok(())
     })
 }
 
-async fn accept_loop(l: tokio::net::TcpListener, slots: Arc<Semaphore>) {
+async fn accept_loop(l: tokio::net::TcpListener, slots: Arc<Semaphore>, app: Arc<App>) {
     loop {
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => p,
@@ -302,19 +251,20 @@ async fn accept_loop(l: tokio::net::TcpListener, slots: Arc<Semaphore>) {
             }
         };
         let _ = stream.set_nodelay(true);
+        let app = app.clone();
         tokio::spawn(async move {
-            connection(stream, peer).await;
+            connection(stream, peer, app).await;
             drop(permit);
         });
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr) {
+async fn connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Arc<App>) {
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_BUF)
-        .serve_connection(TokioIo::new(stream), hyper::service::service_fn(handle));
+        .serve_connection(TokioIo::new(stream), hyper::service::service_fn(move |req| crate::app::handle(app.clone(), peer, req)));
     let mut conn = std::pin::pin!(conn);
     let result = match tokio::time::timeout(MAX_CONNECTION_AGE, conn.as_mut()).await {
         Ok(r) => r,
@@ -348,50 +298,9 @@ fn is_disconnect(e: &hyper::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{Kernel, Memory, Oxwrt};
-
-    fn sample() -> Status {
-        Status {
-            hostname: "gw".into(),
-            oxwrt: Oxwrt { version: "1".into(), build_id: "b".into() },
-            kernel: Kernel { release: "6.1".into(), version: "#1".into(), machine: "mips".into() },
-            uptime_seconds: 1.0,
-            load: [0.0; 3],
-            memory: Memory::default(),
-            interfaces: vec![],
-        }
-    }
-
-    fn header<'a>(r: &'a Response<Full<Bytes>>, name: &str) -> &'a str {
-        r.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
-    }
 
     #[test]
-    fn routes() {
-        let r = respond(&Method::GET, "/", sample);
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
-        assert_eq!(header(&r, "cache-control"), "no-store");
-        assert!(header(&r, "content-security-policy").contains("default-src 'none'"));
-
-        let r = respond(&Method::HEAD, "/api/status", sample);
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(header(&r, "content-type"), "application/json");
-        assert_eq!(header(&r, "cache-control"), "no-store");
-    }
-
-    #[test]
-    fn unknown_paths_are_404_without_collecting() {
-        for p in ["/index.html", "/api", "/api/status/", "//", "/api/statusx"] {
-            let r = respond(&Method::GET, p, || panic!("status collected for {p}"));
-            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{p}");
-            assert_eq!(header(&r, "cache-control"), "no-store");
-            assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
-        }
-    }
-
-    #[test]
-    fn climbing_paths_are_400_without_collecting() {
+    fn climbing_paths_are_caught() {
         for p in [
             "/../etc/passwd",
             "/api/status/..",
@@ -402,21 +311,10 @@ mod tests {
             "/a\\..\\b",
             "/api/status%00",
         ] {
-            let r = respond(&Method::GET, p, || panic!("status collected for {p}"));
-            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{p}");
-            assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
+            assert!(escapes(p), "{p}");
         }
         for p in ["/", "/api/status", "/..x", "/x..", "/%41"] {
             assert!(!escapes(p), "{p}");
-        }
-    }
-
-    #[test]
-    fn other_methods_are_405_with_allow() {
-        for m in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS, Method::PATCH] {
-            let r = respond(&m, "/api/status", || panic!("status collected for {m}"));
-            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{m}");
-            assert_eq!(header(&r, "allow"), "GET, HEAD");
         }
     }
 
@@ -446,9 +344,9 @@ mod tests {
         }
         assert!(!host_allowed("", ""), "an empty hostname matches nothing");
         let req = |host: &str| Request::builder().uri("/").header("host", host).body(()).unwrap();
-        let r = respond_to(&req("evil.example"), || "gw".into(), || panic!("status collected for a misdirected request"));
-        assert_eq!(r.status(), StatusCode::MISDIRECTED_REQUEST);
-        assert_eq!(respond_to(&req("gw.lan"), || "gw".into(), sample).status(), StatusCode::OK);
+        assert_eq!(refuse_host(&req("evil.example")).map(|r| r.status()), Some(StatusCode::MISDIRECTED_REQUEST));
+        assert!(refuse_host(&req("localhost:80")).is_none());
+        assert!(refuse_host(&req("192.168.1.1")).is_none());
     }
 
     #[test]

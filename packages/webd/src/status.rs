@@ -74,6 +74,15 @@ pub struct Address {
 /// Firmware version and build id when /etc/os-release has none.
 pub const UNKNOWN: &str = "unknown";
 
+/// A small text file of the system (/proc, the lease file): at most 256 KiB of it, None
+/// when it cannot be read.
+pub fn read(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    fs::File::open(path).ok()?.take(256 * 1024).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
 /// Read every source now.
 pub fn collect() -> Status {
     let (hostname, kernel) = match nix::sys::utsname::uname() {
@@ -87,7 +96,7 @@ pub fn collect() -> Status {
         ),
         Err(_) => (UNKNOWN.to_owned(), Kernel { release: UNKNOWN.to_owned(), version: UNKNOWN.to_owned(), machine: UNKNOWN.to_owned() }),
     };
-    let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
+    let read = |path: &str| read(path).unwrap_or_default();
     // os-release(5): /etc/os-release, else /usr/lib/os-release.
     let os_release = fs::read_to_string("/etc/os-release").or_else(|_| fs::read_to_string("/usr/lib/os-release")).unwrap_or_default();
     Status {

@@ -154,7 +154,8 @@ const MOUNTED_OVER: &[&str] = &["/run/", "/tmp/", "/dev/", "/proc/", "/sys/"];
 ///   JFFS2 write);
 /// - /etc/oxwrt: root and group `config`, 2775 (set-gid: what is saved there keeps the
 ///   group), and the files in it root:config 0664: the members of `config` (the web
-///   interface) may edit the configuration. docs/device.md, "Privileges".
+///   interface) may edit the configuration (0660 for a file its package installs without
+///   read access for others: a secret). docs/device.md, "Privileges".
 ///
 /// The ids come from the image's own /etc/passwd and /etc/group.
 pub fn owners(init: &InitConfig, stage: &Path) -> Result<BTreeMap<String, (u32, u32, u32)>, String> {
@@ -174,7 +175,10 @@ pub fn owners(init: &InitConfig, stage: &Path) -> Result<BTreeMap<String, (u32, 
         files.sort_by_key(|e| e.file_name());
         for e in files {
             if e.file_type().is_ok_and(|t| t.is_file()) {
-                owners.insert(format!("/etc/oxwrt/{}", e.file_name().to_string_lossy()), (0o664, 0, config));
+                // A file its package made unreadable to others (a secret: webd.password)
+                // stays so: 0660.
+                let secret = e.metadata().is_ok_and(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o004 == 0);
+                owners.insert(format!("/etc/oxwrt/{}", e.file_name().to_string_lossy()), (if secret { 0o660 } else { 0o664 }, 0, config));
             }
         }
     }
