@@ -258,6 +258,9 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
         ("faketime", "faketime", "tests run a chronyd whose clock is wrong (timed must refuse it)"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
+        ("zbarimg", "zbar-tools", "tests decode vpnd's QR codes"),
+        ("wg-quick", "wireguard-tools", "tests bring vpnd's client configurations up as a road warrior"),
+        ("wireguard-go", "wireguard-go", "tests' WireGuard on the host, whose kernel has none"),
         ("chromium", "chromium", "the web UI's tests run a real browser, headless"),
         ("chromedriver", "chromium-driver", "the web UI's tests drive chromium over WebDriver"),
     ] {

@@ -38,13 +38,16 @@ fn scratch_disk(dir: &Path) -> PathBuf {
 const BOOT: Duration = Duration::from_secs(180);
 
 /// Neither daemon is root: each runs as its user with exactly its capabilities
-/// (NET_BIND_SERVICE = 10, NET_ADMIN = 12, NET_RAW = 13, SYS_TIME = 25), from /proc/<pid>/status; webd is
+/// (NET_BIND_SERVICE = 10, NET_ADMIN = 12, NET_RAW = 13, SYS_TIME = 25; vpnd: NET_ADMIN alone), from /proc/<pid>/status; webd is
 /// in group `config` (200) too. `service` and `logread` show each service by its name.
 /// netd's own directory on the overlay is netd's, the configuration root:config.
 fn services_run_as_their_users(g: &mut Guest) {
-    for (name, uid, gid, groups, capeff) in
-        [("netd", 101, 101, "101", "0000000000003400"), ("webd", 102, 102, "102 200", "0000000000000400"), ("timed", 105, 105, "105", "0000000002000000")]
-    {
+    for (name, uid, gid, groups, capeff) in [
+        ("netd", 101, 101, "101", "0000000000003400"),
+        ("webd", 102, 102, "102 200", "0000000000000400"),
+        ("timed", 105, 105, "105", "0000000002000000"),
+        ("vpnd", 104, 104, "104", "0000000000001000"),
+    ] {
         let pid = g.service_pid(name);
         let st = g.shell(&format!("cat /proc/{pid}/status"));
         let field = |k: &str| st.lines().find_map(|l| l.trim().strip_prefix(k)).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();

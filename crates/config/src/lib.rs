@@ -10,6 +10,8 @@
 //! - [`save_atomic`] writes a file only when the configuration it makes is valid, atomically.
 //! - [`diff()`] tells netd which parts to apply again.
 //! - [`defaults_for`] is the default network.toml of a board, from its switch layout.
+//! - [`vpn`] is `/etc/oxwrt/vpn.toml` (vpnd's WireGuard interfaces and peers, and the
+//!   wg-quick format of client configurations and imports).
 //! - [`time`] is `/etc/oxwrt/time.toml` (the SNTP servers of timed).
 //! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
 //!
@@ -29,6 +31,7 @@ pub mod span;
 pub mod time;
 pub mod types;
 mod validate;
+pub mod vpn;
 
 pub use board::{defaults_for, SwitchLayout};
 pub use diff::{diff, Changes};

@@ -13,6 +13,8 @@ pub enum File {
     Network,
     Firewall,
     Time,
+    /// /etc/oxwrt/vpn.toml ([`crate::vpn`]), read by vpnd and netd.
+    Vpn,
 }
 
 impl File {
@@ -22,6 +24,16 @@ impl File {
             File::Network => crate::NETWORK_FILE,
             File::Firewall => crate::FIREWALL_FILE,
             File::Time => crate::time::TIME_FILE,
+            File::Vpn => crate::vpn::VPN_FILE,
+        }
+    }
+
+    /// The user documentation of the file's keys.
+    pub fn doc(self) -> &'static str {
+        match self {
+            File::Network | File::Firewall => "docs/network-config.md",
+            File::Time => "docs/time.md",
+            File::Vpn => "docs/vpn.md",
         }
     }
 
@@ -103,9 +115,9 @@ pub(crate) fn from_toml_error(file: File, text: &str, e: &toml::de::Error) -> Pr
         let what = spanned_text.map(|t| format!("`{t}` ")).unwrap_or_default();
         format!("{what}is defined twice; each key, and each [section], may appear only once in a file: merge them")
     } else if msg.starts_with("unknown field") {
-        format!("{msg}; remove or rename it (every key is described in docs/network-config.md)")
+        format!("{msg}; remove or rename it (every key is described in {})", file.doc())
     } else if msg.starts_with("missing field") {
-        format!("{msg}; add it (see docs/network-config.md)")
+        format!("{msg}; add it (see {})", file.doc())
     } else if msg.contains("invalid IPv4 address syntax") {
         "not an IPv4 address; write four numbers 0-255 separated by dots, e.g. \"192.168.1.10\"".to_string()
     } else {

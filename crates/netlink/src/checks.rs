@@ -7,7 +7,7 @@ use crate::attr::{attrs, Attrs};
 use crate::error::parse_ack;
 use crate::msg::{try_messages, Header};
 use crate::reply::{BatchAcks, Exchange, Progress};
-use crate::{genl, rtnetlink, Error, NLMSG_HDRLEN};
+use crate::{genl, rtnetlink, wireguard, Error, NLMSG_HDRLEN};
 
 /// Walks an attribute list and the lists nested in it (to `depth`); re-encodes each
 /// level and checks it reads back the same.
@@ -80,9 +80,61 @@ pub fn replies(data: &[u8]) {
     }
 }
 
+/// Consecutive entries of the same peer joined (what a dump split between messages is).
+fn joined(peers: &[wireguard::Peer]) -> Vec<([u8; 32], Vec<wireguard::AllowedIp>)> {
+    let mut out: Vec<([u8; 32], Vec<wireguard::AllowedIp>)> = Vec::new();
+    for p in peers {
+        match out.last_mut() {
+            Some((k, ips)) if *k == p.public_key => ips.extend(p.allowed_ips.iter().copied()),
+            _ => out.push((p.public_key, p.allowed_ips.clone())),
+        }
+    }
+    out
+}
+
+/// A WireGuard device dump never panics the parser; its peers, written as SET_DEVICE
+/// messages (split small and large), read back with the same keys and allowed IPs.
+fn wireguard_device(data: &[u8]) {
+    const FAM: u16 = 0x1d;
+    let Some(dev) = wireguard::parse_device(FAM, &[(FAM, data.to_vec())]) else { return };
+    let change = wireguard::DeviceChange {
+        ifname: "wg0".into(),
+        peers: dev
+            .peers
+            .iter()
+            .map(|p| wireguard::PeerChange {
+                public_key: p.public_key,
+                remove: false,
+                preshared_key: Some(p.preshared_key),
+                endpoint: p.endpoint,
+                persistent_keepalive: Some(p.persistent_keepalive),
+                replace_allowed_ips: true,
+                allowed_ips: p.allowed_ips.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    for limit in [1024, wireguard::SET_MESSAGE_LIMIT] {
+        let parts: Vec<(u16, Vec<u8>)> = wireguard::set_device(FAM, &change, limit)
+            .iter_mut()
+            .map(|r| {
+                let b = r.finish(1);
+                assert!(b.len() <= limit, "a SET message of {} bytes, limit {limit}", b.len());
+                (FAM, b[NLMSG_HDRLEN..].to_vec())
+            })
+            .collect();
+        if dev.peers.is_empty() {
+            continue;
+        }
+        let back = wireguard::parse_device(FAM, &parts).expect("SET messages parse");
+        assert_eq!(joined(&back.peers), joined(&dev.peers), "peers changed in a SET round trip (limit {limit})");
+    }
+}
+
 /// rtnetlink, tc and generic netlink parsers never panic; a parsed route encodes as a
 /// request that parses back equal.
 pub fn rtnetlink(data: &[u8]) {
+    wireguard_device(data);
     let _ = rtnetlink::parse_link(data);
     let _ = rtnetlink::parse_addr(data).map(|a| a.addr());
     let _ = rtnetlink::parse_neighbour(data);

@@ -13,6 +13,7 @@
 //! | [`rtnetlink`] | links, addresses, routes, neighbours: fixed headers, parsers, request builders; [`rtnetlink::tc`] the traffic-control framing (qdiscs, classes, filters, actions) |
 //! | [`nfnetlink`] | nfnetlink transaction batches (`NFNL_MSG_BATCH_BEGIN` ... `END`), what nf_tables needs |
 //! | [`genl`] | generic netlink: `genlmsghdr`, family resolution by name (`CTRL_CMD_GETFAMILY`) |
+//! | [`wireguard`] | the WireGuard family: GET_DEVICE dumps (a peer spanning messages joined), SET_DEVICE split under a size limit |
 //! | [`checks`] | the properties the fuzz targets (fuzz/) check; not for the device |
 //!
 //! Every parser is bounds-checked and panic-free: a short or lying length ends the
@@ -39,6 +40,7 @@ pub mod reply;
 pub mod rtnetlink;
 #[allow(unsafe_code)] // libc calls, each with its SAFETY note
 pub mod socket;
+pub mod wireguard;
 
 pub use attr::{attrs, Attr, Attrs};
 pub use error::Error;

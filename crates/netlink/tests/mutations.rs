@@ -80,6 +80,25 @@ fn family_payload() -> Vec<u8> {
     bytes(r)[16..].to_vec()
 }
 
+/// A WireGuard device as a dump message carries it: two peers, v4 and v6 allowed IPs,
+/// an endpoint, a preshared key.
+fn wireguard_payload() -> Vec<u8> {
+    use netlink::wireguard::{self as wg, AllowedIp, DeviceChange, PeerChange};
+    let peer = |k: u8, ips: Vec<AllowedIp>| PeerChange {
+        public_key: [k; 32],
+        remove: false,
+        preshared_key: Some([k + 1; 32]),
+        endpoint: Some("192.0.2.7:51820".parse().unwrap()),
+        persistent_keepalive: Some(25),
+        replace_allowed_ips: true,
+        allowed_ips: ips,
+    };
+    let v4 = AllowedIp { addr: IpAddr::V4(Ipv4Addr::new(10, 8, 0, 2)), cidr: 32 };
+    let v6 = AllowedIp { addr: "fd00:8::2".parse().unwrap(), cidr: 128 };
+    let change = DeviceChange { ifname: "wg0".into(), listen_port: Some(51820), peers: vec![peer(1, vec![v4, v6]), peer(3, vec![v4])], ..Default::default() };
+    bytes(wg::set_device(0x1d, &change, wg::SET_MESSAGE_LIMIT).remove(0))[16..].to_vec()
+}
+
 /// (target, file name, bytes) of every seed.
 fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let multi = netlink::NLM_F_MULTI;
@@ -127,6 +146,7 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("rtnetlink", "neighbour", neigh[16..].to_vec()),
         ("rtnetlink", "qdisc", qdisc[16..].to_vec()),
         ("rtnetlink", "family", family_payload()),
+        ("rtnetlink", "wireguard", wireguard_payload()),
     ]
 }
 
@@ -189,6 +209,7 @@ fn every_seed_passes_its_check_and_parses() {
                 "route" => rt::parse_route(&bytes).is_some(),
                 "neighbour" => rt::parse_neighbour(&bytes).is_some(),
                 "qdisc" => tc::parse(&bytes).is_some(),
+                "wireguard" => netlink::wireguard::parse_device(0x1d, &[(0x1d, bytes.clone())]).is_some_and(|d| d.peers.len() == 2),
                 _ => genl::parse_family(&bytes).is_some(),
             };
             assert!(parsed, "seed {name} does not parse");

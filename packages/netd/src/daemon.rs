@@ -224,6 +224,7 @@ impl Daemon {
     /// Loads the configuration (see the module docs for what happens when it is invalid)
     /// and applies all of it.
     pub fn start(paths: Paths) -> io::Result<Daemon> {
+        crate::nft::rules::vpn::set_dir(&paths.config_dir);
         // Before any link is touched (the `default` values apply to links created later).
         crate::sysctl::apply(Path::new("/proc/sys"), Path::new("/proc/meminfo"));
         let b = crate::budget::current();
@@ -852,6 +853,10 @@ impl Daemon {
         let ours = events
             .iter()
             .any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE));
+        // vpn.toml (vpnd's): only the firewall's VPN zone depends on it (nft/vpn.rs).
+        if events.iter().any(|e| e.name.as_ref().and_then(|n| n.to_str()) == Some(oxwrt_config::vpn::VPN_FILE)) {
+            hooks::firewall(&self.config, &self.config.network.wan.device, self.wan_addr);
+        }
         if ours {
             self.reload_at = Some(now + Duration::from_secs(1));
         }

@@ -182,7 +182,8 @@ pub fn apply(config: &oxwrt_config::Config, wan_if: &str, _wan_addr: Option<Ipv4
 /// round trip (a few hundred microseconds; milliseconds for a forward of thousands of
 /// ports).
 pub fn apply_to(cfg: &oxwrt_config::Config, lan_if: &str, wan_if: &str) -> Result<Applied, NftError> {
-    let rs = rules::build(&cfg.firewall, lan_if, wan_if).map_err(|b| NftError::BadInterface { role: b.role, name: b.name })?;
+    let mut rs = rules::build(&cfg.firewall, lan_if, wan_if).map_err(|b| NftError::BadInterface { role: b.role, name: b.name })?;
+    rules::vpn::add(&mut rs, &rules::vpn::load(), lan_if, wan_if).map_err(|b| NftError::BadInterface { role: b.role, name: b.name })?;
     let mut batch = batch();
     rs.encode(&mut batch);
     let messages = batch.len();

@@ -9,7 +9,7 @@
 //! links played by the smoltcp harness (xtask/tests/network.rs), then the lab checks (the
 //! routers between real Linux stacks in network namespaces, xtask/tests/lab.rs, and IPv6
 //! through them, xtask/tests/lab_ipv6.rs), then the web UI in a real browser
-//! (xtask/tests/webui.rs). At the end, the time of
+//! (xtask/tests/webui.rs), then the VPN checks (xtask/tests/vpn.rs). At the end, the time of
 //! each stage (docs/benchmarks.md, "CI").
 
 use crate::context::Context;
@@ -97,6 +97,8 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     timed(&mut times, "end-to-end IPv6 lab checks", || step("end-to-end IPv6 lab checks", &mut e2e("lab_ipv6")))?;
     // The web UI in headless chromium, driven from the lab's laptop (xtask/tests/webui.rs).
     timed(&mut times, "end-to-end web UI checks", || step("end-to-end web UI checks", &mut e2e("webui")))?;
+    // vpnd: road warriors with wg-quick + wireguard-go, 500 peers (xtask/tests/vpn.rs).
+    timed(&mut times, "end-to-end VPN checks", || step("end-to-end VPN checks", &mut e2e("vpn")))?;
     eprintln!("all tests passed");
     report(&times, started);
     Ok(())

@@ -6,6 +6,10 @@ use netlink::nfnetlink::{nft as msg, Batch, NFPROTO_INET, NFPROTO_IPV4, NFPROTO_
 use netlink::{Attrs, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL};
 use oxwrt_config::{Firewall, PortRange};
 
+/// The VPN zone (vpn.toml's WireGuard interfaces): a child module, for the rule helpers here.
+#[path = "vpn.rs"]
+pub mod vpn;
+
 /// The one table oxwrt owns (family inet: IPv4 and IPv6 in one place).
 pub const TABLE: &str = "oxwrt";
 
