@@ -11,6 +11,7 @@
 //! - [`diff()`] tells netd which parts to apply again.
 //! - [`defaults_for`] is the default network.toml of a board, from its switch layout.
 //! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
+//! - [`sqm`] is `/etc/oxwrt/sqm.toml`, the shaper's (sqmd) configuration.
 //!
 //! The reference of every key is in the docs of [`network`] and [`firewall`] and in
 //! docs/network-config.md.
@@ -23,6 +24,7 @@ pub mod network;
 mod problem;
 mod save;
 pub mod span;
+pub mod sqm;
 pub mod types;
 mod validate;
 

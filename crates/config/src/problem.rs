@@ -12,6 +12,8 @@ use std::fmt;
 pub enum File {
     Network,
     Firewall,
+    /// /etc/oxwrt/sqm.toml ([`crate::sqm`]).
+    Sqm,
 }
 
 impl File {
@@ -20,10 +22,12 @@ impl File {
         match self {
             File::Network => crate::NETWORK_FILE,
             File::Firewall => crate::FIREWALL_FILE,
+            File::Sqm => crate::sqm::FILE,
         }
     }
 
-    /// Which file a name (the last path component) is, if it is one of ours.
+    /// Which file a name (the last path component) is, if it is network.toml or
+    /// firewall.toml (what [`crate::save_atomic`] saves; sqm.toml has [`crate::sqm::Sqm::save`]).
     pub fn from_name(name: &str) -> Option<File> {
         [File::Network, File::Firewall].into_iter().find(|f| f.name() == name)
     }
@@ -97,13 +101,14 @@ pub(crate) fn from_toml_error(file: File, text: &str, e: &toml::de::Error) -> Pr
     };
     let msg = e.message().trim();
     let spanned_text = e.span().and_then(|s| text.get(s)).filter(|t| !t.is_empty() && !t.contains('\n'));
+    let doc = if file == File::Sqm { "docs/sqm.md" } else { "docs/network-config.md" };
     let message = if msg == "duplicate key" {
         let what = spanned_text.map(|t| format!("`{t}` ")).unwrap_or_default();
         format!("{what}is defined twice; each key, and each [section], may appear only once in a file: merge them")
     } else if msg.starts_with("unknown field") {
-        format!("{msg}; remove or rename it (every key is described in docs/network-config.md)")
+        format!("{msg}; remove or rename it (every key is described in {doc})")
     } else if msg.starts_with("missing field") {
-        format!("{msg}; add it (see docs/network-config.md)")
+        format!("{msg}; add it (see {doc})")
     } else if msg.contains("invalid IPv4 address syntax") {
         "not an IPv4 address; write four numbers 0-255 separated by dots, e.g. \"192.168.1.10\"".to_string()
     } else {

@@ -37,6 +37,7 @@ impl<'a> Checker<'a> {
         let src = match file {
             File::Network => self.network_src,
             File::Firewall => self.firewall_src,
+            File::Sqm => None,
         };
         let line_col = src.and_then(|s| s.locate(path));
         self.problems.push(Problem { file, key: path_string(path), line_col, message: message.into() });
@@ -371,7 +372,7 @@ pub fn bad_server(ip: Ipv4Addr, router: Ipv4Addr) -> Option<String> {
 }
 
 /// Why `name` cannot be a Linux network device name (the kernel's `dev_valid_name`).
-fn bad_ifname(name: &str) -> Option<String> {
+pub(crate) fn bad_ifname(name: &str) -> Option<String> {
     if name.is_empty() {
         Some("empty; a Linux device name such as \"eth0\" is needed".into())
     } else if name.len() > 15 {
