@@ -6,7 +6,8 @@
 //! link with LTO on one core, so the two lines share the 2 cores well); then the end-to-end checks: the kernels inspected (xtask/tests/kernels.rs), every
 //! board's images built, the QEMU boards booted and the flash images checked with
 //! independent tools (xtask/tests/system.rs), then the network checks: the images on socket
-//! links played by the smoltcp harness (xtask/tests/network.rs). At the end, the time of
+//! links played by the smoltcp harness (xtask/tests/network.rs), then the shaper
+//! (xtask/tests/sqm.rs). At the end, the time of
 //! each stage (docs/benchmarks.md, "CI").
 
 use crate::context::Context;
@@ -88,6 +89,7 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     })?;
     timed(&mut times, "end-to-end system checks", || step("end-to-end system checks", &mut e2e("system")))?;
     timed(&mut times, "end-to-end network checks", || step("end-to-end network checks", &mut e2e("network")))?;
+    timed(&mut times, "end-to-end shaper checks", || step("end-to-end shaper checks (sqmd)", &mut e2e("sqm")))?;
     eprintln!("all tests passed");
     report(&times, started);
     Ok(())
