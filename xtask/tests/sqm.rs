@@ -169,9 +169,11 @@ fn scenario(id: &'static str, launch: Launch) {
     assert_cake(id, &st, "upload", "eth0", 1900, false);
     assert_cake(id, &st, "download", "ifb4eth0", 9500, true);
     assert!(st["config_errors"].as_array().is_some_and(|e| e.is_empty()) && st["error"].is_null(), "{st:#}");
-    let changes = st["last_changes"].to_string();
-    for c in ["added CAKE on eth0", "created ifb4eth0", "added CAKE on ifb4eth0", "added the ingress qdisc of eth0", "redirected eth0's download to ifb4eth0"] {
-        assert!(changes.contains(c), "{id}: `{c}` not in the first apply: {st:#}");
+    // What the apply did, one log line per change (the IFB's own link notification makes
+    // sqmd apply once more, which changes nothing: `last_changes` may be empty already).
+    let log = s.g.shell("logread");
+    for c in ["added CAKE on eth0", "created ifb4eth0", "set ifb4eth0 up", "added CAKE on ifb4eth0", "added the ingress qdisc of eth0", "redirected eth0's download to ifb4eth0"] {
+        assert!(log.contains(&format!("sqmd: {c}")), "{id}: `{c}` not logged:\n{log}");
     }
     assert!(s.net_devices().contains("ifb4eth0"), "{id}: no IFB device in /sys/class/net");
     let text = s.g.shell("sqm status");
@@ -184,7 +186,7 @@ fn scenario(id: &'static str, launch: Launch) {
     let applies = st["applies"].as_u64().unwrap();
     s.hup("SIGHUP: reloading the configuration");
     let again = s.status();
-    assert_eq!(again["applies"].as_u64(), Some(applies + 1), "{again:#}");
+    assert!(again["applies"].as_u64().is_some_and(|n| n > applies), "{again:#}");
     assert_eq!(again["last_changes"], serde_json::json!([]), "{id}: a second apply changed the kernel: {again:#}");
     assert_cake(id, &again, "upload", "eth0", 1900, false);
 
@@ -210,9 +212,9 @@ fn scenario(id: &'static str, launch: Launch) {
     s.restart("eth0: not shaped");
     let st = s.status();
     no_shaping(id, &st);
-    let changes = st["last_changes"].to_string();
+    let log = s.g.shell("logread");
     for c in ["removed CAKE from eth0", "removed the redirect of eth0's download", "removed the ingress qdisc of eth0", "deleted ifb4eth0"] {
-        assert!(changes.contains(c), "{id}: `{c}` not in the disabling apply: {st:#}");
+        assert!(log.contains(&format!("sqmd: {c}")), "{id}: `{c}` not logged:\n{log}");
     }
     assert!(!s.net_devices().contains("ifb4eth0"), "{id}: the IFB device is still there");
     let log = s.g.shell("logread");

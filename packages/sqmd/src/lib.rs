@@ -31,6 +31,7 @@
 //! serde_json via webd, nix, the netlink core); its share of the WRT54GL's flash is in
 //! docs/benchmarks.md.
 
+pub mod autorate;
 pub mod cli;
 pub mod daemon;
 #[macro_use]
