@@ -27,9 +27,34 @@
 //!                           # (10 ms), "regional" (30 ms), "internet" (100 ms),
 //!                           # "oceanic" (300 ms), "satellite" (1000 ms), or ms (1-10000)
 //!
-//! [autorate]                # adapting the rates to a variable line
-//! enabled = false           # this version of sqmd shapes at fixed rates only and
-//!                           # refuses true
+//! [autorate]                # adapting the rates to a variable line (LTE, busy cable):
+//!                           # cake-autorate's rules and defaults (docs/sqm.md)
+//! enabled = false           # true: download_kbit/upload_kbit are the base rates
+//! # download_min_kbit = 0   # the floor; default: a quarter of download_kbit
+//! # download_max_kbit = 0   # the ceiling; default: download_kbit
+//! # upload_min_kbit = 0     # the same for the upload
+//! # upload_max_kbit = 0
+//! reflectors = ["1.1.1.1", "1.0.0.1", "8.8.8.8", "8.8.4.4", "9.9.9.9", "9.9.9.10",
+//!               "208.67.222.222", "208.67.220.220"]  # ICMP echo targets (at most 32)
+//! pingers = 6               # reflectors probed at a time; a silent one is replaced
+//! probe_hz = 20             # probes per second, all reflectors together (1-50)
+//! dead_reflector_ms = 3000  # a reflector silent this long is replaced
+//! delay_threshold_ms = 30   # a probe's delay above its reflector's baseline by more
+//!                           # than this is "delayed"
+//! delay_max_ms = 60         # at this delay (and above) cuts are largest
+//! bloat_window = 6          # bufferbloat: bloat_count delayed probes among the last
+//! bloat_count = 3           #   bloat_window
+//! high_load = 0.75          # load above this share of the shaped rate is "high"
+//! cut_min = 0.99            # the rate factor of a cut at delay_threshold_ms
+//! cut_max = 0.75            # ... at delay_max_ms
+//! raise_max = 1.04          # the factor of a raise under high load with no delay
+//! raise_min = 1.0           # ... with delay at the threshold
+//! decay_down = 0.99         # idle: steps toward the base rate, from above
+//! decay_up = 1.01           #   and from below
+//! bloat_refractory_ms = 300 # no change for this long after a cut
+//! decay_refractory_ms = 1000 # at most one idle step per this
+//! stall_ms = 10000          # no reflector answering this long: the minimum rates
+//! idle_pause_s = 60         # no load this long: probing pauses until load comes back
 //! ```
 //!
 //! Overhead presets (bytes added to each IP packet on the wire, the smallest frame, and
@@ -58,7 +83,7 @@ pub const MAX_KBIT: i64 = 100_000_000;
 pub const MAX_INTERFACE_LEN: usize = 11;
 
 /// The whole of sqm.toml.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Sqm {
     pub enabled: bool,
@@ -125,11 +150,167 @@ pub enum Diffserv {
     Diffserv8,
 }
 
-/// `[autorate]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `[autorate]`: every parameter, cake-autorate's defaults (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Autorate {
     pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_min_kbit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_max_kbit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_min_kbit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_max_kbit: Option<i64>,
+    pub reflectors: Vec<std::net::Ipv4Addr>,
+    pub pingers: i64,
+    pub probe_hz: i64,
+    pub dead_reflector_ms: i64,
+    pub delay_threshold_ms: f64,
+    pub delay_max_ms: f64,
+    pub bloat_window: i64,
+    pub bloat_count: i64,
+    pub high_load: f64,
+    pub cut_min: f64,
+    pub cut_max: f64,
+    pub raise_max: f64,
+    pub raise_min: f64,
+    pub decay_down: f64,
+    pub decay_up: f64,
+    pub bloat_refractory_ms: i64,
+    pub decay_refractory_ms: i64,
+    pub stall_ms: i64,
+    pub idle_pause_s: i64,
+}
+
+/// The default reflectors: public anycast DNS resolvers, which answer ICMP echo from
+/// everywhere and are near everyone.
+pub const DEFAULT_REFLECTORS: [[u8; 4]; 8] =
+    [[1, 1, 1, 1], [1, 0, 0, 1], [8, 8, 8, 8], [8, 8, 4, 4], [9, 9, 9, 9], [9, 9, 9, 10], [208, 67, 222, 222], [208, 67, 220, 220]];
+
+/// The most reflectors `reflectors` may list.
+pub const MAX_REFLECTORS: usize = 32;
+
+impl Default for Autorate {
+    fn default() -> Self {
+        Autorate {
+            enabled: false,
+            download_min_kbit: None,
+            download_max_kbit: None,
+            upload_min_kbit: None,
+            upload_max_kbit: None,
+            reflectors: DEFAULT_REFLECTORS.iter().map(|a| std::net::Ipv4Addr::from(*a)).collect(),
+            pingers: 6,
+            probe_hz: 20,
+            dead_reflector_ms: 3000,
+            delay_threshold_ms: 30.0,
+            delay_max_ms: 60.0,
+            bloat_window: 6,
+            bloat_count: 3,
+            high_load: 0.75,
+            cut_min: 0.99,
+            cut_max: 0.75,
+            raise_max: 1.04,
+            raise_min: 1.0,
+            decay_down: 0.99,
+            decay_up: 1.01,
+            bloat_refractory_ms: 300,
+            decay_refractory_ms: 1000,
+            stall_ms: 10_000,
+            idle_pause_s: 60,
+        }
+    }
+}
+
+/// One direction's autorate limits, kbit/s (from a validated file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub min_kbit: u64,
+    pub base_kbit: u64,
+    pub max_kbit: u64,
+}
+
+impl Autorate {
+    /// (download, upload) limits around the base rates; min defaults to a quarter of the
+    /// base, max to the base.
+    pub fn limits(&self, download_kbit: u64, upload_kbit: u64) -> (RateLimits, RateLimits) {
+        let one = |base: u64, min: Option<i64>, max: Option<i64>| {
+            let min = min.and_then(|m| u64::try_from(m).ok()).unwrap_or(base / 4).max(1);
+            let max = max.and_then(|m| u64::try_from(m).ok()).unwrap_or(base).max(min);
+            RateLimits { min_kbit: min, base_kbit: base.clamp(min, max), max_kbit: max }
+        };
+        (one(download_kbit, self.download_min_kbit, self.download_max_kbit), one(upload_kbit, self.upload_min_kbit, self.upload_max_kbit))
+    }
+
+    fn problems(&self, download_kbit: i64, upload_kbit: i64, report: &mut dyn FnMut(&[Seg], String)) {
+        use Seg::Key as K;
+        let key = |k: &'static str| [K("autorate"), K(k)];
+        for (k, v, base) in [
+            ("download_min_kbit", self.download_min_kbit, download_kbit),
+            ("download_max_kbit", self.download_max_kbit, download_kbit),
+            ("upload_min_kbit", self.upload_min_kbit, upload_kbit),
+            ("upload_max_kbit", self.upload_max_kbit, upload_kbit),
+        ] {
+            let Some(v) = v else { continue };
+            if !(1..=MAX_KBIT).contains(&v) {
+                report(&key(k), format!("{v} is out of range; write kbit/s, 1 to {MAX_KBIT}"));
+            } else if k.ends_with("min_kbit") && v > base && base > 0 {
+                report(&key(k), format!("{v} is above the base rate {base} (download_kbit/upload_kbit); the minimum must be at most the base"));
+            } else if k.ends_with("max_kbit") && v < base {
+                report(&key(k), format!("{v} is below the base rate {base} (download_kbit/upload_kbit); the maximum must be at least the base"));
+            }
+        }
+        if self.enabled && (download_kbit == 0 || upload_kbit == 0) {
+            report(&key("enabled"), "autorate adapts both directions: set download_kbit and upload_kbit (the base rates) above 0".into());
+        }
+        if self.reflectors.is_empty() || self.reflectors.len() > MAX_REFLECTORS {
+            report(&key("reflectors"), format!("{} reflectors; list 1 to {MAX_REFLECTORS} IPv4 addresses that answer ping", self.reflectors.len()));
+        }
+        let ints: [(&'static str, i64, i64, i64); 8] = [
+            ("pingers", self.pingers, 1, 16),
+            ("probe_hz", self.probe_hz, 1, 50),
+            ("dead_reflector_ms", self.dead_reflector_ms, 500, 600_000),
+            ("bloat_window", self.bloat_window, 1, 64),
+            ("bloat_refractory_ms", self.bloat_refractory_ms, 0, 60_000),
+            ("decay_refractory_ms", self.decay_refractory_ms, 0, 600_000),
+            ("stall_ms", self.stall_ms, 1000, 600_000),
+            ("idle_pause_s", self.idle_pause_s, 1, 86_400),
+        ];
+        for (k, v, lo, hi) in ints {
+            if !(lo..=hi).contains(&v) {
+                report(&key(k), format!("{v} is out of range; use {lo} to {hi}"));
+            }
+        }
+        if !(1..=self.bloat_window.max(1)).contains(&self.bloat_count) {
+            report(&key("bloat_count"), format!("{} is out of range; use 1 to bloat_window ({})", self.bloat_count, self.bloat_window));
+        }
+        let floats: [(&'static str, f64, f64, f64); 9] = [
+            ("delay_threshold_ms", self.delay_threshold_ms, 1.0, 10_000.0),
+            ("delay_max_ms", self.delay_max_ms, 1.0, 10_000.0),
+            ("high_load", self.high_load, 0.05, 1.0),
+            ("cut_min", self.cut_min, 0.1, 1.0),
+            ("cut_max", self.cut_max, 0.1, 1.0),
+            ("raise_max", self.raise_max, 1.0, 2.0),
+            ("raise_min", self.raise_min, 1.0, 2.0),
+            ("decay_down", self.decay_down, 0.5, 1.0),
+            ("decay_up", self.decay_up, 1.0, 2.0),
+        ];
+        for (k, v, lo, hi) in floats {
+            if !(lo..=hi).contains(&v) {
+                report(&key(k), format!("{v} is out of range; use {lo} to {hi}"));
+            }
+        }
+        if self.delay_max_ms <= self.delay_threshold_ms {
+            report(&key("delay_max_ms"), format!("{} must be above delay_threshold_ms ({})", self.delay_max_ms, self.delay_threshold_ms));
+        }
+        if self.cut_max > self.cut_min {
+            report(&key("cut_max"), format!("{} is a smaller cut than cut_min ({}); the largest cut has the smallest factor", self.cut_max, self.cut_min));
+        }
+        if self.raise_min > self.raise_max {
+            report(&key("raise_min"), format!("{} is above raise_max ({})", self.raise_min, self.raise_max));
+        }
+    }
 }
 
 /// How the line frames packets: CAKE's ATM compensation modes.
@@ -324,12 +505,7 @@ impl Sqm {
             Rtt::Ms(ms) if !(1..=10_000).contains(ms) => report(&[K("rtt")], format!("{ms} ms is out of range; use 1 to 10000 ms, or a preset such as \"internet\"")),
             _ => {}
         }
-        if self.autorate.enabled {
-            report(
-                &[K("autorate"), K("enabled")],
-                "this version of sqmd shapes at fixed rates only; set it to false and set download_kbit and upload_kbit (docs/sqm.md)".into(),
-            );
-        }
+        self.autorate.problems(self.download_kbit, self.upload_kbit, &mut report);
         if self.enabled && self.download_kbit == 0 && self.upload_kbit == 0 {
             report(&[K("enabled")], "true, but download_kbit and upload_kbit are both 0 (unshaped); set the rates (95 % of your measured line, docs/sqm.md) or enabled = false".into());
         }

@@ -16,9 +16,13 @@ fn missing_file_is_off_with_ethernet_and_internet_defaults() {
 
 #[test]
 fn every_key_parses_into_the_shaper_numbers() {
-    let text = "enabled = true\ninterface = \"eth9\"\ndownload_kbit = 9500\nupload_kbit = 1900\noverhead = \"pppoe-ptm\"\ndiffserv = \"diffserv4\"\nnat = false\nwash = true\nack_filter = true\nrtt = 30\n[autorate]\nenabled = false\n";
+    let text = "enabled = true\ninterface = \"eth9\"\ndownload_kbit = 9500\nupload_kbit = 1900\noverhead = \"pppoe-ptm\"\ndiffserv = \"diffserv4\"\nnat = false\nwash = true\nack_filter = true\nrtt = 30\n[autorate]\nenabled = true\nreflectors = [\"192.0.2.1\"]\npingers = 1\nupload_max_kbit = 4000\n";
     let s = Sqm::parse(text).unwrap();
     assert_eq!(s.interface_or("eth0"), "eth9");
+    let (down, up) = s.autorate.limits(9500, 1900);
+    assert_eq!((down.min_kbit, down.base_kbit, down.max_kbit), (2375, 9500, 9500));
+    assert_eq!((up.min_kbit, up.base_kbit, up.max_kbit), (475, 1900, 4000));
+    assert_eq!(s.autorate.reflectors, [std::net::Ipv4Addr::new(192, 0, 2, 1)]);
     let sh = s.shaping().unwrap();
     assert_eq!(
         sh,
@@ -81,8 +85,13 @@ fn errors_name_the_file_line_and_key_and_say_what_to_do() {
     assert!(p[0].contains("interface: `eth/0` contains '/'"), "{p:?}");
     let p = problems("enabled = true\n");
     assert!(p[0].starts_with("sqm.toml:1:1: enabled: true, but download_kbit and upload_kbit are both 0"), "{p:?}");
-    let p = problems("\n[autorate]\nenabled = true\n");
-    assert!(p[0].starts_with("sqm.toml:3:1: autorate.enabled: this version of sqmd"), "{p:?}");
+    let p = problems("upload_kbit = 100\n[autorate]\nenabled = true\n");
+    assert!(p[0].starts_with("sqm.toml:3:1: autorate.enabled: autorate adapts both directions"), "{p:?}");
+    let p = problems("download_kbit = 100\nupload_kbit = 100\n[autorate]\nbloat_count = 7\ncut_max = 1.5\ndownload_max_kbit = 50\nreflectors = []\n");
+    assert_eq!(p.len(), 5, "{p:?}");
+    assert!(p.iter().any(|p| p.starts_with("sqm.toml:4:1: autorate.bloat_count: 7 is out of range; use 1 to bloat_window (6)")), "{p:?}");
+    assert!(p.iter().any(|p| p.starts_with("sqm.toml:6:1: autorate.download_max_kbit: 50 is below the base rate 100")), "{p:?}");
+    assert!(p.iter().any(|p| p.starts_with("sqm.toml:7:1: autorate.reflectors: 0 reflectors")), "{p:?}");
     // Several problems at once.
     assert_eq!(problems("download_kbit = -1\nupload_kbit = -2\n").len(), 2);
 }
