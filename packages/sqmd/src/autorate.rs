@@ -161,6 +161,12 @@ impl Autorate {
         self.delta_ewma_ms
     }
 
+    /// Probing starts again after a pause: the silence was ours, not a stall.
+    pub fn resume(&mut self, now: Instant) {
+        self.last_sample = now;
+        self.window.clear();
+    }
+
     /// Forgets a reflector (replaced in the set): its baseline would mislead a newcomer.
     pub fn forget(&mut self, id: u32) {
         self.reflectors.retain(|r| r.id != id);

@@ -14,8 +14,12 @@
 //! shaping back. SIGTERM leaves the shaping in place (a restart of sqmd does not
 //! interrupt it); `enabled = false` removes what sqmd added.
 
+use crate::autorate::{self, Autorate, Limits, Params, Rates, Reflectors};
+use crate::probe::Prober;
 use crate::shaper::{self, Plan, State};
-use crate::status::{self, Status};
+use crate::status::{self, AutorateStatus, ReflectorStatus, Status};
+use netlink::rtnetlink::cake;
+use netlink::rtnetlink::tc::TC_H_ROOT;
 use netlink::rtnetlink::{RTMGRP_LINK, RTM_DELLINK, RTM_NEWLINK};
 use netlink::{Socket, NETLINK_ROUTE};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -87,6 +91,94 @@ pub struct Daemon {
     sample: Option<(Instant, u64, u64)>,
     /// The last error logged, so that a repeated failure is logged once.
     last_error: Option<String>,
+    /// Rate adaptation, when enabled.
+    auto: Option<Auto>,
+}
+
+/// How often autorate decides (and reads the counters).
+const AUTORATE_TICK: Duration = Duration::from_millis(200);
+
+/// Rate adaptation's running state: the state machine, the reflectors, the probe socket,
+/// the devices' indexes (a rate change is one RTM_NEWQDISC change per direction).
+struct Auto {
+    sm: Autorate,
+    reflectors: Reflectors,
+    prober: Prober,
+    every: Duration,
+    next_probe: Instant,
+    next_tick: Instant,
+    counters: Option<(Instant, u64, u64)>,
+    idle_since: Option<Instant>,
+    idle_pause: Duration,
+    paused: bool,
+    last_reason: Option<autorate::Reason>,
+    changes: u32,
+    /// (shaped device, its IFB) indexes of the last successful apply.
+    links: Option<(u32, u32)>,
+}
+
+impl Auto {
+    fn new(sqm: &Sqm, now: Instant) -> Result<Auto, String> {
+        let shaping = sqm.shaping().ok_or("the configuration has problems")?;
+        let a = &sqm.autorate;
+        let (d, u) = a.limits(shaping.download_kbit, shaping.upload_kbit);
+        let lim = |l: oxwrt_config::sqm::RateLimits| Limits { min_kbit: l.min_kbit, base_kbit: l.base_kbit, max_kbit: l.max_kbit };
+        let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+        let mut p = Params::with_limits(lim(d), lim(u));
+        p.delay_threshold_ms = a.delay_threshold_ms;
+        p.delay_max_ms = a.delay_max_ms;
+        p.bloat_window = usize::try_from(a.bloat_window).unwrap_or(6);
+        p.bloat_count = usize::try_from(a.bloat_count).unwrap_or(3);
+        p.high_load = a.high_load;
+        p.cut_min = a.cut_min;
+        p.cut_max = a.cut_max;
+        p.raise_max = a.raise_max;
+        p.raise_min = a.raise_min;
+        p.decay_down = a.decay_down;
+        p.decay_up = a.decay_up;
+        p.bloat_refractory = ms(a.bloat_refractory_ms);
+        p.decay_refractory = ms(a.decay_refractory_ms);
+        p.stall = ms(a.stall_ms);
+        let prober = Prober::open().map_err(|e| format!("cannot open the ICMP socket for the probes ({e}); sqmd needs NET_RAW (packages/sqmd/package.toml)"))?;
+        let pingers = usize::try_from(a.pingers).unwrap_or(6);
+        Ok(Auto {
+            sm: Autorate::new(p, now),
+            reflectors: Reflectors::new(&a.reflectors, pingers, ms(a.dead_reflector_ms), now),
+            prober,
+            every: Duration::from_micros(1_000_000 / u64::try_from(a.probe_hz.max(1)).unwrap_or(20)),
+            next_probe: now,
+            next_tick: now + AUTORATE_TICK,
+            counters: None,
+            idle_since: None,
+            idle_pause: Duration::from_secs(u64::try_from(a.idle_pause_s).unwrap_or(60)),
+            paused: false,
+            last_reason: None,
+            changes: 0,
+            links: None,
+        })
+    }
+
+    fn status(&self) -> AutorateStatus {
+        let r = self.sm.rates();
+        AutorateStatus {
+            download_kbit: r.download_kbit,
+            upload_kbit: r.upload_kbit,
+            bufferbloat: self.sm.bufferbloat(),
+            last_reason: self.last_reason.map(|r| format!("{r:?}").to_lowercase()).unwrap_or_default(),
+            changes: self.changes,
+            paused: self.paused,
+            delay_ewma_ms: self.sm.delta_ewma_ms(),
+            reflectors: self
+                .reflectors
+                .active()
+                .iter()
+                .map(|addr| {
+                    let d = self.reflectors.id(*addr).and_then(|id| self.sm.reflectors().iter().find(|r| r.id == id));
+                    ReflectorStatus { address: addr.to_string(), baseline_ms: d.map_or(0.0, |d| d.baseline_ms), last_delta_ms: d.map_or(0.0, |d| d.last_delta_ms) }
+                })
+                .collect(),
+        }
+    }
 }
 
 impl Daemon {
@@ -110,7 +202,8 @@ impl Daemon {
                 None
             }
         };
-        let mut d = Daemon { paths, rtnl, events, listener, signals: None, watch: None, running: None, status: Status::default(), sample: None, last_error: None };
+        let mut d =
+            Daemon { paths, rtnl, events, listener, signals: None, watch: None, running: None, status: Status::default(), sample: None, last_error: None, auto: None };
         d.reload();
         Ok(d)
     }
@@ -178,6 +271,16 @@ impl Daemon {
                 }
                 self.status.enabled = sqm.enabled;
                 self.status.interface = device;
+                self.auto = None;
+                if sqm.enabled && sqm.autorate.enabled {
+                    match Auto::new(&sqm, Instant::now()) {
+                        Ok(a) => {
+                            crate::say!("autorate: probing {} at {} Hz", a.reflectors.active().iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "), sqm.autorate.probe_hz);
+                            self.auto = Some(a);
+                        }
+                        Err(e) => self.log_error(format!("autorate: {e}; shaping at the fixed rates")),
+                    }
+                }
                 self.running = Some(sqm);
                 self.apply();
             }
@@ -194,10 +297,21 @@ impl Daemon {
         let shaping = if sqm.enabled { sqm.shaping() } else { None };
         self.status.upload.shaped_kbit = shaping.map_or(0, |s| s.upload_kbit);
         self.status.download.shaped_kbit = shaping.map_or(0, |s| s.download_kbit);
+        let mut shaping = shaping;
+        if let (Some(s), Some(a)) = (shaping.as_mut(), &self.auto) {
+            // The rates autorate has set, not the base ones.
+            let r = a.sm.rates();
+            (s.download_kbit, s.upload_kbit) = (r.download_kbit, r.upload_kbit);
+        }
         let plan = Plan::new(&self.status.interface, shaping.as_ref());
         self.status.applies = self.status.applies.saturating_add(1);
         match shaper::apply(&mut self.rtnl, &plan) {
             Ok(changes) => {
+                if let Some(a) = &mut self.auto {
+                    a.links = State::read(&mut self.rtnl).ok().and_then(|st| {
+                        Some((st.link(&plan.device)?.index, st.link(&shaper::ifb_name(&plan.device))?.index))
+                    });
+                }
                 for c in &changes {
                     crate::say!("{c}");
                 }
@@ -279,6 +393,7 @@ impl Daemon {
     /// The status now, with the kernel's side read back.
     pub fn current_status(&mut self) -> Status {
         let mut s = self.status.clone();
+        s.autorate = self.auto.as_ref().map(Auto::status);
         s.upload.device = s.interface.clone();
         match State::read(&mut self.rtnl) {
             Ok(state) => status::read_kernel(&mut s, &state),
@@ -296,6 +411,85 @@ impl Daemon {
         let _ = conn.write_all(json.as_bytes());
     }
 
+    /// Probes due, replies read, and every [`AUTORATE_TICK`] a decision; a new rate is
+    /// one change message per direction.
+    fn autorate(&mut self, now: Instant, readable: bool) {
+        let Some(a) = &mut self.auto else { return };
+        if readable {
+            for (from, rtt) in a.prober.receive(now) {
+                a.reflectors.on_reply(from, now);
+                if let Some(id) = a.reflectors.id(from) {
+                    a.sm.sample(id, rtt, now);
+                }
+            }
+        }
+        if !a.paused && now >= a.next_probe {
+            if let Some(to) = a.reflectors.next() {
+                // A failed send (no route yet) is a missing answer: the reflector logic and
+                // the stall rule deal with it.
+                let _ = a.prober.send(to, now);
+            }
+            a.next_probe = (a.next_probe + a.every).max(now);
+        }
+        if now < a.next_tick {
+            return;
+        }
+        a.next_tick = now + AUTORATE_TICK;
+        let Some((rx, tx)) = counters(&self.paths.sys_net, &self.status.interface) else { return };
+        let achieved = match a.counters.replace((now, rx, tx)) {
+            Some((then, rx0, tx0)) => {
+                let ms = now.saturating_duration_since(then).as_millis().max(1) as u64;
+                Rates { download_kbit: rx.saturating_sub(rx0).saturating_mul(8) / ms, upload_kbit: tx.saturating_sub(tx0).saturating_mul(8) / ms }
+            }
+            None => return,
+        };
+        // Idle for long: probing pauses until load comes back.
+        let base = a.sm.p.download.base_kbit.min(a.sm.p.upload.base_kbit);
+        let idle = achieved.download_kbit.max(achieved.upload_kbit) < (base / 100).max(10);
+        if !idle {
+            a.idle_since = None;
+            if a.paused {
+                a.paused = false;
+                a.sm.resume(now);
+                crate::say!("autorate: load again, probing");
+            }
+        } else if now.saturating_duration_since(*a.idle_since.get_or_insert(now)) >= a.idle_pause && !a.paused {
+            a.paused = true;
+            crate::say!("autorate: idle for {} s, probing paused", a.idle_pause.as_secs());
+        }
+        if a.paused {
+            return;
+        }
+        for (dead, new) in a.reflectors.maintain(now) {
+            if let Some(id) = a.reflectors.id(dead) {
+                a.sm.forget(id);
+            }
+            crate::say!("autorate: reflector {dead} does not answer; probing {new} instead");
+        }
+        let Some((rates, reason)) = a.sm.tick(now, achieved) else { return };
+        a.last_reason = Some(reason);
+        let Some((dev, ifb)) = a.links else { return };
+        for (index, kbit) in [(dev, rates.upload_kbit), (ifb, rates.download_kbit)] {
+            let o = cake::Options { rate_bytes: Some(kbit.saturating_mul(125)), ..cake::Options::default() };
+            match self.rtnl.request(cake::change(index, shaper::HANDLE, TC_H_ROOT, &o)) {
+                Ok(()) => a.changes = a.changes.saturating_add(1),
+                Err(e) => {
+                    // The link went away: its notification applies again.
+                    a.links = None;
+                    let msg = format!("autorate: cannot change the rate: {e}");
+                    if self.last_error.as_ref() != Some(&msg) {
+                        crate::log::LOG.error(format_args!("{msg}"));
+                        self.last_error = Some(msg);
+                    }
+                    return;
+                }
+            }
+        }
+        if reason == autorate::Reason::Stall {
+            crate::say!("autorate: no reflector answers: the minimum rates, download {} kbit/s, upload {} kbit/s", rates.download_kbit, rates.upload_kbit);
+        }
+    }
+
     /// One round of the loop (waits at most a second). False: exit.
     pub fn step(&mut self) -> io::Result<bool> {
         #[derive(Clone, Copy)]
@@ -304,6 +498,7 @@ impl Daemon {
             Signals,
             Watch,
             Status,
+            Probes,
         }
         let mut fds = vec![(Src::Events, self.events.as_raw_fd())];
         if let Some(s) = &self.signals {
@@ -315,17 +510,28 @@ impl Daemon {
         if let Some(l) = &self.listener {
             fds.push((Src::Status, l.as_raw_fd()));
         }
+        if let Some(a) = &self.auto {
+            fds.push((Src::Probes, a.prober.as_raw_fd()));
+        }
+        let now = Instant::now();
+        let wait = match &self.auto {
+            Some(a) if !a.paused => a.next_probe.min(a.next_tick).saturating_duration_since(now).min(Duration::from_secs(1)),
+            Some(a) => a.next_tick.saturating_duration_since(now).min(Duration::from_secs(1)),
+            None => Duration::from_secs(1),
+        };
         let ready: Vec<Src> = {
             // SAFETY: every fd is owned by `self` and stays open until the poll returns.
             let mut pfds: Vec<PollFd> = fds.iter().map(|(_, fd)| PollFd::new(unsafe { BorrowedFd::borrow_raw(*fd) }, PollFlags::POLLIN)).collect();
-            match poll(&mut pfds, PollTimeout::from(1000u16)) {
+            match poll(&mut pfds, PollTimeout::from(wait.as_millis().min(1000) as u16)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
             }
             fds.iter().zip(&pfds).filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty())).map(|(f, _)| f.0).collect()
         };
+        let mut probes = false;
         for src in ready {
             match src {
+                Src::Probes => probes = true,
                 Src::Events => self.on_link_events(),
                 Src::Signals => {
                     if !self.on_signal() {
@@ -337,6 +543,7 @@ impl Daemon {
             }
         }
         let now = Instant::now();
+        self.autorate(now, probes);
         if self.sample.is_none_or(|(t, ..)| now.saturating_duration_since(t) >= Duration::from_millis(900)) {
             self.tick(now);
         }

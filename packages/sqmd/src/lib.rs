@@ -36,6 +36,7 @@ pub mod cli;
 pub mod daemon;
 #[macro_use]
 pub mod log;
+pub mod probe;
 pub mod shaper;
 pub mod status;
 

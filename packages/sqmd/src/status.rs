@@ -25,6 +25,33 @@ pub struct Status {
     pub last_changes: Vec<String>,
     pub upload: Direction,
     pub download: Direction,
+    /// Rate adaptation, when `[autorate] enabled`.
+    #[serde(default)]
+    pub autorate: Option<AutorateStatus>,
+}
+
+/// Rate adaptation's state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AutorateStatus {
+    pub download_kbit: u64,
+    pub upload_kbit: u64,
+    pub bufferbloat: bool,
+    /// Why the rates last changed: bufferbloat, high load, decay, stall.
+    pub last_reason: String,
+    /// Rate changes sent to the kernel.
+    pub changes: u32,
+    /// Probing pauses while the link is idle.
+    pub paused: bool,
+    /// The EWMA of the probes' delay above their baselines, ms.
+    pub delay_ewma_ms: f64,
+    pub reflectors: Vec<ReflectorStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReflectorStatus {
+    pub address: String,
+    pub baseline_ms: f64,
+    pub last_delta_ms: f64,
 }
 
 /// One direction.
@@ -152,6 +179,21 @@ pub fn render(s: &Status) -> String {
     }
     if !s.last_changes.is_empty() {
         out.push_str(&format!("last apply: {}\n", s.last_changes.join("; ")));
+    }
+    if let Some(a) = &s.autorate {
+        out.push_str(&format!(
+            "autorate: download {}, upload {}{}{}, {} changes (last: {}), delay {:.1} ms above baseline\n",
+            kbit(a.download_kbit),
+            kbit(a.upload_kbit),
+            if a.bufferbloat { ", BUFFERBLOAT" } else { "" },
+            if a.paused { ", probing paused (idle)" } else { "" },
+            a.changes,
+            if a.last_reason.is_empty() { "-" } else { &a.last_reason },
+            a.delay_ewma_ms
+        ));
+        for r in &a.reflectors {
+            out.push_str(&format!("  reflector {:<15} baseline {:>7.1} ms, last delta {:>6.1} ms\n", r.address, r.baseline_ms, r.last_delta_ms));
+        }
     }
     for (name, d) in [("upload", &s.upload), ("download", &s.download)] {
         let shaped = if d.shaped_kbit == 0 { "unshaped".to_string() } else { kbit(d.shaped_kbit) };
