@@ -12,6 +12,8 @@
 //! - bad files (a negative rate, an unknown overhead preset, an interface that does not
 //!   exist) are refused naming sqm.toml:line and the key, on SIGHUP and on restart, and the
 //!   shaping stays exactly as it was;
+//! - autorate probes with ICMP echo: a reflector that does not answer is replaced by the
+//!   next of the pool; with none answering the kernel's CAKEs go to the minimum rates;
 //! - `enabled = false` removes the CAKEs, the redirect and the IFB device.
 
 use std::time::{Duration, Instant};
@@ -205,6 +207,33 @@ fn scenario(id: &'static str, launch: Launch) {
     assert_cake(id, &st, "download", "ifb4eth0", 9500, true);
     let text = s.g.shell("sqm status");
     assert!(text.contains("sqm.toml is not applied: sqm.toml:2:1: interface"), "{text}");
+
+    // Rate adaptation, with the reflectors QEMU's user network has: its gateway 10.0.2.2
+    // answers ping, 192.0.2.0/24 (TEST-NET-1) does not. A silent reflector is replaced...
+    s.step("autorate: a dead reflector replaced");
+    let mut auto = vec!["enabled = true", "download_kbit = 9500", "upload_kbit = 1900", "overhead = \"docsis\"", "[autorate]", "enabled = true"];
+    s.write(&[&auto[..], &["reflectors = [\"192.0.2.1\", \"10.0.2.2\"]", "pingers = 1", "dead_reflector_ms = 1000"]].concat());
+    s.restart("autorate: reflector 192.0.2.1 does not answer; probing 10.0.2.2 instead");
+    let t = Instant::now();
+    let st = loop {
+        let st = s.status();
+        let r = &st["autorate"]["reflectors"];
+        if r[0]["address"] == "10.0.2.2" && r[0]["baseline_ms"].as_f64().is_some_and(|b| b > 0.0) {
+            break st;
+        }
+        assert!(t.elapsed() < T, "{id}: no answers from 10.0.2.2 in the autorate status: {st:#}");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(st["autorate"]["download_kbit"], 9500, "{st:#}");
+    assert!(s.g.shell("sqm status").contains("reflector 10.0.2.2"), "{id}");
+    // ... and none answering for stall_ms: the minimum rates, in the kernel.
+    s.step("autorate: no reflector answers");
+    auto.extend(["reflectors = [\"192.0.2.1\", \"192.0.2.2\"]", "stall_ms = 2000", "download_min_kbit = 3000", "upload_min_kbit = 600"]);
+    s.write(&auto);
+    s.restart("autorate: no reflector answers: the minimum rates, download 3000 kbit/s, upload 600 kbit/s");
+    let st = s.status();
+    assert_eq!((st["upload"]["cake"]["rate_kbit"].as_u64(), st["download"]["cake"]["rate_kbit"].as_u64()), (Some(600), Some(3000)), "{id}: {st:#}");
+    assert_eq!(st["autorate"]["last_reason"], "stall", "{st:#}");
 
     // Off: everything sqmd added goes.
     s.step("disable");

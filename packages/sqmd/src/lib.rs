@@ -8,8 +8,10 @@
 //! # Modules
 //! | module | what |
 //! |---|---|
-//! | [`daemon`] | the poll loop (link notifications, signalfd, inotify, status socket, 1 s counter tick), reload |
+//! | [`daemon`] | the poll loop (link notifications, signalfd, inotify, status socket, probes, 1 s counter tick, 200 ms autorate decisions), reload |
 //! | [`shaper`] | configuration -> [`shaper::Plan`] -> the kernel: read back, compare, change only what differs; remove only what sqmd added |
+//! | [`autorate`] | rate adaptation (`[autorate]`): cake-autorate's rules as a pure state machine, the bounded reflector set |
+//! | [`probe`] | the ICMP echo probes (one raw socket) |
 //! | [`status`] | the status (rates, CAKE read back, per-tin statistics): JSON on the socket, text for `sqm status` |
 //! | [`cli`] | the `sqm` applet |
 //! | [`log`] | `sqmd: ` log lines |
