@@ -209,11 +209,12 @@ fn scenario(id: &'static str, launch: Launch) {
     assert!(text.contains("sqm.toml is not applied: sqm.toml:2:1: interface"), "{text}");
 
     // Rate adaptation, with the reflectors QEMU's user network has: its gateway 10.0.2.2
-    // answers ping, 192.0.2.0/24 (TEST-NET-1) does not. A silent reflector is replaced...
+    // answers ping, 198.51.100.0/24 (TEST-NET-2) does not (192.0.2.1 does: it is this
+    // machine's default gateway, DEVELOPERS.md). A silent reflector is replaced...
     s.step("autorate: a dead reflector replaced");
     let mut auto = vec!["enabled = true", "download_kbit = 9500", "upload_kbit = 1900", "overhead = \"docsis\"", "[autorate]", "enabled = true"];
-    s.write(&[&auto[..], &["reflectors = [\"192.0.2.1\", \"10.0.2.2\"]", "pingers = 1", "dead_reflector_ms = 1000"]].concat());
-    s.restart("autorate: reflector 192.0.2.1 does not answer; probing 10.0.2.2 instead");
+    s.write(&[&auto[..], &["reflectors = [\"198.51.100.1\", \"10.0.2.2\"]", "pingers = 1", "dead_reflector_ms = 1000"]].concat());
+    s.restart("autorate: reflector 198.51.100.1 does not answer; probing 10.0.2.2 instead");
     let t = Instant::now();
     let st = loop {
         let st = s.status();
@@ -228,7 +229,7 @@ fn scenario(id: &'static str, launch: Launch) {
     assert!(s.g.shell("sqm status").contains("reflector 10.0.2.2"), "{id}");
     // ... and none answering for stall_ms: the minimum rates, in the kernel.
     s.step("autorate: no reflector answers");
-    auto.extend(["reflectors = [\"192.0.2.1\", \"192.0.2.2\"]", "stall_ms = 2000", "download_min_kbit = 3000", "upload_min_kbit = 600"]);
+    auto.extend(["reflectors = [\"198.51.100.1\", \"198.51.100.2\"]", "stall_ms = 2000", "download_min_kbit = 3000", "upload_min_kbit = 600"]);
     s.write(&auto);
     s.restart("autorate: no reflector answers: the minimum rates, download 3000 kbit/s, upload 600 kbit/s");
     let st = s.status();
