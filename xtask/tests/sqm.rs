@@ -219,7 +219,7 @@ fn scenario(id: &'static str, launch: Launch) {
     let st = loop {
         let st = s.status();
         let r = &st["autorate"]["reflectors"];
-        if r[0]["address"] == "10.0.2.2" && r[0]["baseline_ms"].as_f64().is_some_and(|b| b > 0.0) {
+        if r[0]["address"] == "10.0.2.2" && r[0]["baseline_us"].as_u64().is_some_and(|b| b > 0) {
             break st;
         }
         assert!(t.elapsed() < T, "{id}: no answers from 10.0.2.2 in the autorate status: {st:#}");

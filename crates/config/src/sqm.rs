@@ -44,13 +44,13 @@
 //! delay_max_ms = 60         # at this delay (and above) cuts are largest
 //! bloat_window = 6          # bufferbloat: bloat_count delayed probes among the last
 //! bloat_count = 3           #   bloat_window
-//! high_load = 0.75          # load above this share of the shaped rate is "high"
-//! cut_min = 0.99            # the rate factor of a cut at delay_threshold_ms
-//! cut_max = 0.75            # ... at delay_max_ms
-//! raise_max = 1.04          # the factor of a raise under high load with no delay
-//! raise_min = 1.0           # ... with delay at the threshold
-//! decay_down = 0.99         # idle: steps toward the base rate, from above
-//! decay_up = 1.01           #   and from below
+//! high_load_percent = 75    # load above this share of the shaped rate is "high"
+//! cut_min_percent = 99      # the rate factor of a cut at delay_threshold_ms (x0.99)
+//! cut_max_percent = 75      # ... at delay_max_ms (x0.75)
+//! raise_max_percent = 104   # the factor of a raise under high load with no delay
+//! raise_min_percent = 100   # ... with delay at the threshold
+//! decay_down_percent = 99   # idle: steps toward the base rate, from above
+//! decay_up_percent = 101    #   and from below
 //! bloat_refractory_ms = 300 # no change for this long after a cut
 //! decay_refractory_ms = 1000 # at most one idle step per this
 //! stall_ms = 10000          # no reflector answering this long: the minimum rates
@@ -167,17 +167,17 @@ pub struct Autorate {
     pub pingers: i64,
     pub probe_hz: i64,
     pub dead_reflector_ms: i64,
-    pub delay_threshold_ms: f64,
-    pub delay_max_ms: f64,
+    pub delay_threshold_ms: i64,
+    pub delay_max_ms: i64,
     pub bloat_window: i64,
     pub bloat_count: i64,
-    pub high_load: f64,
-    pub cut_min: f64,
-    pub cut_max: f64,
-    pub raise_max: f64,
-    pub raise_min: f64,
-    pub decay_down: f64,
-    pub decay_up: f64,
+    pub high_load_percent: i64,
+    pub cut_min_percent: i64,
+    pub cut_max_percent: i64,
+    pub raise_max_percent: i64,
+    pub raise_min_percent: i64,
+    pub decay_down_percent: i64,
+    pub decay_up_percent: i64,
     pub bloat_refractory_ms: i64,
     pub decay_refractory_ms: i64,
     pub stall_ms: i64,
@@ -204,17 +204,17 @@ impl Default for Autorate {
             pingers: 6,
             probe_hz: 20,
             dead_reflector_ms: 3000,
-            delay_threshold_ms: 30.0,
-            delay_max_ms: 60.0,
+            delay_threshold_ms: 30,
+            delay_max_ms: 60,
             bloat_window: 6,
             bloat_count: 3,
-            high_load: 0.75,
-            cut_min: 0.99,
-            cut_max: 0.75,
-            raise_max: 1.04,
-            raise_min: 1.0,
-            decay_down: 0.99,
-            decay_up: 1.01,
+            high_load_percent: 75,
+            cut_min_percent: 99,
+            cut_max_percent: 75,
+            raise_max_percent: 104,
+            raise_min_percent: 100,
+            decay_down_percent: 99,
+            decay_up_percent: 101,
             bloat_refractory_ms: 300,
             decay_refractory_ms: 1000,
             stall_ms: 10_000,
@@ -267,7 +267,7 @@ impl Autorate {
         if self.reflectors.is_empty() || self.reflectors.len() > MAX_REFLECTORS {
             report(&key("reflectors"), format!("{} reflectors; list 1 to {MAX_REFLECTORS} IPv4 addresses that answer ping", self.reflectors.len()));
         }
-        let ints: [(&'static str, i64, i64, i64); 8] = [
+        let ints: [(&'static str, i64, i64, i64); 17] = [
             ("pingers", self.pingers, 1, 16),
             ("probe_hz", self.probe_hz, 1, 50),
             ("dead_reflector_ms", self.dead_reflector_ms, 500, 600_000),
@@ -276,6 +276,15 @@ impl Autorate {
             ("decay_refractory_ms", self.decay_refractory_ms, 0, 600_000),
             ("stall_ms", self.stall_ms, 1000, 600_000),
             ("idle_pause_s", self.idle_pause_s, 1, 86_400),
+            ("delay_threshold_ms", self.delay_threshold_ms, 1, 10_000),
+            ("delay_max_ms", self.delay_max_ms, 1, 10_000),
+            ("high_load_percent", self.high_load_percent, 5, 100),
+            ("cut_min_percent", self.cut_min_percent, 10, 100),
+            ("cut_max_percent", self.cut_max_percent, 10, 100),
+            ("raise_max_percent", self.raise_max_percent, 100, 200),
+            ("raise_min_percent", self.raise_min_percent, 100, 200),
+            ("decay_down_percent", self.decay_down_percent, 50, 100),
+            ("decay_up_percent", self.decay_up_percent, 100, 200),
         ];
         for (k, v, lo, hi) in ints {
             if !(lo..=hi).contains(&v) {
@@ -285,30 +294,17 @@ impl Autorate {
         if !(1..=self.bloat_window.max(1)).contains(&self.bloat_count) {
             report(&key("bloat_count"), format!("{} is out of range; use 1 to bloat_window ({})", self.bloat_count, self.bloat_window));
         }
-        let floats: [(&'static str, f64, f64, f64); 9] = [
-            ("delay_threshold_ms", self.delay_threshold_ms, 1.0, 10_000.0),
-            ("delay_max_ms", self.delay_max_ms, 1.0, 10_000.0),
-            ("high_load", self.high_load, 0.05, 1.0),
-            ("cut_min", self.cut_min, 0.1, 1.0),
-            ("cut_max", self.cut_max, 0.1, 1.0),
-            ("raise_max", self.raise_max, 1.0, 2.0),
-            ("raise_min", self.raise_min, 1.0, 2.0),
-            ("decay_down", self.decay_down, 0.5, 1.0),
-            ("decay_up", self.decay_up, 1.0, 2.0),
-        ];
-        for (k, v, lo, hi) in floats {
-            if !(lo..=hi).contains(&v) {
-                report(&key(k), format!("{v} is out of range; use {lo} to {hi}"));
-            }
-        }
         if self.delay_max_ms <= self.delay_threshold_ms {
             report(&key("delay_max_ms"), format!("{} must be above delay_threshold_ms ({})", self.delay_max_ms, self.delay_threshold_ms));
         }
-        if self.cut_max > self.cut_min {
-            report(&key("cut_max"), format!("{} is a smaller cut than cut_min ({}); the largest cut has the smallest factor", self.cut_max, self.cut_min));
+        if self.cut_max_percent > self.cut_min_percent {
+            report(
+                &key("cut_max_percent"),
+                format!("{} is a smaller cut than cut_min_percent ({}); the largest cut has the smallest factor", self.cut_max_percent, self.cut_min_percent),
+            );
         }
-        if self.raise_min > self.raise_max {
-            report(&key("raise_min"), format!("{} is above raise_max ({})", self.raise_min, self.raise_max));
+        if self.raise_min_percent > self.raise_max_percent {
+            report(&key("raise_min_percent"), format!("{} is above raise_max_percent ({})", self.raise_min_percent, self.raise_max_percent));
         }
     }
 }

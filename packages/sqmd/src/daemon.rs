@@ -125,17 +125,17 @@ impl Auto {
         let lim = |l: oxwrt_config::sqm::RateLimits| Limits { min_kbit: l.min_kbit, base_kbit: l.base_kbit, max_kbit: l.max_kbit };
         let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
         let mut p = Params::with_limits(lim(d), lim(u));
-        p.delay_threshold_ms = a.delay_threshold_ms;
-        p.delay_max_ms = a.delay_max_ms;
+        p.delay_threshold_ms = a.delay_threshold_ms as f64;
+        p.delay_max_ms = a.delay_max_ms as f64;
         p.bloat_window = usize::try_from(a.bloat_window).unwrap_or(6);
         p.bloat_count = usize::try_from(a.bloat_count).unwrap_or(3);
-        p.high_load = a.high_load;
-        p.cut_min = a.cut_min;
-        p.cut_max = a.cut_max;
-        p.raise_max = a.raise_max;
-        p.raise_min = a.raise_min;
-        p.decay_down = a.decay_down;
-        p.decay_up = a.decay_up;
+        p.high_load = a.high_load_percent as f64 / 100.0;
+        p.cut_min = a.cut_min_percent as f64 / 100.0;
+        p.cut_max = a.cut_max_percent as f64 / 100.0;
+        p.raise_max = a.raise_max_percent as f64 / 100.0;
+        p.raise_min = a.raise_min_percent as f64 / 100.0;
+        p.decay_down = a.decay_down_percent as f64 / 100.0;
+        p.decay_up = a.decay_up_percent as f64 / 100.0;
         p.bloat_refractory = ms(a.bloat_refractory_ms);
         p.decay_refractory = ms(a.decay_refractory_ms);
         p.stall = ms(a.stall_ms);
@@ -167,14 +167,18 @@ impl Auto {
             last_reason: self.last_reason.map(|r| format!("{r:?}").to_lowercase()).unwrap_or_default(),
             changes: self.changes,
             paused: self.paused,
-            delay_ewma_ms: self.sm.delta_ewma_ms(),
+            delay_ewma_us: (self.sm.delta_ewma_ms() * 1000.0) as u64,
             reflectors: self
                 .reflectors
                 .active()
                 .iter()
                 .map(|addr| {
                     let d = self.reflectors.id(*addr).and_then(|id| self.sm.reflectors().iter().find(|r| r.id == id));
-                    ReflectorStatus { address: addr.to_string(), baseline_ms: d.map_or(0.0, |d| d.baseline_ms), last_delta_ms: d.map_or(0.0, |d| d.last_delta_ms) }
+                    ReflectorStatus {
+                        address: addr.to_string(),
+                        baseline_us: d.map_or(0, |d| (d.baseline_ms * 1000.0) as u64),
+                        last_delta_us: d.map_or(0, |d| (d.last_delta_ms * 1000.0) as u64),
+                    }
                 })
                 .collect(),
         }
@@ -405,10 +409,26 @@ impl Daemon {
     fn on_status_client(&mut self) {
         let Some(l) = &self.listener else { return };
         let Ok((mut conn, _)) = l.accept() else { return };
-        let json = serde_json::to_string(&self.current_status()).unwrap_or_default();
         let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
         let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
-        let _ = conn.write_all(json.as_bytes());
+        // The request: "json" or "text" and a newline (a client that says nothing gets JSON).
+        let mut req = [0u8; 16];
+        let mut n = 0;
+        while n < req.len() {
+            match std::io::Read::read(&mut conn, &mut req[n..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => {
+                    n += k;
+                    if req[..n].contains(&b'\n') {
+                        break;
+                    }
+                }
+            }
+        }
+        let status = self.current_status();
+        let answer = if req[..n].starts_with(b"text") { status::render(&status) } else { serde_json::to_string(&status).unwrap_or_default() };
+        let _ = conn.write_all(answer.as_bytes());
     }
 
     /// Probes due, replies read, and every [`AUTORATE_TICK`] a decision; a new rate is

@@ -87,7 +87,7 @@ fn errors_name_the_file_line_and_key_and_say_what_to_do() {
     assert!(p[0].starts_with("sqm.toml:1:1: enabled: true, but download_kbit and upload_kbit are both 0"), "{p:?}");
     let p = problems("upload_kbit = 100\n[autorate]\nenabled = true\n");
     assert!(p[0].starts_with("sqm.toml:3:1: autorate.enabled: autorate adapts both directions"), "{p:?}");
-    let p = problems("download_kbit = 100\nupload_kbit = 100\n[autorate]\nbloat_count = 7\ncut_max = 1.5\ndownload_max_kbit = 50\nreflectors = []\n");
+    let p = problems("download_kbit = 100\nupload_kbit = 100\n[autorate]\nbloat_count = 7\ncut_max_percent = 150\ndownload_max_kbit = 50\nreflectors = []\n");
     assert_eq!(p.len(), 5, "{p:?}");
     assert!(p.iter().any(|p| p.starts_with("sqm.toml:4:1: autorate.bloat_count: 7 is out of range; use 1 to bloat_window (6)")), "{p:?}");
     assert!(p.iter().any(|p| p.starts_with("sqm.toml:6:1: autorate.download_max_kbit: 50 is below the base rate 100")), "{p:?}");
