@@ -251,6 +251,7 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("dig", "dnsutils", "tests query netd's DNS forwarder"),
         ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
         ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
+        ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));

@@ -90,7 +90,16 @@ fn measure(board_id: &'static str) -> Row {
     nics.extend(lan_link.qemu_args("lan", plan::ROUTER_LAN_MAC, nic));
     let isp = Isp::spawn(wan_link, IspConfig::default());
     let laptop = Host::spawn(lan_link, HostConfig::new("laptop", plan::CLIENT_MAC));
-    let launch = Launch { disk: Some(image), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: Some(nics), devices: Vec::new() };
+    let launch = Launch {
+        disk: Some(image),
+        efi: false,
+        http_port: None,
+        exit_on_reboot: true,
+        append: String::new(),
+        nics: Some(nics),
+        devices: Vec::new(),
+        netns: None,
+    };
     let step = |what: &str| eprintln!("[{board_id}] {what}");
 
     // The ISP's clock (microseconds since it started) is the one its DHCP log uses.

@@ -255,7 +255,7 @@ fn scenario(id: &'static str, launch: Launch) {
 }
 
 fn launch(disk: Option<std::path::PathBuf>) -> Launch {
-    Launch { disk, efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() }
+    Launch { disk, efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new(), netns: None }
 }
 
 #[test]

@@ -38,12 +38,14 @@ fn scratch_disk(dir: &Path) -> PathBuf {
 const BOOT: Duration = Duration::from_secs(180);
 
 /// Neither daemon is root: each runs as its user with exactly its capabilities
-/// (NET_BIND_SERVICE = 10, NET_ADMIN = 12, NET_RAW = 13), from /proc/<pid>/status; webd is
+/// (NET_BIND_SERVICE = 10, NET_ADMIN = 12, NET_RAW = 13, SYS_TIME = 25), from /proc/<pid>/status; webd is
 /// in group `config` (200) too. `service` and `logread` show each service by its name.
 /// netd's own directory on the overlay is netd's, the configuration root:config.
 fn services_run_as_their_users(g: &mut Guest) {
     let table = g.shell("service");
-    for (name, uid, gid, groups, capeff) in [("netd", 101, 101, "101", "0000000000003400"), ("webd", 102, 102, "102 200", "0000000000000400")] {
+    for (name, uid, gid, groups, capeff) in
+        [("netd", 101, 101, "101", "0000000000003400"), ("webd", 102, 102, "102 200", "0000000000000400"), ("timed", 105, 105, "105", "0000000002000000")]
+    {
         let pid: u32 = table
             .lines()
             .find(|l| l.starts_with(&format!("{name} ")) && l.contains("running"))
@@ -87,7 +89,16 @@ fn log_always(line: &str) {
 fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a_reboot() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let launch = Launch { disk: Some(disk.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() };
+    let launch = Launch {
+        disk: Some(disk.clone()),
+        efi: false,
+        http_port: None,
+        exit_on_reboot: true,
+        append: String::new(),
+        nics: None,
+        devices: Vec::new(),
+        netns: None,
+    };
     let m = manifest(X86);
     let mut g = Guest::start(&ctx(), &board(X86), launch.clone());
     g.wait_for("oxwrt: ready", BOOT);
@@ -226,8 +237,16 @@ fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", qmp_socket.display()),
     ];
-    let launch =
-        Launch { disk: Some(disk), efi: false, http_port: None, exit_on_reboot: true, append: "console=hvc0".into(), nics: None, devices: devices.to_vec() };
+    let launch = Launch {
+        disk: Some(disk),
+        efi: false,
+        http_port: None,
+        exit_on_reboot: true,
+        append: "console=hvc0".into(),
+        nics: None,
+        devices: devices.to_vec(),
+        netns: None,
+    };
     let mut g = Guest::start(&ctx(), &board(X86), launch);
     let mut qmp = qemu::Qmp::connect(&qmp_socket).unwrap_or_else(|e| panic!("{e:#}"));
     let mut hvc = Console::connect("hvc0", &hvc_socket);
@@ -312,7 +331,7 @@ fn x86_disk_image_boots_through_uefi_firmware() {
     let mut g = Guest::start(
         &ctx(),
         &board(X86),
-        Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() },
+        Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new(), netns: None },
     );
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
@@ -344,8 +363,16 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     let b = board(MALTA);
     let dir = tempfile::tempdir().unwrap();
     let flash = scratch_flash(dir.path());
-    let launch =
-        Launch { disk: Some(flash.clone()), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() };
+    let launch = Launch {
+        disk: Some(flash.clone()),
+        efi: false,
+        http_port: None,
+        exit_on_reboot: true,
+        append: String::new(),
+        nics: None,
+        devices: Vec::new(),
+        netns: None,
+    };
 
     // What QEMU loads is partition 0 of the TRX, placed where the kernel goes (not where the
     // decompressor was linked): the relocation in flash-boot/0002 has to run.
@@ -431,7 +458,7 @@ fn malta_formats_a_writable_area_left_over_from_other_firmware() {
     let mut g = Guest::start(
         &ctx(),
         &b,
-        Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() },
+        Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new(), netns: None },
     );
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();

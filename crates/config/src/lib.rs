@@ -10,6 +10,7 @@
 //! - [`save_atomic`] writes a file only when the configuration it makes is valid, atomically.
 //! - [`diff()`] tells netd which parts to apply again.
 //! - [`defaults_for`] is the default network.toml of a board, from its switch layout.
+//! - [`time`] is `/etc/oxwrt/time.toml` (the SNTP servers of timed).
 //! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
 //! - [`sqm`] is `/etc/oxwrt/sqm.toml`, the shaper's (sqmd) configuration.
 //!
@@ -25,6 +26,7 @@ mod problem;
 mod save;
 pub mod span;
 pub mod sqm;
+pub mod time;
 pub mod types;
 mod validate;
 
@@ -34,6 +36,7 @@ pub use firewall::{Firewall, Forward, Proto};
 pub use network::{Dhcp, Dns, Lan, Network, StaticLease, Upstream, Wan, WanProto};
 pub use problem::{File, Problem, Problems};
 pub use save::{save_atomic, write_atomic};
+pub use time::Time;
 pub use types::{Ipv4Cidr, MacAddr, ParseError, PortRange, Seconds};
 pub use validate::{bad_server as bad_dns_server, MAX_DNS_CACHE, MAX_REBIND_DOMAINS, MIN_LEASE_SECS, MTU_RANGE};
 

@@ -14,6 +14,8 @@ pub enum File {
     Firewall,
     /// /etc/oxwrt/sqm.toml ([`crate::sqm`]).
     Sqm,
+    /// /etc/oxwrt/time.toml.
+    Time,
 }
 
 impl File {
@@ -23,13 +25,14 @@ impl File {
             File::Network => crate::NETWORK_FILE,
             File::Firewall => crate::FIREWALL_FILE,
             File::Sqm => crate::sqm::FILE,
+            File::Time => crate::time::TIME_FILE,
         }
     }
 
-    /// Which file a name (the last path component) is, if it is network.toml or
-    /// firewall.toml (what [`crate::save_atomic`] saves; sqm.toml has [`crate::sqm::Sqm::save`]).
+    /// Which file a name (the last path component) is: network.toml, firewall.toml or
+    /// time.toml (sqm.toml is saved by [`crate::sqm::Sqm::save`]).
     pub fn from_name(name: &str) -> Option<File> {
-        [File::Network, File::Firewall].into_iter().find(|f| f.name() == name)
+        [File::Network, File::Firewall, File::Time].into_iter().find(|f| f.name() == name)
     }
 }
 

@@ -1,6 +1,6 @@
-//! oxwrt's device runtime, shared by init, netd and webd: logging that never panics and
-//! never waits ([`Sink`], [`Logger`]), per-kind rate limits ([`Limited`]) and random bytes
-//! ([`rng`]).
+//! oxwrt's device runtime, shared by init, netd, webd and timed: logging that never panics and
+//! never waits ([`Sink`], [`Logger`]), per-kind rate limits ([`Limited`]), random bytes
+//! ([`rng`]) and the date as text ([`format_utc`]).
 //!
 //! # Lines
 //!
@@ -51,6 +51,8 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod rng;
+mod time;
+pub use time::format_utc;
 
 /// The longest line written, newline included (`PIPE_BUF` is 4096 on Linux; init's reader
 /// cuts lines at 1024 bytes, so a longer line would come out in pieces anyway).

@@ -34,6 +34,7 @@
 //! wrap them the same way).
 
 pub mod mutation;
+pub mod netns;
 
 use std::path::Path;
 use std::sync::{Mutex, Once};

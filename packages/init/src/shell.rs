@@ -15,6 +15,7 @@ const BUILTINS: &str = "\
   ps                            processes (from /proc)
   kill [-SIGNAL] PID            e.g. kill -9 123, kill -TERM 123
   uptime   free   dmesg         load and uptime, memory, kernel messages
+  date                          the time (UTC, and seconds since 1970)
   exit                          leave (init starts a new shell)
   COMMAND > FILE, >> FILE       write or append a command's output to FILE";
 
@@ -163,6 +164,10 @@ fn execute(l: &Line) -> Result<(), String> {
             let secs = up.split_whitespace().next().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0) as u64;
             let l: Vec<&str> = load.split_whitespace().take(3).collect();
             writeln!(out, "up {}d {:02}:{:02}:{:02}, load average: {}", secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60, l.join(", ")).map_err(io)
+        }
+        "date" => {
+            let now = std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            writeln!(out, "{} ({now})", oxwrt_log::format_utc(now)).map_err(io)
         }
         "free" => {
             let info = fs::read_to_string("/proc/meminfo").map_err(io)?;

@@ -208,8 +208,16 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
 /// data partition or JFFS2 overlay), console only, QEMU exiting on reboot.
 fn scratch_launch(ctx: &Context, b: &crate::board::Board, dir: &Path) -> Result<crate::tools::qemu::Launch> {
     use crate::board::ImageFormat;
-    let launch =
-        crate::tools::qemu::Launch { disk: None, efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new() };
+    let launch = crate::tools::qemu::Launch {
+        disk: None,
+        efi: false,
+        http_port: None,
+        exit_on_reboot: true,
+        append: String::new(),
+        nics: None,
+        devices: Vec::new(),
+        netns: None,
+    };
     std::fs::create_dir_all(dir)?;
     Ok(if b.images.contains(&ImageFormat::GptDisk) {
         let disk = dir.join("disk.img");

@@ -7,7 +7,8 @@
 //! board's images built, the QEMU boards booted and the flash images checked with
 //! independent tools (xtask/tests/system.rs), then the network checks: the images on socket
 //! links played by the smoltcp harness (xtask/tests/network.rs), then the shaper
-//! (xtask/tests/sqm.rs). At the end, the time of
+//! (xtask/tests/sqm.rs), then the lab checks (the routers between real Linux stacks in
+//! network namespaces, xtask/tests/lab.rs). At the end, the time of
 //! each stage (docs/benchmarks.md, "CI").
 
 use crate::context::Context;
@@ -90,6 +91,8 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     timed(&mut times, "end-to-end system checks", || step("end-to-end system checks", &mut e2e("system")))?;
     timed(&mut times, "end-to-end network checks", || step("end-to-end network checks", &mut e2e("network")))?;
     timed(&mut times, "end-to-end shaper checks", || step("end-to-end shaper checks (sqmd)", &mut e2e("sqm")))?;
+    // The routers between real Linux stacks in network namespaces (xtask/src/tools/lab.rs).
+    timed(&mut times, "end-to-end lab checks", || step("end-to-end lab checks", &mut e2e("lab")))?;
     eprintln!("all tests passed");
     report(&times, started);
     Ok(())

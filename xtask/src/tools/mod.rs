@@ -1,8 +1,10 @@
 //! Host tools the commands and steps drive: [`exec`] (external commands, logged),
+//! [`lab`] (booted routers in network namespaces with real peers, for tests and benchmarks),
 //! [`qemu`] (command lines for a board's images) and [`tftp`] (a TFTP client for
 //! bootloader recovery). They run nothing of the pipeline; qemu only finds a board's
 //! images where [`crate::steps::image`] puts them.
 
 pub mod exec;
+pub mod lab;
 pub mod qemu;
 pub mod tftp;

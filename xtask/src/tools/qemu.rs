@@ -45,6 +45,9 @@ pub struct Launch {
     /// More QEMU arguments, appended last: devices, chardevs, a QMP socket (a test's extra
     /// consoles; see [`Console`] and [`Qmp`]).
     pub devices: Vec<String>,
+    /// Run QEMU inside this network namespace (`ip netns exec`): its tap NICs are there
+    /// (the lab of tools/lab.rs).
+    pub netns: Option<String>,
 }
 
 pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
@@ -111,6 +114,11 @@ pub fn command(ctx: &Context, board: &Board, l: &Launch) -> Result<Command> {
         }
     }
     cmd.args(&l.devices);
+    if let Some(ns) = &l.netns {
+        let mut inside = Command::new("ip");
+        inside.args(["netns", "exec", ns]).arg(cmd.get_program()).args(cmd.get_args());
+        return Ok(inside);
+    }
     Ok(cmd)
 }
 

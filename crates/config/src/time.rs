@@ -1,0 +1,155 @@
+//! `/etc/oxwrt/time.toml`: where the router gets the time of day (`timed`, an SNTP client).
+//!
+//! ```toml
+//! # enabled = true     # false: never ask the network (the clock keeps its saved time)
+//! # servers = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"]
+//! #                    # NTP servers: host names or IPv4/IPv6 addresses, tried in turn (at most 8)
+//! ```
+//!
+//! A missing or empty file means these defaults. Reference: docs/time.md.
+
+use crate::problem::{self, File, Problem, Problems};
+use crate::span::{Seg, Source};
+use crate::Error;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const TIME_FILE: &str = "time.toml";
+/// The most servers timed keeps (each costs a DNS lookup and a query per round).
+pub const MAX_SERVERS: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Time {
+    pub enabled: bool,
+    pub servers: Vec<String>,
+}
+
+impl Default for Time {
+    fn default() -> Time {
+        Time { enabled: true, servers: (0..4).map(|i| format!("{i}.pool.ntp.org")).collect() }
+    }
+}
+
+impl Time {
+    /// Parses and validates time.toml's text ("" = all defaults); problems name the line
+    /// and key.
+    pub fn parse(text: &str) -> Result<Time, Problems> {
+        let time: Time = toml::from_str(text).map_err(|e| Problems(vec![problem::from_toml_error(File::Time, text, &e)]))?;
+        let src = Source::parse(text).ok();
+        let problems = time.check(src.as_ref());
+        if problems.is_empty() {
+            Ok(time)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// Reads `dir`/time.toml (normally [`crate::DIR`]); a missing file means the defaults.
+    pub fn load(dir: &Path) -> Result<Time, Error> {
+        let text = crate::read_or_empty(&dir.join(TIME_FILE))?;
+        Time::parse(&text).map_err(Error::Invalid)
+    }
+
+    /// Checks a value built in memory (the web UI): problems without line and column.
+    pub fn validate(&self) -> Result<(), Problems> {
+        let problems = self.check(None);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// Validates, then writes `dir`/time.toml atomically ([`crate::write_atomic`]); invalid:
+    /// nothing is written.
+    pub fn save(&self, dir: &Path) -> Result<(), Error> {
+        self.validate().map_err(Error::Invalid)?;
+        let path = dir.join(TIME_FILE);
+        crate::write_atomic(&path, self.to_toml().as_bytes()).map_err(|error| Error::Write { path, error })
+    }
+
+    /// The file's text for these settings.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    fn check(&self, src: Option<&Source>) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut push = |path: &[Seg], message: String| {
+            problems.push(Problem { file: File::Time, key: crate::span::path_string(path), line_col: src.and_then(|s| s.locate(path)), message });
+        };
+        if self.enabled && self.servers.is_empty() {
+            push(&[Seg::Key("servers")], "no NTP server: name at least one (e.g. \"pool.ntp.org\"), or set enabled = false".into());
+        }
+        if self.servers.len() > MAX_SERVERS {
+            push(&[Seg::Key("servers")], format!("{} servers; at most {MAX_SERVERS}: remove some", self.servers.len()));
+        }
+        for (i, server) in self.servers.iter().enumerate() {
+            if let Some(why) = bad_server(server) {
+                push(&[Seg::Key("servers"), Seg::Index(i)], format!("{server:?} {why}"));
+            }
+        }
+        for (i, server) in self.servers.iter().enumerate() {
+            if self.servers[..i].contains(server) {
+                push(&[Seg::Key("servers"), Seg::Index(i)], format!("{server:?} is listed twice: remove one"));
+            }
+        }
+        problems
+    }
+}
+
+/// Why `server` is neither an IP address nor a host name (RFC 1123 labels), if it is not.
+fn bad_server(server: &str) -> Option<String> {
+    if server.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    if server.is_empty() || server.len() > 253 {
+        return Some("is not a host name: 1 to 253 characters".into());
+    }
+    if server.contains(':') {
+        return Some("is not a host name or address (no port: NTP is always port 123)".into());
+    }
+    let label_ok =
+        |l: &str| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !server.trim_end_matches('.').split('.').all(label_ok) {
+        return Some("is not a host name: labels of letters, digits and '-' separated by dots".into());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(Time::parse("").unwrap(), Time::default());
+        assert_eq!(Time::default().servers[0], "0.pool.ntp.org");
+    }
+
+    #[test]
+    fn addresses_and_names_are_servers() {
+        let t = Time::parse("servers = [\"192.0.2.1\", \"2001:db8::1\", \"ntp.example.org\"]\n").unwrap();
+        assert_eq!(t.servers.len(), 3);
+        assert!(t.enabled);
+        assert_eq!(Time::parse(&t.to_toml()).unwrap(), t);
+    }
+
+    #[test]
+    fn problems_name_the_line_and_key() {
+        let e = Time::parse("enabled = true\nservers = [\"ok.example\", \"bad_name!\", \"x:123\"]\n").unwrap_err().to_string();
+        assert!(e.contains("time.toml:2:") && e.contains("servers[1]: \"bad_name!\" is not a host name"), "{e}");
+        assert!(e.contains("servers[2]: \"x:123\"") && e.contains("no port"), "{e}");
+        let e = Time::parse("servers = []\n").unwrap_err().to_string();
+        assert!(e.contains("servers: no NTP server"), "{e}");
+        assert!(Time::parse("enabled = false\nservers = []\n").is_ok());
+        let e = Time::parse("server = [\"a\"]\n").unwrap_err().to_string();
+        assert!(e.contains("time.toml:1:1") && e.contains("unknown field"), "{e}");
+        let e = Time::parse("servers = [\"a\", \"a\"]\n").unwrap_err().to_string();
+        assert!(e.contains("servers[1]") && e.contains("twice"), "{e}");
+        let many: Vec<String> = (0..9).map(|i| format!("\"s{i}.example\"")).collect();
+        let e = Time::parse(&format!("servers = [{}]\n", many.join(", "))).unwrap_err().to_string();
+        assert!(e.contains("at most 8"), "{e}");
+    }
+}
