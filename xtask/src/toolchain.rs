@@ -252,6 +252,9 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
         ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
         ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
+        ("iperf3", "iperf3", "the bufferbloat test loads the line through sqmd's shaping, 4 flows each way"),
+        ("fping", "fping", "the bufferbloat test measures the latency under load"),
+        ("irtt", "irtt", "latency measurements for the SQM benchmarks"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));
