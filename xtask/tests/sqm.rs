@@ -78,7 +78,13 @@ impl Sqm {
             if hits.len() > before {
                 return hits[hits.len() - 1].to_string();
             }
-            assert!(t.elapsed() < T, "{}: no new `{pattern}` in logread within {} s:\n{log}\n--- console ---\n{}", self.board, T.as_secs(), self.r.guest.tail());
+            assert!(
+                t.elapsed() < T,
+                "{}: no new `{pattern}` in logread within {} s:\n{log}\n--- console ---\n{}",
+                self.board,
+                T.as_secs(),
+                self.r.guest.tail()
+            );
             std::thread::sleep(Duration::from_secs(1));
         }
     }
@@ -305,12 +311,24 @@ fn scenario(id: &'static str) {
     // What the apply did, one log line per change (the IFB's own link notification makes
     // sqmd apply once more, which changes nothing: `last_changes` may be empty already).
     let log = s.r.guest.shell("logread");
-    for c in ["added CAKE on eth0", "created ifb4eth0", "set ifb4eth0 up", "added CAKE on ifb4eth0", "added the ingress qdisc of eth0", "redirected eth0's download to ifb4eth0"] {
+    for c in [
+        "added CAKE on eth0",
+        "created ifb4eth0",
+        "set ifb4eth0 up",
+        "added CAKE on ifb4eth0",
+        "added the ingress qdisc of eth0",
+        "redirected eth0's download to ifb4eth0",
+    ] {
         assert!(log.contains(&format!("sqmd: {c}")), "{id}: `{c}` not logged:\n{log}");
     }
     assert!(s.net_devices().contains("ifb4eth0"), "{id}: no IFB device in /sys/class/net");
     let text = s.r.guest.shell("sqm status");
-    for want in ["sqm: enabled on eth0", "eth0: cake 5351: bandwidth 1900 kbit/s diffserv3 overhead 18 mpu 64 rtt 100ms nat ack-filter", "ifb4eth0: cake 5351: bandwidth 9500 kbit/s", " ingress"] {
+    for want in [
+        "sqm: enabled on eth0",
+        "eth0: cake 5351: bandwidth 1900 kbit/s diffserv3 overhead 18 mpu 64 rtt 100ms nat ack-filter",
+        "ifb4eth0: cake 5351: bandwidth 9500 kbit/s",
+        " ingress",
+    ] {
         assert!(text.contains(want), "{id}: `{want}` not in `sqm status`:\n{text}");
     }
 

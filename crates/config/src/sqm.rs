@@ -344,8 +344,7 @@ pub const OVERHEAD_PRESETS: &[(&str, i32, u32, Framing)] = &[
 ];
 
 /// The rtt presets: (name, milliseconds).
-pub const RTT_PRESETS: &[(&str, u32)] =
-    &[("lan", 1), ("metro", 10), ("regional", 30), ("internet", 100), ("oceanic", 300), ("satellite", 1000)];
+pub const RTT_PRESETS: &[(&str, u32)] = &[("lan", 1), ("metro", 10), ("regional", 30), ("internet", 100), ("oceanic", 300), ("satellite", 1000)];
 
 /// A validated configuration in the units the shaper uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,12 +497,18 @@ impl Sqm {
             Rtt::Preset(p) if !RTT_PRESETS.iter().any(|(n, _)| n == p) => {
                 report(&[K("rtt")], format!("unknown preset \"{p}\"; use one of {}, or milliseconds (1 to 10000)", names(RTT_PRESETS)))
             }
-            Rtt::Ms(ms) if !(1..=10_000).contains(ms) => report(&[K("rtt")], format!("{ms} ms is out of range; use 1 to 10000 ms, or a preset such as \"internet\"")),
+            Rtt::Ms(ms) if !(1..=10_000).contains(ms) => {
+                report(&[K("rtt")], format!("{ms} ms is out of range; use 1 to 10000 ms, or a preset such as \"internet\""))
+            }
             _ => {}
         }
         self.autorate.problems(self.download_kbit, self.upload_kbit, &mut report);
         if self.enabled && self.download_kbit == 0 && self.upload_kbit == 0 {
-            report(&[K("enabled")], "true, but download_kbit and upload_kbit are both 0 (unshaped); set the rates (95 % of your measured line, docs/sqm.md) or enabled = false".into());
+            report(
+                &[K("enabled")],
+                "true, but download_kbit and upload_kbit are both 0 (unshaped); set the rates (95 % of your measured line, docs/sqm.md) or enabled = false"
+                    .into(),
+            );
         }
         out
     }

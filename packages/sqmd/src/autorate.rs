@@ -307,7 +307,7 @@ impl Reflectors {
     }
 
     /// The next one to probe.
-    pub fn next(&mut self) -> Option<Ipv4Addr> {
+    pub fn next_target(&mut self) -> Option<Ipv4Addr> {
         if self.active.is_empty() {
             return None;
         }

@@ -10,9 +10,8 @@ const USAGE: &str = "usage: sqm status [--json] [--socket PATH]\n  the shaper's 
 
 /// Asks sqmd for its status as `json` or `text` (sqmd renders both).
 fn fetch(socket: &Path, form: &str) -> Result<String, String> {
-    let mut s = UnixStream::connect(socket).map_err(|e| {
-        format!("cannot reach sqmd at {} ({e}); is it running? (`service status`; start it with `service restart sqmd`)", socket.display())
-    })?;
+    let mut s = UnixStream::connect(socket)
+        .map_err(|e| format!("cannot reach sqmd at {} ({e}); is it running? (`service status`; start it with `service restart sqmd`)", socket.display()))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     s.write_all(format!("{form}\n").as_bytes()).map_err(|e| format!("asking sqmd at {}: {e}", socket.display()))?;
     let mut text = String::new();

@@ -139,7 +139,8 @@ impl Auto {
         p.bloat_refractory = ms(a.bloat_refractory_ms);
         p.decay_refractory = ms(a.decay_refractory_ms);
         p.stall = ms(a.stall_ms);
-        let prober = Prober::open().map_err(|e| format!("cannot open the ICMP socket for the probes ({e}); sqmd needs NET_RAW (packages/sqmd/package.toml)"))?;
+        let prober =
+            Prober::open().map_err(|e| format!("cannot open the ICMP socket for the probes ({e}); sqmd needs NET_RAW (packages/sqmd/package.toml)"))?;
         let pingers = usize::try_from(a.pingers).unwrap_or(6);
         Ok(Auto {
             sm: Autorate::new(p, now),
@@ -202,12 +203,27 @@ impl Daemon {
                 Some(l)
             }
             Err(e) => {
-                crate::log::LOG.error(format_args!("cannot listen on {} ({e}); `sqm status` will not answer (is {} sqmd's?)", sock.display(), paths.run_dir.display()));
+                crate::log::LOG.error(format_args!(
+                    "cannot listen on {} ({e}); `sqm status` will not answer (is {} sqmd's?)",
+                    sock.display(),
+                    paths.run_dir.display()
+                ));
                 None
             }
         };
-        let mut d =
-            Daemon { paths, rtnl, events, listener, signals: None, watch: None, running: None, status: Status::default(), sample: None, last_error: None, auto: None };
+        let mut d = Daemon {
+            paths,
+            rtnl,
+            events,
+            listener,
+            signals: None,
+            watch: None,
+            running: None,
+            status: Status::default(),
+            sample: None,
+            last_error: None,
+            auto: None,
+        };
         d.reload();
         Ok(d)
     }
@@ -246,7 +262,9 @@ impl Daemon {
                         file: File::Sqm,
                         key: "interface".into(),
                         line_col,
-                        message: format!("no device `{i}` exists; name the WAN device (see `ls /sys/class/net`), or remove the key to shape wan.device of network.toml"),
+                        message: format!(
+                            "no device `{i}` exists; name the WAN device (see `ls /sys/class/net`), or remove the key to shape wan.device of network.toml"
+                        ),
                     }])
                 }
                 _ => Ok(sqm),
@@ -279,7 +297,11 @@ impl Daemon {
                 if sqm.enabled && sqm.autorate.enabled {
                     match Auto::new(&sqm, Instant::now()) {
                         Ok(a) => {
-                            crate::say!("autorate: probing {} at {} Hz", a.reflectors.active().iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "), sqm.autorate.probe_hz);
+                            crate::say!(
+                                "autorate: probing {} at {} Hz",
+                                a.reflectors.active().iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "),
+                                sqm.autorate.probe_hz
+                            );
                             self.auto = Some(a);
                         }
                         Err(e) => self.log_error(format!("autorate: {e}; shaping at the fixed rates")),
@@ -312,9 +334,8 @@ impl Daemon {
         match shaper::apply(&mut self.rtnl, &plan) {
             Ok(changes) => {
                 if let Some(a) = &mut self.auto {
-                    a.links = State::read(&mut self.rtnl).ok().and_then(|st| {
-                        Some((st.link(&plan.device)?.index, st.link(&shaper::ifb_name(&plan.device))?.index))
-                    });
+                    a.links =
+                        State::read(&mut self.rtnl).ok().and_then(|st| Some((st.link(&plan.device)?.index, st.link(&shaper::ifb_name(&plan.device))?.index)));
                 }
                 for c in &changes {
                     crate::say!("{c}");
@@ -370,9 +391,8 @@ impl Daemon {
     fn on_watch(&mut self) {
         let Some(w) = &self.watch else { return };
         let Ok(events) = w.read_events() else { return };
-        let ours = events
-            .iter()
-            .any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::sqm::FILE || n == oxwrt_config::NETWORK_FILE));
+        let ours =
+            events.iter().any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::sqm::FILE || n == oxwrt_config::NETWORK_FILE));
         if ours {
             crate::say!("configuration file replaced: reloading");
             self.reload();
@@ -444,7 +464,7 @@ impl Daemon {
             }
         }
         if !a.paused && now >= a.next_probe {
-            if let Some(to) = a.reflectors.next() {
+            if let Some(to) = a.reflectors.next_target() {
                 // A failed send (no route yet) is a missing answer: the reflector logic and
                 // the stall rule deal with it.
                 let _ = a.prober.send(to, now);

@@ -87,7 +87,7 @@ impl Prober {
             }
             let slot = &mut self.sent[usize::from(seq) % IN_FLIGHT];
             match (*slot, from) {
-                (Some((s, to, at)), Some(from)) if s == seq && Ipv4Addr::from(from.ip()) == to => {
+                (Some((s, to, at)), Some(from)) if s == seq && from.ip() == to => {
                     *slot = None;
                     out.push((to, now.saturating_duration_since(at).as_secs_f64() * 1000.0));
                 }

@@ -72,11 +72,7 @@ impl Plan {
     /// The plan of an enabled configuration; `None` shaping (disabled) removes everything.
     pub fn new(device: &str, shaping: Option<&Shaping>) -> Plan {
         let dir = |kbit: u64, ingress: bool| shaping.filter(|_| kbit > 0).map(|s| cake_options(s, kbit, ingress));
-        Plan {
-            device: device.to_string(),
-            upload: shaping.and_then(|s| dir(s.upload_kbit, false)),
-            download: shaping.and_then(|s| dir(s.download_kbit, true)),
-        }
+        Plan { device: device.to_string(), upload: shaping.and_then(|s| dir(s.upload_kbit, false)), download: shaping.and_then(|s| dir(s.download_kbit, true)) }
     }
 }
 
@@ -86,14 +82,20 @@ pub enum Error {
     /// The device to shape does not exist (now).
     NoDevice(String),
     /// The kernel lacks a part (the config option named).
-    Missing { option: &'static str, what: &'static str, error: netlink::Error },
+    Missing {
+        option: &'static str,
+        what: &'static str,
+        error: netlink::Error,
+    },
     Netlink(netlink::Error),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NoDevice(d) => write!(f, "the device {d} does not exist; shaping waits for it (check `interface` in sqm.toml, or wan.device in network.toml)"),
+            Error::NoDevice(d) => {
+                write!(f, "the device {d} does not exist; shaping waits for it (check `interface` in sqm.toml, or wan.device in network.toml)")
+            }
             Error::Missing { option, what, error } => {
                 write!(f, "the kernel has no {what} ({error}); build it with {option}=y (every oxwrt board's kernel has it: is this the image's own kernel?)")
             }

@@ -72,10 +72,16 @@ fn without_cake_the_error_names_the_kernel_option_and_bad_files_are_refused() {
         return;
     }
     let has_cake = std::fs::read_to_string("/proc/modules").unwrap_or_default().contains("sch_cake")
-        || Path::new(&format!("/lib/modules/{}/kernel/net/sched/sch_cake.ko", String::from_utf8_lossy(&Command::new("uname").arg("-r").output().unwrap().stdout).trim()))
-            .exists();
+        || Path::new(&format!(
+            "/lib/modules/{}/kernel/net/sched/sch_cake.ko",
+            String::from_utf8_lossy(&Command::new("uname").arg("-r").output().unwrap().stdout).trim()
+        ))
+        .exists();
     if has_cake {
-        oxwrt_testkit::missing("a host kernel WITHOUT CAKE (this test checks sqmd's error for one)", "run it on a kernel without sch_cake; the booted images test the shaping (xtask/tests/sqm.rs)");
+        oxwrt_testkit::missing(
+            "a host kernel WITHOUT CAKE (this test checks sqmd's error for one)",
+            "run it on a kernel without sch_cake; the booted images test the shaping (xtask/tests/sqm.rs)",
+        );
         return;
     }
     let ns = Netns::new("nocake");

@@ -190,7 +190,7 @@ fn dead_reflectors_are_replaced_round_robin_from_a_bounded_pool() {
     let pool: Vec<Ipv4Addr> = (1..=40).map(|i| Ipv4Addr::new(192, 0, 2, i)).collect();
     let mut rs = Reflectors::new(&pool, 3, Duration::from_secs(3), t0);
     assert_eq!(rs.active(), pool[..3].to_vec());
-    let probed: Vec<_> = (0..6).map(|_| rs.next().unwrap()).collect();
+    let probed: Vec<_> = (0..6).map(|_| rs.next_target().unwrap()).collect();
     assert_eq!(probed, [pool[1], pool[2], pool[0], pool[1], pool[2], pool[0]]);
     rs.on_reply(pool[0], t0 + ms(2500));
     rs.on_reply(pool[1], t0 + ms(2500));
@@ -204,6 +204,6 @@ fn dead_reflectors_are_replaced_round_robin_from_a_bounded_pool() {
     // All silent for long: all replaced, wrapping around the pool (only the first 32 kept).
     let later = t0 + Duration::from_secs(100);
     assert_eq!(rs.maintain(later).len(), 3);
-    let empty = Reflectors::new(&[], 3, Duration::from_secs(3), t0).next();
+    let empty = Reflectors::new(&[], 3, Duration::from_secs(3), t0).next_target();
     assert_eq!(empty, None);
 }

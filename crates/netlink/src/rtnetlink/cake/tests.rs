@@ -68,10 +68,7 @@ fn cake_egress_is_what_tc_sends_rate_in_bytes_per_second() {
     let mut c = change(3, 0x5351_0000, 0xffff_ffff, &Options { rate_bytes: Some(125_000), ..Options::default() });
     let bytes = c.finish(1).to_vec();
     assert_eq!(u16::from_ne_bytes([bytes[6], bytes[7]]), 0x1);
-    assert_eq!(
-        bytes[NLMSG_HDRLEN..],
-        [tcmsg(3, 0x5351_0000, 0xffff_ffff, 0), nla(1, b"cake\0"), nla(2, &nla(2, &125_000u64.to_ne_bytes()))].concat()[..]
-    );
+    assert_eq!(bytes[NLMSG_HDRLEN..], [tcmsg(3, 0x5351_0000, 0xffff_ffff, 0), nla(1, b"cake\0"), nla(2, &nla(2, &125_000u64.to_ne_bytes()))].concat()[..]);
     // Negative overhead is a two's complement u32 on the wire.
     let neg = body(change(1, 0, 0, &Options { overhead: Some(-4), ..Options::default() }));
     assert!(neg.ends_with(&u32a(6, (-4i32) as u32)));
@@ -103,7 +100,10 @@ fn dumped_options_read_back_and_compare() {
     let got = Options::parse(&opts);
     assert_eq!(got.rate_bytes, Some(1_187_500));
     assert_eq!((got.flow_mode, got.diffserv, got.overhead, got.mpu, got.atm), (Some(6), Some(3), Some(18), Some(64), Some(0)));
-    assert_eq!((got.nat, got.wash, got.ingress, got.ack_filter, got.rtt_us, got.target_us), (Some(true), Some(true), Some(true), Some(0), Some(100_000), Some(5_000)));
+    assert_eq!(
+        (got.nat, got.wash, got.ingress, got.ack_filter, got.rtt_us, got.target_us),
+        (Some(true), Some(true), Some(true), Some(0), Some(100_000), Some(5_000))
+    );
     let mut want = got;
     assert!(want.matches(&got));
     want.rate_bytes = Some(1_000_000);
@@ -163,7 +163,8 @@ fn stats_app_gives_the_tins() {
         ]
         .concat()
     };
-    let app = [nla(2, &7u64.to_ne_bytes()), u32a(3, 4_000_000), u32a(4, 65_000), nla(10, &[nla(1, &tin(10, 1, 800)), nla(2, &tin(20, 0, 400))].concat())].concat();
+    let app =
+        [nla(2, &7u64.to_ne_bytes()), u32a(3, 4_000_000), u32a(4, 65_000), nla(10, &[nla(1, &tin(10, 1, 800)), nla(2, &tin(20, 0, 400))].concat())].concat();
     let stats2 = [nla(1, &[0u8; 16]), nla(4, &app)].concat();
     let payload = [tcmsg(2, 0x5351_0000, 0xffff_ffff, 1), nla(1, b"cake\0"), nla(7, &stats2)].concat();
     let s = parse_stats(&payload).unwrap();
