@@ -278,6 +278,35 @@ fn measure(s: &mut Sqm, name: &str) -> Phase {
     p
 }
 
+/// A load of `secs` (4 flows each way, or only down) with fping from its first moment:
+/// the latency samples in order, 10 a second (None: lost), and the goodput each way.
+fn load_series(s: &mut Sqm, name: &str, secs: u64, up_too: bool) -> (Vec<Option<f64>>, f64, f64) {
+    let isp = lab::ISP_IP;
+    let dir = s.r.dir().to_path_buf();
+    let (up_json, down_json) = (dir.join(format!("{name}-up.json")), dir.join(format!("{name}-down.json")));
+    let t = secs.to_string();
+    let up = up_too.then(|| s.r.laptop.exec(&["iperf3", "-c", isp, "-p", "5201", "-P", "4", "-t", &t, "-J", "--logfile", &up_json.display().to_string()]));
+    let down = s.r.laptop.exec(&["iperf3", "-c", isp, "-p", "5202", "-P", "4", "-t", &t, "-R", "-J", "--logfile", &down_json.display().to_string()]);
+    let count = (secs * 10).to_string();
+    let (_, out) = s.r.laptop.exec(&["fping", "-C", &count, "-p", "100", "-t", "3000", "-q", isp]).wait(Duration::from_secs(secs + 30));
+    let up_kbit = up.map_or(0.0, |p| {
+        let (st, o) = p.wait(Duration::from_secs(secs + 30));
+        assert_eq!(st, Some(0), "{}: iperf3 upload: {o}", s.board);
+        iperf_kbit(&up_json).0
+    });
+    let (st, o) = down.wait(Duration::from_secs(secs + 30));
+    assert_eq!(st, Some(0), "{}: iperf3 download: {o}", s.board);
+    let line = out.lines().find(|l| l.contains(" : ")).unwrap_or_else(|| panic!("no samples in fping's output:\n{out}"));
+    let samples = line.split(" : ").nth(1).unwrap_or("").split_whitespace().map(|v| v.parse().ok()).collect();
+    (samples, iperf_kbit(&down_json).0, up_kbit)
+}
+
+fn median_of(samples: &[Option<f64>]) -> f64 {
+    let mut v: Vec<f64> = samples.iter().flatten().copied().collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    percentile(&v, 0.5)
+}
+
 fn scenario(id: &'static str) {
     let ctx = ctx();
     let b = board(id);
@@ -419,6 +448,62 @@ fn scenario(id: &'static str) {
     assert_eq!(st["autorate"]["last_reason"], "stall", "{st:#}");
 
     // Off: everything sqmd added goes.
+    // Rate adaptation on a line whose rate changes (the modem's tbf, changed mid-test): the
+    // shaper starts too high (40/8 Mbit/s on a 20/4 line), then the line drops to 10/2, then
+    // comes back to 20/4. The ISP is the reflector: its replies cross the modem's queues.
+    s.step("autorate: modem 20/4, shaper starting at 40/8");
+    lab.set_modem(20_000, 4_000);
+    s.write(&[
+        "enabled = true",
+        "download_kbit = 40000",
+        "upload_kbit = 8000",
+        "overhead = \"docsis\"",
+        "ack_filter = true",
+        "[autorate]",
+        "enabled = true",
+        "reflectors = [\"192.0.2.1\"]",
+        "pingers = 1",
+        "download_min_kbit = 2000",
+        "upload_min_kbit = 400",
+    ]);
+    s.restart("autorate: probing 192.0.2.1 at 20 Hz");
+    let idle = {
+        let (_, out) = s.r.laptop.exec(&["fping", "-C", "20", "-p", "100", "-q", lab::ISP_IP]).wait(T);
+        percentile(&fping_samples(&out).0, 0.5)
+    };
+    let (a, down_a, up_a) = load_series(&mut s, "autorate-20", 20, true);
+    let st = s.status();
+    let first_2s = median_of(&a[..20.min(a.len())]) - idle;
+    let after_2s = median_of(&a[20.min(a.len())..]) - idle;
+    log_always(&format!(
+        "{id} autorate, 40/8 on a 20/4 line: added {first_2s:.1} ms in the first 2 s, {after_2s:.1} ms after; goodput down {down_a:.0}, up {up_a:.0} kbit/s; rates now {}/{} kbit/s",
+        st["autorate"]["download_kbit"], st["autorate"]["upload_kbit"]
+    ));
+    s.step("autorate: the line drops to 10/2");
+    lab.set_modem(10_000, 2_000);
+    let (b, down_b, up_b) = load_series(&mut s, "autorate-10", 20, true);
+    let st_b = s.status();
+    let b_first = median_of(&b[..20.min(b.len())]) - idle;
+    let b_after = median_of(&b[20.min(b.len())..]) - idle;
+    log_always(&format!(
+        "{id} autorate, the line drops to 10/2: added {b_first:.1} ms in the first 2 s, {b_after:.1} ms after; goodput down {down_b:.0}, up {up_b:.0} kbit/s; rates now {}/{} kbit/s",
+        st_b["autorate"]["download_kbit"], st_b["autorate"]["upload_kbit"]
+    ));
+    s.step("autorate: the line back to 20/4");
+    lab.set_modem(20_000, 4_000);
+    let (c, down_c, _) = load_series(&mut s, "autorate-back", 30, false);
+    let st_c = s.status();
+    let climbed = st_c["autorate"]["download_kbit"].as_u64().unwrap_or(0);
+    log_always(&format!(
+        "{id} autorate, the line back to 20/4 (download only, 30 s): added {:.1} ms; goodput down {down_c:.0} kbit/s; rate now {climbed} kbit/s; {} rate changes sent",
+        median_of(&c) - idle,
+        st_c["autorate"]["changes"]
+    ));
+    assert!(after_2s < 30.0, "{id}: autorate left {after_2s:.1} ms of added latency after 2 s of load on a 20/4 line: {st:#}");
+    assert!(b_after < 30.0, "{id}: autorate left {b_after:.1} ms of added latency after the line dropped to 10/2: {st_b:#}");
+    assert!(climbed >= 16_000, "{id}: autorate's download rate climbed back to {climbed} kbit/s only (80 % of 20000 is 16000): {st_c:#}");
+    lab.set_modem(MODEM.down_kbit, MODEM.up_kbit);
+
     s.step("disable");
     s.write(&["enabled = false", "download_kbit = 9500", "upload_kbit = 1900"]);
     s.restart("eth0: not shaped");
