@@ -280,13 +280,14 @@ fn measure(s: &mut Sqm, name: &str) -> Phase {
 
 /// A load of `secs` (4 flows each way, or only down) with fping from its first moment:
 /// the latency samples in order, 10 a second (None: lost), and the goodput each way.
-fn load_series(s: &mut Sqm, name: &str, secs: u64, up_too: bool) -> (Vec<Option<f64>>, f64, f64) {
+fn load_series(s: &mut Sqm, name: &str, ports: (u16, u16), secs: u64, up_too: bool) -> (Vec<Option<f64>>, f64, f64) {
+    let (up_port, down_port) = (ports.0.to_string(), ports.1.to_string());
     let isp = lab::ISP_IP;
     let dir = s.r.dir().to_path_buf();
     let (up_json, down_json) = (dir.join(format!("{name}-up.json")), dir.join(format!("{name}-down.json")));
     let t = secs.to_string();
-    let up = up_too.then(|| s.r.laptop.exec(&["iperf3", "-c", isp, "-p", "5201", "-P", "4", "-t", &t, "-J", "--logfile", &up_json.display().to_string()]));
-    let down = s.r.laptop.exec(&["iperf3", "-c", isp, "-p", "5202", "-P", "4", "-t", &t, "-R", "-J", "--logfile", &down_json.display().to_string()]);
+    let up = up_too.then(|| s.r.laptop.exec(&["iperf3", "-c", isp, "-p", &up_port, "-P", "4", "-t", &t, "-J", "--logfile", &up_json.display().to_string()]));
+    let down = s.r.laptop.exec(&["iperf3", "-c", isp, "-p", &down_port, "-P", "4", "-t", &t, "-R", "-J", "--logfile", &down_json.display().to_string()]);
     let count = (secs * 10).to_string();
     let (_, out) = s.r.laptop.exec(&["fping", "-C", &count, "-p", "100", "-t", "3000", "-q", isp]).wait(Duration::from_secs(secs + 30));
     let up_kbit = up.map_or(0.0, |p| {
@@ -317,8 +318,10 @@ fn scenario(id: &'static str) {
     }
     let started = Instant::now();
     let Some(mut lab) = Lab::new("sqm", Some(MODEM)) else { return };
-    lab.isp_spawn(&["iperf3", "-s", "-p", "5201"]);
-    lab.isp_spawn(&["iperf3", "-s", "-p", "5202"]);
+    // A server per load (up, down): one still finishing the last test answers "busy".
+    for port in 5201..=5210 {
+        lab.isp_spawn(&["iperf3", "-s", "-p", &port.to_string()]);
+    }
     let dir = tempfile::tempdir().unwrap();
     let image = lab::scratch_image(&ctx, &b, dir.path());
     let r = lab.router(&ctx, &b, image, BOOT);
@@ -471,7 +474,7 @@ fn scenario(id: &'static str) {
         let (_, out) = s.r.laptop.exec(&["fping", "-C", "20", "-p", "100", "-q", lab::ISP_IP]).wait(T);
         percentile(&fping_samples(&out).0, 0.5)
     };
-    let (a, down_a, up_a) = load_series(&mut s, "autorate-20", 20, true);
+    let (a, down_a, up_a) = load_series(&mut s, "autorate-20", (5203, 5204), 20, true);
     let st = s.status();
     let first_2s = median_of(&a[..20.min(a.len())]) - idle;
     let after_2s = median_of(&a[20.min(a.len())..]) - idle;
@@ -481,7 +484,7 @@ fn scenario(id: &'static str) {
     ));
     s.step("autorate: the line drops to 10/2");
     lab.set_modem(10_000, 2_000);
-    let (b, down_b, up_b) = load_series(&mut s, "autorate-10", 20, true);
+    let (b, down_b, up_b) = load_series(&mut s, "autorate-10", (5205, 5206), 20, true);
     let st_b = s.status();
     let b_first = median_of(&b[..20.min(b.len())]) - idle;
     let b_after = median_of(&b[20.min(b.len())..]) - idle;
@@ -493,8 +496,8 @@ fn scenario(id: &'static str) {
     lab.set_modem(20_000, 4_000);
     // 60 s of download as two loads of 30 s (one 60 s iperf3 run ended with an error here).
     let (mut c, mut down_c) = (Vec::new(), 0.0);
-    for half in ["autorate-back-1", "autorate-back-2"] {
-        let (samples, down, _) = load_series(&mut s, half, 30, false);
+    for (half, port) in [("autorate-back-1", 5207), ("autorate-back-2", 5208)] {
+        let (samples, down, _) = load_series(&mut s, half, (port, port), 30, false);
         c.extend(samples);
         down_c += down / 2.0;
     }
