@@ -22,6 +22,10 @@
 //!   shaping stays exactly as it was;
 //! - autorate probes with ICMP echo: a reflector that does not answer is replaced by the
 //!   next of the pool; with none answering the kernel's CAKEs go to the minimum rates;
+//! - autorate on a line whose rate changes (the modem's tbf changed mid-test), the ISP as
+//!   reflector: shaper at 40/8 on a 20/4 line, added latency under 30 ms from 2 s into the
+//!   load on; the line drops to 10/2: the same; back to 20/4: the download rate climbs back
+//!   to at least 80 % of it within 60 s;
 //! - `enabled = false` removes the CAKEs, the redirect and the IFB device.
 //!
 //! The measured numbers are printed (docs/benchmarks.md, "Bufferbloat").
