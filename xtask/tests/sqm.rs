@@ -312,6 +312,17 @@ fn median_of(samples: &[Option<f64>]) -> f64 {
     percentile(&v, 0.5)
 }
 
+/// sqmd's CPU time so far, in clock ticks (utime + stime of /proc/PID/stat; USER_HZ 100).
+fn cpu_ticks(s: &mut Sqm) -> u64 {
+    let pid = s.pid();
+    let stat = s.r.guest.shell(&format!("cat /proc/{pid}/stat"));
+    let line = stat.lines().find(|l| l.starts_with(&format!("{pid} ("))).unwrap_or_else(|| panic!("no /proc/{pid}/stat:\n{stat}"));
+    let after = line.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+    // Fields 14 and 15 of the line: 12th and 13th after the command's closing parenthesis.
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
 fn scenario(id: &'static str) {
     let ctx = ctx();
     let b = board(id);
@@ -474,6 +485,12 @@ fn scenario(id: &'static str) {
         "upload_min_kbit = 400",
     ]);
     s.restart("autorate: probing 192.0.2.1 at 20 Hz");
+    // sqmd's CPU time probing at 20 Hz on an idle line (a benchmark: printed, not asserted).
+    let (t0, c0) = (Instant::now(), cpu_ticks(&mut s));
+    std::thread::sleep(Duration::from_secs(10));
+    let (idle_ticks, idle_secs) = (cpu_ticks(&mut s) - c0, t0.elapsed().as_secs_f64());
+    log_always(&format!("{id} sqmd CPU, autorate probing at 20 Hz, idle line: {idle_ticks} ticks in {idle_secs:.1} s = {:.2} % of a CPU", idle_ticks as f64 / idle_secs));
+    let (t_load, c_load) = (Instant::now(), cpu_ticks(&mut s));
     let idle = {
         let (_, out) = s.r.laptop.exec(&["fping", "-C", "20", "-p", "100", "-q", lab::ISP_IP]).wait(T);
         percentile(&fping_samples(&out).0, 0.5)
@@ -505,6 +522,11 @@ fn scenario(id: &'static str) {
         c.extend(samples);
         down_c += down / 2.0;
     }
+    let (load_ticks, load_secs) = (cpu_ticks(&mut s) - c_load, t_load.elapsed().as_secs_f64());
+    log_always(&format!(
+        "{id} sqmd CPU, autorate at 20 Hz under load (the three phases): {load_ticks} ticks in {load_secs:.1} s = {:.2} % of a CPU",
+        load_ticks as f64 / load_secs
+    ));
     let st_c = s.status();
     let climbed = st_c["autorate"]["download_kbit"].as_u64().unwrap_or(0);
     log_always(&format!(
