@@ -316,8 +316,10 @@ fn median_of(samples: &[Option<f64>]) -> f64 {
 fn cpu_ticks(s: &mut Sqm) -> u64 {
     let pid = s.pid();
     let stat = s.r.guest.shell(&format!("cat /proc/{pid}/stat"));
-    let line = stat.lines().find(|l| l.starts_with(&format!("{pid} ("))).unwrap_or_else(|| panic!("no /proc/{pid}/stat:\n{stat}"));
-    let after = line.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    // The console may interleave the typed end marker with the output: look for the
+    // command's name, not for the line's start.
+    let at = stat.find("(sqmd) ").unwrap_or_else(|| panic!("no /proc/{pid}/stat:\n{stat}"));
+    let after = stat[at + "(sqmd) ".len()..].lines().next().unwrap_or("");
     let f: Vec<u64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
     // Fields 14 and 15 of the line: 12th and 13th after the command's closing parenthesis.
     f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
