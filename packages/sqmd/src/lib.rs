@@ -21,7 +21,7 @@
 //! |---|---|
 //! | /etc/oxwrt/sqm.toml | the configuration (read; a replacement by rename is applied at once; SIGHUP and `service restart sqmd` too) |
 //! | /etc/oxwrt/network.toml | `wan.device`: the device shaped when sqm.toml names none |
-//! | /run/sqmd/status.sock | the status, JSON, to whoever connects (mode 0666: read-only information) |
+//! | /run/sqmd/status.sock | the status, JSON or text as asked, to whoever connects (mode 0666: read-only information) |
 //! | /sys/class/net/DEV/statistics | the byte counters behind the achieved rates |
 //!
 //! # Privileges

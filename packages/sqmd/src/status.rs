@@ -1,8 +1,9 @@
 //! What `sqm status` and the web UI see: the configuration's state, per direction the
 //! shaped rate, the rate achieved (from the interface counters), what the kernel reports
 //! back for sqmd's CAKE (read with RTM_GETQDISC, not remembered) and CAKE's per-tin
-//! statistics. Served as JSON on the unix socket /run/sqmd/status.sock: connect, read to
-//! the end.
+//! statistics. Served on the unix socket /run/sqmd/status.sock: connect, write `json` or
+//! `text` and a newline, read to the end (a client that writes nothing gets JSON after
+//! half a second). sqmd renders the text itself ([`render`]), so `sqm` needs no JSON parser.
 
 use crate::shaper::{self, State};
 use netlink::rtnetlink::cake;
