@@ -491,7 +491,10 @@ fn scenario(id: &'static str) {
     let (t0, c0) = (Instant::now(), cpu_ticks(&mut s));
     std::thread::sleep(Duration::from_secs(10));
     let (idle_ticks, idle_secs) = (cpu_ticks(&mut s) - c0, t0.elapsed().as_secs_f64());
-    log_always(&format!("{id} sqmd CPU, autorate probing at 20 Hz, idle line: {idle_ticks} ticks in {idle_secs:.1} s = {:.2} % of a CPU", idle_ticks as f64 / idle_secs));
+    log_always(&format!(
+        "{id} sqmd CPU, autorate probing at 20 Hz, idle line: {idle_ticks} ticks in {idle_secs:.1} s = {:.2} % of a CPU",
+        idle_ticks as f64 / idle_secs
+    ));
     let (t_load, c_load) = (Instant::now(), cpu_ticks(&mut s));
     let idle = {
         let (_, out) = s.r.laptop.exec(&["fping", "-C", "20", "-p", "100", "-q", lab::ISP_IP]).wait(T);
