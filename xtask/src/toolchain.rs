@@ -251,10 +251,15 @@ pub fn requirements(board: &Board) -> Vec<Requirement> {
         ("dig", "dnsutils", "tests query netd's DNS forwarder"),
         ("busybox", "busybox", "tests run udhcpc against netd's DHCP server"),
         ("dnsmasq", "dnsmasq-base", "tests run netd's DHCP client against dnsmasq"),
+        ("radvd", "radvd", "IPv6 tests: the ISP's router advertisements"),
+        ("dhcpd", "isc-dhcp-server", "IPv6 tests: the ISP's DHCPv6 server with prefix delegation (dhcpd -6)"),
+        ("rdisc6", "ndisc6", "IPv6 tests: a LAN host reads netd's router advertisements (RDNSS)"),
+        ("dhclient", "isc-dhcp-client", "IPv6 tests: a LAN host asks netd's stateless DHCPv6 server (dhclient -S)"),
         ("chronyd", "chrony", "tests run timed's SNTP client against chronyd"),
         ("iperf3", "iperf3", "the bufferbloat test loads the line through sqmd's shaping, 4 flows each way"),
         ("fping", "fping", "the bufferbloat test measures the latency under load"),
         ("irtt", "irtt", "latency measurements for the SQM benchmarks"),
+        ("faketime", "faketime", "tests run a chronyd whose clock is wrong (timed must refuse it)"),
         ("c++", "g++", "libFuzzer, built by the fuzz targets of the DHCP and DNS parsers"),
     ] {
         r.push(Requirement::new(format!("{prog} ({why})"), Emulation, Check::Program(prog.into()), vec![deb(pkg)], pkg.to_string()));

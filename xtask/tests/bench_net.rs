@@ -12,6 +12,14 @@
 //! - added latency: ping from the laptop to the ISP (forwarded and NATed) against ping from
 //!   the laptop to the router's LAN address (answered by the router itself).
 //!
+//! Then each board again in the lab (xtask/src/tools/lab.rs: real Linux peers in network
+//! namespaces, dnsmasq as the ISP's DNS), loaded from the laptop with tools/load.rs:
+//! - DNS answers per second from the cache (one name, asked again and again) and forwarded
+//!   (distinct names, each a cache miss the ISP answers), 32 queries in flight;
+//! - DHCP leases per second (made-up clients, DISCOVER to ACK, one after the other);
+//! - netd's resident memory idle and after floods (16 DNS-over-TCP connections that never
+//!   read, 500 queries nobody answers, the DHCP pool filled), against its budget.
+//!
 //! Run by `cargo xtask bench net` (`cargo test --release -p xtask --test bench_net --
 //! --ignored --nocapture --test-threads=1`: optimized, because in a debug build the
 //! harness's smoltcp hosts, not the router, limit a transfer to about 35 Mbit/s); needs the
@@ -23,6 +31,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use xtask::board::Board;
 use xtask::context::Context;
+use xtask::tools::lab::{self, Lab};
+use xtask::tools::load;
 use xtask::tools::qemu::{Guest, Launch};
 
 const X86: &str = "qemu-x86-64";
@@ -90,16 +100,7 @@ fn measure(board_id: &'static str) -> Row {
     nics.extend(lan_link.qemu_args("lan", plan::ROUTER_LAN_MAC, nic));
     let isp = Isp::spawn(wan_link, IspConfig::default());
     let laptop = Host::spawn(lan_link, HostConfig::new("laptop", plan::CLIENT_MAC));
-    let launch = Launch {
-        disk: Some(image),
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: String::new(),
-        nics: Some(nics),
-        devices: Vec::new(),
-        netns: None,
-    };
+    let launch = Launch { disk: Some(image), exit_on_reboot: true, nics: Some(nics), ..Default::default() };
     let step = |what: &str| eprintln!("[{board_id}] {what}");
 
     // The ISP's clock (microseconds since it started) is the one its DHCP log uses.
@@ -186,6 +187,43 @@ fn measure(board_id: &'static str) -> Row {
     }
 }
 
+/// Under load, in the lab.
+struct LoadRow {
+    board: &'static str,
+    cached: load::UdpRun,
+    forwarded: load::UdpRun,
+    dhcp: load::DhcpRun,
+    rss_idle: u64,
+    rss_flooded: u64,
+    budget_kib: String,
+}
+
+fn measure_load(board_id: &'static str) -> LoadRow {
+    let ctx = ctx();
+    let b: Board = ctx.repo().load_board(board_id).unwrap();
+    let mut lab = Lab::new("bench", None).expect("the lab's prerequisites (cargo xtask setup)");
+    let dir = tempfile::tempdir().unwrap();
+    let image = lab::scratch_image(&ctx, &b, dir.path());
+    let mut r = lab.router(&ctx, &b, image, BOOT);
+    r.laptop_lease(T);
+    let budget = r.guest.wait_for_log("netd: memory budget", T);
+    let budget_kib = budget.split("memory budget ").nth(1).and_then(|t| t.split(' ').next()).unwrap_or("?").to_string();
+    std::thread::sleep(Duration::from_secs(5));
+    let rss_idle = load::rss_kib(&mut r.guest, "netd");
+    let router: std::net::SocketAddr = "192.168.1.1:53".parse().unwrap();
+    let n = 3000;
+    let cached = load::dns_udp(&r.laptop, router, vec![lab::ISP_NAME.to_string(); n], 32, BULK);
+    let forwarded = load::dns_udp(&r.laptop, router, (0..n).map(|i| format!("b{i}.{}", lab::FLOOD_DOMAIN)).collect(), 32, BULK);
+    eprintln!("[{board_id}] DNS: cached {cached:?}, forwarded {forwarded:?}");
+    let dhcp = load::dhcp_clients(&r.laptop, 100, BULK);
+    eprintln!("[{board_id}] DHCP: {dhcp:?}");
+    load::dns_tcp_flood(&r.laptop, router, 16, 400, lab::FLOOD_DOMAIN);
+    load::dns_udp(&r.laptop, router, (0..500).map(|i| format!("s{i}.{}", lab::SLOW_DOMAIN)).collect(), 500, Duration::from_secs(10));
+    load::dhcp_clients(&r.laptop, 400, BULK);
+    let rss_flooded = load::rss_kib(&mut r.guest, "netd");
+    LoadRow { board: board_id, cached, forwarded, dhcp, rss_idle, rss_flooded, budget_kib }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -198,6 +236,7 @@ fn mib(n: usize) -> String {
 #[ignore = "benchmark: cargo xtask bench net"]
 fn bench_net() {
     let rows: Vec<Row> = [X86, MALTA].into_iter().map(measure).collect();
+    let loads: Vec<LoadRow> = [X86, MALTA].into_iter().map(measure_load).collect();
     let ctx = ctx();
     let today = String::from_utf8_lossy(&Command::new("date").args(["-u", "+%Y-%m-%d"]).output().unwrap().stdout).trim().to_string();
     let qemu = Command::new("qemu-system-x86_64")
@@ -244,6 +283,25 @@ fn bench_net() {
             ms(r.rtt_router),
             ms(r.rtt_isp),
             added * 1e3
+        );
+    }
+    body += "\nUnder load, in the lab (real Linux peers in network namespaces; dnsmasq is the ISP's DNS server): DNS answers per second \
+             with 32 queries in flight from the laptop, from the router's cache (one name) and forwarded (3,000 distinct names, each a \
+             cache miss); DHCP leases per second (made-up clients one after the other, DISCOVER to ACK; the pool has 150 addresses); \
+             netd's resident memory idle and after floods (16 DNS-over-TCP connections that never read, 500 queries nobody answers, the \
+             pool filled), next to the budget netd derives from the RAM (docs/network-config.md \"Limits\").\n\n\
+             | board | DNS from cache | DNS forwarded | DHCP leases | netd RSS idle | after the floods | netd budget |\n|---|---|---|---|---|---|---|\n";
+    for l in &loads {
+        body += &format!(
+            "| {} | {:.0}/s | {:.0}/s | {:.1}/s ({} leases) | {} KiB | {} KiB | {} KiB |\n",
+            l.board,
+            l.cached.rate(),
+            l.forwarded.rate(),
+            l.dhcp.acked as f64 / l.dhcp.elapsed.as_secs_f64().max(1e-6),
+            l.dhcp.acked,
+            l.rss_idle,
+            l.rss_flooded,
+            l.budget_kib
         );
     }
     let path = ctx.root.join("docs/benchmarks.md");

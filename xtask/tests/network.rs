@@ -127,16 +127,7 @@ impl Net {
         nics.extend(lan_link.qemu_args("lan", plan::ROUTER_LAN_MAC, nic));
         let isp = Isp::spawn(wan_link, IspConfig::default());
         let laptop = Host::spawn(lan_link, HostConfig::new(LAPTOP, plan::CLIENT_MAC));
-        let launch = Launch {
-            disk: Some(image),
-            efi: false,
-            http_port: None,
-            exit_on_reboot: true,
-            append: String::new(),
-            nics: Some(nics),
-            devices: Vec::new(),
-            netns: None,
-        };
+        let launch = Launch { disk: Some(image), exit_on_reboot: true, nics: Some(nics), ..Default::default() };
         let g = Guest::start(&ctx(), b, launch);
         let mut net = Net { board: board_id, g, isp, laptop, wan, lan, started: Instant::now(), steps: Vec::new(), _dir: dir };
         net.g.wait_for("oxwrt: ready", BOOT);

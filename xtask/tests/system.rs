@@ -42,16 +42,10 @@ const BOOT: Duration = Duration::from_secs(180);
 /// in group `config` (200) too. `service` and `logread` show each service by its name.
 /// netd's own directory on the overlay is netd's, the configuration root:config.
 fn services_run_as_their_users(g: &mut Guest) {
-    let table = g.shell("service");
     for (name, uid, gid, groups, capeff) in
         [("netd", 101, 101, "101", "0000000000003400"), ("webd", 102, 102, "102 200", "0000000000000400"), ("timed", 105, 105, "105", "0000000002000000")]
     {
-        let pid: u32 = table
-            .lines()
-            .find(|l| l.starts_with(&format!("{name} ")) && l.contains("running"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no running {name} with a pid in `service`:\n{table}"));
+        let pid = g.service_pid(name);
         let st = g.shell(&format!("cat /proc/{pid}/status"));
         let field = |k: &str| st.lines().find_map(|l| l.trim().strip_prefix(k)).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
         assert_eq!(field("Uid:"), format!("{uid} {uid} {uid} {uid}"), "{name}:\n{st}");
@@ -89,16 +83,7 @@ fn log_always(line: &str) {
 fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a_reboot() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let launch = Launch {
-        disk: Some(disk.clone()),
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: String::new(),
-        nics: None,
-        devices: Vec::new(),
-        netns: None,
-    };
+    let launch = Launch { disk: Some(disk.clone()), exit_on_reboot: true, ..Default::default() };
     let m = manifest(X86);
     let mut g = Guest::start(&ctx(), &board(X86), launch.clone());
     g.wait_for("oxwrt: ready", BOOT);
@@ -129,13 +114,7 @@ fn x86_boots_serves_its_status_restarts_a_killed_service_and_keeps_data_across_a
     services_run_as_their_users(&mut g);
 
     // Kill webd: init restarts it and the page comes back.
-    let table = g.shell("service");
-    let pid: u32 = table
-        .lines()
-        .find(|l| l.starts_with("webd "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no webd pid in:\n{table}"));
+    let pid = g.service_pid("webd");
     g.send(&format!("kill -9 {pid}"));
     g.wait_for(&format!("webd (pid {pid}) killed by SIGKILL; restarting in 0.5 s"), Duration::from_secs(30));
     let started = g.wait_for("started webd (pid ", Duration::from_secs(30));
@@ -237,16 +216,7 @@ fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", qmp_socket.display()),
     ];
-    let launch = Launch {
-        disk: Some(disk),
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: "console=hvc0".into(),
-        nics: None,
-        devices: devices.to_vec(),
-        netns: None,
-    };
+    let launch = Launch { disk: Some(disk), exit_on_reboot: true, append: "console=hvc0".into(), devices: devices.to_vec(), ..Default::default() };
     let mut g = Guest::start(&ctx(), &board(X86), launch);
     let mut qmp = qemu::Qmp::connect(&qmp_socket).unwrap_or_else(|e| panic!("{e:#}"));
     let mut hvc = Console::connect("hvc0", &hvc_socket);
@@ -328,11 +298,7 @@ fn x86_init_keeps_supervising_when_its_console_is_closed_or_unplugged() {
 fn x86_disk_image_boots_through_uefi_firmware() {
     let dir = tempfile::tempdir().unwrap();
     let disk = scratch_disk(dir.path());
-    let mut g = Guest::start(
-        &ctx(),
-        &board(X86),
-        Launch { disk: Some(disk), efi: true, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new(), netns: None },
-    );
+    let mut g = Guest::start(&ctx(), &board(X86), Launch { disk: Some(disk), efi: true, exit_on_reboot: true, ..Default::default() });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("efi: EFI v"), "not booted through UEFI:\n{}", g.tail());
@@ -363,16 +329,7 @@ fn malta_4kc_boots_from_the_trx_on_flash_and_keeps_data_on_jffs2_across_a_reboot
     let b = board(MALTA);
     let dir = tempfile::tempdir().unwrap();
     let flash = scratch_flash(dir.path());
-    let launch = Launch {
-        disk: Some(flash.clone()),
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: String::new(),
-        nics: None,
-        devices: Vec::new(),
-        netns: None,
-    };
+    let launch = Launch { disk: Some(flash.clone()), exit_on_reboot: true, ..Default::default() };
 
     // What QEMU loads is partition 0 of the TRX, placed where the kernel goes (not where the
     // decompressor was linked): the relocation in flash-boot/0002 has to run.
@@ -455,11 +412,7 @@ fn malta_formats_a_writable_area_left_over_from_other_firmware() {
         *byte = b"old stock firmware "[i % 19];
     }
     std::fs::write(&flash, &bytes).unwrap();
-    let mut g = Guest::start(
-        &ctx(),
-        &b,
-        Launch { disk: Some(flash), efi: false, http_port: None, exit_on_reboot: true, append: String::new(), nics: None, devices: Vec::new(), netns: None },
-    );
+    let mut g = Guest::start(&ctx(), &b, Launch { disk: Some(flash), exit_on_reboot: true, ..Default::default() });
     g.wait_for("oxwrt: ready", Duration::from_secs(300));
     let text = g.text();
     assert!(text.contains("rootfs_data (/dev/mtdblock") && text.contains("holds no JFFS2 (Foreign"), "{}", g.tail());
@@ -526,12 +479,31 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
     let numeric = run(Command::new("unsquashfs").args(["-lln", "-d", ""]).arg(&rootfs));
     let owner = |l: &str| l.split_whitespace().nth(1).unwrap_or_default().to_string();
     let path = |l: &str| l.split_whitespace().find(|w| w.starts_with('/')).unwrap_or_default().to_string();
+    // Each service's own `dirs` (package.toml) are its user's (ids from the skeleton's
+    // /etc/passwd); the rest of /etc/oxwrt is root:config, everything else root's.
+    let passwd = std::fs::read_to_string(ctx.root.join("rootfs/skeleton/etc/passwd")).unwrap();
+    let ids = |user: &str| {
+        let l = passwd.lines().find(|l| l.starts_with(&format!("{user}:"))).unwrap_or_else(|| panic!("{user} is not in rootfs/skeleton/etc/passwd"));
+        let f: Vec<&str> = l.split(':').collect();
+        format!("{}/{}", f[2], f[3])
+    };
+    let mut own = std::collections::BTreeMap::new();
+    for pkg in xtask::steps::packages::resolve(&ctx.root, &b.packages, "qemu-x86-64").unwrap() {
+        for svc in &pkg.services {
+            if let Some(user) = &svc.user {
+                for d in &svc.dirs {
+                    own.insert(d.clone(), ids(user));
+                }
+            }
+        }
+    }
+    assert!(own.contains_key("/etc/oxwrt/netd"), "{own:?}");
     for l in numeric.lines().filter(|l| l.contains(" /")) {
         let (p, o) = (path(l), owner(l));
-        let want = match p.as_str() {
-            "/etc/oxwrt/netd" => "101/101",
-            p if p == "/etc/oxwrt" || p.starts_with("/etc/oxwrt/") => "0/200",
-            _ => "0/0",
+        let want = match own.get(&p) {
+            Some(ids) => ids.as_str(),
+            None if p == "/etc/oxwrt" || p.starts_with("/etc/oxwrt/") => "0/200",
+            None => "0/0",
         };
         assert_eq!(o, want, "owner of {p}:\n{numeric}");
     }
@@ -556,13 +528,17 @@ fn x86_images_pass_independent_tools_and_the_manifest_matches_them() {
         assert_eq!(a["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&bytes)));
     }
     let pkgs: Vec<&str> = m["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(pkgs, ["oxwrt", "init", "netd", "webd"]);
+    let mut want: Vec<&str> = vec!["oxwrt"];
+    want.extend(b.packages.iter().map(String::as_str));
+    assert_eq!(pkgs, want, "the multi-call binary's package first, then the board's");
     assert!(m["packages"].as_array().unwrap().iter().all(|p| p["license"] == "GPL-2.0-only" && p["version"] == "0.1.0"));
     // The multi-call binary's bytes, by package: each package has a share, and they add up
     // to most of the binary (the rest: headers and string literals no symbol covers).
     let oxwrt = &m["packages"][0];
     let parts: Vec<(&str, u64)> = oxwrt["contains"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap(), p["bytes"].as_u64().unwrap())).collect();
-    assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), ["init", "netd", "webd", "shared"], "{oxwrt}");
+    let mut want: Vec<&str> = b.packages.iter().map(String::as_str).collect();
+    want.push("shared");
+    assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), want, "{oxwrt}");
     assert!(parts.iter().all(|p| p.1 > 10_000), "{parts:?}");
     let total: u64 = parts.iter().map(|p| p.1).sum();
     let size = oxwrt["installed_bytes"].as_u64().unwrap();
@@ -798,7 +774,9 @@ fn a_standalone_package_installs_and_runs_beside_the_multi_call_binary() {
         installed.push(xtask::steps::packages::oxpkg::install(stage.path(), &a).unwrap().0.name);
     }
     installed.sort();
-    assert_eq!(installed, ["init", "netd", "oxwrt"]);
+    let mut want: Vec<String> = b.packages.iter().filter(|p| *p != "webd").cloned().chain(["oxwrt".to_string()]).collect();
+    want.sort();
+    assert_eq!(installed, want, "every archive of the image but webd's");
     xtask::steps::packages::oxpkg::install(stage.path(), &built[0]).unwrap();
 
     let webd = stage.path().join("usr/sbin/webd");

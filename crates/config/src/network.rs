@@ -9,7 +9,10 @@
 //!                              # (QEMU: "eth1"; WRT54G-class: the switch VLAN "eth0.0")
 //! bridge = "br-lan"            # name of the bridge netd creates
 //! address = "192.168.1.1/24"   # the router's LAN address and the LAN subnet
-//! # IPv6 keys (lan.ipv6, wan.ipv6) are reserved for a later version.
+//! ipv6_subnet = 0             # which /64 of the delegated prefix and of the ULA the LAN
+//!                              # gets (wan.ipv6 = "auto"); 0 is the first
+//! # ula = "fd12:3456:789a::/48" # the LAN's unique local prefix (RFC 4193); default: made
+//!                              # up once, kept in /etc/oxwrt/netd/ula-prefix
 //!
 //! [wan]
 //! device = "eth0"              # the WAN device (QEMU: "eth0"; WRT54G-class: "eth0.1")
@@ -21,6 +24,9 @@
 //! # mtu = 1500                 # 576-9000; default: the device's own
 //! # mac = "02:00:00:00:00:01"  # override the WAN MAC address (unicast, not all zero)
 //! # hostname = "oxwrt"         # sent to the ISP in DHCP requests; default: /etc/hostname
+//! ipv6 = "auto"                # "off": no IPv6; "auto": router advertisements and DHCPv6 prefix delegation
+//!                              # on the WAN, a /64 of it announced on the LAN
+//! ipv6_prefix_length = 60      # the delegated prefix length asked for (40-64; the ISP decides)
 //!
 //! [dhcp]                       # the DHCP server on the LAN
 //! enabled = true
@@ -48,6 +54,7 @@
 //! # rebind_domain = ["corp.example"] # names under these may resolve to private addresses
 //! ```
 
+use crate::ipv6::{Ipv6Prefix, WanIpv6, PD_LENGTH_DEFAULT};
 use crate::types::{Ipv4Cidr, MacAddr, Seconds};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -83,11 +90,35 @@ pub struct Lan {
     pub ports: Vec<String>,
     pub bridge: String,
     pub address: Ipv4Cidr,
+    /// The LAN's /64 of the delegated prefix and of [`Lan::ula`] (`wan.ipv6 = "auto"`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ipv6_subnet: u16,
+    /// The unique local /48; None: made up once by netd (crate::ipv6 docs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ula: Option<Ipv6Prefix>,
+}
+
+fn is_zero(v: &u16) -> bool {
+    *v == 0
+}
+
+fn is_default_pd(v: &u8) -> bool {
+    *v == PD_LENGTH_DEFAULT
+}
+
+fn is_auto(v: &WanIpv6) -> bool {
+    *v == WanIpv6::Auto
 }
 
 impl Default for Lan {
     fn default() -> Self {
-        Lan { ports: vec![QEMU_LAN.into()], bridge: "br-lan".into(), address: Ipv4Cidr::new(Ipv4Addr::new(192, 168, 1, 1), 24).expect("/24 is a prefix") }
+        Lan {
+            ports: vec![QEMU_LAN.into()],
+            bridge: "br-lan".into(),
+            address: Ipv4Cidr::new(Ipv4Addr::new(192, 168, 1, 1), 24).expect("/24 is a prefix"),
+            ipv6_subnet: 0,
+            ula: None,
+        }
     }
 }
 
@@ -109,11 +140,28 @@ pub struct Wan {
     pub mac: Option<MacAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// IPv6 on the WAN (and so on the LAN).
+    #[serde(skip_serializing_if = "is_auto")]
+    pub ipv6: WanIpv6,
+    /// The delegated prefix length asked for.
+    #[serde(skip_serializing_if = "is_default_pd")]
+    pub ipv6_prefix_length: u8,
 }
 
 impl Default for Wan {
     fn default() -> Self {
-        Wan { device: QEMU_WAN.into(), proto: WanProto::Dhcp, address: None, gateway: None, dns: Vec::new(), mtu: None, mac: None, hostname: None }
+        Wan {
+            device: QEMU_WAN.into(),
+            proto: WanProto::Dhcp,
+            address: None,
+            gateway: None,
+            dns: Vec::new(),
+            mtu: None,
+            mac: None,
+            hostname: None,
+            ipv6: WanIpv6::Auto,
+            ipv6_prefix_length: PD_LENGTH_DEFAULT,
+        }
     }
 }
 

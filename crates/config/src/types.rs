@@ -26,6 +26,12 @@ fn err(msg: String) -> ParseError {
     ParseError(msg)
 }
 
+impl ParseError {
+    pub(crate) fn new(msg: String) -> ParseError {
+        ParseError(msg)
+    }
+}
+
 /// An IPv4 address with its prefix length, e.g. `192.168.1.1/24`: an interface address
 /// (the address itself) and the subnet it is on (the prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -58,6 +58,7 @@ impl<'a> Checker<'a> {
         self.check_wan(&cfg.network);
         self.check_dhcp(&cfg.network);
         self.check_dns(&cfg.network);
+        self.check_ipv6(&cfg.network);
         self.check_firewall(&cfg.firewall, cfg.network.lan.address);
     }
 
@@ -173,6 +174,34 @@ impl<'a> Checker<'a> {
         if let Some(h) = &wan.hostname {
             if !is_label(h) {
                 self.net(&[K("wan"), K("hostname")], bad_hostname(h));
+            }
+        }
+    }
+
+    /// `wan.ipv6_prefix_length`, `lan.ipv6_subnet` (fits into the /64s of that length),
+    /// `lan.ula` (a /48 inside fd00::/8).
+    fn check_ipv6(&mut self, n: &Network) {
+        let len = n.wan.ipv6_prefix_length;
+        if !crate::ipv6::PD_LENGTH_RANGE.contains(&len) {
+            self.net(
+                &[K("wan"), K("ipv6_prefix_length")],
+                format!("/{len} cannot be asked for; use 40 to 64 (ISPs hand out /48, /56, /60 or /64; default 60)"),
+            );
+        } else if len < 64 && u32::from(n.lan.ipv6_subnet) >= 1u32 << (64 - u32::from(len)).min(16) {
+            let count = 1u32 << (64 - u32::from(len)).min(16);
+            self.net(
+                &[K("lan"), K("ipv6_subnet")],
+                format!("{} does not fit into a /{len} (wan.ipv6_prefix_length), which has {count} /64 subnets; use 0 to {}", n.lan.ipv6_subnet, count - 1),
+            );
+        } else if len == 64 && n.lan.ipv6_subnet != 0 {
+            self.net(&[K("lan"), K("ipv6_subnet")], format!("{}: a /64 (wan.ipv6_prefix_length) has only subnet 0; use 0", n.lan.ipv6_subnet));
+        }
+        if let Some(u) = n.lan.ula {
+            if !u.is_ula() || u.prefix_len() != 48 {
+                self.net(
+                    &[K("lan"), K("ula")],
+                    format!("{u} is not a unique local /48; use fdXX:XXXX:XXXX::/48 with random X (RFC 4193), or remove the key to have one made up"),
+                );
             }
         }
     }

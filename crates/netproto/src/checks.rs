@@ -2,7 +2,7 @@
 //! (tests/mutations.rs) check on arbitrary bytes: one definition for both. Each panics
 //! when a property fails, which is how a fuzzer sees a bug. Not for netd.
 
-use crate::{dhcp, dns};
+use crate::{dhcp, dhcpv6, dns, ndp};
 
 /// DHCP: parse never panics; what parses encodes, and reads back equal.
 pub fn dhcp_parse(data: &[u8]) {
@@ -67,5 +67,30 @@ pub fn dns_roundtrip(data: &[u8]) {
             let mut aged = bytes.clone();
             dns::cache::age_ttls(&mut aged, 1).expect("encoded message walks");
         }
+    }
+}
+
+/// DHCPv6 and neighbour discovery: parse never panics; what parses encodes and reads back
+/// equal; the accessors a client uses never panic.
+pub fn dhcpv6_parse(data: &[u8]) {
+    match dhcpv6::Message::parse(data) {
+        Ok(m) => {
+            let bytes = m.encode().unwrap_or_else(|e| panic!("parsed DHCPv6 message does not encode: {e}: {m:?}"));
+            let back = dhcpv6::Message::parse(&bytes).unwrap_or_else(|e| panic!("re-encoded DHCPv6 message does not parse: {e}"));
+            assert_eq!(back, m, "DHCPv6 round trip changed the message");
+            let _ = (m.client_id(), m.server_id(), m.preference(), m.status(), m.dns_servers());
+            if let Some(ia) = m.ia_pd(1).or_else(|| m.ia_na(1)) {
+                let _ = (ia.prefixes().count(), ia.addrs().count(), ia.status());
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
+    }
+    let _ = ndp::parse_solicit(data).map_err(|e| e.to_string());
+    if let Ok(ra) = ndp::RouterAdvert::parse(data) {
+        let again = ndp::RouterAdvert::parse(&ra.encode()).unwrap_or_else(|e| panic!("re-encoded RA does not parse: {e}"));
+        // Encoding keeps the options it knows, at most 127 servers per RDNSS, none empty.
+        assert_eq!(again.prefixes, ra.prefixes, "RA round trip changed the prefixes");
     }
 }

@@ -1,5 +1,7 @@
-//! oxwrt-netproto: the DHCPv4 and DNS wire formats netd speaks. [`dhcp`]: parse and build
-//! BOOTP/DHCP messages and their options. [`dns`]: parse and build DNS messages, the
+//! oxwrt-netproto: the DHCPv4, DHCPv6, neighbour discovery and DNS wire formats netd
+//! speaks. [`dhcp`]: parse and build BOOTP/DHCP messages and their options. [`dhcpv6`]:
+//! RFC 8415 client/server messages. [`ndp`]: router solicitations and advertisements
+//! (RFC 4861, RFC 8106). [`dns`]: parse and build DNS messages, the
 //! forwarder's local answers, byte-level cache helpers, TCP framing.
 //!
 //! Every parser takes untrusted bytes and returns `Err` with the reason and the byte
@@ -50,7 +52,9 @@
 #[doc(hidden)]
 pub mod checks;
 pub mod dhcp;
+pub mod dhcpv6;
 pub mod dns;
+pub mod ndp;
 mod wire;
 
 pub use wire::Truncated;

@@ -39,9 +39,10 @@ const ROUNDS: usize = 20_000;
 #[test]
 fn seeded_mutations_never_break_the_checks() {
     let seeds = common::seeds();
-    for target in ["dhcp_parse", "dns_parse", "dns_roundtrip"] {
+    for target in ["dhcp_parse", "dns_parse", "dns_roundtrip", "dhcpv6_parse"] {
         let check: fn(&[u8]) = match target {
             "dhcp_parse" => netproto::checks::dhcp_parse,
+            "dhcpv6_parse" => netproto::checks::dhcpv6_parse,
             "dns_parse" => netproto::checks::dns_parse,
             _ => netproto::checks::dns_roundtrip,
         };

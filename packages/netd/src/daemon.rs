@@ -24,6 +24,12 @@
 //! after one has loaded is logged the same way, and the kernel keeps the one before: the
 //! WAN stays up.
 //!
+//! IPv6 (`wan.ipv6 = "auto"`, [`crate::ipv6`]) starts after the links: its LAN side (ULA
+//! address, router advertisements, stateless DHCPv6) always, its DHCPv6 client and IPv6
+//! forwarding only with the firewall in place; a held WAN stops them (forwarding off, the
+//! delegated prefix deprecated). A reload that touches the WAN or LAN starts it again; the
+//! lease is given back (RELEASE) when IPv6 is turned off or the WAN device changes.
+//!
 //! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
 //! restart of netd does not interrupt forwarding.
 //!
@@ -175,6 +181,7 @@ enum Source {
     Wan,
     Lan,
     Dns,
+    Ipv6,
 }
 
 /// The running daemon.
@@ -205,6 +212,8 @@ pub struct Daemon {
     leases_pending: bool,
     /// Writes of the lease file since start.
     lease_writes: u64,
+    /// IPv6 of the WAN and LAN (`wan.ipv6 = "auto"`): [`crate::ipv6`].
+    v6: Option<crate::ipv6::Ipv6>,
 }
 
 /// The lease file (on the flash overlay) is written at most this often; a change waits
@@ -217,6 +226,16 @@ impl Daemon {
     pub fn start(paths: Paths) -> io::Result<Daemon> {
         // Before any link is touched (the `default` values apply to links created later).
         crate::sysctl::apply(Path::new("/proc/sys"), Path::new("/proc/meminfo"));
+        let b = crate::budget::current();
+        crate::say!(
+            "memory budget {} KiB (RAM {} KiB): DNS over TCP {} clients, {} queries upstream, {} KiB of cached answers; {} DHCP leases",
+            b.total >> 10,
+            b.mem_total_kib,
+            b.tcp_clients,
+            b.pending,
+            b.cache_bytes >> 10,
+            b.leases
+        );
         let applied = load_applied(&paths.applied());
         let config = match Config::load(&paths.config_dir) {
             Ok(c) => c,
@@ -255,6 +274,7 @@ impl Daemon {
             leases_saved_at: None,
             leases_pending: false,
             lease_writes: 0,
+            v6: None,
         };
         // The firewall before any link or socket (module docs).
         d.firewall_ok = hooks::firewall(&d.config, &d.config.network.wan.device, None);
@@ -266,15 +286,42 @@ impl Daemon {
         if d.firewall_ok {
             d.start_wan(false);
         }
+        d.start_v6();
         d.update_upstreams();
         d.start_lan();
-        d.dns.restart(&d.config);
+        d.restart_dns();
         d.save_applied();
         Ok(d)
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// IPv6, when `wan.ipv6 = "auto"`.
+    pub fn ipv6(&self) -> Option<&crate::ipv6::Ipv6> {
+        self.v6.as_ref()
+    }
+
+    /// netd's own directory (the lease file's): the ULA prefix file lives there.
+    fn netd_dir(&self) -> PathBuf {
+        self.paths.leases.parent().map(Path::to_path_buf).unwrap_or_else(|| self.paths.run_dir.clone())
+    }
+
+    /// Starts IPv6 for the running configuration (nothing when `wan.ipv6 = "off"`); its
+    /// WAN side and IPv6 forwarding only with the firewall in place.
+    fn start_v6(&mut self) {
+        let dir = self.netd_dir();
+        self.v6 = crate::ipv6::Ipv6::start(&self.config.network, &mut self.rtnl, &dir, self.firewall_ok, Instant::now());
+        if self.v6.is_some() && self.firewall_ok {
+            crate::ipv6::set_forwarding(Path::new(crate::ipv6::FORWARDING), true);
+        }
+    }
+
+    /// (Re)starts the DNS forwarder, on the LAN's IPv6 address too when there is one.
+    fn restart_dns(&mut self) {
+        let extra: Vec<std::net::IpAddr> = self.v6.as_ref().and_then(|v| v.lan_dns()).map(std::net::IpAddr::V6).into_iter().collect();
+        self.dns.restart_with(&self.config, &extra);
     }
 
     /// Whether netd's firewall is loaded (else the WAN is held down).
@@ -295,6 +342,10 @@ impl Daemon {
             Err(e) => {
                 crate::log::LOG.error(format_args!("wan: cannot take {device} down: {e}"));
             }
+        }
+        if let Some(v6) = &mut self.v6 {
+            v6.stop_wan(&mut self.rtnl, Instant::now());
+            crate::ipv6::set_forwarding(Path::new(crate::ipv6::FORWARDING), false);
         }
         let path = Path::new(apply::IP_FORWARD);
         match apply::disable_forwarding(path) {
@@ -343,8 +394,15 @@ impl Daemon {
     fn update_upstreams(&mut self) {
         let ups = self.upstreams_now();
         state::set_upstreams(&ups);
-        let resolv = if self.config.network.dns.enabled { "nameserver 127.0.0.1\n".to_string() } else { state::resolv_conf(&ups) };
-        for (path, text) in [(self.paths.resolv_upstream(), state::resolv_conf(&ups)), (self.paths.resolv_conf.clone(), resolv)] {
+        // IPv6 servers of the DHCPv6 lease, after the IPv4 ones, where the lease's are used.
+        let ups6 = match (self.config.network.dns_upstream(), &self.v6) {
+            (Upstream::FromLease, Some(v6)) => v6.upstreams(),
+            _ => Vec::new(),
+        };
+        state::set_upstreams6(&ups6);
+        let all = state::resolv_conf(&ups) + &state::resolv_conf6(&ups6);
+        let resolv = if self.config.network.dns.enabled { "nameserver 127.0.0.1\n".to_string() } else { all.clone() };
+        for (path, text) in [(self.paths.resolv_upstream(), all), (self.paths.resolv_conf.clone(), resolv)] {
             if let Err(e) = state::write_if_changed(&path, &text) {
                 crate::say!("cannot write {}: {e}", path.display());
             }
@@ -447,7 +505,7 @@ impl Daemon {
         let statics = self.config.network.dhcp.static_leases.iter().filter_map(|s| Some((s.hostname.clone()?, s.ip)));
         let leases: Vec<(String, Ipv4Addr, u64)> = match &self.lan {
             Some(lan) => {
-                let now = state::unix_now();
+                let now = state::lease_now();
                 lan.server.leases().entries.iter().filter(|e| e.expires > now).filter_map(|e| Some((e.hostname.clone()?, e.ip, e.expires))).collect()
             }
             None => Vec::new(),
@@ -485,8 +543,21 @@ impl Daemon {
         let Some(lan) = &self.lan else { return };
         let mut table = lan.server.leases().clone();
         self.lease_writes += 1;
-        if let Err(e) = table.save(&self.paths.leases, state::unix_now()) {
+        if let Err(e) = table.save(&self.paths.leases, state::lease_now()) {
             crate::say!("dhcp: cannot save the leases to {}: {e}{}", self.paths.leases.display(), denied_hint(&e));
+        }
+    }
+
+    /// The wall clock jumped (timed set it): the leases' expiry times move with it, so a
+    /// lease keeps exactly the time it had left ([`state::lease_now`]); saved at once, in
+    /// the new times.
+    fn follow_clock_steps(&mut self) {
+        let Some(jump) = state::lease_clock_step() else { return };
+        crate::say!("the clock jumped {jump:+} s: lease expiry times moved with it (no lease expires or lasts longer because of it)");
+        if let Some(lan) = &mut self.lan {
+            lan.server.shift_leases(jump);
+            self.write_leases();
+            self.publish_hosts();
         }
     }
 
@@ -572,14 +643,33 @@ impl Daemon {
         if ch.dhcp {
             self.start_lan();
         }
-        if ch.dns || ch.lan {
-            self.dns.restart(&self.config);
+        if ch.wan || ch.lan || was_held {
+            self.restart_v6(&o);
+        }
+        // The forwarder listens on the LAN's IPv6 address only with IPv6 on.
+        if ch.dns || ch.lan || o.wan.ipv6 != n.wan.ipv6 {
+            self.restart_dns();
         }
         if (ch.firewall || ch.wan || ch.lan) && !was_held {
             hooks::firewall(&self.config, &n.wan.device, self.wan_addr);
         }
         self.publish_hosts();
         self.save_applied();
+    }
+
+    /// IPv6 after a reload that touched the WAN or LAN: the lease is given back when IPv6
+    /// was turned off or the WAN device changed; otherwise the client starts again (the
+    /// ISP gives the same DUID the same prefix).
+    fn restart_v6(&mut self, old: &Network) {
+        let n = &self.config.network;
+        let now = Instant::now();
+        if let Some(mut v6) = self.v6.take() {
+            if n.wan.ipv6 == oxwrt_config::WanIpv6::Off || old.wan.device != n.wan.device {
+                v6.release(&mut self.rtnl, now);
+            }
+        }
+        self.start_v6();
+        self.update_upstreams();
     }
 
     fn set_wan_address(&mut self, want: &WanAddress) {
@@ -691,7 +781,7 @@ impl Daemon {
                     continue;
                 }
             };
-            match lan.server.handle(&msg, state::unix_now()) {
+            match lan.server.handle(&msg, state::lease_now()) {
                 Ok(Some(reply)) => send_reply(lan, reply, from, now, &mut self.noisy),
                 Ok(None) => {}
                 Err(why) => limited!(self.noisy, now, "dhcp: dropped a request from {} ({from}): {why}", msg.chaddr),
@@ -719,6 +809,11 @@ impl Daemon {
                     let actions = w.client.link_up(now);
                     self.client_actions(actions, now);
                 }
+                if let Some(v6) = &mut self.v6 {
+                    if v6.link_up(&mut self.rtnl, now).dns {
+                        self.update_upstreams();
+                    }
+                }
             }
             self.wan_carrier = Some(carrier);
         }
@@ -731,6 +826,9 @@ impl Daemon {
         }
         if net.dhcp.enabled && self.lan.is_none() {
             self.start_lan();
+        }
+        if let Some(v6) = &mut self.v6 {
+            v6.links_changed(&mut self.rtnl, self.firewall_ok, now);
         }
     }
 
@@ -762,9 +860,18 @@ impl Daemon {
     /// One round of the event loop: waits for the next event or deadline (at most
     /// `max_wait`), handles it. Returns false when netd is to exit.
     pub fn step(&mut self, max_wait: Option<Duration>) -> io::Result<bool> {
+        self.follow_clock_steps();
         let now = Instant::now();
-        let deadline =
-            [self.wan.as_ref().and_then(|w| w.client.deadline()), self.dns.deadline(), self.reload_at, self.leases_deadline()].into_iter().flatten().min();
+        let deadline = [
+            self.wan.as_ref().and_then(|w| w.client.deadline()),
+            self.dns.deadline(),
+            self.reload_at,
+            self.leases_deadline(),
+            self.v6.as_ref().and_then(|v| v.deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let mut wait = deadline.map(|d| d.saturating_duration_since(now));
         if let Some(m) = max_wait {
             wait = Some(wait.map_or(m, |w| w.min(m)));
@@ -783,6 +890,9 @@ impl Daemon {
             fds.push((Source::Lan, l.sock.as_raw_fd()));
         }
         fds.extend(self.dns.fds().into_iter().map(|fd| (Source::Dns, fd)));
+        if let Some(v6) = &self.v6 {
+            fds.extend(v6.fds().into_iter().map(|fd| (Source::Ipv6, fd)));
+        }
         let ready: Vec<(Source, RawFd)> = {
             // SAFETY: every fd is owned by `self` and stays open until the poll returns.
             let mut pfds: Vec<PollFd> = fds.iter().map(|(_, fd)| PollFd::new(unsafe { BorrowedFd::borrow_raw(*fd) }, PollFlags::POLLIN)).collect();
@@ -809,6 +919,18 @@ impl Daemon {
                 Source::Wan => self.on_wan_readable(now),
                 Source::Lan => self.on_lan_readable(now),
                 Source::Dns => self.dns.on_readable(fd, now),
+                Source::Ipv6 => {
+                    if let Some(v6) = &mut self.v6 {
+                        if v6.on_readable(fd, &mut self.rtnl, now).dns {
+                            self.update_upstreams();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(v6) = &mut self.v6 {
+            if v6.deadline().is_some_and(|d| d <= now) && v6.on_timer(&mut self.rtnl, now).dns {
+                self.update_upstreams();
             }
         }
         if let Some(w) = &mut self.wan {

@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// Option 6: the router when its DNS forwarder runs, else the upstream servers.
     pub dns: Vec<Ipv4Addr>,
     pub statics: Vec<StaticLease>,
+    /// Leases kept at most (crate::budget, from the RAM): when the table is full, a new
+    /// client gets only an address whose lease has expired.
+    pub max_leases: usize,
 }
 
 impl ServerConfig {
@@ -69,6 +72,7 @@ impl ServerConfig {
             domain: net.dhcp.domain.clone(),
             dns: if net.dns.enabled { vec![net.lan.address.addr()] } else { upstream.to_vec() },
             statics: net.dhcp.static_leases.clone(),
+            max_leases: crate::budget::current().leases,
         }
     }
 }
@@ -194,6 +198,15 @@ impl Server {
             && !self.leases.entries.iter().any(|e| e.ip == ip && e.mac != mac && e.expires > now)
             && !self.offers.iter().any(|o| o.ip == ip && o.mac != mac && o.until > now)
             && !self.declined.iter().any(|(d, until)| *d == ip && *until > now)
+            && self.has_room(ip, mac, now)
+    }
+
+    /// Whether binding `ip` to `mac` keeps the table within `max_leases`: the client has
+    /// an entry already, there is room, or `ip`'s entry has expired (it is replaced).
+    fn has_room(&self, ip: Ipv4Addr, mac: [u8; 6], now: u64) -> bool {
+        self.leases.entries.len() < self.cfg.max_leases
+            || self.leases.by_mac(mac).is_some()
+            || self.leases.entries.iter().any(|e| e.ip == ip && e.expires <= now)
     }
 
     /// The address to offer `mac`, if any is left.
@@ -284,6 +297,14 @@ impl Server {
 
     /// Handles one message from a client; Err says why it was dropped (the daemon logs it,
     /// rate-limited). Ok(None): nothing to answer (not for us, or RELEASE/DECLINE).
+    /// Moves every lease's expiry by `secs` (the clock jumped by that much: see
+    /// `state::lease_now`).
+    pub fn shift_leases(&mut self, secs: i64) {
+        for e in &mut self.leases.entries {
+            e.expires = e.expires.saturating_add_signed(secs);
+        }
+    }
+
     pub fn handle(&mut self, req: &Message, now: u64) -> Result<Option<Reply>, String> {
         if req.op != Op::Request {
             return Ok(None);
@@ -303,6 +324,13 @@ impl Server {
         Ok(match t {
             MessageType::Discover => {
                 let Some(ip) = self.pick(mac, req.options.requested_ip(), now) else {
+                    if self.leases.entries.len() >= self.cfg.max_leases {
+                        return Err(format!(
+                            "no address for {}: the lease table is full ({} leases, what this router's RAM allows) until one expires",
+                            fmt_mac(mac),
+                            self.cfg.max_leases
+                        ));
+                    }
                     return Err(format!("no free address in the pool for {}", fmt_mac(mac)));
                 };
                 self.offers.retain(|o| o.mac != mac);

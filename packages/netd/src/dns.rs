@@ -26,10 +26,14 @@
 //!   opcodes, FORMERR for a query without exactly one question.
 //!
 //! # Limits (memory and time, for a 16 MiB router; docs/network-config.md "Limits")
+//! Sized for the router's RAM by crate::budget ([`Limits`]; the numbers below are the most,
+//! from 128 MiB of RAM up; a 16 MiB router gets 2 TCP clients, 27 queries in flight and
+//! 252 KiB of cached answers).
 //! - TCP clients: at most [`MAX_TCP_CLIENTS`] (8); a new one closes the least recently
 //!   active. Each buffers at most [`MAX_TCP_IN`] (16 KiB) of queries, the rest stays in
-//!   the kernel (its TCP window closes), and [`TCP_OUT_MAX`] (128 KiB) of answers: about
-//!   1.2 MiB for all clients at worst, plus the sockets' kernel buffers.
+//!   the kernel (its TCP window closes), and [`TCP_OUT_MAX`] (64 KiB) of answers plus the
+//!   one answer that went past it: 144 KiB a client at worst, plus the sockets' kernel
+//!   buffers.
 //! - A TCP query is 1 to [`MAX_TCP_QUERY`] (4096) bytes: a zero-length frame, or a longer
 //!   one, closes the connection (after the answers to the queries before it). Frames are
 //!   parsed at an offset and the buffer moves once per round, and at most
@@ -38,6 +42,7 @@
 //!   turn. One host cannot hold the poll loop that also runs DHCP and the links.
 //! - UDP: [`BATCH`] (64) datagrams per socket per wake-up; [`MAX_PENDING`] (128) queries
 //!   upstream at once.
+//! - Cache: `dns.cache_size` answers and [`MAX_CACHE_BYTES`] (4 MiB) of them.
 //!
 //! # Size
 //! No dependency beyond netproto (the DNS wire format) and libc: the forwarder adds
@@ -89,12 +94,14 @@ use std::time::{Duration, Instant};
 
 /// How long one upstream server gets to answer before the next is asked.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Queries out to upstream servers at once; more are dropped (clients retry).
+/// The most queries out to upstream servers at once ([`Limits::pending`]).
 pub const MAX_PENDING: usize = 128;
-/// TCP clients at once; a new one closes the least recently active.
+/// The most TCP clients at once ([`Limits::tcp_clients`]).
 pub const MAX_TCP_CLIENTS: usize = 8;
-/// Bytes buffered from one TCP client; more wait in the kernel until these are answered.
-pub const MAX_TCP_IN: usize = 16 * 1024;
+/// Bytes buffered from one TCP client ([`Limits::tcp_in`]).
+pub const MAX_TCP_IN: usize = crate::budget::TCP_IN;
+/// The most bytes of answers cached ([`Limits::cache_bytes`]).
+pub const MAX_CACHE_BYTES: usize = 4 << 20;
 /// The longest query taken over TCP (a query has one question; 4 KiB is more than any
 /// resolver sends); a longer frame, or an empty one, closes the connection.
 pub const MAX_TCP_QUERY: usize = 4096;
@@ -103,8 +110,8 @@ pub const MAX_TCP_QUERY: usize = 4096;
 pub const TCP_FRAMES_PER_WAKE: usize = 32;
 /// A TCP client with nothing in flight is closed after this long (RFC 7766 6.2.3).
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
-/// Answers waiting for a TCP client that does not read: past this, it is closed.
-pub const TCP_OUT_MAX: usize = 128 * 1024;
+/// Answers waiting for a TCP client that does not read ([`Limits::tcp_out`]).
+pub const TCP_OUT_MAX: usize = crate::budget::TCP_OUT;
 /// Datagrams read from one socket per readiness, so one busy client cannot starve netd.
 pub const BATCH: usize = 64;
 /// Log lines about bad packets per minute.
@@ -114,6 +121,28 @@ const LOG_BURST: u32 = 10;
 const WRITE_RETRY: Duration = Duration::from_millis(10);
 /// EDNS DO bit (in the OPT record's TTL field).
 const EDNS_DO: u32 = 0x8000;
+
+/// What the forwarder may hold in memory: crate::budget sizes it for the router's RAM;
+/// the default is the most (a router with 128 MiB or more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// TCP clients at once; a new one closes the least recently active.
+    pub tcp_clients: usize,
+    /// Bytes buffered from one TCP client; more wait in the kernel until these are answered.
+    pub tcp_in: usize,
+    /// Answers waiting for a TCP client that does not read: past this, it is closed.
+    pub tcp_out: usize,
+    /// Queries out to upstream servers at once; more are dropped (clients retry).
+    pub pending: usize,
+    /// Bytes of answers the cache keeps (besides `Settings::cache_size` entries).
+    pub cache_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { tcp_clients: MAX_TCP_CLIENTS, tcp_in: MAX_TCP_IN, tcp_out: TCP_OUT_MAX, pending: MAX_PENDING, cache_bytes: MAX_CACHE_BYTES }
+    }
+}
 
 /// Where and how the forwarder runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +161,7 @@ pub struct Settings {
     pub rebind_protection: bool,
     /// Domains (and their subdomains) whose answers may be private anyway.
     pub rebind_ok: Vec<String>,
+    pub limits: Limits,
 }
 
 impl Settings {
@@ -151,6 +181,7 @@ impl Settings {
             timeout: DEFAULT_TIMEOUT,
             rebind_protection: net.dns.rebind_protection,
             rebind_ok: net.dns.rebind_domain.clone(),
+            limits: crate::budget::current().dns(),
         }
     }
 }
@@ -269,6 +300,7 @@ pub struct Forwarder {
     /// What clients and servers send wrong: at most [`LOG_BURST`] lines a minute.
     log: Limited,
     scratch: Vec<u8>,
+    limits: Limits,
     /// The latest time given to `on_ready` or `on_timer`.
     last_now: Option<Instant>,
     /// netd's LAN names ([`Forwarder::new`]), refreshed from crate::state.
@@ -312,7 +344,7 @@ impl Forwarder {
             clients: Vec::new(),
             next_client: 0,
             pending: Vec::new(),
-            cache: Cache::new(s.cache_size),
+            cache: Cache::new(s.cache_size, s.limits.cache_bytes),
             upstream: s.upstream,
             preferred: 0,
             domain,
@@ -320,6 +352,7 @@ impl Forwarder {
             stats: Stats::default(),
             log: crate::log::rate_limited(LOG_BURST),
             scratch: vec![0; 65536],
+            limits: s.limits,
             last_now: None,
             hosts: HostTable::default(),
             state_seen: None,
@@ -442,7 +475,14 @@ impl Forwarder {
     /// For netd: listens as `config` says ([`Settings::from_config`]) and takes the
     /// upstream servers and LAN names from `crate::state` whenever its generation moves.
     pub fn new(config: &oxwrt_config::Config) -> io::Result<Forwarder> {
-        let mut f = Forwarder::bind(Settings::from_config(&config.network))?;
+        Forwarder::new_with(config, &[])
+    }
+
+    /// [`Forwarder::new`], listening on `extra` addresses (port 53) too.
+    pub fn new_with(config: &oxwrt_config::Config, extra: &[IpAddr]) -> io::Result<Forwarder> {
+        let mut s = Settings::from_config(&config.network);
+        s.listen.extend(extra.iter().map(|a| SocketAddr::from((*a, proto::PORT))));
+        let mut f = Forwarder::bind(s)?;
         f.state_seen = Some(None);
         f.follow_state();
         Ok(f)
@@ -453,7 +493,9 @@ impl Forwarder {
         let generation = crate::state::generation();
         if seen != Some(generation) {
             self.state_seen = Some(Some(generation));
-            let servers = crate::state::upstreams().into_iter().map(|ip| SocketAddr::from((ip, proto::PORT))).collect();
+            let v4 = crate::state::upstreams().into_iter().map(|ip| SocketAddr::from((ip, proto::PORT)));
+            let v6 = crate::state::upstreams6().into_iter().map(|ip| SocketAddr::from((ip, proto::PORT)));
+            let servers = v4.chain(v6).collect();
             self.set_upstream(servers);
             self.hosts = HostTable(crate::state::lan_hosts());
         }
@@ -500,7 +542,7 @@ impl Forwarder {
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
-            if self.clients.len() >= MAX_TCP_CLIENTS {
+            if self.clients.len() >= self.limits.tcp_clients {
                 if let Some(j) = (0..self.clients.len()).min_by_key(|&j| self.clients[j].last) {
                     self.clients.swap_remove(j);
                 }
@@ -510,17 +552,18 @@ impl Forwarder {
         }
     }
 
-    /// Reads what TCP client `i` sent (up to [`MAX_TCP_IN`] buffered) and answers its
+    /// Reads what TCP client `i` sent (up to [`Limits::tcp_in`] buffered) and answers its
     /// queries, at most [`TCP_FRAMES_PER_WAKE`] of them now (netd; the rest at the next
     /// [`Forwarder::on_timer`], due at once).
     fn serve_client(&mut self, i: usize, now: Instant, leases: &dyn Leases) {
         let mut buf = [0u8; 4096];
+        let tcp_in = self.limits.tcp_in;
         let c = &mut self.clients[i];
         c.last = now;
         // Read no more than the buffer may hold: the rest waits in the kernel (the client's
         // TCP window closes) until the queries buffered are answered.
-        while !c.eof && c.inbuf.len() < MAX_TCP_IN {
-            let room = (MAX_TCP_IN - c.inbuf.len()).min(buf.len());
+        while !c.eof && c.inbuf.len() < tcp_in {
+            let room = (tcp_in - c.inbuf.len()).min(buf.len());
             match c.stream.read(&mut buf[..room]) {
                 Ok(0) => c.eof = true,
                 Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
@@ -632,9 +675,9 @@ impl Forwarder {
             self.stats.failed += 1;
             return self.respond(&client, &q, q.error(rcode::SERVFAIL));
         }
-        if self.pending.len() >= MAX_PENDING {
+        if self.pending.len() >= self.limits.pending {
             self.stats.dropped += 1;
-            limited!(self.log, now, "dns: {MAX_PENDING} queries already in flight: dropped one from {}", client.addr());
+            limited!(self.log, now, "dns: {} queries already in flight: dropped one from {}", self.limits.pending, client.addr());
             return;
         }
         self.forward(client, q, key, now);
@@ -835,7 +878,7 @@ impl Forwarder {
                     if let Ok(framed) = proto::tcp::frame(&msg) {
                         c.out.extend_from_slice(&framed);
                         flush(c);
-                        if c.out.len() > TCP_OUT_MAX {
+                        if c.out.len() > self.limits.tcp_out {
                             c.dead = true;
                         }
                     }

@@ -59,11 +59,17 @@ pub struct Dns(Option<crate::dns::Forwarder>);
 impl Dns {
     /// (Re)starts the forwarder for `config` (stops it when dns.enabled is false).
     pub fn restart(&mut self, config: &Config) {
+        self.restart_with(config, &[]);
+    }
+
+    /// [`Dns::restart`], listening on `extra` addresses (port 53) too: the LAN's IPv6
+    /// address.
+    pub fn restart_with(&mut self, config: &Config, extra: &[std::net::IpAddr]) {
         self.0 = None;
         if !config.network.dns.enabled {
             return;
         }
-        match crate::dns::Forwarder::new(config) {
+        match crate::dns::Forwarder::new_with(config, extra) {
             Ok(f) => self.0 = Some(f),
             Err(e) => crate::say!("dns: cannot start the forwarder on {}: {e}", config.network.lan.address.addr()),
         }

@@ -1,6 +1,6 @@
 //! netd: the router's network daemon. It applies /etc/oxwrt/network.toml and firewall.toml
 //! (crate `oxwrt-config`) to the kernel over rtnetlink, runs the WAN's DHCPv4 client and
-//! the LAN's DHCPv4 server, and drives the firewall ([`nft`]) and the DNS forwarder
+//! the LAN's DHCPv4 server, IPv6 (DHCPv6 prefix delegation, router advertisements), and drives the firewall ([`nft`]) and the DNS forwarder
 //! ([`dns`]) through [`hooks`]. No `ip` binary, no shell.
 //!
 //! # Modules
@@ -16,6 +16,10 @@
 //! | [`hooks`] | the calls into [`nft`] and [`dns`]; their contract is documented there |
 //! | [`log`] | `netd: ` log lines, a rate limit for what packets make us log |
 //! | [`sysctl`] | the kernel settings for a router (conntrack size, timeouts, redirects, ...), set at start |
+//! | [`budget`] | the memory netd may hold for what clients and the network make it keep, from the RAM |
+//! | [`dhcpv6_client`] | the WAN's RFC 8415 client (prefix delegation) as a state machine (no clock, no socket) |
+//! | [`ra`] | the LAN's router advertisements (RFC 4861, RDNSS RFC 8106): content and schedule |
+//! | [`ipv6`] | `wan.ipv6 = "auto"`: the DHCPv6 and router advertisement sockets, LAN and WAN IPv6 addresses and routes |
 //!
 //! # Files
 //! | path | |
@@ -26,6 +30,8 @@
 //! | /run/netd/resolv-upstream | the upstream DNS servers, resolv.conf format |
 //! | /run/netd/resolv.conf | `nameserver 127.0.0.1` when the DNS forwarder runs, else the upstreams; /etc/resolv.conf is a link to it (rootfs/skeleton) |
 //! | /proc/sys/net/ipv4/ip_forward | set to 1 once the firewall is in place; 0 while it cannot load (the WAN is then held down: [`daemon`]) |
+//! | /proc/sys/net/ipv6/conf/all/forwarding, .../WAN/accept_ra | with `wan.ipv6 = "auto"`: forwarding as ip_forward; accept_ra 2 on the WAN ([`ipv6`]) |
+//! | /etc/oxwrt/netd/ula-prefix | the LAN's ULA /48 when `lan.ula` is unset: made up once ([`ipv6`]) |
 //! | /proc/sys/net/... ([`sysctl::SETTINGS`]), /proc/meminfo | set at start, before any link is touched; the RAM sizes the connection table |
 //!
 //! # Why hand-written netlink (measured)
@@ -59,15 +65,19 @@
 //! state machines take the time as an argument, which is also what makes them testable.
 
 pub mod apply;
+pub mod budget;
 pub mod daemon;
 pub mod dhcp_client;
 pub mod dhcp_server;
+pub mod dhcpv6_client;
 pub mod dns;
 pub mod hooks;
+pub mod ipv6;
 pub mod leases;
 #[macro_use]
 pub mod log;
 pub mod nft;
+pub mod ra;
 pub mod rtnl;
 pub mod state;
 pub mod sysctl;

@@ -11,7 +11,7 @@ use netlink::rtnetlink::{self as rt, AF_INET, RTN_UNICAST};
 use netlink::{Socket, NETLINK_ROUTE};
 use oxwrt_config::Ipv4Cidr;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use netlink::rtnetlink::{parse_link, Link, LinkChange, IFF_UP, RTPROT_DHCP, RTPROT_STATIC, RT_TABLE_MAIN};
 
@@ -146,6 +146,67 @@ impl Rtnl {
 
     pub fn del_route(&mut self, r: &Route) -> io::Result<()> {
         self.request(rt::del_route(&r.to_rt()))
+    }
+
+    /// Adds or updates an IPv6 address with both lifetimes, without duplicate address
+    /// detection (the router's own LAN addresses: usable at once, for the DNS listener).
+    pub fn add_addr6(&mut self, index: u32, addr: Ipv6Addr, prefix: u8, preferred: u32, valid: u32) -> io::Result<()> {
+        self.request(rt::add_addr_lifetimes(index, IpAddr::V6(addr), prefix, preferred, valid, rt::IFA_F_NODAD))
+    }
+
+    pub fn del_addr6(&mut self, index: u32, addr: Ipv6Addr, prefix: u8) -> io::Result<()> {
+        self.request(rt::del_addr(index, IpAddr::V6(addr), prefix))
+    }
+
+    /// The IPv6 addresses (address, prefix length) of device `index`.
+    pub fn addrs6(&mut self, index: u32) -> io::Result<Vec<(Ipv6Addr, u8)>> {
+        let all = self.dump(rt::get_addrs(rt::AF_INET6), rt::RTM_NEWADDR)?;
+        Ok(all
+            .iter()
+            .filter_map(|p| rt::parse_addr(p))
+            .filter(|a| a.index == index)
+            .filter_map(|a| match a.addr() {
+                Some(IpAddr::V6(v6)) => Some((v6, a.prefix_len)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// An unreachable route for `prefix` (a delegated prefix: what of it is not on the LAN
+    /// must not go back out of the WAN, RFC 7084 WPD-5). EEXIST when it is there.
+    pub fn add_unreachable6(&mut self, prefix: Ipv6Addr, len: u8) -> io::Result<()> {
+        let r = rt::Route {
+            family: rt::AF_INET6,
+            dst_len: len,
+            dst: Some(IpAddr::V6(prefix)),
+            gateway: None,
+            oif: 0,
+            protocol: RTPROT_DHCP,
+            priority: None,
+            table: RT_TABLE_MAIN,
+            scope: rt::RT_SCOPE_UNIVERSE,
+            kind: rt::RTN_UNREACHABLE,
+        };
+        match self.request(rt::add_route(&r)) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            other => other,
+        }
+    }
+
+    pub fn del_unreachable6(&mut self, prefix: Ipv6Addr, len: u8) -> io::Result<()> {
+        let r = rt::Route {
+            family: rt::AF_INET6,
+            dst_len: len,
+            dst: Some(IpAddr::V6(prefix)),
+            gateway: None,
+            oif: 0,
+            protocol: RTPROT_DHCP,
+            priority: None,
+            table: RT_TABLE_MAIN,
+            scope: rt::RT_SCOPE_UNIVERSE,
+            kind: rt::RTN_UNREACHABLE,
+        };
+        self.request(rt::del_route(&r))
     }
 }
 

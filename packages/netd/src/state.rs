@@ -15,7 +15,7 @@
 //! client may take ([`RESERVED`], the router's own, a static lease's, one another client
 //! holds already).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,12 +23,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Default)]
 struct State {
     upstreams: Vec<Ipv4Addr>,
+    /// IPv6 servers (the DHCPv6 lease's), asked after the IPv4 ones.
+    upstreams6: Vec<Ipv6Addr>,
     /// (name, address, expiry in Unix seconds; None: static).
     hosts: Vec<(String, Ipv4Addr, Option<u64>)>,
     generation: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), hosts: Vec::new(), generation: 0 });
+static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), generation: 0 });
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
@@ -74,9 +76,40 @@ pub fn lan_names(
     (names, refused)
 }
 
-/// Now, in Unix seconds.
+/// Now, in Unix seconds (the wall clock: it jumps when timed or an operator sets it).
 pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// How far the wall clock may drift from the lease clock before it counts as a step
+/// (timed slews smaller corrections: they drift, they do not jump).
+pub const STEP_SLACK: u64 = 2;
+
+/// The lease clock: Unix seconds that advance with the monotonic clock, so a clock step
+/// (the router's clock set from 1970 or the build time to the real time, by timed or by
+/// hand) neither expires every lease at once nor extends them by years. Leases are kept and
+/// saved in these seconds; [`lease_clock_step`] notices a step and rebases it to the new
+/// wall time, and the caller moves the leases by the same amount.
+static LEASE_CLOCK: Mutex<Option<(u64, std::time::Instant)>> = Mutex::new(None);
+
+/// Now on the lease clock (started from the wall clock at the first call).
+pub fn lease_now() -> u64 {
+    let mut c = LEASE_CLOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (base, at) = *c.get_or_insert_with(|| (unix_now(), std::time::Instant::now()));
+    base + at.elapsed().as_secs()
+}
+
+/// When the wall clock jumped against the lease clock (by more than [`STEP_SLACK`]): the
+/// jump in seconds (positive: forward), and the lease clock is moved to the wall clock.
+pub fn lease_clock_step() -> Option<i64> {
+    let mine = lease_now();
+    let wall = unix_now();
+    if wall.abs_diff(mine) <= STEP_SLACK {
+        return None;
+    }
+    let mut c = LEASE_CLOCK.lock().unwrap_or_else(|e| e.into_inner());
+    *c = Some((wall, std::time::Instant::now()));
+    Some(wall as i64 - mine as i64)
 }
 
 /// The DNS servers to forward to, in preference order.
@@ -87,7 +120,7 @@ pub fn upstreams() -> Vec<Ipv4Addr> {
 /// LAN names: static leases with a hostname, and the hostnames of leases that have not
 /// expired. A name appears once (a static lease wins).
 pub fn lan_hosts() -> Vec<(String, Ipv4Addr)> {
-    let now = unix_now();
+    let now = lease_now();
     with(|s| s.hosts.iter().filter(|(_, _, exp)| exp.is_none_or(|e| e > now)).map(|(n, ip, _)| (n.clone(), *ip)).collect())
 }
 
@@ -106,6 +139,28 @@ pub(crate) fn set_upstreams(v: &[Ipv4Addr]) -> bool {
         s.generation += 1;
         true
     })
+}
+
+/// The IPv6 DNS servers to forward to, after [`upstreams`].
+pub fn upstreams6() -> Vec<Ipv6Addr> {
+    with(|s| s.upstreams6.clone())
+}
+
+/// Returns whether the list changed.
+pub(crate) fn set_upstreams6(v: &[Ipv6Addr]) -> bool {
+    with(|s| {
+        if s.upstreams6 == v {
+            return false;
+        }
+        s.upstreams6 = v.to_vec();
+        s.generation += 1;
+        true
+    })
+}
+
+/// resolv.conf `nameserver` lines of IPv6 servers.
+pub fn resolv_conf6(servers: &[Ipv6Addr]) -> String {
+    servers.iter().map(|s| format!("nameserver {s}\n")).collect()
 }
 
 pub(crate) fn set_hosts(v: Vec<(String, Ipv4Addr, Option<u64>)>) {

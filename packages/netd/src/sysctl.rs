@@ -104,6 +104,52 @@ pub const SETTINGS: &[Setting] = &[
     },
 ];
 
+/// With `wan.ipv6 = "auto"`: per-device settings that [`crate::ipv6`] applies
+/// ([`apply_device`]) when it starts the WAN or LAN side; `WAN` and `LAN` in a key stand for
+/// wan.device and lan.bridge. (IPv6 forwarding itself follows the firewall, like
+/// ip_forward: [`crate::ipv6::set_forwarding`].)
+pub const IPV6_SETTINGS: &[Setting] = &[
+    Setting {
+        key: "net/ipv6/conf/WAN/accept_ra",
+        value: Value::Fixed("2"),
+        why: "a router (forwarding on) ignores router advertisements unless accept_ra is 2; the ISP's give the WAN its default route (and SLAAC address)",
+        source: "kernel Documentation/networking/ip-sysctl.rst (accept_ra); RFC 7084 4.2 (WAN-side configuration)",
+        option: "CONFIG_IPV6",
+    },
+    Setting {
+        key: "net/ipv6/conf/LAN/accept_ra",
+        value: Value::Fixed("0"),
+        why: "the router advertises on the LAN; an advertisement from a LAN host must not change its routes",
+        source: "kernel Documentation/networking/ip-sysctl.rst (accept_ra); RFC 4861 6.2.7",
+        option: "CONFIG_IPV6",
+    },
+];
+
+/// Applies the [`IPV6_SETTINGS`] of `role` ("WAN" or "LAN") to `device` under `root`
+/// (/proc/sys), logging like [`apply`]. Returns the files set to a new value.
+pub fn apply_device(root: &Path, role: &str, device: &str) -> Vec<PathBuf> {
+    let mut changed = Vec::new();
+    for s in IPV6_SETTINGS.iter().filter(|s| s.key.split('/').any(|part| part == role)) {
+        let Value::Fixed(value) = s.value else { continue };
+        let key = s.key.replace(&format!("/{role}/"), &format!("/{device}/"));
+        let path = root.join(key);
+        match set(&path, value) {
+            Outcome::Unchanged => {}
+            Outcome::Set(_) => changed.push(path),
+            Outcome::Missing => {
+                LOG.warn(format_args!("{} does not exist: no device {device}, or a kernel without {}; not set to {value}", path.display(), s.option));
+            }
+            Outcome::ReadOnly(now) => {
+                LOG.warn(format_args!("{} is read-only here: left at {now}, not {value}", path.display()));
+            }
+            Outcome::Failed(e) => {
+                LOG.error(format_args!("{}: {e}; netd needs CAP_NET_ADMIN in its network namespace to set it", path.display()));
+            }
+        }
+    }
+    changed
+}
+
 /// Connection-table entries per byte of RAM: one per 16 KiB.
 const RAM_PER_ENTRY: u64 = 16 * 1024;
 /// Bounds of [`conntrack_max`]: the least that keeps a small LAN working, and the most a
@@ -251,10 +297,27 @@ mod tests {
 
     #[test]
     fn every_setting_says_why_and_where_from() {
-        for s in SETTINGS {
+        for s in SETTINGS.iter().chain(IPV6_SETTINGS) {
             assert!(!s.why.is_empty() && !s.source.is_empty() && s.option.starts_with("CONFIG_"), "{s:?}");
             assert!(!s.key.starts_with('/') && !s.key.contains('.'), "a path under /proc/sys: {s:?}");
         }
+    }
+
+    #[test]
+    fn ipv6_device_settings_go_to_the_named_device() {
+        let root = std::env::temp_dir().join(format!("netd-sysctl6-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["eth0", "br-lan"] {
+            std::fs::create_dir_all(root.join("net/ipv6/conf").join(d)).unwrap();
+            std::fs::write(root.join("net/ipv6/conf").join(d).join("accept_ra"), "1\n").unwrap();
+        }
+        assert_eq!(apply_device(&root, "WAN", "eth0"), [root.join("net/ipv6/conf/eth0/accept_ra")]);
+        assert_eq!(apply_device(&root, "LAN", "br-lan"), [root.join("net/ipv6/conf/br-lan/accept_ra")]);
+        assert_eq!(std::fs::read_to_string(root.join("net/ipv6/conf/eth0/accept_ra")).unwrap(), "2\n");
+        assert_eq!(std::fs::read_to_string(root.join("net/ipv6/conf/br-lan/accept_ra")).unwrap(), "0\n");
+        assert!(apply_device(&root, "WAN", "eth0").is_empty(), "already set");
+        assert!(apply_device(&root, "WAN", "eth9").is_empty(), "no such device: a warning, nothing set");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! DHCP lease files need a sane time. timed
 //! 1. at start, moves the clock forward to the newest of the image's build time and the
 //!    time it saved on flash, if the clock is behind it ([`clock::floor`]): never back;
-//! 2. asks the NTP servers of /etc/oxwrt/time.toml (SNTP, RFC 4330, through [`sntp`]) in
-//!    turn until one answers, then steps the clock (an offset of a second or more) or slews
-//!    it (`adjtime`, smaller ones);
+//! 2. once there is a default route (the WAN is up), asks the NTP servers of
+//!    /etc/oxwrt/time.toml (SNTP, RFC 4330, through [`sntp`]) in turn until one answers
+//!    believably ([`judge`]: not before the build time, not decades after it), then steps the
+//!    clock (an offset of a second or more) or slews it (`adjtime`, smaller ones);
 //! 3. says so: `timed: clock set from SERVER (ADDRESS): offset +N.NNN s, delay N ms, stratum
 //!    N` in the log and /run/timed/synced (what vpnd and the web UI wait for and show);
 //! 4. asks again every [`POLL_SYNCED`] (after failures: backoff from [`POLL_MIN`] to
@@ -59,6 +60,11 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 pub const SAVE_EVERY: Duration = Duration::from_secs(6 * 3600);
 /// Offsets at least this large step the clock; smaller ones are slewed.
 pub const STEP_AT: Duration = Duration::from_secs(1);
+/// An answer later than this after the image's build time is refused as absurd (a broken
+/// or hostile server), as is one before the build time.
+pub const MAX_AFTER_BUILD: Duration = Duration::from_secs(30 * 365 * 86400);
+/// While there is no default route (the WAN is not up yet), look again this often.
+pub const NO_ROUTE_RETRY: Duration = Duration::from_secs(2);
 
 /// Where timed reads and writes.
 #[derive(Debug, Clone)]
@@ -130,7 +136,7 @@ pub fn run(paths: &Paths) -> i32 {
     };
     let saved = clock::read_saved(&paths.saved);
     match clock::floor(clock::build_time(), saved) {
-        Ok(Some(to)) => say!("clock was behind the last known time: moved forward to {} (UTC)", clock::utc(to)),
+        Ok(Some(to)) => say!("clock was behind the last known time: moved forward to {} ({to})", clock::utc(to)),
         Ok(None) => {}
         Err(e) => warn!("{e}"),
     }
@@ -139,10 +145,18 @@ pub fn run(paths: &Paths) -> i32 {
     let mut last_saved: Option<Instant> = None;
     let mut backoff = POLL_MIN;
     let mut next = 0usize;
+    let mut waiting_for_route = false;
     loop {
         let wait = if !config.enabled || config.servers.is_empty() {
             Duration::from_secs(24 * 3600)
+        } else if !has_default_route() {
+            if !waiting_for_route {
+                say!("waiting for a default route (the WAN) before asking the NTP servers");
+                waiting_for_route = true;
+            }
+            NO_ROUTE_RETRY
         } else {
+            waiting_for_route = false;
             match round(&config.servers, &mut next) {
                 Some((server, addr, sample)) => {
                     if let Err(e) = clock::correct(sample.offset_us, STEP_AT) {
@@ -154,13 +168,14 @@ pub fn run(paths: &Paths) -> i32 {
                             sample.delay_us / 1000,
                             sample.stratum
                         );
-                        if !synced || sample.offset_us.unsigned_abs() >= STEP_AT.as_micros() as u64 {
-                            say!("{line}");
-                        }
+                        // The files first: whoever sees the log line finds them written.
                         mark_synced(&paths.synced, &line);
                         if !synced || last_saved.is_none_or(|t| t.elapsed() >= SAVE_EVERY) {
                             save(&paths.saved);
                             last_saved = Some(Instant::now());
+                        }
+                        if !synced || sample.offset_us.unsigned_abs() >= STEP_AT.as_micros() as u64 {
+                            say!("{line}");
                         }
                         synced = true;
                     }
@@ -216,11 +231,43 @@ fn round(servers: &[String], next: &mut usize) -> Option<(String, SocketAddr, sn
         let server = &servers[*next % servers.len()];
         *next = (*next + 1) % servers.len();
         match resolve(server).and_then(|addrs| sntp::query_any(&addrs, ANSWER_WITHIN, sntp::SystemClock)) {
-            Ok((addr, sample)) => return Some((server.clone(), addr, sample)),
+            Ok((addr, sample)) => match judge(clock::now_secs(), sample.offset_us, clock::build_time()) {
+                Ok(()) => return Some((server.clone(), addr, sample)),
+                Err(why) => warn!("{server} ({addr}): {why}; ignored"),
+            },
             Err(e) => say!("{server}: {e}"),
         }
     }
     None
+}
+
+/// Whether an answer that puts the time at `now + offset_us` is believable: not before
+/// the image was built, not more than [`MAX_AFTER_BUILD`] after it.
+pub fn judge(now: u64, offset_us: i64, build: u64) -> Result<(), String> {
+    let theirs = now as i64 + offset_us / 1_000_000;
+    if theirs < build as i64 {
+        return Err(format!("its time ({}) is before this image was built ({})", clock::utc(theirs.max(0) as u64), clock::utc(build)));
+    }
+    if theirs > (build + MAX_AFTER_BUILD.as_secs()) as i64 {
+        return Err(format!("its time ({}) is more than 30 years after this image was built ({})", clock::utc(theirs as u64), clock::utc(build)));
+    }
+    Ok(())
+}
+
+/// Whether the router has a default route (IPv4 or IPv6): before the WAN is up there is
+/// nobody to ask, and every name would fail to resolve.
+pub fn has_default_route() -> bool {
+    let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    // Iface Destination Gateway ...: destination 00000000 is the default route.
+    if v4.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("00000000")) {
+        return true;
+    }
+    let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    // dest, dest prefix length, ..., device last: ::/0 not on lo.
+    v6.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() >= 10 && f[0] == "00000000000000000000000000000000" && f[1] == "00" && f[9] != "lo"
+    })
 }
 
 /// A server's addresses (a name through the system resolver: netd's DNS forwarder).
@@ -264,6 +311,17 @@ mod tests {
         assert_eq!(signed_secs(1_234_567), "+1.234 s");
         assert_eq!(signed_secs(-20_000), "-0.020 s");
         assert_eq!(signed_secs(0), "+0.000 s");
+    }
+
+    #[test]
+    fn absurd_answers_are_refused() {
+        let build = 1_796_000_000;
+        assert_eq!(judge(build, 5_000_000, build), Ok(()));
+        assert_eq!(judge(0, build as i64 * 1_000_000, build), Ok(()), "from 1970 to the build time");
+        let e = judge(build, -20 * 365 * 86400 * 1_000_000, build).unwrap_err();
+        assert!(e.contains("before this image was built"), "{e}");
+        let e = judge(build, 31 * 365 * 86400 * 1_000_000, build).unwrap_err();
+        assert!(e.contains("more than 30 years after"), "{e}");
     }
 
     #[test]

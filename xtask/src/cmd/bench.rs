@@ -208,16 +208,7 @@ pub fn build(ctx: &Context, board: Option<&str>) -> Result<()> {
 /// data partition or JFFS2 overlay), console only, QEMU exiting on reboot.
 fn scratch_launch(ctx: &Context, b: &crate::board::Board, dir: &Path) -> Result<crate::tools::qemu::Launch> {
     use crate::board::ImageFormat;
-    let launch = crate::tools::qemu::Launch {
-        disk: None,
-        efi: false,
-        http_port: None,
-        exit_on_reboot: true,
-        append: String::new(),
-        nics: None,
-        devices: Vec::new(),
-        netns: None,
-    };
+    let launch = crate::tools::qemu::Launch { exit_on_reboot: true, ..Default::default() };
     std::fs::create_dir_all(dir)?;
     Ok(if b.images.contains(&ImageFormat::GptDisk) {
         let disk = dir.join("disk.img");

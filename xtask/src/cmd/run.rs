@@ -43,8 +43,7 @@ pub fn run(ctx: &Context, board: &Board, args: &RunArgs) -> Result<()> {
         Some(p) => p,
         None => qemu::free_port()?,
     };
-    let launch =
-        Launch { disk, efi: args.efi, http_port: Some(port), exit_on_reboot: false, append: String::new(), nics: None, devices: Vec::new(), netns: None };
+    let launch = Launch { disk, efi: args.efi, http_port: Some(port), exit_on_reboot: false, ..Default::default() };
     let mut cmd = qemu::command(ctx, board, &launch)?;
     eprintln!("\nbooting {} in QEMU (TCG); the console follows. Quit: Ctrl-A then X.", board.id);
     eprintln!("web interface: http://127.0.0.1:{port}/ (the router's LAN address {}:80; JSON: /api/status) once netd has set up the LAN", qemu::ROUTER_LAN_IP);

@@ -39,6 +39,10 @@ pub const ISP_NAME: &str = "isp.test";
 /// The ISP answers the NTP pool's names (timed's default servers) with its own address,
 /// where chronyd serves this host's time.
 pub const NTP_POOL: &str = "pool.ntp.org";
+/// Every name under it resolves (192.0.2.7): distinct names for cache floods.
+pub const FLOOD_DOMAIN: &str = "flood.test";
+/// No name under it is ever answered (the ISP forwards it to nobody).
+pub const SLOW_DOMAIN: &str = "slow.test";
 
 /// What the lab needs on this host; checked by [`Lab::new`] through oxwrt_testkit (a
 /// missing one fails the test under OXWRT_STRICT_TESTS=1, naming the package).
@@ -147,6 +151,12 @@ impl Lab {
             format!("--address=/{ISP_NAME}/{ISP_IP6}"),
             format!("--address=/{NTP_POOL}/{ISP_IP}"),
             format!("--address=/{NTP_POOL}/{ISP_IP6}"),
+            // Any name under flood.test has an answer (cache floods); slow.test is sent to
+            // a server that does not exist, so its queries stay unanswered (floods of
+            // queries in flight).
+            format!("--address=/{FLOOD_DOMAIN}/192.0.2.7"),
+            format!("--address=/{FLOOD_DOMAIN}/2001:db8:1::7"),
+            format!("--server=/{SLOW_DOMAIN}/192.0.2.250"),
             "--dhcp-range=192.0.2.100,192.0.2.199,255.255.255.0,1h".into(),
             format!("--dhcp-option=option:dns-server,{ISP_IP}"),
             format!("--dhcp-leasefile={}", leases.display()),
@@ -248,13 +258,11 @@ impl Lab {
         }
         let launch = Launch {
             disk: Some(image),
-            efi: false,
-            http_port: None,
             exit_on_reboot: true,
-            append: String::new(),
             nics: Some(nics),
             devices: qemu_args.iter().map(|a| a.to_string()).collect(),
             netns: Some(ns.name.clone()),
+            ..Default::default()
         };
         let mut guest = Guest::start(ctx, board, launch);
         guest.wait_for("oxwrt: ready", boot);

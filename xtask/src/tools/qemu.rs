@@ -25,7 +25,7 @@ pub const ROUTER_LAN_IP: &str = "192.168.1.1";
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Launch {
     /// Writable disk or flash image (a copy: the guest writes its data partition or its
     /// JFFS2 overlay).
@@ -292,6 +292,18 @@ impl Guest {
         }
     }
 
+    /// The pid of the running service `name`, from the console's `service` table; panics
+    /// with the table when it is not running.
+    pub fn service_pid(&mut self, name: &str) -> u32 {
+        let table = self.shell("service");
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")) && l.contains("running"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no running {name} with a pid in `service`:\n{table}"))
+    }
+
     /// [`Guest::shell`] on another console.
     pub fn shell_on(&mut self, console: &mut Console, line: &str) -> String {
         shell(&mut self.child, console, Some(&self.serial), line)
@@ -381,9 +393,14 @@ fn shell(child: &mut Child, console: &mut Console, serial: Option<&Console>, lin
     console.ends += 1;
     let end = format!("end-of-command-{}", console.ends);
     console.send(line);
+    // The marker is typed only once the shell prompts again (the command is done): typed
+    // earlier, the tty's echo of it lands in the middle of the command's output.
+    let mut out = wait_for(child, console, serial, line, Duration::from_secs(60));
+    out += &wait_for(child, console, serial, "root@", Duration::from_secs(60));
     // Typed with quotes, so the tty's echo of the line does not contain the marker.
     console.send(&format!("echo 'end-of'-command-{}", console.ends));
-    wait_for(child, console, serial, &end, Duration::from_secs(60))
+    out += &wait_for(child, console, serial, &end, Duration::from_secs(60));
+    out
 }
 
 impl Drop for Guest {

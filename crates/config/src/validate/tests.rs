@@ -368,7 +368,7 @@ fn reversed_or_zero_ports_are_parse_errors_located_at_the_value() {
 fn parse_errors_name_the_key_and_say_what_to_do() {
     assert_eq!(
         net("[wan]\nprotocol = \"dhcp\"\n"),
-        ["network.toml:2:1: wan.protocol: unknown field `protocol`, expected one of `device`, `proto`, `address`, `gateway`, `dns`, `mtu`, `mac`, `hostname`; remove or rename it (every key is described in docs/network-config.md)"]
+        ["network.toml:2:1: wan.protocol: unknown field `protocol`, expected one of `device`, `proto`, `address`, `gateway`, `dns`, `mtu`, `mac`, `hostname`, `ipv6`, `ipv6_prefix_length`; remove or rename it (every key is described in docs/network-config.md)"]
     );
     assert_eq!(
         net("[wan]\nproto = \"static\"\ngateway = \"203.0.113.300\"\n"),
@@ -408,4 +408,17 @@ fn validate_without_text_has_no_line_numbers() {
         e.to_string(),
         "network.toml: dhcp.static[0].ip: 192.168.2.5 is outside the LAN subnet 192.168.1.0/24; use an address from 192.168.1.2 to 192.168.1.254"
     );
+}
+
+#[test]
+fn ipv6_keys_are_checked_with_file_line_and_key() {
+    let got = net("[wan]\nipv6 = \"auto\"\nipv6_prefix_length = 60\n\n[lan]\nipv6_subnet = 16\nula = \"2001:db8::/48\"\n");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].starts_with("network.toml:6:") && got[0].contains("lan.ipv6_subnet") && got[0].contains("use 0 to 15"), "{got:?}");
+    assert!(got[1].starts_with("network.toml:7:") && got[1].contains("lan.ula") && got[1].contains("RFC 4193"), "{got:?}");
+    let got = net("[wan]\nipv6_prefix_length = 30\n");
+    assert!(got.len() == 1 && got[0].contains("wan.ipv6_prefix_length") && got[0].contains("40 to 64"), "{got:?}");
+    let got = net("[wan]\nipv6 = \"on\"\n");
+    assert!(got.len() == 1 && got[0].contains("wan.ipv6") && got[0].contains("auto"), "{got:?}");
+    assert!(net("[wan]\nipv6 = \"auto\"\n[lan]\nula = \"fd00:1:2::/48\"\nipv6_subnet = 15\n").is_empty());
 }

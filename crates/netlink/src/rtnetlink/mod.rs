@@ -87,6 +87,9 @@ pub const RT_SCOPE_LINK: u8 = 253;
 pub const RT_SCOPE_HOST: u8 = 254;
 pub const RTN_UNICAST: u8 = 1;
 pub const RTN_LOCAL: u8 = 2;
+pub const RTN_UNREACHABLE: u8 = 7;
+/// ifa_flags: no duplicate address detection (the address is usable at once).
+pub const IFA_F_NODAD: u8 = 0x02;
 
 /// Neighbour attributes and states (linux/neighbour.h).
 pub const NDA_DST: u16 = 1;
@@ -342,6 +345,23 @@ pub fn add_addr(index: u32, addr: IpAddr, prefix: u8, valid_secs: Option<u32>) -
     let mut info = [0u8; 16];
     info[0..4].copy_from_slice(&lifetime.to_ne_bytes());
     info[4..8].copy_from_slice(&lifetime.to_ne_bytes());
+    req.attr(IFA_CACHEINFO, &info);
+    req
+}
+
+/// Adds or updates an address with both lifetimes (seconds, u32::MAX: forever) and
+/// ifa_flags (e.g. [`IFA_F_NODAD`]): IPv6 addresses that must deprecate (preferred 0)
+/// before they go, as a renumbered prefix does.
+pub fn add_addr_lifetimes(index: u32, addr: IpAddr, prefix: u8, preferred: u32, valid: u32, flags: u8) -> Request {
+    let mut fixed = ifaddrmsg(family_of(addr), prefix, index);
+    fixed[2] = flags;
+    let mut req = Request::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, &fixed)
+        .describe(format!("RTM_NEWADDR (add {addr}/{prefix} to link {index}, preferred {preferred} s, valid {valid} s)"));
+    req.attr(IFA_LOCAL, &octets(&addr));
+    req.attr(IFA_ADDRESS, &octets(&addr));
+    let mut info = [0u8; 16];
+    info[0..4].copy_from_slice(&preferred.min(valid).to_ne_bytes());
+    info[4..8].copy_from_slice(&valid.to_ne_bytes());
     req.attr(IFA_CACHEINFO, &info);
     req
 }

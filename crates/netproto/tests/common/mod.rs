@@ -305,5 +305,56 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         v.push(("dns_parse", name, bytes.clone()));
         v.push(("dns_roundtrip", name, bytes));
     }
+    v.extend(dhcpv6_seeds());
     v
+}
+
+/// DHCPv6 and neighbour discovery seeds: a prefix-delegation ADVERTISE and REPLY (IA_PD,
+/// IA_NA, DNS servers, status inside the IA), a router advertisement and solicitation.
+fn dhcpv6_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    use netproto::dhcpv6::{code, duid_ll, msg, status, Ia, IaAddr, IaPrefix, Message, Opt, Status};
+    use netproto::ndp::{PrefixInfo, RouterAdvert};
+    let pd = |status_code: Option<u16>| {
+        let mut options = vec![Opt::IaPrefix(IaPrefix { preferred: 3600, valid: 7200, len: 60, prefix: "2001:db8:0:10::".parse().unwrap(), options: vec![] })];
+        if let Some(c) = status_code {
+            options = vec![Opt::Status(Status { code: c, message: b"no prefixes".to_vec() })];
+        }
+        Opt::IaPd(Ia { iaid: 1, t1: 1800, t2: 2880, options })
+    };
+    let mut adv = Message::new(msg::ADVERTISE, 0x123456);
+    adv.options = vec![Opt::ClientId(duid_ll([2, 0, 0, 0, 0, 1])), Opt::ServerId(duid_ll([2, 0, 0, 0, 0, 9])), pd(None), Opt::Preference(255)];
+    let mut reply = Message::new(msg::REPLY, 0x123457);
+    reply.options = vec![
+        Opt::ServerId(duid_ll([2, 0, 0, 0, 0, 9])),
+        Opt::ClientId(duid_ll([2, 0, 0, 0, 0, 1])),
+        Opt::IaNa(Ia {
+            iaid: 1,
+            t1: 0,
+            t2: 0,
+            options: vec![Opt::IaAddr(IaAddr { addr: "2001:db8::100".parse().unwrap(), preferred: 3600, valid: 7200, options: vec![] })],
+        }),
+        pd(None),
+        Opt::DnsServers(vec!["2001:db8::53".parse().unwrap()]),
+        Opt::Other { code: code::DOMAIN_LIST, data: b"\x03isp\x07example\x00".to_vec() },
+    ];
+    let mut noprefix = Message::new(msg::REPLY, 0x123458);
+    noprefix.options = vec![Opt::ServerId(duid_ll([2, 0, 0, 0, 0, 9])), pd(Some(status::NO_PREFIX_AVAIL))];
+    let ra = RouterAdvert {
+        cur_hop_limit: 64,
+        managed: true,
+        other: true,
+        router_lifetime: 1800,
+        source_lladdr: Some([2, 0, 0, 0, 0, 9]),
+        mtu: Some(1500),
+        prefixes: vec![PrefixInfo { prefix: "2001:db8::".parse().unwrap(), len: 64, on_link: true, autonomous: true, valid: 86400, preferred: 14400 }],
+        rdnss: vec![(1800, vec!["2001:db8::53".parse().unwrap()])],
+        ..RouterAdvert::default()
+    };
+    vec![
+        ("dhcpv6_parse", "advertise-pd", adv.encode().unwrap()),
+        ("dhcpv6_parse", "reply-na-pd", reply.encode().unwrap()),
+        ("dhcpv6_parse", "reply-noprefixavail", noprefix.encode().unwrap()),
+        ("dhcpv6_parse", "router-advert", ra.encode()),
+        ("dhcpv6_parse", "router-solicit", vec![133, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 0, 0, 0, 1]),
+    ]
 }

@@ -268,3 +268,29 @@ fn renewals_do_not_make_the_table_dirty() {
     request(&mut s, A, got, Some("other-name"), NOW + 1000);
     assert!(s.take_dirty(), "a new name is written");
 }
+
+#[test]
+fn the_lease_table_stays_within_its_budget() {
+    let mut s = server(("192.168.1.100", "192.168.1.249"));
+    let mut cfg = s.config().clone();
+    cfg.max_leases = 3;
+    s.reconfigure(cfg);
+    let macs: Vec<[u8; 6]> = (1..=6).map(|i| [2, 0, 0, 0, 1, i]).collect();
+    for m in &macs[..3] {
+        lease(&mut s, *m, None, NOW);
+    }
+    // Full: a fourth client is offered nothing, and a REQUEST for a free address is NAKed.
+    let e = s.handle(&msg(MessageType::Discover, macs[3]), NOW).unwrap_err();
+    assert!(e.contains("the lease table is full (3 leases"), "{e}");
+    let nak = request(&mut s, macs[3], ip("192.168.1.200"), None, NOW);
+    assert_eq!(nak.msg.message_type(), Some(MessageType::Nak));
+    assert_eq!(s.leases().entries.len(), 3);
+    // A client with a lease still renews it.
+    let renew = request(&mut s, macs[0], ip("192.168.1.100"), None, NOW + 100);
+    assert_eq!(renew.msg.message_type(), Some(MessageType::Ack));
+    // Once leases expire, new clients take their places, and the table stays at 3.
+    let later = NOW + 43_200 + 1;
+    assert_eq!(lease(&mut s, macs[4], None, later), ip("192.168.1.101"), "the oldest expired lease's address");
+    assert_eq!(lease(&mut s, macs[5], None, later), ip("192.168.1.102"));
+    assert_eq!(s.leases().entries.len(), 3);
+}

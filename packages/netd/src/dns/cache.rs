@@ -35,6 +35,10 @@ struct Entry {
 pub struct Cache {
     entries: HashMap<Key, Entry>,
     capacity: usize,
+    /// The answers' bytes kept at most, and now (keys and bookkeeping not counted: a key
+    /// is a name of at most 255 bytes, an entry about 60 bytes more).
+    max_bytes: usize,
+    bytes: usize,
     clock: u64,
 }
 
@@ -44,8 +48,20 @@ fn secs(from: Instant, now: Instant) -> u64 {
 }
 
 impl Cache {
-    pub fn new(capacity: usize) -> Cache {
-        Cache { entries: HashMap::new(), capacity, clock: 0 }
+    /// At most `capacity` answers and `max_bytes` of them.
+    pub fn new(capacity: usize, max_bytes: usize) -> Cache {
+        Cache { entries: HashMap::new(), capacity, max_bytes, bytes: 0, clock: 0 }
+    }
+
+    /// The answers' bytes kept now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(e) = self.entries.remove(key) {
+            self.bytes -= e.msg.len();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -58,6 +74,7 @@ impl Cache {
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.bytes = 0;
     }
 
     /// The cached answer with its TTLs lowered by the seconds it has spent here, or None
@@ -66,7 +83,7 @@ impl Cache {
         let e = self.entries.get_mut(key)?;
         let age = secs(e.stored, now);
         if age >= u64::from(e.ttl) {
-            self.entries.remove(key);
+            self.remove(key);
             return None;
         }
         self.clock += 1;
@@ -80,19 +97,24 @@ impl Cache {
     /// Keeps `msg` for `ttl` seconds (capped at [`MAX_TTL`]); a TTL of 0, an answer over
     /// [`MAX_ENTRY_LEN`] or a capacity of 0 keeps nothing.
     pub fn insert(&mut self, key: Key, msg: Vec<u8>, ttl: u32, now: Instant) {
-        if ttl == 0 || self.capacity == 0 || msg.len() > MAX_ENTRY_LEN {
+        if ttl == 0 || self.capacity == 0 || msg.len() > MAX_ENTRY_LEN || msg.len() > self.max_bytes {
             return;
         }
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+        self.remove(&key);
+        let full = |c: &Cache| c.entries.len() >= c.capacity || c.bytes + msg.len() > c.max_bytes;
+        if full(self) {
+            let before = self.entries.len();
             self.entries.retain(|_, e| secs(e.stored, now) < u64::from(e.ttl));
-            if self.entries.len() >= self.capacity {
-                let oldest = self.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone());
-                if let Some(k) = oldest {
-                    self.entries.remove(&k);
-                }
+            if self.entries.len() != before {
+                self.bytes = self.entries.values().map(|e| e.msg.len()).sum();
+            }
+            while full(self) {
+                let Some(oldest) = self.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
+                self.remove(&oldest);
             }
         }
         self.clock += 1;
+        self.bytes += msg.len();
         self.entries.insert(key, Entry { msg, stored: now, ttl: ttl.min(MAX_TTL), used: self.clock });
     }
 }
@@ -122,7 +144,7 @@ mod tests {
     #[test]
     fn ages_and_expires() {
         let t0 = Instant::now();
-        let mut c = Cache::new(10);
+        let mut c = Cache::new(10, 1 << 20);
         c.insert(key("a.example"), answer("a.example", 300), 300, t0);
         assert_eq!(ttl_of(&c.get(&key("a.example"), t0).unwrap()), 300);
         assert_eq!(ttl_of(&c.get(&key("a.example"), t0 + Duration::from_millis(99_900)).unwrap()), 201);
@@ -134,7 +156,7 @@ mod tests {
     #[test]
     fn evicts_expired_then_least_recently_used() {
         let t0 = Instant::now();
-        let mut c = Cache::new(3);
+        let mut c = Cache::new(3, 1 << 20);
         c.insert(key("short"), answer("short", 10), 10, t0);
         c.insert(key("b"), answer("b", 300), 300, t0);
         c.insert(key("c"), answer("c", 300), 300, t0);
@@ -150,12 +172,28 @@ mod tests {
     }
 
     #[test]
+    fn bytes_are_bounded_too() {
+        let t0 = Instant::now();
+        let one = answer("n0.example", 300).len();
+        let mut c = Cache::new(1000, one * 3);
+        for i in 0..10 {
+            c.insert(key(&format!("n{i}.example")), answer(&format!("n{i}.example"), 300), 300, t0);
+            assert!(c.bytes() <= one * 3 && c.len() <= 3, "{i}: {} bytes, {} entries", c.bytes(), c.len());
+        }
+        assert!(c.get(&key("n9.example"), t0).is_some() && c.get(&key("n0.example"), t0).is_none(), "least recently used went first");
+        c.insert(key("n9.example"), answer("n9.example", 300), 300, t0);
+        assert_eq!(c.bytes(), one * 3, "a replaced answer is counted once");
+        c.clear();
+        assert_eq!((c.len(), c.bytes()), (0, 0));
+    }
+
+    #[test]
     fn keeps_nothing_when_it_should_not() {
         let t0 = Instant::now();
-        let mut none = Cache::new(0);
+        let mut none = Cache::new(0, 1 << 20);
         none.insert(key("a"), answer("a", 300), 300, t0);
         assert_eq!(none.len(), 0);
-        let mut c = Cache::new(5);
+        let mut c = Cache::new(5, 1 << 20);
         c.insert(key("zero"), answer("zero", 0), 0, t0);
         c.insert(key("big"), vec![0; MAX_ENTRY_LEN + 1], 300, t0);
         assert_eq!(c.len(), 0);

@@ -113,6 +113,7 @@ impl Rig {
             timeout: DEFAULT_TIMEOUT,
             rebind_protection: true,
             rebind_ok: vec!["corp.example".into()],
+            limits: Limits::default(),
         };
         let fwd = Forwarder::bind(settings).unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();

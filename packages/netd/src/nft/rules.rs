@@ -2,7 +2,7 @@
 //! as chains, port maps and rules made of nf_tables expressions; and its encoding into
 //! one netlink batch that replaces the `inet oxwrt` table atomically.
 
-use netlink::nfnetlink::{nft as msg, Batch, NFPROTO_INET, NFPROTO_IPV4};
+use netlink::nfnetlink::{nft as msg, Batch, NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6};
 use netlink::{Attrs, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL};
 use oxwrt_config::{Firewall, PortRange};
 
@@ -33,6 +33,10 @@ const CT_STATUS_DNAT: u32 = 1 << 5; // IPS_DST_NAT
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+/// MLDv2 report (RFC 3810), outside the 130-136 block.
+const ICMPV6_MLD2_REPORT: u8 = 143;
 const ICMP_ECHO_REQUEST: u8 = 8;
 const IFNAMSIZ: usize = 16;
 /// nft's datatype number of inet_service (a port), for `nft list` to show the maps.
@@ -204,6 +208,8 @@ pub fn build(fw: &Firewall, lan_if: &str, wan_if: &str) -> Result<Ruleset, BadIn
     let to_wan = meta_eq(MetaKey::OifName, wan);
     let to_lan = meta_eq(MetaKey::OifName, lan);
     let ipv4 = meta_eq(MetaKey::NfProto, vec![NFPROTO_IPV4]);
+    let ipv6 = meta_eq(MetaKey::NfProto, vec![NFPROTO_IPV6]);
+    let icmpv6 = meta_eq(MetaKey::L4Proto, vec![IPPROTO_ICMPV6]);
     let established = ct_any(CtKey::State, CT_STATE_ESTABLISHED | CT_STATE_RELATED);
     let invalid = ct_any(CtKey::State, CT_STATE_INVALID);
     let udp = meta_eq(MetaKey::L4Proto, vec![IPPROTO_UDP]);
@@ -221,7 +227,25 @@ pub fn build(fw: &Firewall, lan_if: &str, wan_if: &str) -> Result<Ruleset, BadIn
         let echo = [Expr::Transport { offset: 0, len: 1, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![ICMP_ECHO_REQUEST] }];
         let icmp = meta_eq(MetaKey::L4Proto, vec![IPPROTO_ICMP]);
         r.push(rule("input", "WAN ping (wan_ping = true)", &[&from_wan, &ipv4, &icmp, &echo, &ACCEPT]));
+        let echo6 = [Expr::Transport { offset: 0, len: 1, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![ICMPV6_ECHO_REQUEST] }];
+        r.push(rule("input", "WAN IPv6 ping (wan_ping = true)", &[&from_wan, &ipv6, &icmpv6, &echo6, &ACCEPT]));
     }
+    // IPv6 (RFC 4890 4.4.1): what the router's own links need from any interface.
+    let icmpv6_types = |lo: u8, hi: u8| {
+        let mut e = vec![Expr::Transport { offset: 0, len: 1, dreg: REG_1 }];
+        if lo == hi {
+            e.push(Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![lo] });
+        } else {
+            e.push(Expr::Cmp { sreg: REG_1, op: CmpOp::Gte, data: vec![lo] });
+            e.push(Expr::Cmp { sreg: REG_1, op: CmpOp::Lte, data: vec![hi] });
+        }
+        e
+    };
+    r.push(rule("input", "ICMPv6 errors: unreachable, too big, time exceeded, parameter problem (RFC 4890)", &[&ipv6, &icmpv6, &icmpv6_types(1, 4), &ACCEPT]));
+    r.push(rule("input", "ICMPv6 MLD and neighbour discovery: RS, RA, NS, NA; no redirects (RFC 4890)", &[&ipv6, &icmpv6, &icmpv6_types(130, 136), &ACCEPT]));
+    r.push(rule("input", "ICMPv6 MLDv2 reports (RFC 4890)", &[&ipv6, &icmpv6, &icmpv6_types(ICMPV6_MLD2_REPORT, ICMPV6_MLD2_REPORT), &ACCEPT]));
+    let dhcpv6_reply = [Expr::Transport { offset: 0, len: 4, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![2, 0x23, 2, 0x22] }];
+    r.push(rule("input", "WAN DHCPv6 client: server replies (udp 547 to 546)", &[&from_wan, &ipv6, &udp, &dhcpv6_reply, &ACCEPT]));
     r.push(rule("input", "everything else", &[&COUNT_DROP]));
 
     // forward: through the router.
@@ -468,6 +492,10 @@ mod tests {
                 "loopback",
                 "LAN to the router: web UI, DNS, DHCP",
                 "WAN DHCP client: server replies (udp 67 to 68)",
+                "ICMPv6 errors: unreachable, too big, time exceeded, parameter problem (RFC 4890)",
+                "ICMPv6 MLD and neighbour discovery: RS, RA, NS, NA; no redirects (RFC 4890)",
+                "ICMPv6 MLDv2 reports (RFC 4890)",
+                "WAN DHCPv6 client: server replies (udp 547 to 546)",
                 "everything else"
             ]
         );
@@ -481,11 +509,12 @@ mod tests {
     }
 
     #[test]
-    fn wan_ping_adds_one_rule_before_the_drop() {
+    fn wan_ping_adds_one_rule_per_family() {
         let rs = build(&fw("wan_ping = true"), "br-lan", "eth0").unwrap();
         let input = comments(&rs, "input");
         assert_eq!(input[5], "WAN ping (wan_ping = true)");
-        assert_eq!(input[6], "everything else");
+        assert_eq!(input[6], "WAN IPv6 ping (wan_ping = true)");
+        assert_eq!(input.last().map(String::as_str), Some("everything else"));
     }
 
     #[test]

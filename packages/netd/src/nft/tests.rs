@@ -125,7 +125,7 @@ fn apply_puts_the_ruleset_in_place() {
     let Some(ns) = namespace() else { return };
     // netd's call: the LAN is the configuration's bridge (default br-lan).
     let applied = ns.run(|| apply(&config("", FORWARDS), "eth0", None)).unwrap();
-    assert_eq!((applied.rules, applied.forwards), (16, 2), "{applied:?}");
+    assert_eq!((applied.rules, applied.forwards), (21, 2), "{applied:?}");
     let text = ns.sh("nft list table inet oxwrt");
     for want in [
         "chain input {\n\t\ttype filter hook input priority filter; policy drop;",
@@ -135,6 +135,11 @@ fn apply_puts_the_ruleset_in_place() {
         "iifname \"br-lan\" accept comment \"LAN to the router: web UI, DNS, DHCP\"",
         "iifname \"eth0\" udp sport 67 udp dport 68 accept",
         "iifname \"eth0\" icmp type echo-request accept",
+        "iifname \"eth0\" icmpv6 type echo-request accept",
+        "icmpv6 type 1-4 accept",
+        "icmpv6 type 130-136 accept",
+        "icmpv6 type mld2-listener-report accept",
+        "iifname \"eth0\" meta nfproto ipv6 udp sport 547 udp dport 546 accept",
         "chain forward {\n\t\ttype filter hook forward priority filter; policy drop;",
         "iifname \"br-lan\" oifname \"eth0\" accept",
         "iifname \"eth0\" oifname \"br-lan\" ct status dnat accept",
@@ -148,10 +153,10 @@ fn apply_puts_the_ruleset_in_place() {
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
-    // The JSON listing: 4 chains, 16 rules, in one table.
+    // The JSON listing: 4 chains, 21 rules, in one table.
     let json = ns.sh("nft -j list ruleset");
     assert_eq!(json.matches("{\"chain\":").count(), 4, "{json}");
-    assert_eq!(json.matches("{\"rule\":").count(), 16, "{json}");
+    assert_eq!(json.matches("{\"rule\":").count(), 21, "{json}");
     assert_eq!(json.matches("{\"table\":").count(), 1, "{json}");
 }
 
