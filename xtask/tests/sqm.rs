@@ -98,7 +98,8 @@ impl Sqm {
     fn write(&mut self, lines: &[&str]) {
         for (i, line) in lines.iter().enumerate() {
             assert!(!line.contains('\''), "{line}");
-            self.r.guest.send(&format!("echo '{line}' {} {SQM_TOML}", if i == 0 { ">" } else { ">>" }));
+            // One command at a time, each waited for (the shell's prompt after it).
+            self.r.guest.shell(&format!("echo '{line}' {} {SQM_TOML}", if i == 0 { ">" } else { ">>" }));
         }
         let back = self.r.guest.shell(&format!("cat {SQM_TOML}")).replace("\r\n", "\n");
         assert!(back.contains(&lines.join("\n")), "{}: {SQM_TOML} did not read back:\n{back}", self.board);
