@@ -14,6 +14,7 @@
 //!   wg-quick format of client configurations and imports).
 //! - [`time`] is `/etc/oxwrt/time.toml` (the SNTP servers of timed).
 //! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
+//! - [`sqm`] is `/etc/oxwrt/sqm.toml`, the shaper's (sqmd) configuration.
 //!
 //! The reference of every key is in the docs of [`network`] and [`firewall`] and in
 //! docs/network-config.md.
@@ -28,6 +29,7 @@ mod problem;
 pub mod rollback;
 mod save;
 pub mod span;
+pub mod sqm;
 pub mod time;
 pub mod types;
 mod validate;

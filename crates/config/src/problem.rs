@@ -12,6 +12,9 @@ use std::fmt;
 pub enum File {
     Network,
     Firewall,
+    /// /etc/oxwrt/sqm.toml ([`crate::sqm`]).
+    Sqm,
+    /// /etc/oxwrt/time.toml.
     Time,
     /// /etc/oxwrt/vpn.toml ([`crate::vpn`]), read by vpnd and netd.
     Vpn,
@@ -23,6 +26,7 @@ impl File {
         match self {
             File::Network => crate::NETWORK_FILE,
             File::Firewall => crate::FIREWALL_FILE,
+            File::Sqm => crate::sqm::FILE,
             File::Time => crate::time::TIME_FILE,
             File::Vpn => crate::vpn::VPN_FILE,
         }
@@ -32,12 +36,14 @@ impl File {
     pub fn doc(self) -> &'static str {
         match self {
             File::Network | File::Firewall => "docs/network-config.md",
+            File::Sqm => "docs/sqm.md",
             File::Time => "docs/time.md",
             File::Vpn => "docs/vpn.md",
         }
     }
 
-    /// Which file a name (the last path component) is, if it is one of ours.
+    /// Which file a name (the last path component) is: network.toml, firewall.toml or
+    /// time.toml (sqm.toml is saved by [`crate::sqm::Sqm::save`]).
     pub fn from_name(name: &str) -> Option<File> {
         [File::Network, File::Firewall, File::Time].into_iter().find(|f| f.name() == name)
     }

@@ -37,6 +37,7 @@ impl<'a> Checker<'a> {
         let src = match file {
             File::Network => self.network_src,
             File::Firewall => self.firewall_src,
+            File::Sqm => None,
             File::Vpn => None,
             // time.toml is checked by time.rs alone.
             File::Time => None,

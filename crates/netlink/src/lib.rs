@@ -10,7 +10,7 @@
 //! | [`error`] | [`Error`]: a kernel refusal names the request it answered; `NLMSG_ERROR` and extended-ack parsing |
 //! | [`reply`] | the replies to one request, without a socket: acks, `NLM_F_MULTI` dumps until `NLMSG_DONE`, batch acks; sequence numbers checked |
 //! | [`socket`] | an `AF_NETLINK` socket: bind, send, receive into a bounded buffer, replies accepted only from the kernel (sender port 0), nonblocking notifications |
-//! | [`rtnetlink`] | links, addresses, routes, neighbours: fixed headers, parsers, request builders; [`rtnetlink::tc`] the traffic-control framing (qdiscs, classes, filters, actions) |
+//! | [`rtnetlink`] | links, addresses, routes, neighbours: fixed headers, parsers, request builders; [`rtnetlink::tc`] the traffic-control framing (qdiscs, classes, filters, actions), [`rtnetlink::cake`] CAKE options and statistics, the ingress qdisc and the matchall + mirred redirect |
 //! | [`nfnetlink`] | nfnetlink transaction batches (`NFNL_MSG_BATCH_BEGIN` ... `END`), what nf_tables needs |
 //! | [`genl`] | generic netlink: `genlmsghdr`, family resolution by name (`CTRL_CMD_GETFAMILY`) |
 //! | [`wireguard`] | the WireGuard family: GET_DEVICE dumps (a peer spanning messages joined), SET_DEVICE split under a size limit |

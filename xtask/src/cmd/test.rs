@@ -8,8 +8,8 @@
 //! independent tools (xtask/tests/system.rs), then the network checks: the images on socket
 //! links played by the smoltcp harness (xtask/tests/network.rs), then the lab checks (the
 //! routers between real Linux stacks in network namespaces, xtask/tests/lab.rs, and IPv6
-//! through them, xtask/tests/lab_ipv6.rs), then the web UI in a real browser
-//! (xtask/tests/webui.rs), then the VPN checks (xtask/tests/vpn.rs). At the end, the time of
+//! through them, xtask/tests/lab_ipv6.rs), the shaper (xtask/tests/sqm.rs), the web UI in
+//! a real browser (xtask/tests/webui.rs), the VPN (xtask/tests/vpn.rs). At the end, the time of
 //! each stage (docs/benchmarks.md, "CI").
 
 use crate::context::Context;
@@ -91,6 +91,7 @@ pub fn run(ctx: &Context, no_e2e: bool) -> Result<()> {
     })?;
     timed(&mut times, "end-to-end system checks", || step("end-to-end system checks", &mut e2e("system")))?;
     timed(&mut times, "end-to-end network checks", || step("end-to-end network checks", &mut e2e("network")))?;
+    timed(&mut times, "end-to-end shaper checks", || step("end-to-end shaper checks (sqmd)", &mut e2e("sqm")))?;
     // The routers between real Linux stacks in network namespaces (xtask/src/tools/lab.rs).
     timed(&mut times, "end-to-end lab checks", || step("end-to-end lab checks", &mut e2e("lab")))?;
     // IPv6 through the booted routers: radvd and dhcpd -6 on the lab's ISP (xtask/tests/lab_ipv6.rs).

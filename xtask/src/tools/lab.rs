@@ -115,8 +115,8 @@ impl Lab {
             ns.ip(&["link", "add", "br0", "type", "bridge"]);
             ns.ip(&["link", "set", "br0", "up"]);
             // `up` faces the ISP (its peer is a port of the ISP's bridge).
-            ns.ip(&["link", "add", "up", "type", "veth", "peer", "name", "modem", "netns", &lab.isp.name]);
-            ns.ip(&["link", "set", "up", "master", "br0", "up"]);
+            ns.ip(&["link", "add", "name", "up", "type", "veth", "peer", "name", "modem", "netns", &lab.isp.name]);
+            ns.ip(&["link", "set", "dev", "up", "master", "br0", "up"]);
             lab.isp.ip(&["link", "set", "modem", "master", "wan", "up"]);
             lab.modem = Some((ns, m));
             lab.set_modem(m.down_kbit, m.up_kbit);
@@ -180,7 +180,7 @@ impl Lab {
     pub fn set_modem(&self, down_kbit: u32, up_kbit: u32) {
         let (ns, m) = self.modem.as_ref().expect("this lab has no modem (Lab::new(tag, Some(Modem { .. })))");
         for (dev, kbit) in [("down", down_kbit), ("up", up_kbit)] {
-            if dev == "down" && !ns.try_ip(&["link", "show", "down"]) {
+            if dev == "down" && !ns.try_ip(&["link", "show", "dev", "down"]) {
                 continue; // no router yet: set when it is attached
             }
             tbf(ns, dev, kbit, m.buffer_packets);
@@ -234,7 +234,7 @@ impl Lab {
         match &self.modem {
             Some((modem, m)) => {
                 ns.ip(&["link", "add", "name", "wport", "type", "veth", "peer", "name", "down", "netns", &modem.name]);
-                modem.ip(&["link", "set", "down", "master", "br0", "up"]);
+                modem.ip(&["link", "set", "dev", "down", "master", "br0", "up"]);
                 tbf(modem, "down", m.down_kbit, m.buffer_packets);
             }
             None => {

@@ -2,11 +2,13 @@
 //! (ifinfomsg, ifaddrmsg, rtmsg, ndmsg), parsers of the kernel's messages into small
 //! typed structs (only the attributes oxwrt reads), and builders of the requests oxwrt
 //! makes (each [`Request`] described for errors: "RTM_NEWLINK create bridge br-lan").
-//! Traffic control (qdiscs, classes, filters, actions) is [`tc`].
+//! Traffic control (qdiscs, classes, filters, actions) is [`tc`]; CAKE, the ingress qdisc
+//! and the matchall + mirred redirect of ingress shaping are [`cake`].
 //!
 //! Send the builders' requests with [`crate::Socket::request`] (changes) or
 //! [`crate::Socket::dump`] (the `get_*` ones).
 
+pub mod cake;
 pub mod tc;
 
 use crate::attr::{attrs, ip_of, str_of, u16_of, u32_of, Attrs};
