@@ -455,12 +455,14 @@ fn a_second_run_does_no_kernel_work() {
 fn config_verification_names_options_kconfig_dropped_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let frag = dir.path().join("broken.config");
-    std::fs::write(&frag, "# CONFIG_NET_SCHED is not set\nCONFIG_NO_SUCH_OPTION=y\n").unwrap();
+    // An option no package asks for (packages' [kernel] options are applied after the
+    // fragments: sqmd's CONFIG_NET_SCHED=y would switch the scheduler back on).
+    std::fs::write(&frag, "# CONFIG_IP_ADVANCED_ROUTER is not set\nCONFIG_NO_SUCH_OPTION=y\n").unwrap();
     let out = xtask().args(["kernel", "--board", "qemu-x86-64", "--fragment"]).arg(&frag).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the build must stop:\n{err}");
-    assert!(err.contains("CONFIG_NET_SCH_CAKE: asked y by kernel-patches/6.1/generic.config:"), "{err}");
-    assert!(err.contains("depends on NET_SCHED [=n]"), "{err}");
+    assert!(err.contains("CONFIG_IP_MULTIPLE_TABLES: asked y by kernel-patches/6.1/generic.config:"), "{err}");
+    assert!(err.contains("depends on IP_ADVANCED_ROUTER [=n]"), "{err}");
     assert!(err.contains(&format!("CONFIG_NO_SUCH_OPTION: asked y by {}:2, got n", frag.display())), "{err}");
     assert!(err.contains("CONFIG_NO_SUCH_OPTION does not exist in this kernel's Kconfig"), "{err}");
 }
