@@ -198,6 +198,17 @@ impl Console {
         lines[lines.len().saturating_sub(50)..].join("\n")
     }
 
+    /// How many bytes came out so far.
+    fn len(&self) -> usize {
+        self.output.lock().unwrap().len()
+    }
+
+    /// What came out from byte `from` on.
+    fn since(&self, from: usize) -> String {
+        let out = self.output.lock().unwrap();
+        String::from_utf8_lossy(&out[from.min(out.len())..]).into_owned()
+    }
+
     /// `pattern` after the mark: moves the mark past it and returns the text from the old
     /// mark to the end of the match.
     fn find(&mut self, pattern: &str) -> Option<String> {
@@ -392,15 +403,21 @@ fn wait_for(child: &mut Child, console: &mut Console, serial: Option<&Console>, 
 fn shell(child: &mut Child, console: &mut Console, serial: Option<&Console>, line: &str) -> String {
     console.ends += 1;
     let end = format!("end-of-command-{}", console.ends);
+    let typed_at = console.len();
     console.send(line);
-    // The marker is typed only once the shell prompts again (the command is done): typed
-    // earlier, the tty's echo of it lands in the middle of the command's output.
-    let mut out = wait_for(child, console, serial, line, Duration::from_secs(60));
-    out += &wait_for(child, console, serial, "root@", Duration::from_secs(60));
+    // The marker is typed once the shell prompts again after the line (the command is
+    // done): typed earlier, the tty's echo of it can land in the middle of the command's
+    // output. A prompt that does not come in time only brings back that risk.
+    let started = Instant::now();
+    while !console.since(typed_at).contains("root@") && started.elapsed() < Duration::from_secs(60) {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Typed with quotes, so the tty's echo of the line does not contain the marker.
     console.send(&format!("echo 'end-of'-command-{}", console.ends));
-    out += &wait_for(child, console, serial, &end, Duration::from_secs(60));
-    out
+    wait_for(child, console, serial, &end, Duration::from_secs(60))
 }
 
 impl Drop for Guest {
