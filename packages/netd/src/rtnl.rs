@@ -175,38 +175,30 @@ impl Rtnl {
     /// An unreachable route for `prefix` (a delegated prefix: what of it is not on the LAN
     /// must not go back out of the WAN, RFC 7084 WPD-5). EEXIST when it is there.
     pub fn add_unreachable6(&mut self, prefix: Ipv6Addr, len: u8) -> io::Result<()> {
-        let r = rt::Route {
-            family: rt::AF_INET6,
-            dst_len: len,
-            dst: Some(IpAddr::V6(prefix)),
-            gateway: None,
-            oif: 0,
-            protocol: RTPROT_DHCP,
-            priority: None,
-            table: RT_TABLE_MAIN,
-            scope: rt::RT_SCOPE_UNIVERSE,
-            kind: rt::RTN_UNREACHABLE,
-        };
-        match self.request(rt::add_route(&r)) {
+        match self.request(rt::add_route(&unreachable6(prefix, len))) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             other => other,
         }
     }
 
     pub fn del_unreachable6(&mut self, prefix: Ipv6Addr, len: u8) -> io::Result<()> {
-        let r = rt::Route {
-            family: rt::AF_INET6,
-            dst_len: len,
-            dst: Some(IpAddr::V6(prefix)),
-            gateway: None,
-            oif: 0,
-            protocol: RTPROT_DHCP,
-            priority: None,
-            table: RT_TABLE_MAIN,
-            scope: rt::RT_SCOPE_UNIVERSE,
-            kind: rt::RTN_UNREACHABLE,
-        };
-        self.request(rt::del_route(&r))
+        self.request(rt::del_route(&unreachable6(prefix, len)))
+    }
+}
+
+/// The unreachable route for a delegated prefix (added and deleted by the same description).
+fn unreachable6(prefix: Ipv6Addr, len: u8) -> rt::Route {
+    rt::Route {
+        family: rt::AF_INET6,
+        dst_len: len,
+        dst: Some(IpAddr::V6(prefix)),
+        gateway: None,
+        oif: 0,
+        protocol: RTPROT_DHCP,
+        priority: None,
+        table: RT_TABLE_MAIN,
+        scope: rt::RT_SCOPE_UNIVERSE,
+        kind: rt::RTN_UNREACHABLE,
     }
 }
 
