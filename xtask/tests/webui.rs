@@ -22,12 +22,17 @@ use serde_json::{json, Value};
 use xtask::context::Context;
 use xtask::tools::lab::{self, Lab};
 
+/// Issue 15's security regressions over raw HTTP and from the WAN side.
+#[path = "webui/security.rs"]
+mod security;
+
 const BOOT: Duration = Duration::from_secs(300);
 const T: Duration = Duration::from_secs(60);
 const DRIVER_PORT: u16 = 9515;
 const ROUTER: &str = "http://192.168.1.1";
 const PASSWORD: &str = "browser test password";
 const XSS: &str = "<img src=x onerror=alert(1)>\"; reboot #";
+const MARKER: &str = "served by the laptop";
 
 /// One WebDriver request from inside the laptop's namespace; the reply's `value`, or the
 /// WebDriver error (`error: message`).
@@ -205,10 +210,15 @@ fn webd_rss(g: &mut xtask::tools::qemu::Guest) -> String {
 
 /// The laptop asks for a lease again (a new DISCOVER) with `hostname`; its address.
 fn renew(r: &lab::Router, hostname: &str) -> String {
+    renew_with(r, &format!("hostname:{hostname}"))
+}
+
+/// [`renew`] with udhcpc's `-x OPT:VALUE` (`0x0c:HEX` sends any bytes as the hostname,
+/// spaces and quotes included).
+fn renew_with(r: &lab::Router, opt: &str) -> String {
     r.laptop.ip(&["addr", "flush", "dev", "eth0"]);
     let script = r.dir().join("udhcpc.sh").display().to_string();
-    let opt = format!("hostname:{hostname}");
-    let cmd = ["busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "20", "-T", "1", "-s", &script, "-x", &opt];
+    let cmd = ["busybox", "udhcpc", "-i", "eth0", "-f", "-q", "-n", "-t", "20", "-T", "1", "-s", &script, "-x", opt];
     let (status, out) = r.laptop.exec(&cmd).wait(T);
     let addr = r.laptop.addrs("eth0");
     assert!(status == Some(0) && !addr.is_empty(), "no lease: {out}\n{}", r.guest.tail());
@@ -232,6 +242,11 @@ fn webui_in_a_browser(board_id: &str) {
     assert!(first.starts_with("192.168.1."), "{first}");
     let idle_rss = webd_rss(&mut r.guest);
     r.laptop_spawn(&["chromedriver", &format!("--port={DRIVER_PORT}")]);
+    // The LAN server a port forward reaches (security::wan_side).
+    let www = r.dir().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("marker.txt"), MARKER).unwrap();
+    r.laptop_spawn(&["busybox", "httpd", "-f", "-p", "80", "-h", &www.display().to_string()]);
     let up = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || wd(&r.laptop, "GET", "/status".into(), None).ok().filter(|v| v["ready"] == true));
     assert!(up.is_some(), "chromedriver did not start in the laptop's namespace");
     let shots = ctx.root.join("target/webui").join(board_id);
@@ -287,22 +302,34 @@ fn webui_in_a_browser(board_id: &str) {
     let main = b.text("main");
     assert!(main.contains("Kept."), "{main}\n{}", r.guest.tail());
 
-    // Markup as the laptop's DHCP hostname: netd keeps letters, digits and '-'; whatever
-    // arrives is text.
-    // (busybox udhcpc ends an option's text at a space: a payload without one.)
-    renew(&r, "<img/src=x/onerror=alert(1)>");
+    // The forward works from the ISP's side (to busybox httpd on the laptop); the web UI
+    // does not answer there.
+    let wan = security::wan_address(&mut r.guest);
+    security::wan_side(lab.isp(), &wan, 8080, MARKER);
+
+    // Markup as the laptop's DHCP hostname (all of it, as option 12's bytes): netd keeps
+    // letters, digits and '-'; whatever arrives is text.
+    let hex: String = XSS.bytes().map(|b| format!("{b:02x}")).collect();
+    renew_with(&r, &format!("0x0c:{hex}"));
     // netd writes its lease file at most every so often (to spare the flash): reload.
     let mut hosts = Vec::new();
     let shown = oxwrt_testkit::netns::wait_for(Duration::from_secs(90), || {
         b.go("/clients");
         b.no_dialog();
         hosts = b.find_all("td.host").iter().map(|e| b.text_of(e)).collect();
-        hosts.iter().any(|h| h == "imgsrcxonerroralert1").then_some(())
+        hosts.iter().any(|h| h == "imgsrcxonerroralert1reboot").then_some(())
     });
     assert!(shown.is_some(), "hostnames {hosts:?}");
     b.screenshot("clients");
     b.go("/system");
     b.screenshot("system");
+    // Markup as the system hostname: refused (not a DNS label), the refusal quotes it as
+    // text, nothing runs.
+    b.fill("#hostname", XSS);
+    b.submit("form[action='/system/hostname'] button[type=submit]");
+    b.no_dialog();
+    let err = b.text("main .err");
+    assert!(err.contains(&format!("`{XSS}` is not a valid hostname")), "{err}");
     b.go("/logs");
     let log = b.text("#log");
     assert!(log.contains("webd"), "the log ring shows webd's lines");
@@ -383,6 +410,9 @@ fn webui_in_a_browser(board_id: &str) {
     assert!(b.find_all("form[action='/network/confirm']").is_empty(), "nothing pending");
     b.screenshot("logs");
     b.no_dialog();
+
+    // Raw HTTP from the laptop (last: it ends with the laptop's address throttled).
+    security::over_http(&mut r.guest, &r.laptop, "192.168.3.1", PASSWORD);
 }
 
 #[test]

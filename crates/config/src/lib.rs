@@ -15,6 +15,7 @@
 //! - [`time`] is `/etc/oxwrt/time.toml` (the SNTP servers of timed).
 //! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
 //! - [`sqm`] is `/etc/oxwrt/sqm.toml`, the shaper's (sqmd) configuration.
+//! - [`web`] is `/etc/oxwrt/web.toml`, the web interface's (webd) session timeouts.
 //!
 //! The reference of every key is in the docs of [`network`] and [`firewall`] and in
 //! docs/network-config.md.
@@ -34,6 +35,7 @@ pub mod time;
 pub mod types;
 mod validate;
 pub mod vpn;
+pub mod web;
 
 pub use board::{defaults_for, SwitchLayout};
 pub use diff::{diff, Changes};

@@ -18,6 +18,8 @@ pub enum File {
     Time,
     /// /etc/oxwrt/vpn.toml ([`crate::vpn`]), read by vpnd and netd.
     Vpn,
+    /// /etc/oxwrt/web.toml ([`crate::web`]), read by webd.
+    Web,
 }
 
 impl File {
@@ -29,6 +31,7 @@ impl File {
             File::Sqm => crate::sqm::FILE,
             File::Time => crate::time::TIME_FILE,
             File::Vpn => crate::vpn::VPN_FILE,
+            File::Web => crate::web::WEB_FILE,
         }
     }
 
@@ -39,6 +42,7 @@ impl File {
             File::Sqm => "docs/sqm.md",
             File::Time => "docs/time.md",
             File::Vpn => "docs/vpn.md",
+            File::Web => "docs/web-ui.md",
         }
     }
 

@@ -56,7 +56,7 @@ pub fn save_atomic(path: &Path, text: &str) -> Result<Config, Error> {
         File::Network => Config::parse(text, &crate::read_or_empty(&dir.join(crate::FIREWALL_FILE))?),
         File::Firewall => Config::parse(&crate::read_or_empty(&dir.join(crate::NETWORK_FILE))?, text),
         File::Sqm => return Err(Error::NotAConfigFile(path.to_path_buf())),
-        File::Vpn => return Err(Error::NotAConfigFile(path.to_path_buf())),
+        File::Vpn | File::Web => return Err(Error::NotAConfigFile(path.to_path_buf())),
         // Not part of the network configuration: `Time::save`.
         File::Time => return Err(Error::NotAConfigFile(path.to_path_buf())),
     }

@@ -38,7 +38,7 @@ impl<'a> Checker<'a> {
             File::Network => self.network_src,
             File::Firewall => self.firewall_src,
             File::Sqm => None,
-            File::Vpn => None,
+            File::Vpn | File::Web => None,
             // time.toml is checked by time.rs alone.
             File::Time => None,
         };

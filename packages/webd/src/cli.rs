@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::session::Limits;
+use crate::session::LimitArgs;
 
 pub const USAGE: &str = "\
 usage: webd [--listen ADDR]... [--config-dir DIR] [--session-idle SECS] [--session-max SECS]
@@ -17,8 +17,9 @@ oxwrt web interface (docs/web-ui.md).
                        /etc/oxwrt/network.toml), 127.0.0.1 and ::1; never the WAN.
   --config-dir DIR     the configuration directory (default /etc/oxwrt): the password
                        file webd.password and the files the pages edit
-  --session-idle SECS  a session ends after this long without a page or form (900)
-  --session-max SECS   and after this long in any case (43200)
+  --session-idle SECS  a session ends after this long without a page or form
+                       (default: session_idle of /etc/oxwrt/web.toml, else 900)
+  --session-max SECS   and after this long in any case (session_max, else 43200)
   --confirm-window SECS  a change to the LAN, WAN or firewall is rolled back unless
                        kept within this long (90)
   -h, --help      this text
@@ -33,7 +34,8 @@ pub enum Command {
     Run {
         listen: Vec<SocketAddr>,
         config_dir: PathBuf,
-        limits: Limits,
+        /// Given on the command line: they override web.toml.
+        limits: LimitArgs,
         confirm_window: Duration,
     },
     Help,
@@ -44,7 +46,7 @@ pub enum Command {
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut listen = Vec::new();
     let mut config_dir = PathBuf::from(oxwrt_config::DIR);
-    let mut limits = Limits::default();
+    let mut limits = LimitArgs::default();
     let mut confirm_window = oxwrt_config::rollback::WINDOW;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -72,9 +74,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
                 listen.push(value.parse::<SocketAddr>().map_err(|_| format!("--listen '{value}' is not an ADDRESS:PORT (e.g. 0.0.0.0:80 or [::]:80)"))?)
             }
             "--config-dir" => config_dir = PathBuf::from(value),
-            "--session-idle" => limits.idle = secs(&value)?,
+            "--session-idle" => limits.idle = Some(secs(&value)?),
             "--confirm-window" => confirm_window = secs(&value)?,
-            _ => limits.absolute = secs(&value)?,
+            _ => limits.absolute = Some(secs(&value)?),
         }
     }
     Ok(Command::Run { listen, config_dir, limits, confirm_window })
@@ -92,7 +94,7 @@ mod tests {
     fn defaults_to_no_explicit_address() {
         assert_eq!(
             parse(&[]),
-            Ok(Command::Run { listen: vec![], config_dir: "/etc/oxwrt".into(), limits: Limits::default(), confirm_window: oxwrt_config::rollback::WINDOW })
+            Ok(Command::Run { listen: vec![], config_dir: "/etc/oxwrt".into(), limits: LimitArgs::default(), confirm_window: oxwrt_config::rollback::WINDOW })
         );
     }
 
@@ -103,7 +105,7 @@ mod tests {
             Ok(Command::Run {
                 listen: vec!["127.0.0.1:8080".parse().unwrap(), "[::1]:80".parse().unwrap()],
                 config_dir: "/etc/oxwrt".into(),
-                limits: Limits::default(),
+                limits: LimitArgs::default(),
                 confirm_window: oxwrt_config::rollback::WINDOW
             })
         );
@@ -128,7 +130,7 @@ mod tests {
 
     #[test]
     fn config_dir_and_session_limits() {
-        let limits = Limits { idle: Duration::from_secs(5), absolute: Duration::from_secs(60) };
+        let limits = LimitArgs { idle: Some(Duration::from_secs(5)), absolute: Some(Duration::from_secs(60)) };
         assert_eq!(
             parse(&["--config-dir=/tmp/x", "--session-idle", "5", "--session-max=60"]),
             Ok(Command::Run { listen: vec![], config_dir: "/tmp/x".into(), limits, confirm_window: oxwrt_config::rollback::WINDOW })

@@ -10,7 +10,9 @@
 //!
 //! `webd [--listen ADDR]... [--config-dir DIR] [--session-idle SECS] [--session-max SECS]
 //! [--confirm-window SECS]` ([`cli::USAGE`]) serves on each ADDR (`0.0.0.0:80`, `[::1]:8080`, ...; port 0
-//! picks a free port). Without `--listen` it serves on port 80 of the LAN address, of
+//! picks a free port). The session timeouts default to those of /etc/oxwrt/web.toml
+//! ([`oxwrt_config::web`]; an invalid file is logged as an error and the built-in 15 min
+//! and 12 h are used). Without `--listen` it serves on port 80 of the LAN address, of
 //! 127.0.0.1 and of ::1, not on the wildcard `[::]`/`0.0.0.0`, which would include the
 //! WAN ([`server::bind_default`]): the LAN address is `lan.address` of
 //! /etc/oxwrt/network.toml (crate `oxwrt-config`; when that file is invalid, the image's
@@ -149,6 +151,11 @@ pub fn main(args: Vec<String>) -> i32 {
         cli::Command::Help => return i32::from(std::io::stdout().lock().write_all(cli::USAGE.as_bytes()).is_err()),
         cli::Command::Version => return i32::from(writeln!(std::io::stdout().lock(), "webd {}", env!("CARGO_PKG_VERSION")).is_err()),
         cli::Command::Run { listen, config_dir, limits, confirm_window } => {
+            let web = oxwrt_config::web::Web::load(&config_dir).unwrap_or_else(|e| {
+                LOG.error(format_args!("{e}; using the default session timeouts (docs/web-ui.md)"));
+                oxwrt_config::web::Web::default()
+            });
+            let limits = session::Limits::from(&web, limits);
             let pending = app::rollback_at_start(&config_dir);
             (listen, std::sync::Arc::new(app::App::new(config_dir, limits, confirm_window)), pending)
         }

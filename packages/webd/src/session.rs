@@ -51,6 +51,21 @@ pub struct Limits {
     pub absolute: Duration,
 }
 
+/// The limits given on the command line (`--session-idle`, `--session-max`), which
+/// override those of web.toml ([`oxwrt_config::web`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitArgs {
+    pub idle: Option<Duration>,
+    pub absolute: Option<Duration>,
+}
+
+impl Limits {
+    /// web.toml's timeouts, then the command line's over them.
+    pub fn from(web: &oxwrt_config::web::Web, args: LimitArgs) -> Limits {
+        Limits { idle: args.idle.unwrap_or(Duration::from_secs(web.session_idle)), absolute: args.absolute.unwrap_or(Duration::from_secs(web.session_max)) }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits { idle: Duration::from_secs(15 * 60), absolute: Duration::from_secs(12 * 3600) }

@@ -28,7 +28,15 @@ impl Server {
     /// `webd --listen 127.0.0.1:0 --config-dir TMP ARGS`; the port comes from its
     /// "listening on" log line.
     fn start_with(args: &[&str]) -> Server {
+        Server::start_with_files(&[], args)
+    }
+
+    /// [`Server::start_with`] with these files (name, text) in the configuration directory.
+    fn start_with_files(files: &[(&str, &str)], args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
         let mut child = Command::new(WEBD)
             .args(["--listen", "127.0.0.1:0", "--config-dir"])
             .arg(dir.path())
@@ -392,7 +400,17 @@ fn ten_failed_logins_make_the_next_wait_30_s() {
 /// A session idle past its timeout is refused even while a page polls /api/status.
 #[test]
 fn idle_session_ends_even_while_polling() {
-    let server = Server::start_with(&["--session-idle", "3"]);
+    idle_session_ends_after_3_s(Server::start_with(&["--session-idle", "3"]));
+}
+
+/// The same timeout from /etc/oxwrt/web.toml (and the command line over the file).
+#[test]
+fn idle_timeout_from_web_toml() {
+    idle_session_ends_after_3_s(Server::start_with_files(&[("web.toml", "session_idle = 3\n")], &[]));
+    idle_session_ends_after_3_s(Server::start_with_files(&[("web.toml", "session_idle = 600\n")], &["--session-idle", "3"]));
+}
+
+fn idle_session_ends_after_3_s(server: Server) {
     let mut b = Browser::new(&server);
     b.set_password(PASSWORD);
     assert_eq!(b.get("/").status, 200);
