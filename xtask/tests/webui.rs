@@ -25,6 +25,9 @@ use xtask::tools::lab::{self, Lab};
 /// Issue 15's security regressions over raw HTTP and from the WAN side.
 #[path = "webui/security.rs"]
 mod security;
+/// Backup, factory reset and restore in the browser.
+#[path = "webui/system.rs"]
+mod system;
 
 const BOOT: Duration = Duration::from_secs(300);
 const T: Duration = Duration::from_secs(60);
@@ -88,6 +91,8 @@ struct Browser<'a> {
     ns: &'a Netns,
     id: String,
     shots: PathBuf,
+    /// Where chromium saves downloads.
+    downloads: PathBuf,
 }
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -96,11 +101,14 @@ impl<'a> Browser<'a> {
     fn open(ns: &'a Netns, profile: &str, shots: PathBuf) -> Browser<'a> {
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=800,1100", format!("--user-data-dir={profile}")]
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=800,1100", format!("--user-data-dir={profile}")],
+            "prefs": {"download.default_directory": format!("{profile}-downloads"), "download.prompt_for_download": false}
         }}}});
         let v = wd(ns, "POST", "/session".into(), Some(caps)).unwrap_or_else(|e| panic!("no browser session: {e}"));
         std::fs::create_dir_all(&shots).unwrap();
-        Browser { ns, id: v["sessionId"].as_str().expect("sessionId").to_owned(), shots }
+        let downloads = PathBuf::from(format!("{profile}-downloads"));
+        std::fs::create_dir_all(&downloads).unwrap();
+        Browser { ns, id: v["sessionId"].as_str().expect("sessionId").to_owned(), shots, downloads }
     }
 
     fn cmd(&self, method: &'static str, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -237,18 +245,16 @@ fn webui_in_a_browser(board_id: &str) {
     let Some(mut lab) = Lab::new("webui", None) else { return };
     let dir = tempfile::tempdir().unwrap();
     let image = lab::scratch_image(&ctx, &board, dir.path());
-    let mut r = lab.router(&ctx, &board, image, BOOT);
+    let mut r = lab.router(&ctx, &board, image.clone(), BOOT);
     let first = r.laptop_lease(T);
     assert!(first.starts_with("192.168.1."), "{first}");
     let idle_rss = webd_rss(&mut r.guest);
-    r.laptop_spawn(&["chromedriver", &format!("--port={DRIVER_PORT}")]);
+    start_driver(&mut r);
     // The LAN server a port forward reaches (security::wan_side).
     let www = r.dir().join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("marker.txt"), MARKER).unwrap();
     r.laptop_spawn(&["busybox", "httpd", "-f", "-p", "80", "-h", &www.display().to_string()]);
-    let up = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || wd(&r.laptop, "GET", "/status".into(), None).ok().filter(|v| v["ready"] == true));
-    assert!(up.is_some(), "chromedriver did not start in the laptop's namespace");
     let shots = ctx.root.join("target/webui").join(board_id);
     let profile = dir.path().join("chromium").display().to_string();
     let b = Browser::open(&r.laptop, &profile, shots);
@@ -306,6 +312,8 @@ fn webui_in_a_browser(board_id: &str) {
     // does not answer there.
     let wan = security::wan_address(&mut r.guest);
     security::wan_side(lab.isp(), &wan, 8080, MARKER);
+    // The backup with the new pool and the forward, restored after the factory reset.
+    let archive = system::download_backup(&b, &b.downloads);
 
     // Markup as the laptop's DHCP hostname (all of it, as option 12's bytes): netd keeps
     // letters, digits and '-'; whatever arrives is text.
@@ -411,8 +419,48 @@ fn webui_in_a_browser(board_id: &str) {
     b.screenshot("logs");
     b.no_dialog();
 
-    // Raw HTTP from the laptop (last: it ends with the laptop's address throttled).
+    // Raw HTTP from the laptop (it ends with the laptop's address throttled: then only
+    // the factory reset, in the session logged in before).
     security::over_http(&mut r.guest, &r.laptop, "192.168.3.1", PASSWORD);
+
+    // Factory reset: the router reboots (QEMU exits: -no-reboot) with the image's
+    // defaults; booted again (the one extra boot of this test), it asks for a password
+    // at 192.168.1.1; the backup restored brings the pool and the forward back.
+    b.cmd("POST", "/url", Some(json!({"url": "http://192.168.3.1/system"}))).unwrap();
+    system::factory_reset(&b);
+    b.screenshot("factory-reset");
+    drop(b);
+    r.guest.wait_exit(BOOT);
+    drop(r);
+    let mut r = lab.router(&ctx, &board, image, BOOT);
+    let addr = r.laptop_lease(T);
+    assert!(addr.starts_with("192.168.1."), "{addr} after the factory reset");
+    start_driver(&mut r);
+    let b = Browser::open(&r.laptop, &format!("{profile}-after-reset"), ctx.root.join("target/webui").join(board_id));
+    b.go("/");
+    assert!(b.url().ends_with("/setup"), "after the factory reset: {}", b.url());
+    b.fill("#password", PASSWORD);
+    b.fill("#repeat", PASSWORD);
+    b.submit("button[type=submit]");
+    assert_eq!(b.text("h1"), "Overview");
+    b.go("/network");
+    assert!(b.find_all("td.name").is_empty(), "no forward after the factory reset");
+    system::restore(&b, &archive);
+    b.screenshot("restored");
+    b.go("/network");
+    let start = b.find("#dhcp_start");
+    let value = b.cmd("GET", &format!("/element/{start}/property/value"), None).unwrap();
+    assert_eq!(value, "192.168.1.150", "the pool of the backup");
+    let names: Vec<String> = b.find_all("td.name").iter().map(|e| b.text_of(e)).collect();
+    assert_eq!(names, vec![XSS.to_owned()], "the forward of the backup, its name as text");
+    b.no_dialog();
+}
+
+/// chromedriver in the laptop's namespace, answering.
+fn start_driver(r: &mut lab::Router) {
+    r.laptop_spawn(&["chromedriver", &format!("--port={DRIVER_PORT}")]);
+    let up = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || wd(&r.laptop, "GET", "/status".into(), None).ok().filter(|v| v["ready"] == true));
+    assert!(up.is_some(), "chromedriver did not start in the laptop's namespace");
 }
 
 #[test]

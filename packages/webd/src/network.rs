@@ -1,4 +1,4 @@
-//! The network page: LAN address and DHCP pool, static leases, WAN (DHCP or static), DNS
+//! The network page: LAN address and DHCP pool, static leases, WAN (DHCP or static, IPv6 on/off), DNS
 //! (upstreams, local domain, rebinding protection), port forwards, the firewall's WAN ping. It edits /etc/oxwrt/network.toml and firewall.toml
 //! only through `oxwrt_config`: the form's text is parsed with the crate's own types
 //! (`Ipv4Cidr`, `MacAddr`, `PortRange`, ...), the whole configuration is validated by
@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use maud::{html, Markup};
-use oxwrt_config::{Config, Forward, Ipv4Cidr, MacAddr, PortRange, Proto, Seconds, StaticLease, WanProto};
+use oxwrt_config::{Config, Forward, Ipv4Cidr, MacAddr, PortRange, Proto, Seconds, StaticLease, WanIpv6, WanProto};
 
 use crate::app::Req;
 use crate::pages::{csrf_field, layout};
@@ -37,6 +37,7 @@ fn field_of(key: &str) -> &'static str {
         "wan.address" => "wan_address",
         "wan.gateway" => "wan_gateway",
         "wan.dns" => "wan_dns",
+        "wan.ipv6" | "wan.ipv6_prefix_length" => "wan_ipv6",
         "dns.upstream" => "dns_upstream",
         "dns.local_domain" | "dhcp.domain" => "dns_domain",
         "dns.rebind_protection" => "dns_rebind",
@@ -112,13 +113,24 @@ pub fn apply_main(c: &mut Config, r: &Req) -> Result<(), Errors> {
         }
         out
     };
+    // Absent (a form of an older page): unchanged.
+    let ipv6 = match r.field("wan_ipv6") {
+        "" => Some(c.network.wan.ipv6),
+        "auto" => Some(WanIpv6::Auto),
+        "off" => Some(WanIpv6::Off),
+        other => {
+            add(&mut e, "wan_ipv6", format!("IPv6: `{other}` is neither auto nor off"));
+            None
+        }
+    };
     let dns = list(&mut e, "wan_dns");
     let upstream = list(&mut e, "dns_upstream");
     let domain = r.field("dns_domain").trim().to_owned();
     if !e.is_empty() {
         return Err(e);
     }
-    let (Some(lan), Some(start), Some(end), Some(lease), Some(proto), Some(wan_address), Some(gateway)) = (lan, start, end, lease, proto, wan_address, gateway)
+    let (Some(lan), Some(start), Some(end), Some(lease), Some(proto), Some(wan_address), Some(gateway), Some(ipv6)) =
+        (lan, start, end, lease, proto, wan_address, gateway, ipv6)
     else {
         return Err(e);
     };
@@ -132,6 +144,7 @@ pub fn apply_main(c: &mut Config, r: &Req) -> Result<(), Errors> {
     n.wan.address = wan_address;
     n.wan.gateway = gateway;
     n.wan.dns = dns;
+    n.wan.ipv6 = ipv6;
     n.dns.upstream = upstream;
     // The local domain: the DHCP domain is what clients get and what the forwarder answers
     // for (dns.local_domain unset follows it).
@@ -217,6 +230,7 @@ pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors:
     let checked = |field: &str, current: bool| main_input.map_or(current, |r| r.field(field) == "on");
     let proto = v("wan_proto", if n.wan.proto == WanProto::Static { "static".into() } else { "dhcp".into() });
     let dns = n.wan.dns.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+    let ipv6 = v("wan_ipv6", if n.wan.ipv6 == WanIpv6::Off { "off".into() } else { "auto".into() });
     let upstream = n.dns.upstream.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
     layout(
         "Network",
@@ -259,6 +273,12 @@ pub fn page(hostname: &str, csrf: &str, c: &Config, input: Option<&Req>, errors:
                 label for="wan_dns" { "Static: DNS servers (space separated)" }
                 input #wan_dns name="wan_dns" value=(v("wan_dns", dns));
                 (errs(errors, "wan_dns"))
+                label for="wan_ipv6" { "IPv6 (a change waits for its confirmation)" }
+                select #wan_ipv6 name="wan_ipv6" {
+                    option value="auto" selected[ipv6 == "auto"] { "On: the ISP's router advertisements and a delegated prefix for the LAN" }
+                    option value="off" selected[ipv6 == "off"] { "Off" }
+                }
+                (errs(errors, "wan_ipv6"))
                 h2 { "DNS" }
                 label for="dns_upstream" { "Upstream servers (space separated; empty: the ISP's)" }
                 input #dns_upstream name="dns_upstream" value=(v("dns_upstream", upstream));

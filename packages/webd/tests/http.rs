@@ -746,6 +746,22 @@ fn network_page_saves_through_the_config_crate() {
     assert!(oxwrt_config::Config::load(server.dir.path()).unwrap().network.dhcp.static_leases.is_empty());
     let r = post(&mut b, "/network/lease/delete", &[("csrf", token.clone()), ("index", "0".into())]);
     assert_eq!(r.status, 400, "a stale index is refused: {}", r.body);
+    // IPv6 off: a WAN change, so it waits for its confirmation; kept, saved as wan.ipv6.
+    assert!(b.get("/network").body.contains("<option value=\"auto\" selected>"));
+    let mut off = main("192.168.1.50", "192.168.1.1/24");
+    off.push(("wan_ipv6", "maybe".into()));
+    let r = post(&mut b, "/network", &off);
+    assert_eq!(r.status, 400);
+    let under = r.body.split("id=\"wan_ipv6\"").nth(1).unwrap();
+    assert!(under.split("<label").next().unwrap().contains("<div class=\"err\">IPv6: `maybe`"), "{}", r.body);
+    off.last_mut().unwrap().1 = "off".into();
+    let r = post(&mut b, "/network", &off);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Keep this configuration"), "{}", r.body);
+    assert_eq!(post(&mut b, "/network/confirm", &[("csrf", token.clone())]).status, 200);
+    assert_eq!(oxwrt_config::Config::load(server.dir.path()).unwrap().network.wan.ipv6, oxwrt_config::WanIpv6::Off);
+    assert!(std::fs::read_to_string(&net).unwrap().contains("ipv6 = \"off\""));
+    assert!(b.get("/network").body.contains("<option value=\"off\" selected>"));
 }
 
 impl Browser<'_> {

@@ -40,8 +40,9 @@ impl Answer {
     }
 }
 
-/// Sends `request` (all of it, then half-closes unless the server already answered) to
-/// `to` from namespace `ns` and reads the answer until the server closes. A server that
+/// Sends `request` to `to` from namespace `ns` and reads the answer until the server
+/// closes (the requests say `Connection: close`; no half-close, which hyper takes for the
+/// client going away). A server that
 /// answers before the body is through (413) may reset the connection: the answer read
 /// before that counts. Err: no answer at all (refused, timed out, closed without a
 /// status line).
@@ -67,7 +68,6 @@ pub fn send(ns: &Netns, to: SocketAddr, request: Vec<u8>) -> Result<Answer, Stri
                 break; // answered and closed early (413): read what came
             }
         }
-        let _ = s.shutdown(std::net::Shutdown::Write);
         let out = read.join().map_err(|_| "reader thread panicked".to_string())?;
         parse(&out).ok_or_else(|| format!("no HTTP answer from {to}: {:?}", String::from_utf8_lossy(&out[..out.len().min(200)])))
     })
