@@ -101,14 +101,19 @@ impl<'a> Browser<'a> {
     fn open(ns: &'a Netns, profile: &str, shots: PathBuf) -> Browser<'a> {
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=800,1100", format!("--user-data-dir={profile}")],
-            "prefs": {"download.default_directory": format!("{profile}-downloads"), "download.prompt_for_download": false}
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=800,1100", format!("--user-data-dir={profile}")]
         }}}});
         let v = wd(ns, "POST", "/session".into(), Some(caps)).unwrap_or_else(|e| panic!("no browser session: {e}"));
         std::fs::create_dir_all(&shots).unwrap();
         let downloads = PathBuf::from(format!("{profile}-downloads"));
         std::fs::create_dir_all(&downloads).unwrap();
-        Browser { ns, id: v["sessionId"].as_str().expect("sessionId").to_owned(), shots, downloads }
+        let b = Browser { ns, id: v["sessionId"].as_str().expect("sessionId").to_owned(), shots, downloads };
+        // Downloads saved without asking (chromedriver's DevTools passthrough): a download
+        // over plain HTTP from a non-local address would otherwise stay `.crdownload`, held
+        // as insecure.
+        let allow = json!({"cmd": "Browser.setDownloadBehavior", "params": {"behavior": "allow", "downloadPath": b.downloads.display().to_string()}});
+        b.cmd("POST", "/goog/cdp/execute", Some(allow)).unwrap_or_else(|e| panic!("downloads: {e}"));
+        b
     }
 
     fn cmd(&self, method: &'static str, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -338,6 +343,7 @@ fn webui_in_a_browser(board_id: &str) {
     b.no_dialog();
     let err = b.text("main .err");
     assert!(err.contains(&format!("`{XSS}` is not a valid hostname")), "{err}");
+    system::time_zone(&b, &mut r.guest);
     b.go("/logs");
     let log = b.text("#log");
     assert!(log.contains("webd"), "the log ring shows webd's lines");

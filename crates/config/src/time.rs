@@ -4,6 +4,9 @@
 //! # enabled = true     # false: never ask the network (the clock keeps its saved time)
 //! # servers = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"]
 //! #                    # NTP servers: host names or IPv4/IPv6 addresses, tried in turn (at most 8)
+//! # zonename = "UTC"   # the zone's name, as shown (e.g. "Europe/Berlin"; [`ZONES`])
+//! # timezone = "UTC0"  # its POSIX TZ string (e.g. "CET-1CEST,M3.5.0,M10.5.0/3"), which
+//! #                    # local times follow (the console's `date`, the web UI)
 //! ```
 //!
 //! A missing or empty file means these defaults. Reference: docs/time.md.
@@ -23,13 +26,54 @@ pub const MAX_SERVERS: usize = 8;
 pub struct Time {
     pub enabled: bool,
     pub servers: Vec<String>,
+    pub zonename: String,
+    pub timezone: String,
 }
 
 impl Default for Time {
     fn default() -> Time {
-        Time { enabled: true, servers: (0..4).map(|i| format!("{i}.pool.ntp.org")).collect() }
+        Time { enabled: true, servers: (0..4).map(|i| format!("{i}.pool.ntp.org")).collect(), zonename: "UTC".into(), timezone: "UTC0".into() }
     }
 }
+
+/// Common zones (name, POSIX TZ string as tzdata's zone files end with them, which is
+/// what OpenWrt's LuCI offers): the web UI's list. Any other zone can be entered as its
+/// TZ string.
+pub const ZONES: &[(&str, &str)] = &[
+    ("UTC", "UTC0"),
+    ("Europe/London", "GMT0BST,M3.5.0/1,M10.5.0"),
+    ("Europe/Lisbon", "WET0WEST,M3.5.0/1,M10.5.0"),
+    ("Europe/Berlin", "CET-1CEST,M3.5.0,M10.5.0/3"),
+    ("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3"),
+    ("Europe/Madrid", "CET-1CEST,M3.5.0,M10.5.0/3"),
+    ("Europe/Rome", "CET-1CEST,M3.5.0,M10.5.0/3"),
+    ("Europe/Warsaw", "CET-1CEST,M3.5.0,M10.5.0/3"),
+    ("Europe/Helsinki", "EET-2EEST,M3.5.0/3,M10.5.0/4"),
+    ("Europe/Athens", "EET-2EEST,M3.5.0/3,M10.5.0/4"),
+    ("Europe/Istanbul", "<+03>-3"),
+    ("Europe/Moscow", "MSK-3"),
+    ("Africa/Lagos", "WAT-1"),
+    ("Africa/Johannesburg", "SAST-2"),
+    ("Africa/Nairobi", "EAT-3"),
+    ("Asia/Dubai", "<+04>-4"),
+    ("Asia/Kolkata", "IST-5:30"),
+    ("Asia/Bangkok", "<+07>-7"),
+    ("Asia/Shanghai", "CST-8"),
+    ("Asia/Singapore", "<+08>-8"),
+    ("Asia/Tokyo", "JST-9"),
+    ("Australia/Perth", "AWST-8"),
+    ("Australia/Sydney", "AEST-10AEDT,M10.1.0,M4.1.0/3"),
+    ("Pacific/Auckland", "NZST-12NZDT,M9.5.0,M4.1.0/3"),
+    ("Pacific/Honolulu", "HST10"),
+    ("America/Anchorage", "AKST9AKDT,M3.2.0,M11.1.0"),
+    ("America/Los_Angeles", "PST8PDT,M3.2.0,M11.1.0"),
+    ("America/Denver", "MST7MDT,M3.2.0,M11.1.0"),
+    ("America/Phoenix", "MST7"),
+    ("America/Chicago", "CST6CDT,M3.2.0,M11.1.0"),
+    ("America/Mexico_City", "CST6"),
+    ("America/New_York", "EST5EDT,M3.2.0,M11.1.0"),
+    ("America/Sao_Paulo", "<-03>3"),
+];
 
 impl Time {
     /// Parses and validates time.toml's text ("" = all defaults); problems name the line
@@ -69,6 +113,11 @@ impl Time {
         crate::write_atomic(&path, self.to_toml().as_bytes()).map_err(|error| Error::Write { path, error })
     }
 
+    /// The zone local times follow (a valid file's timezone always parses).
+    pub fn tz(&self) -> oxwrt_log::Tz {
+        oxwrt_log::Tz::parse(&self.timezone).unwrap_or_else(|_| oxwrt_log::Tz::utc())
+    }
+
     /// The file's text for these settings.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_default()
@@ -89,6 +138,12 @@ impl Time {
             if let Some(why) = bad_server(server) {
                 push(&[Seg::Key("servers"), Seg::Index(i)], format!("{server:?} {why}"));
             }
+        }
+        if let Err(e) = oxwrt_log::Tz::parse(&self.timezone) {
+            push(&[Seg::Key("timezone")], format!("{:?} is not a POSIX TZ string: {e}", self.timezone));
+        }
+        if self.zonename.is_empty() || self.zonename.len() > 64 || !self.zonename.bytes().all(|b| b.is_ascii_graphic()) {
+            push(&[Seg::Key("zonename")], format!("{:?}: 1 to 64 printable characters without spaces (e.g. \"Europe/Berlin\")", self.zonename));
         }
         for (i, server) in self.servers.iter().enumerate() {
             if self.servers[..i].contains(server) {
@@ -129,6 +184,16 @@ mod tests {
     }
 
     #[test]
+    fn every_built_in_zone_parses() {
+        for (name, tz) in ZONES {
+            assert!(oxwrt_log::Tz::parse(tz).is_ok(), "{name}: {tz}");
+        }
+        let t = Time::parse("zonename = \"Europe/Berlin\"\ntimezone = \"CET-1CEST,M3.5.0,M10.5.0/3\"\n").unwrap();
+        assert_eq!(oxwrt_log::format_local(1_764_086_400, &t.tz()), "Tue Nov 25 17:00:00 CET 2025");
+        assert_eq!(Time::parse(&t.to_toml()).unwrap(), t);
+    }
+
+    #[test]
     fn addresses_and_names_are_servers() {
         let t = Time::parse("servers = [\"192.0.2.1\", \"2001:db8::1\", \"ntp.example.org\"]\n").unwrap();
         assert_eq!(t.servers.len(), 3);
@@ -148,6 +213,10 @@ mod tests {
         assert!(e.contains("time.toml:1:1") && e.contains("unknown field"), "{e}");
         let e = Time::parse("servers = [\"a\", \"a\"]\n").unwrap_err().to_string();
         assert!(e.contains("servers[1]") && e.contains("twice"), "{e}");
+        let e = Time::parse("timezone = \"CET-1CEST\"\n").unwrap_err().to_string();
+        assert!(e.contains("time.toml:1:") && e.contains("timezone: \"CET-1CEST\" is not a POSIX TZ string: the rules of CEST"), "{e}");
+        let e = Time::parse("zonename = \"Europe Berlin\"\n").unwrap_err().to_string();
+        assert!(e.contains("zonename:"), "{e}");
         let many: Vec<String> = (0..9).map(|i| format!("\"s{i}.example\"")).collect();
         let e = Time::parse(&format!("servers = [{}]\n", many.join(", "))).unwrap_err().to_string();
         assert!(e.contains("at most 8"), "{e}");

@@ -167,7 +167,15 @@ fn execute(l: &Line) -> Result<(), String> {
         }
         "date" => {
             let now = std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-            writeln!(out, "{} ({now})", oxwrt_log::format_utc(now)).map_err(io)
+            // Local time in the zone of /etc/oxwrt/time.toml (UTC without one).
+            let tz = match oxwrt_config::Time::load(std::path::Path::new(oxwrt_config::DIR)) {
+                Ok(t) => t.tz(),
+                Err(e) => {
+                    writeln!(out, "date: {e}; showing UTC").map_err(io)?;
+                    oxwrt_log::Tz::utc()
+                }
+            };
+            writeln!(out, "{} ({now})", oxwrt_log::format_local(now, &tz)).map_err(io)
         }
         "free" => {
             let info = fs::read_to_string("/proc/meminfo").map_err(io)?;

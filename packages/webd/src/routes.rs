@@ -16,7 +16,7 @@ use crate::password;
 use crate::session::Session;
 
 /// The form paths (POST) besides /setup, /login and /logout.
-pub const FORMS: &[&str] = &["/system/hostname", "/system/password", "/system/reboot", "/system/restore", "/system/factory-reset"];
+pub const FORMS: &[&str] = &["/system/hostname", "/system/timezone", "/system/password", "/system/reboot", "/system/restore", "/system/factory-reset"];
 
 /// GET paths besides the menu's pages (downloads).
 pub const DOWNLOADS: &[&str] = &["/system/backup"];
@@ -87,6 +87,8 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
                 br;
                 button type="submit" { "Save" }
             }
+            h2 { "Time zone" }
+            (time_zone(app, csrf))
             h2 { "Password" }
             form.box method="post" action="/system/password" {
                 (pages::csrf_field(csrf))
@@ -131,6 +133,35 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
     )
 }
 
+/// The time zone form: the common zones of [`oxwrt_config::time::ZONES`], or any POSIX TZ
+/// string; the local time now.
+fn time_zone(app: &App, csrf: &str) -> maud::Markup {
+    let (t, problem) = match oxwrt_config::Time::load(&app.dir) {
+        Ok(t) => (t, None),
+        Err(e) => (oxwrt_config::Time::default(), Some(e.to_string())),
+    };
+    let known = oxwrt_config::time::ZONES.iter().any(|(n, tz)| *n == t.zonename && *tz == t.timezone);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    html! {
+        form.box method="post" action="/system/timezone" {
+            (pages::csrf_field(csrf))
+            p { "Local time now: " span #localtime { (oxwrt_log::format_local(now, &t.tz())) } }
+            @if let Some(p) = problem { div.err { (p) } }
+            label for="zone" { "Zone" }
+            select #zone name="zone" {
+                @for (name, _) in oxwrt_config::time::ZONES {
+                    option value=(name) selected[known && *name == t.zonename] { (name) }
+                }
+                option value="custom" selected[!known] { "Other: the POSIX TZ string below" }
+            }
+            label for="tz" { "POSIX TZ string (for Other; e.g. CET-1CEST,M3.5.0,M10.5.0/3)" }
+            input #tz name="tz" value=(t.timezone) maxlength="64";
+            br;
+            button type="submit" { "Save" }
+        }
+    }
+}
+
 /// POST of a form in [`FORMS`].
 pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
     match r.path.as_str() {
@@ -149,6 +180,26 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                 ),
             }
         }
+        "/system/timezone" => {
+            let mut t = match oxwrt_config::Time::load(&app.dir) {
+                Ok(t) => t,
+                Err(e) => {
+                    return html_page(StatusCode::CONFLICT, system(app, &s.csrf, Some((true, &format!("Not saved: {e}; fix the file on the console first.")))))
+                }
+            };
+            let zone = r.field("zone");
+            match oxwrt_config::time::ZONES.iter().find(|(n, _)| *n == zone) {
+                Some((name, tz)) => (t.zonename, t.timezone) = ((*name).to_owned(), (*tz).to_owned()),
+                None => (t.zonename, t.timezone) = ("custom".to_owned(), r.field("tz").trim().to_owned()),
+            }
+            match t.save(&app.dir) {
+                Ok(()) => {
+                    crate::log(format_args!("time zone set in the web UI: {} ({})", t.zonename, t.timezone));
+                    html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Saved: the time zone is {}.", t.zonename)))))
+                }
+                Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &format!("Not saved: {e}"))))),
+            }
+        }
         "/system/restore" => {
             let Some(archive) = r.files.get("archive").filter(|a| !a.is_empty()) else {
                 return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Choose a backup file to restore."))));
@@ -157,9 +208,14 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                 let msg = "A network change is waiting for its confirmation: keep it or let it roll back (network page), then restore.";
                 return html_page(StatusCode::CONFLICT, system(app, &s.csrf, Some((true, msg))));
             }
+            let lan = |d: &std::path::Path| oxwrt_config::Config::load(d).ok().map(|c| c.network.lan.address);
+            let before = lan(&app.dir);
             match crate::system::restore(&app.dir, archive) {
                 Ok(names) => {
                     crate::log(format_args!("configuration restored from a backup in the web UI: {}", names.join(", ")));
+                    if lan(&app.dir) != before {
+                        restart_self_later();
+                    }
                     html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Restored {}; netd applies it now.", names.join(" and "))))))
                 }
                 Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &e)))),

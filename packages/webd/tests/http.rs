@@ -954,3 +954,32 @@ fn hostname_is_a_label_and_markup_is_text() {
     assert_eq!(std::fs::read_to_string(server.dir.path().join("hostname")).unwrap(), "gateway-1\n");
     assert!(b.get("/system").body.contains("value=\"gateway-1\""));
 }
+
+/// The time zone: a common zone by name or any POSIX TZ string, saved in time.toml through
+/// oxwrt-config (its other keys kept); a string that does not parse is refused.
+#[test]
+fn time_zone_is_saved_in_time_toml() {
+    let server = Server::start_with_files(&[("time.toml", "servers = [\"192.0.2.1\"]\n")], &[]);
+    let mut b = Browser::new(&server);
+    b.set_password(PASSWORD);
+    let page = b.get("/system");
+    assert!(page.body.contains("<option value=\"UTC\" selected>"), "{}", page.body);
+    assert!(page.body.contains(" UTC 20"), "the local time in UTC: {}", page.body);
+    let token = page.csrf();
+    let r = b.post("/system/timezone", &[("csrf", &token), ("zone", "Europe/Berlin"), ("tz", "")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<option value=\"Europe/Berlin\" selected>"), "{}", r.body);
+    assert!(r.body.contains(" CET 20") || r.body.contains(" CEST 20"), "the local time in Berlin: {}", r.body);
+    let t = oxwrt_config::Time::load(server.dir.path()).unwrap();
+    assert_eq!(
+        (t.zonename.as_str(), t.timezone.as_str(), t.servers.as_slice()),
+        ("Europe/Berlin", "CET-1CEST,M3.5.0,M10.5.0/3", &["192.0.2.1".to_owned()][..])
+    );
+    let r = b.post("/system/timezone", &[("csrf", &token), ("zone", "custom"), ("tz", "CET-1CEST")]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("is not a POSIX TZ string: the rules of CEST"), "{}", r.body);
+    assert_eq!(oxwrt_config::Time::load(server.dir.path()).unwrap(), t, "nothing saved");
+    let r = b.post("/system/timezone", &[("csrf", &token), ("zone", "custom"), ("tz", "<+0530>-5:30")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<option value=\"custom\" selected>") && r.body.contains(" +0530 20"), "{}", r.body);
+}

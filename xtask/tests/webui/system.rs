@@ -46,3 +46,18 @@ pub fn restore(b: &Browser, archive: &Path) {
     let main = b.text("main");
     assert!(main.contains("Restored ") && main.contains("network.toml"), "{main}");
 }
+
+/// The time zone chosen on the system page: the page's local time and the console's
+/// `date` show Berlin's (CET or CEST, whichever is in effect now).
+pub fn time_zone(b: &Browser, guest: &mut xtask::tools::qemu::Guest) {
+    b.go("/system");
+    b.click("#zone option[value='Europe/Berlin']");
+    b.submit("form[action='/system/timezone'] button[type=submit]");
+    let main = b.text("main");
+    assert!(main.contains("Saved: the time zone is Europe/Berlin."), "{main}");
+    let local = b.text("#localtime");
+    let berlin = |t: &str| t.contains(" CET 20") || t.contains(" CEST 20");
+    assert!(berlin(&local), "the page's local time: {local}");
+    let date = guest.shell("date");
+    assert!(berlin(&date), "the console's date: {date}");
+}
