@@ -12,7 +12,7 @@
 //! - [`defaults_for`] is the default network.toml of a board, from its switch layout.
 //! - [`vpn`] is `/etc/oxwrt/vpn.toml` (vpnd's WireGuard interfaces and peers, and the
 //!   wg-quick format of client configurations and imports).
-//! - [`time`] is `/etc/oxwrt/time.toml` (the SNTP servers of timed).
+//! - [`time`] is `/etc/oxwrt/time.toml` (the SNTP servers of timed, the time zone).
 //! - [`init`] is the schema of `/lib/oxwrt/init.toml` (written by xtask, read by init).
 //! - [`sqm`] is `/etc/oxwrt/sqm.toml`, the shaper's (sqmd) configuration.
 //! - [`web`] is `/etc/oxwrt/web.toml`, the web interface's (webd) session timeouts.
