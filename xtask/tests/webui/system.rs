@@ -27,9 +27,8 @@ pub fn download_backup(b: &Browser, downloads: &Path) -> PathBuf {
     archive
 }
 
-/// Types RESET and confirms on the system page; the page says the router reboots.
+/// Types RESET and confirms on the system page (open); the page says the router reboots.
 pub fn factory_reset(b: &Browser) {
-    b.go("/system");
     b.fill("#confirm_reset", "RESET");
     b.submit("form[action='/system/factory-reset'] button[type=submit]");
     let main = b.text("main");
