@@ -225,9 +225,8 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
             if r.field("confirm") != "RESET" {
                 return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Type RESET (capitals) to confirm the factory reset."))));
             }
-            let dir = app.dir.clone();
-            match tokio::task::spawn_blocking(move || crate::system::factory_reset(&dir)).await {
-                Ok(Ok(())) => {
+            match crate::system::factory_reset(&app.dir) {
+                Ok(()) => {
                     crate::log(format_args!("factory reset asked for in the web UI: rebooting"));
                     html_page(
                         StatusCode::OK,
@@ -240,16 +239,16 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                         ),
                     )
                 }
-                Ok(Err(e)) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("No factory reset: {e}"))))),
-                Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, "internal error")))),
+                Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("No factory reset: {e}"))))),
             }
         }
         "/system/reboot" => {
             if r.field("confirm") != "yes" {
                 return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Tick the box to confirm the reboot."))));
             }
-            match tokio::task::spawn_blocking(crate::system::reboot).await {
-                Ok(Ok(())) => {
+            match crate::system::init_reachable() {
+                Ok(()) => {
+                    crate::system::reboot_later(None);
                     crate::log(format_args!("reboot asked for in the web UI"));
                     html_page(
                         StatusCode::OK,
@@ -262,8 +261,7 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                         ),
                     )
                 }
-                Ok(Err(e)) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("init refused the reboot: {e}"))))),
-                Err(_) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, "internal error")))),
+                Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("No reboot: {e}"))))),
             }
         }
         "/network/confirm" => {

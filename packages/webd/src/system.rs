@@ -94,17 +94,40 @@ pub const RESET_MARKER: &str = ".factory-reset";
 /// layer before it mounts it (packages/init/src/mounts.rs). If the reboot is refused the
 /// marker is removed again (no reset at some later reboot).
 pub fn factory_reset(dir: &Path) -> Result<(), String> {
+    init_reachable()?;
     let marker = dir.join(RESET_MARKER);
     oxwrt_config::write_atomic(&marker, b"factory reset asked for in the web UI\n")
         .map_err(|e| format!("cannot write {}: {}", marker.display(), crate::server::describe(&e)))?;
-    reboot().inspect_err(|_| {
-        let _ = std::fs::remove_file(&marker);
-    })
+    reboot_later(Some(marker));
+    Ok(())
 }
 
-/// Asks init for a clean reboot (control socket `reboot`, which group config may send).
-pub fn reboot() -> Result<(), String> {
-    oxinit::control::call(&oxinit::control::Request::Reboot, &mut std::io::sink())
+/// Whether init's control socket is there to ask (before promising a reboot).
+pub fn init_reachable() -> Result<(), String> {
+    let socket = oxinit::control::SOCKET;
+    std::fs::metadata(socket)
+        .map(drop)
+        .map_err(|e| format!("cannot reach init at {socket}: {} (is this an oxwrt device, and is init running?)", crate::server::describe(&e)))
+}
+
+/// In 1 s (the page saying so is out by then: init's reboot stops webd at once), asks
+/// init for a clean reboot (control socket `reboot`, which group config may send). If
+/// init refuses, that is logged, and `marker` (the factory reset's) is taken back.
+/// Call within the runtime.
+pub fn reboot_later(marker: Option<std::path::PathBuf>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let done = tokio::task::spawn_blocking(|| oxinit::control::call(&oxinit::control::Request::Reboot, &mut std::io::sink())).await;
+        let err = match done {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e,
+            Err(_) => "internal error".to_owned(),
+        };
+        crate::LOG.error(format_args!("init refused the reboot asked for in the web UI: {err}"));
+        if let Some(m) = marker {
+            let _ = std::fs::remove_file(m);
+        }
+    });
 }
 
 #[cfg(test)]
