@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::Browser;
+use xtask::tools::webdriver::Browser;
 
 /// Clicks the backup link; the archive chromium saved in `downloads` (a tar holding
 /// network.toml and firewall.toml).
 pub fn download_backup(b: &Browser, downloads: &Path) -> PathBuf {
+    b.allow_downloads(downloads);
     b.go("/system");
     b.click("a[href='/system/backup']");
     let saved = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || {
