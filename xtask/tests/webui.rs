@@ -150,7 +150,7 @@ fn webui_in_a_browser(board_id: &str) {
     b.fill("#hostname", XSS);
     b.submit("form[action='/system/hostname'] button[type=submit]");
     b.no_dialog();
-    let err = b.text("main .err");
+    let err = b.text("form[action='/system/hostname'] .err");
     assert!(err.contains(&format!("`{XSS}` is not a valid hostname")), "{err}");
     system::time_zone(&b, &mut r.guest);
     b.go("/logs");

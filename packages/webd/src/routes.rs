@@ -49,7 +49,7 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
             };
             html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &errors, None, pending_left(app)))
         }
-        "/system" => html_page(StatusCode::OK, system(app, &s.csrf, None)),
+        "/system" => html_page(StatusCode::OK, system(app, &s.csrf, "", None)),
         "/system/backup" => match crate::system::backup(&app.dir) {
             Ok(tar) => {
                 let mut resp = crate::app::with_body(StatusCode::OK, "application/x-tar", tar);
@@ -59,7 +59,7 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
                 }
                 resp
             }
-            Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &e)))),
+            Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, &r.path, Some((true, &e)))),
         },
         "/logs" => html_page(StatusCode::OK, crate::logs::page(&hostname(), &s.csrf, &r.query_value("q"))),
         _ => crate::app::plain(StatusCode::NOT_FOUND, "not found\n"),
@@ -72,8 +72,12 @@ fn saved_hostname(app: &App) -> Option<String> {
 }
 
 /// The system page: hostname, password, reboot, backup and restore. `msg`: (is it an error, text)
-/// after a form.
-fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
+/// after the form (or download) at path `at`, shown in that form's box.
+fn system(app: &App, csrf: &str, at: &str, msg: Option<(bool, &str)>) -> maud::Markup {
+    let note = |form: &str| match msg {
+        Some((err, text)) if form == at => html! { div class=(if err { "err" } else { "ok" }) { (text) } },
+        _ => html! {},
+    };
     layout(
         "System",
         &hostname(),
@@ -84,11 +88,12 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
                 (pages::csrf_field(csrf))
                 label for="hostname" { "Name of the router (letters, digits and '-'; takes effect at the next reboot)" }
                 input #hostname name="hostname" value=(saved_hostname(app).unwrap_or_else(hostname)) required maxlength="63";
+                (note("/system/hostname"))
                 br;
                 button type="submit" { "Save" }
             }
             h2 { "Time zone" }
-            (time_zone(app, csrf))
+            (time_zone(app, csrf, note("/system/timezone")))
             h2 { "Password" }
             form.box method="post" action="/system/password" {
                 (pages::csrf_field(csrf))
@@ -98,7 +103,7 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
                 input #password type="password" name="password" autocomplete="new-password" required minlength="8";
                 label for="repeat" { "The same again" }
                 input #repeat type="password" name="repeat" autocomplete="new-password" required minlength="8";
-                @if let Some((err, text)) = msg { div class=(if err { "err" } else { "ok" }) { (text) } }
+                (note("/system/password"))
                 br;
                 button type="submit" { "Change password" }
                 p { "Changing it logs out every session, this one too." }
@@ -106,10 +111,12 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
             h2 { "Backup and restore" }
             div.box {
                 p { a href="/system/backup" download { "Download the configuration" } " (network.toml and firewall.toml as a tar archive; not the password)." }
+                (note("/system/backup"))
                 form method="post" action="/system/restore" enctype="multipart/form-data" {
                     (pages::csrf_field(csrf))
                     label for="archive" { "Restore from a backup (checked completely before anything is replaced)" }
                     input #archive type="file" name="archive" accept=".tar,application/x-tar" required;
+                    (note("/system/restore"))
                     br;
                     button type="submit" { "Restore" }
                 }
@@ -118,6 +125,7 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
             form.box method="post" action="/system/reboot" {
                 (pages::csrf_field(csrf))
                 label { input type="checkbox" name="confirm" value="yes" required; " Yes, reboot the router now" }
+                (note("/system/reboot"))
                 button type="submit" { "Reboot" }
             }
             h2 { "Factory reset" }
@@ -126,6 +134,7 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
                 p { "Erases every change made to this router (settings, password, leases) and reboots with the image's defaults; the web UI then asks for a new password." }
                 label for="confirm_reset" { "Type RESET to confirm" }
                 input #confirm_reset name="confirm" required pattern="RESET" autocomplete="off";
+                (note("/system/factory-reset"))
                 br;
                 button type="submit" { "Factory reset" }
             }
@@ -135,7 +144,7 @@ fn system(app: &App, csrf: &str, msg: Option<(bool, &str)>) -> maud::Markup {
 
 /// The time zone form: the common zones of [`oxwrt_config::time::ZONES`], or any POSIX TZ
 /// string; the local time now.
-fn time_zone(app: &App, csrf: &str) -> maud::Markup {
+fn time_zone(app: &App, csrf: &str, note: maud::Markup) -> maud::Markup {
     let (t, problem) = match oxwrt_config::Time::load(&app.dir) {
         Ok(t) => (t, None),
         Err(e) => (oxwrt_config::Time::default(), Some(e.to_string())),
@@ -156,6 +165,7 @@ fn time_zone(app: &App, csrf: &str) -> maud::Markup {
             }
             label for="tz" { "POSIX TZ string (for Other; e.g. CET-1CEST,M3.5.0,M10.5.0/3)" }
             input #tz name="tz" value=(t.timezone) maxlength="64";
+            (note)
             br;
             button type="submit" { "Save" }
         }
@@ -169,14 +179,17 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
         "/system/hostname" => {
             let name = r.field("hostname").trim();
             if let Err(e) = oxwrt_config::check_hostname(name) {
-                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &format!("Not saved: {e}.")))));
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, &r.path, Some((true, &format!("Not saved: {e}.")))));
             }
             let path = app.dir.join(oxwrt_config::HOSTNAME_FILE);
             match oxwrt_config::write_atomic(&path, format!("{name}\n").as_bytes()) {
-                Ok(()) => html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Saved: the router is called {name} from the next reboot."))))),
+                Ok(()) => html_page(
+                    StatusCode::OK,
+                    system(app, &s.csrf, &r.path, Some((false, &format!("Saved: the router is called {name} from the next reboot.")))),
+                ),
                 Err(e) => html_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    system(app, &s.csrf, Some((true, &format!("cannot write {}: {}", path.display(), crate::server::describe(&e))))),
+                    system(app, &s.csrf, &r.path, Some((true, &format!("cannot write {}: {}", path.display(), crate::server::describe(&e))))),
                 ),
             }
         }
@@ -184,7 +197,10 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
             let mut t = match oxwrt_config::Time::load(&app.dir) {
                 Ok(t) => t,
                 Err(e) => {
-                    return html_page(StatusCode::CONFLICT, system(app, &s.csrf, Some((true, &format!("Not saved: {e}; fix the file on the console first.")))))
+                    return html_page(
+                        StatusCode::CONFLICT,
+                        system(app, &s.csrf, &r.path, Some((true, &format!("Not saved: {e}; fix the file on the console first.")))),
+                    )
                 }
             };
             let zone = r.field("zone");
@@ -195,18 +211,18 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
             match t.save(&app.dir) {
                 Ok(()) => {
                     crate::log(format_args!("time zone set in the web UI: {} ({})", t.zonename, t.timezone));
-                    html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Saved: the time zone is {}.", t.zonename)))))
+                    html_page(StatusCode::OK, system(app, &s.csrf, &r.path, Some((false, &format!("Saved: the time zone is {}.", t.zonename)))))
                 }
-                Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &format!("Not saved: {e}"))))),
+                Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, &r.path, Some((true, &format!("Not saved: {e}"))))),
             }
         }
         "/system/restore" => {
             let Some(archive) = r.files.get("archive").filter(|a| !a.is_empty()) else {
-                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Choose a backup file to restore."))));
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, &r.path, Some((true, "Choose a backup file to restore."))));
             };
             if oxwrt_config::rollback::pending(&app.dir).is_some() {
                 let msg = "A network change is waiting for its confirmation: keep it or let it roll back (network page), then restore.";
-                return html_page(StatusCode::CONFLICT, system(app, &s.csrf, Some((true, msg))));
+                return html_page(StatusCode::CONFLICT, system(app, &s.csrf, &r.path, Some((true, msg))));
             }
             let lan = |d: &std::path::Path| oxwrt_config::Config::load(d).ok().map(|c| c.network.lan.address);
             let before = lan(&app.dir);
@@ -216,14 +232,14 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                     if lan(&app.dir) != before {
                         restart_self_later();
                     }
-                    html_page(StatusCode::OK, system(app, &s.csrf, Some((false, &format!("Restored {}; netd applies it now.", names.join(" and "))))))
+                    html_page(StatusCode::OK, system(app, &s.csrf, &r.path, Some((false, &format!("Restored {}; netd applies it now.", names.join(" and "))))))
                 }
-                Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, &e)))),
+                Err(e) => html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, &r.path, Some((true, &e)))),
             }
         }
         "/system/factory-reset" => {
             if r.field("confirm") != "RESET" {
-                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Type RESET (capitals) to confirm the factory reset."))));
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, &r.path, Some((true, "Type RESET (capitals) to confirm the factory reset."))));
             }
             match crate::system::factory_reset(&app.dir) {
                 Ok(()) => {
@@ -239,12 +255,12 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                         ),
                     )
                 }
-                Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("No factory reset: {e}"))))),
+                Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, &r.path, Some((true, &format!("No factory reset: {e}"))))),
             }
         }
         "/system/reboot" => {
             if r.field("confirm") != "yes" {
-                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, Some((true, "Tick the box to confirm the reboot."))));
+                return html_page(StatusCode::BAD_REQUEST, system(app, &s.csrf, &r.path, Some((true, "Tick the box to confirm the reboot."))));
             }
             match crate::system::init_reachable() {
                 Ok(()) => {
@@ -261,7 +277,7 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                         ),
                     )
                 }
-                Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, Some((true, &format!("No reboot: {e}"))))),
+                Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, &r.path, Some((true, &format!("No reboot: {e}"))))),
             }
         }
         "/network/confirm" => {
@@ -322,7 +338,7 @@ pub fn restart_self_later() {
 /// The current password is checked like a login (throttled), then the new one stored;
 /// every session ends.
 async fn change_password(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
-    let refuse = |code, text: &str| html_page(code, system(app, &s.csrf, Some((true, text))));
+    let refuse = |code, text: &str| html_page(code, system(app, &s.csrf, &r.path, Some((true, text))));
     if let Err(wait) = app.throttle.lock().unwrap_or_else(|e| e.into_inner()).check(r.peer, Instant::now()) {
         return refuse(StatusCode::TOO_MANY_REQUESTS, &format!("Too many wrong passwords: try again in {} s.", wait.as_secs() + 1));
     }

@@ -43,8 +43,8 @@ pub fn restore(b: &Browser, archive: &Path) {
     b.cmd("POST", &format!("/element/{input}/value"), Some(json!({"text": archive.display().to_string()})))
         .unwrap_or_else(|e| panic!("choose {}: {e}", archive.display()));
     b.submit("form[action='/system/restore'] button[type=submit]");
-    let main = b.text("main");
-    assert!(main.contains("Restored ") && main.contains("network.toml"), "{main}");
+    let done = b.text("form[action='/system/restore'] .ok");
+    assert!(done.starts_with("Restored ") && done.contains("network.toml"), "{done}");
 }
 
 /// The time zone chosen on the system page: the page's local time and the console's
@@ -53,8 +53,8 @@ pub fn time_zone(b: &Browser, guest: &mut xtask::tools::qemu::Guest) {
     b.go("/system");
     b.click("#zone option[value='Europe/Berlin']");
     b.submit("form[action='/system/timezone'] button[type=submit]");
-    let main = b.text("main");
-    assert!(main.contains("Saved: the time zone is Europe/Berlin."), "{main}");
+    let saved = b.text("form[action='/system/timezone'] .ok");
+    assert_eq!(saved, "Saved: the time zone is Europe/Berlin.");
     let local = b.text("#localtime");
     let berlin = |t: &str| t.contains(" CET 20") || t.contains(" CEST 20");
     assert!(berlin(&local), "the page's local time: {local}");
