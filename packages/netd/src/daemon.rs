@@ -30,8 +30,12 @@
 //! delegated prefix deprecated). A reload that touches the WAN or LAN starts it again; the
 //! lease is given back (RELEASE) when IPv6 is turned off or the WAN device changes.
 //!
-//! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
-//! restart of netd does not interrupt forwarding.
+//! SIGTERM leaves the IPv4 network as it is (addresses, routes, the lease on the WAN), so
+//! that a restart of netd does not interrupt IPv4 forwarding. The delegated IPv6 prefix is
+//! given back (DHCPv6 RELEASE, at most 1.5 s of waiting) and a last router advertisement
+//! deprecates it on the LAN, as odhcp6c does: the ISP may hand it to another customer, so
+//! LAN hosts must stop using it; the next start asks again (the same DUID usually gets the
+//! same prefix).
 //!
 //! The lease file lives on the flash overlay: it is written when a binding is new, changed
 //! address or name, or ended, at most once per [`LEASE_SAVE_EVERY`] (a minute; a change
@@ -214,6 +218,8 @@ pub struct Daemon {
     lease_writes: u64,
     /// IPv6 of the WAN and LAN (`wan.ipv6 = "auto"`): [`crate::ipv6`].
     v6: Option<crate::ipv6::Ipv6>,
+    /// The LAN IPv6 addresses the router's name was last published at.
+    published6: Vec<std::net::Ipv6Addr>,
 }
 
 /// The lease file (on the flash overlay) is written at most this often; a change waits
@@ -276,6 +282,7 @@ impl Daemon {
             leases_pending: false,
             lease_writes: 0,
             v6: None,
+            published6: Vec::new(),
         };
         // The firewall before any link or socket (module docs).
         d.firewall_ok = hooks::firewall(&d.config, &d.config.network.wan.device, None);
@@ -517,6 +524,19 @@ impl Daemon {
             limited!(self.noisy, now, "dns: {ip} claims the name `{name}` (DHCP option 12): reserved, the router's or another host's; not answered for it");
         }
         state::set_hosts(hosts);
+        self.publish_hosts6();
+    }
+
+    /// The router's own name at its LAN IPv6 addresses (they come and go with the
+    /// delegated prefix): AAAA records of the forwarder.
+    fn publish_hosts6(&mut self) {
+        let addrs = self.v6.as_ref().map(|v| v.lan_addrs()).unwrap_or_default();
+        self.published6 = addrs.clone();
+        let hosts6 = match self.own_name() {
+            Some(name) => addrs.into_iter().map(|a| (name.clone(), a)).collect(),
+            None => Vec::new(),
+        };
+        state::set_hosts6(hosts6);
     }
 
     /// The router's own LAN name: /etc/hostname as a DNS label; None if it has none.
@@ -664,12 +684,22 @@ impl Daemon {
     fn restart_v6(&mut self, old: &Network) {
         let n = &self.config.network;
         let now = Instant::now();
-        if let Some(mut v6) = self.v6.take() {
+        let mut before = self.v6.take();
+        if let Some(v6) = &mut before {
             if n.wan.ipv6 == oxwrt_config::WanIpv6::Off || old.wan.device != n.wan.device {
                 v6.release(&mut self.rtnl, now);
             }
         }
         self.start_v6();
+        // A new ULA /64 (lan.ula, lan.ipv6_subnet) or none: the old one's address goes and
+        // the advertisements deprecate it.
+        if let Some(mut v6) = before.filter(|b| self.v6.as_ref().map(|v| v.ula64()) != Some(b.ula64())) {
+            if let Some(retired) = v6.retire_ula(&mut self.rtnl) {
+                if let Some(new) = &mut self.v6 {
+                    new.deprecate(retired, now);
+                }
+            }
+        }
         self.update_upstreams();
     }
 
@@ -938,6 +968,9 @@ impl Daemon {
                 self.update_upstreams();
             }
         }
+        if self.v6.as_ref().is_some_and(|v| v.lan_addrs() != self.published6) {
+            self.publish_hosts6();
+        }
         if let Some(w) = &mut self.wan {
             if w.client.deadline().is_some_and(|d| d <= now) {
                 let actions = w.client.on_timer(now);
@@ -959,8 +992,12 @@ impl Daemon {
     }
 
     /// Saves what must survive (the leases, renewals included, when anything changed since
-    /// the last write); the network stays as it is.
+    /// the last write) and gives the delegated IPv6 prefix back ([`crate::ipv6::Ipv6::shutdown`]);
+    /// the IPv4 network stays as it is.
     pub fn shutdown(&mut self) {
+        if let Some(v6) = &mut self.v6 {
+            v6.shutdown(&mut self.rtnl);
+        }
         if let Some(lan) = &mut self.lan {
             if lan.server.take_stale() || self.leases_pending {
                 self.leases_pending = false;
@@ -1037,7 +1074,7 @@ pub fn run(paths: Paths) -> i32 {
             }
         }
     }
-    crate::say!("stopping (the network stays configured)");
+    crate::say!("stopping (the IPv4 network stays configured; the delegated IPv6 prefix is given back)");
     d.shutdown();
     0
 }

@@ -46,6 +46,10 @@ ipv6 = "auto"
 ipv6_prefix_length = 60
 [dhcp]
 enabled = false
+[[dhcp.static]]
+mac = "02:00:00:00:00:10"
+ip = "192.168.60.10"
+hostname = "nas"
 "#;
 
 const RADVD: &str = "interface isp0 {
@@ -148,7 +152,10 @@ struct Rig {
     isp: Isp,
     stop: Arc<AtomicBool>,
     lease: Arc<Mutex<Option<String>>>,
+    /// Set: netd reads its configuration again (SIGHUP's work).
+    reload: Arc<AtomicBool>,
     netd: Option<std::thread::JoinHandle<()>>,
+    root: std::path::PathBuf,
     /// netd as the device runs it (user netd, its capabilities only): [`Rig::as_user`].
     netd_proc: Option<Proc>,
     log: std::path::PathBuf,
@@ -212,8 +219,10 @@ impl Rig {
         // As the device: no lan.ula, netd makes one up.
         let network = if as_user { ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "") } else { ROUTER.to_string() };
         std::fs::write(root.join("etc/oxwrt/network.toml"), network).unwrap();
+        std::fs::write(root.join("etc/hostname"), "gw\n").unwrap();
         let paths = Paths::under(&root);
         let stop = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
         let lease: Arc<Mutex<Option<String>>> = Arc::default();
         let log = root.join("netd.log");
         let ula_file = root.join("etc/oxwrt/netd/ula-prefix");
@@ -243,20 +252,25 @@ impl Rig {
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap();
-            return Rig { isp_ns, rtr, host, isp, stop, lease, netd: None, netd_proc: Some(Proc(Some(child))), log, ula_file };
+            return Rig { isp_ns, rtr, host, isp, stop, lease, reload, netd: None, root, netd_proc: Some(Proc(Some(child))), log, ula_file };
         }
         let netd = {
-            let (stop, seen) = (stop.clone(), lease.clone());
+            let (stop, seen, reload) = (stop.clone(), lease.clone(), reload.clone());
             rtr.spawn(move || {
                 let mut d = Daemon::start(paths).expect("netd starts");
                 while !stop.load(Ordering::Relaxed) {
+                    if reload.swap(false, Ordering::Relaxed) {
+                        d.reload();
+                    }
                     d.step(Some(Duration::from_millis(50))).expect("event loop");
                     let l = d.ipv6().and_then(|v| v.lease()).map(|l| format!("{:?} dns {:?}", l.prefix.map(|p| p.0.to_string()), l.dns));
                     *seen.lock().unwrap() = l;
                 }
+                // As netd's main does after SIGTERM.
+                d.shutdown();
             })
         };
-        Rig { isp_ns, rtr, host, isp, stop, lease, netd: Some(netd), netd_proc: None, log, ula_file }
+        Rig { isp_ns, rtr, host, isp, stop, lease, reload, netd: Some(netd), root, netd_proc: None, log, ula_file }
     }
 
     /// The delegated prefix netd holds (its first address), once it holds one that `ok`.
@@ -335,6 +349,9 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     assert!(ula_addr.is_some(), "and one in the ULA /64: {:?}", global_addrs(host, "eth0"));
     let rdisc = sh(host, "rdisc6 -1 -w 3000 eth0");
     assert!(rdisc.contains("fd00:6:6:3::1"), "RDNSS: the router's ULA address\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("DNS search list") && l.contains("lan")), "DNSSL: the local domain\n{rdisc}");
+    let mtu = sh(rtr, "cat /sys/class/net/br-lan/mtu");
+    assert!(rdisc.lines().any(|l| l.contains("MTU") && l.contains(&format!(" {} ", mtu.trim()))), "MTU: the bridge's {mtu}\n{rdisc}");
     assert!(rdisc.contains(&format!("{lan64}/64")), "the delegated /64 is announced\n{rdisc}");
     assert!(rdisc.lines().any(|l| l.contains("Stateful other conf.") && l.contains("Yes")), "the O flag: DNS from stateless DHCPv6 too\n{rdisc}");
     assert!(rdisc.contains("Router lifetime") && !rdisc.contains("Router lifetime         :            0"), "a default router\n{rdisc}");
@@ -367,10 +384,21 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     let said = sh(host, &cmd);
     let env = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(env.contains("new_dhcp6_name_servers=fd00:6:6:3::1"), "dhclient -S got the router's DNS server:\n{env}\n{said}");
+    assert!(env.lines().any(|l| l.starts_with("new_dhcp6_domain_search=") && l.contains("lan")), "and the search list (option 24):\n{env}");
 
     // AAAA through netd's forwarder on its LAN IPv6 address.
     let answer = sh(host, "dig +short +time=3 +tries=2 AAAA www.isp.example @fd00:6:6:3::1");
     assert_eq!(answer.trim(), "2001:db8:ffff::1", "{answer}");
+    // The router's own name: its ULA and delegated LAN addresses (AAAA, answered by netd);
+    // a LAN name with an IPv4 address only: NODATA, not NXDOMAIN.
+    let own = sh(host, "dig +short +time=3 +tries=2 AAAA gw.lan @fd00:6:6:3::1");
+    let mut own: Vec<&str> = own.split_whitespace().collect();
+    own.sort();
+    assert_eq!(own, [format!("{}", lan64).replace("::", "::1").as_str(), "fd00:6:6:3::1"], "AAAA gw.lan");
+    let nas = sh(host, "dig +time=3 +tries=2 AAAA nas.lan @fd00:6:6:3::1");
+    assert!(nas.contains("status: NOERROR") && nas.contains("ANSWER: 0"), "NODATA for a name without IPv6:\n{nas}");
+    let nas4 = sh(host, "dig +short +time=3 +tries=2 A nas.lan @fd00:6:6:3::1");
+    assert_eq!(nas4.trim(), "192.168.60.10");
 
     // Unsolicited from the ISP to the host: dropped.
     let host_addr = addr.0;
@@ -478,4 +506,64 @@ fn dhcpv6_starts_when_the_wan_device_appears() {
     let lan = lan64(prefix);
     let addr = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, lan)));
     assert!(addr.is_some(), "the host has an address in {lan}/64");
+}
+
+/// A new `lan.ula` on reload: the router's old ULA address and its route go, the new one
+/// is there, and LAN hosts get the old /64 deprecated. Then netd stops (SIGTERM's work):
+/// it gives the delegated prefix back to the real dhcpd (its lease file says so), within
+/// about a second, and its last advertisement deprecates the delegated /64 on the host.
+#[test]
+fn a_new_ula_on_reload_and_the_prefix_released_at_shutdown() {
+    if !can_run(&[
+        Prereq::program("radvd", "apt-get install radvd"),
+        Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
+        Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
+    ]) {
+        return;
+    }
+    let mut rig = Rig::new("v6r", DHCPD6);
+    let prefix = rig.delegated(LIMIT, |l| l.starts_with("Some(\"2001:db8:100:"));
+    let lan = lan64(prefix);
+    let old_ula: Ipv6Addr = "fd00:6:6:3::".parse().unwrap();
+    for want in [lan, old_ula] {
+        let got = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, want)));
+        assert!(got.is_some(), "the host has an address in {want}/64: {:?}", global_addrs(&rig.host, "eth0"));
+    }
+
+    let network = std::fs::read_to_string(rig.root.join("etc/oxwrt/network.toml")).unwrap();
+    std::fs::write(rig.root.join("etc/oxwrt/network.toml"), network.replace("fd00:6:6::/48", "fd00:7:7::/48")).unwrap();
+    rig.reload.store(true, Ordering::Relaxed);
+    let new_ula: Ipv6Addr = "fd00:7:7:3::".parse().unwrap();
+    let moved = wait_for(Duration::from_secs(10), || {
+        let r = global_addrs(&rig.rtr, "br-lan");
+        (r.contains(&("fd00:7:7:3::1".parse().unwrap(), 64)) && !r.iter().any(|(a, _)| same64(*a, old_ula))).then_some(())
+    });
+    assert!(moved.is_some(), "br-lan: the new ULA address only\n{}", sh(&rig.rtr, "ip -6 addr show dev br-lan"));
+    let routes = sh(&rig.rtr, "ip -6 route show dev br-lan");
+    assert!(!routes.contains("fd00:6:6:3::/64"), "the old ULA route is gone:\n{routes}");
+    let host_new = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, new_ula)));
+    assert!(host_new.is_some(), "the host has an address in the new ULA /64: {}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    let deprecated = sh(&rig.host, "ip -6 addr show dev eth0 deprecated");
+    assert!(deprecated.contains("fd00:6:6:3:"), "the old ULA /64 is deprecated on the host:\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    let delegated_after_reload = rig.delegated(LIMIT, |l| l.starts_with("Some(\"2001:db8:100:"));
+
+    // SIGTERM: RELEASE, and the last advertisement.
+    let leases = rig.isp.dir.join("dhcpd6.leases");
+    let t = std::time::Instant::now();
+    rig.stop.store(true, Ordering::Relaxed);
+    rig.netd.take().unwrap().join().unwrap();
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    let released = wait_for(Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&leases).unwrap_or_default();
+        text.contains("binding state released").then_some(text)
+    });
+    assert!(released.is_some(), "dhcpd saw no RELEASE of {delegated_after_reload}/60:\n{}", std::fs::read_to_string(&leases).unwrap_or_default());
+    let lan = lan64(delegated_after_reload);
+    let gone = wait_for(Duration::from_secs(5), || {
+        let d = sh(&rig.host, "ip -6 addr show dev eth0 deprecated");
+        d.contains(&lan.to_string().trim_end_matches("::").to_string()).then_some(())
+    });
+    assert!(gone.is_some(), "the host's address in {lan}/64 is deprecated:\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    assert!(global_addrs(&rig.rtr, "br-lan").iter().all(|(a, _)| !same64(*a, lan)), "{}", sh(&rig.rtr, "ip -6 addr show dev br-lan"));
 }
