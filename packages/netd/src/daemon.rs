@@ -117,6 +117,11 @@ impl Paths {
         self.run_dir.join("applied.toml")
     }
 
+    /// The WAN lease's NTP servers (DHCP option 42), one address a line: timed reads it.
+    pub fn ntp_servers(&self) -> PathBuf {
+        self.run_dir.join("ntp-servers")
+    }
+
     /// The upstream DNS servers, resolv.conf format, for the DNS forwarder.
     pub fn resolv_upstream(&self) -> PathBuf {
         self.run_dir.join("resolv-upstream")
@@ -344,6 +349,7 @@ impl Daemon {
         self.wan = None;
         self.wan_addr = None;
         self.lease_dns.clear();
+        self.publish_ntp(&[]);
         match apply::wan_down(&mut self.rtnl, &device) {
             Ok(true) => crate::say!("{device} down"),
             Ok(false) => {}
@@ -714,6 +720,18 @@ impl Daemon {
         }
     }
 
+    /// The WAN lease's NTP servers (option 42, vetted) for timed: [`Paths::ntp_servers`],
+    /// one address a line; empty without a lease. Written only when it changes (tmpfs).
+    fn publish_ntp(&mut self, servers: &[Ipv4Addr]) {
+        let text: String = servers.iter().map(|s| format!("{s}\n")).collect();
+        let path = self.paths.ntp_servers();
+        match state::write_if_changed(&path, &text) {
+            Ok(true) if !servers.is_empty() => crate::say!("wan: NTP servers {servers:?} (for timed, in {})", path.display()),
+            Ok(_) => {}
+            Err(e) => crate::say!("cannot write {}: {e}", path.display()),
+        }
+    }
+
     fn client_actions(&mut self, actions: Vec<Action>, now: Instant) {
         for a in actions {
             match a {
@@ -739,6 +757,7 @@ impl Daemon {
                         }
                         Err(why) => {
                             limited!(self.noisy, now, "wan: refused the lease {} from {}: {why}", lease.address, lease.server);
+                            self.publish_ntp(&[]);
                             if self.wan_addr.is_some() || !self.lease_dns.is_empty() {
                                 self.set_wan_address(&WanAddress::None);
                                 self.wan_addr = None;
@@ -749,6 +768,8 @@ impl Daemon {
                             continue;
                         }
                     };
+                    // Before the default route: timed waits for that, then reads the file.
+                    self.publish_ntp(&lease.ntp);
                     let want = WanAddress::Lease { cidr: lease.address, gateway: lease.routers.first().copied(), valid_secs: lease.remaining(now) };
                     self.set_wan_address(&want);
                     let addr = Some(lease.address.addr());
@@ -766,6 +787,7 @@ impl Daemon {
                 }
                 Action::Lost => {
                     crate::say!("wan: the DHCP lease ended; address removed");
+                    self.publish_ntp(&[]);
                     self.set_wan_address(&WanAddress::None);
                     self.wan_addr = None;
                     self.lease_dns.clear();
