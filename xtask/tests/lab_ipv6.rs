@@ -4,8 +4,10 @@
 //! the router's network.toml gets `wan.ipv6 = "auto"` on the console and netd is
 //! restarted. Checked: netd logs the delegated prefix; the laptop (the Linux kernel's
 //! SLAAC) gets an address in the LAN /64 of it from netd's router advertisement, whose
-//! RDNSS is the router's ULA address (rdisc6); the laptop pings the ISP's IPv6 address and
-//! resolves the ISP's name through the router's DNS forwarder over IPv6 (dig); the ISP
+//! RDNSS is the router's ULA address, DNSSL the local domain and MTU the LAN's (rdisc6);
+//! the laptop pings the ISP's IPv6 address, resolves the ISP's name through the router's
+//! DNS forwarder over IPv6 and the router's own name to its two LAN IPv6 addresses
+//! (AAAA, dig); the ISP
 //! cannot ping the laptop (WAN to LAN: only established). Printed: the average ping time
 //! through the router for IPv4 and IPv6 (20 each), and netd's resident memory.
 
@@ -88,6 +90,8 @@ fn ipv6_through_the_router(board_id: &str) {
         .and_then(|l| l.split(':').skip(1).collect::<Vec<_>>().join(":").split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| panic!("no RDNSS in the router's advertisement:\n{rdisc}"));
     assert!(dns.starts_with("fd"), "RDNSS {dns}: the router's ULA address\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("DNS search list") && l.contains("lan")), "DNSSL: the local domain\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("MTU") && l.contains(" 1500 ")), "MTU: the LAN's 1500\n{rdisc}");
 
     // Through the router: ping the ISP, the ISP's name over IPv6 to the forwarder.
     let pinged = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || {
@@ -96,6 +100,10 @@ fn ipv6_through_the_router(board_id: &str) {
     assert!(pinged.is_some(), "the laptop ({addr}) cannot ping {} through the router\n{}", lab::ISP_IP6, r.guest.tail());
     let (status, out) = r.laptop.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{dns}"), lab::ISP_NAME]).wait(T);
     assert_eq!((status, out.trim()), (Some(0), lab::ISP_IP), "the ISP's name through the router's forwarder over IPv6");
+    let (status, out) = r.laptop.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{dns}"), "AAAA", "oxwrt.lan"]).wait(T);
+    let mut own: Vec<&str> = out.split_whitespace().collect();
+    own.sort();
+    assert_eq!((status, own), (Some(0), vec![format!("{lan64}::1").as_str(), dns.as_str()]), "AAAA of the router's own name (/etc/hostname)");
     let (status, _) = lab.isp().exec(&["busybox", "ping", "-6", "-c", "2", "-W", "1", &addr]).wait(Duration::from_secs(5));
     assert_ne!(status, Some(0), "the ISP pinged the laptop {addr}: WAN to LAN must be dropped");
 

@@ -1096,7 +1096,7 @@ pub fn run(paths: Paths) -> i32 {
             }
         }
     }
-    crate::say!("stopping (the IPv4 network stays configured; the delegated IPv6 prefix is given back)");
+    crate::say!("stopping (the network stays configured)");
     d.shutdown();
     0
 }
