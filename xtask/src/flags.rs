@@ -211,4 +211,8 @@ pub enum BenchCmd {
     /// The router's network in QEMU (both QEMU boards, images built): netd's memory, lease
     /// times, NAT throughput and added latency (runs the ignored test xtask/tests/bench_net.rs).
     Net,
+    /// The web interface in headless chromium on both QEMU boards (images built): page
+    /// weight, time to first byte and page load, login cost, webd's memory with 4 browsers
+    /// (runs the ignored test xtask/tests/bench_web.rs).
+    Web,
 }
