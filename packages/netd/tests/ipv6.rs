@@ -8,15 +8,20 @@
 //!
 //! Checked: netd gets a delegated prefix and a default route from the ISP's RAs; the LAN
 //! host gets an address in the LAN /64 of the delegated prefix from netd's RA, whose RDNSS
-//! is the router's ULA address (rdisc6 says so), as stateless DHCPv6 says to ISC dhclient
-//! -S; the host pings the ISP and connects to it
+//! is the router's ULA address, DNSSL the local domain and MTU br-lan's (rdisc6 says so),
+//! as stateless DHCPv6 says to ISC dhclient -S (DNS server and search list); the host pings
+//! the ISP and connects to it
 //! over IPv6 with its own address (no NAT66); it resolves an AAAA name through netd's
 //! forwarder over IPv6 (netd asks the ISP's server from the DHCPv6 lease); the ISP cannot
 //! open a connection to the host (WAN to LAN: only established).
 //!
 //! A second test renumbers (the ISP's dhcpd restarted with another pool); a third runs
 //! netd's own binary as the device does (user netd, its three capabilities) with a
-//! made-up ULA prefix.
+//! made-up ULA prefix, and asks it AAAA for the router's own name; a fourth, netd's binary
+//! too, gets a new `lan.ula` at SIGHUP and gives the prefix back at SIGTERM (RELEASE). The
+//! tests that check what netd publishes to its DNS forwarder (names are process-wide state)
+//! run netd's binary, not a Daemon in the test's process, where the other tests' daemons
+//! run too.
 //!
 //! Needs root, `ip`, radvd, dhcpd (isc-dhcp-server), dnsmasq, dig, rdisc6 (ndisc6),
 //! busybox (ping), dhclient (isc-dhcp-client); without them the test is skipped, or fails under OXWRT_STRICT_TESTS=1.
@@ -152,8 +157,6 @@ struct Rig {
     isp: Isp,
     stop: Arc<AtomicBool>,
     lease: Arc<Mutex<Option<String>>>,
-    /// Set: netd reads its configuration again (SIGHUP's work).
-    reload: Arc<AtomicBool>,
     netd: Option<std::thread::JoinHandle<()>>,
     root: std::path::PathBuf,
     /// netd as the device runs it (user netd, its capabilities only): [`Rig::as_user`].
@@ -222,7 +225,6 @@ impl Rig {
         std::fs::write(root.join("etc/hostname"), "gw\n").unwrap();
         let paths = Paths::under(&root);
         let stop = Arc::new(AtomicBool::new(false));
-        let reload = Arc::new(AtomicBool::new(false));
         let lease: Arc<Mutex<Option<String>>> = Arc::default();
         let log = root.join("netd.log");
         let ula_file = root.join("etc/oxwrt/netd/ula-prefix");
@@ -252,16 +254,13 @@ impl Rig {
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap();
-            return Rig { isp_ns, rtr, host, isp, stop, lease, reload, netd: None, root, netd_proc: Some(Proc(Some(child))), log, ula_file };
+            return Rig { isp_ns, rtr, host, isp, stop, lease, netd: None, root, netd_proc: Some(Proc(Some(child))), log, ula_file };
         }
         let netd = {
-            let (stop, seen, reload) = (stop.clone(), lease.clone(), reload.clone());
+            let (stop, seen) = (stop.clone(), lease.clone());
             rtr.spawn(move || {
                 let mut d = Daemon::start(paths).expect("netd starts");
                 while !stop.load(Ordering::Relaxed) {
-                    if reload.swap(false, Ordering::Relaxed) {
-                        d.reload();
-                    }
                     d.step(Some(Duration::from_millis(50))).expect("event loop");
                     let l = d.ipv6().and_then(|v| v.lease()).map(|l| format!("{:?} dns {:?}", l.prefix.map(|p| p.0.to_string()), l.dns));
                     *seen.lock().unwrap() = l;
@@ -270,7 +269,7 @@ impl Rig {
                 d.shutdown();
             })
         };
-        Rig { isp_ns, rtr, host, isp, stop, lease, reload, netd: Some(netd), root, netd_proc: None, log, ula_file }
+        Rig { isp_ns, rtr, host, isp, stop, lease, netd: Some(netd), root, netd_proc: None, log, ula_file }
     }
 
     /// The delegated prefix netd holds (its first address), once it holds one that `ok`.
@@ -389,16 +388,6 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     // AAAA through netd's forwarder on its LAN IPv6 address.
     let answer = sh(host, "dig +short +time=3 +tries=2 AAAA www.isp.example @fd00:6:6:3::1");
     assert_eq!(answer.trim(), "2001:db8:ffff::1", "{answer}");
-    // The router's own name: its ULA and delegated LAN addresses (AAAA, answered by netd);
-    // a LAN name with an IPv4 address only: NODATA, not NXDOMAIN.
-    let own = sh(host, "dig +short +time=3 +tries=2 AAAA gw.lan @fd00:6:6:3::1");
-    let mut own: Vec<&str> = own.split_whitespace().collect();
-    own.sort();
-    assert_eq!(own, [format!("{}", lan64).replace("::", "::1").as_str(), "fd00:6:6:3::1"], "AAAA gw.lan");
-    let nas = sh(host, "dig +time=3 +tries=2 AAAA nas.lan @fd00:6:6:3::1");
-    assert!(nas.contains("status: NOERROR") && nas.contains("ANSWER: 0"), "NODATA for a name without IPv6:\n{nas}");
-    let nas4 = sh(host, "dig +short +time=3 +tries=2 A nas.lan @fd00:6:6:3::1");
-    assert_eq!(nas4.trim(), "192.168.60.10");
 
     // Unsolicited from the ISP to the host: dropped.
     let host_addr = addr.0;
@@ -459,7 +448,7 @@ fn a_renumbered_prefix_reaches_the_lan_and_the_old_one_is_deprecated() {
 /// As the device runs it: netd's own binary as user netd (uid 101) with its three
 /// capabilities, the ULA prefix made up (lan.ula unset) and kept in netd's directory; the
 /// delegated prefix, the WAN's accept_ra and IPv6 forwarding set, a LAN host with an
-/// address of it; nothing in the log is an ERROR.
+/// address of it, AAAA records for the router's own name; nothing in the log is an ERROR.
 #[test]
 fn netd_as_its_user_runs_ipv6() {
     if !can_run(&[
@@ -467,6 +456,7 @@ fn netd_as_its_user_runs_ipv6() {
         Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
         Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
         Prereq::program("setpriv", "apt-get install util-linux"),
+        Prereq::program("dig", "apt-get install dnsutils"),
     ]) {
         return;
     }
@@ -487,6 +477,19 @@ fn netd_as_its_user_runs_ipv6() {
         out.split_whitespace().find(|w| w.starts_with(&format!("{lan}:"))).map(str::to_string)
     });
     assert!(addr.is_some(), "the host has no address in {lan}::/64: {}\n{}", sh(&rig.host, "ip -6 addr"), log());
+
+    // The router's own name (/etc/hostname): its ULA and delegated LAN addresses (AAAA,
+    // answered by netd; in its own process, as the names are per process); a LAN name with
+    // an IPv4 address only: NODATA, not NXDOMAIN.
+    let dns = ula.subnet64(3).unwrap().host(1);
+    let own = sh(&rig.host, &format!("dig +short +time=3 +tries=3 AAAA gw.lan @{dns}"));
+    let mut own: Vec<String> = own.split_whitespace().map(str::to_string).collect();
+    own.sort();
+    assert_eq!(own, [format!("{lan}::1"), dns.to_string()], "AAAA gw.lan\n{}", log());
+    let nas = sh(&rig.host, &format!("dig +time=3 +tries=3 AAAA nas.lan @{dns}"));
+    assert!(nas.contains("status: NOERROR") && nas.contains("ANSWER: 0"), "NODATA for a name without IPv6:\n{nas}");
+    let nas4 = sh(&rig.host, &format!("dig +short +time=3 +tries=3 A nas.lan @{dns}"));
+    assert_eq!(nas4.trim(), "192.168.60.10");
     assert!(!log().contains("ERROR"), "{}", log());
 }
 
@@ -508,62 +511,76 @@ fn dhcpv6_starts_when_the_wan_device_appears() {
     assert!(addr.is_some(), "the host has an address in {lan}/64");
 }
 
-/// A new `lan.ula` on reload: the router's old ULA address and its route go, the new one
-/// is there, and LAN hosts get the old /64 deprecated. Then netd stops (SIGTERM's work):
-/// it gives the delegated prefix back to the real dhcpd (its lease file says so), within
-/// about a second, and its last advertisement deprecates the delegated /64 on the host.
+/// A new `lan.ula` on reload (SIGHUP), netd's own binary as the device runs it (its own
+/// process: the DNS names it publishes are per process): the router's old ULA address and
+/// its route go, the new one is there, and LAN hosts get the old /64 deprecated. Then
+/// SIGTERM: netd gives the delegated prefix back to the real dhcpd (its lease file says
+/// so), exits within a few seconds, and its last advertisement deprecates the delegated
+/// /64 on the host.
 #[test]
 fn a_new_ula_on_reload_and_the_prefix_released_at_shutdown() {
     if !can_run(&[
         Prereq::program("radvd", "apt-get install radvd"),
         Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
         Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
+        Prereq::program("setpriv", "apt-get install util-linux"),
     ]) {
         return;
     }
-    let mut rig = Rig::new("v6r", DHCPD6);
-    let prefix = rig.delegated(LIMIT, |l| l.starts_with("Some(\"2001:db8:100:"));
-    let lan = lan64(prefix);
-    let old_ula: Ipv6Addr = "fd00:6:6:3::".parse().unwrap();
+    let mut rig = Rig::as_user("v6r", DHCPD6);
+    let log = || std::fs::read_to_string(&rig.log).unwrap_or_default();
+    let line = wait_for(LIMIT, || log().lines().find(|l| l.contains("ipv6: delegated prefix 2001:db8:100:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no delegated prefix in netd's log:\n{}", log()));
+    let lan: Ipv6Addr = line.split("LAN ").nth(1).and_then(|s| s.split("/64").next()).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    let ula48: oxwrt_config::Ipv6Prefix = std::fs::read_to_string(&rig.ula_file).unwrap().trim().parse().unwrap();
+    let old_ula = ula48.subnet64(3).unwrap().addr();
     for want in [lan, old_ula] {
         let got = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, want)));
         assert!(got.is_some(), "the host has an address in {want}/64: {:?}", global_addrs(&rig.host, "eth0"));
     }
 
-    let network = std::fs::read_to_string(rig.root.join("etc/oxwrt/network.toml")).unwrap();
-    std::fs::write(rig.root.join("etc/oxwrt/network.toml"), network.replace("fd00:6:6::/48", "fd00:7:7::/48")).unwrap();
-    rig.reload.store(true, Ordering::Relaxed);
+    let config = rig.root.join("etc/oxwrt/network.toml");
+    let network = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, network.replace("ipv6_subnet = 3\n", "ipv6_subnet = 3\nula = \"fd00:7:7::/48\"\n")).unwrap();
+    let child = rig.netd_proc.as_mut().and_then(|p| p.0.as_mut()).unwrap();
+    // SAFETY: kill(2) on our own child (`ip netns exec` and setpriv exec netd in place).
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
     let new_ula: Ipv6Addr = "fd00:7:7:3::".parse().unwrap();
     let moved = wait_for(Duration::from_secs(10), || {
         let r = global_addrs(&rig.rtr, "br-lan");
         (r.contains(&("fd00:7:7:3::1".parse().unwrap(), 64)) && !r.iter().any(|(a, _)| same64(*a, old_ula))).then_some(())
     });
-    assert!(moved.is_some(), "br-lan: the new ULA address only\n{}", sh(&rig.rtr, "ip -6 addr show dev br-lan"));
+    assert!(moved.is_some(), "br-lan: the new ULA address only\n{}\n{}", sh(&rig.rtr, "ip -6 addr show dev br-lan"), log());
     let routes = sh(&rig.rtr, "ip -6 route show dev br-lan");
-    assert!(!routes.contains("fd00:6:6:3::/64"), "the old ULA route is gone:\n{routes}");
+    assert!(!routes.contains(&format!("{old_ula}/64")), "the old ULA route is gone:\n{routes}");
     let host_new = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, new_ula)));
     assert!(host_new.is_some(), "the host has an address in the new ULA /64: {}", sh(&rig.host, "ip -6 addr show dev eth0"));
     let deprecated = sh(&rig.host, "ip -6 addr show dev eth0 deprecated");
-    assert!(deprecated.contains("fd00:6:6:3:"), "the old ULA /64 is deprecated on the host:\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
-    let delegated_after_reload = rig.delegated(LIMIT, |l| l.starts_with("Some(\"2001:db8:100:"));
+    let old_text = old_ula.to_string().trim_end_matches("::").to_string();
+    assert!(deprecated.contains(&old_text), "the old ULA /64 is deprecated on the host:\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    // The reload starts the DHCPv6 client again: the same prefix (the same DUID).
+    let again = wait_for(LIMIT, || log().lines().filter(|l| l.contains("ipv6: delegated prefix 2001:db8:100:")).nth(1).map(str::to_string));
+    assert!(again.is_some_and(|l| l.contains(&format!("LAN {lan}/64"))), "{}", log());
 
     // SIGTERM: RELEASE, and the last advertisement.
     let leases = rig.isp.dir.join("dhcpd6.leases");
     let t = std::time::Instant::now();
-    rig.stop.store(true, Ordering::Relaxed);
-    rig.netd.take().unwrap().join().unwrap();
+    let child = rig.netd_proc.as_mut().and_then(|p| p.0.as_mut()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let exited = wait_for(Duration::from_secs(10), || child.try_wait().unwrap());
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
+    assert_eq!(exited.and_then(|s| s.code()), Some(0), "{}", log());
+    assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
+    assert!(log().contains("ipv6: gave the delegated prefix back to the DHCPv6 server (confirmed)"), "{}", log());
     let released = wait_for(Duration::from_secs(5), || {
         let text = std::fs::read_to_string(&leases).unwrap_or_default();
         text.contains("binding state released").then_some(text)
     });
-    assert!(released.is_some(), "dhcpd saw no RELEASE of {delegated_after_reload}/60:\n{}", std::fs::read_to_string(&leases).unwrap_or_default());
-    let lan = lan64(delegated_after_reload);
-    let gone = wait_for(Duration::from_secs(5), || {
-        let d = sh(&rig.host, "ip -6 addr show dev eth0 deprecated");
-        d.contains(&lan.to_string().trim_end_matches("::").to_string()).then_some(())
-    });
+    assert!(released.is_some(), "dhcpd saw no RELEASE:\n{}", std::fs::read_to_string(&leases).unwrap_or_default());
+    let lan_text = lan.to_string().trim_end_matches("::").to_string();
+    let gone = wait_for(Duration::from_secs(5), || sh(&rig.host, "ip -6 addr show dev eth0 deprecated").contains(&lan_text).then_some(()));
     assert!(gone.is_some(), "the host's address in {lan}/64 is deprecated:\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
     assert!(global_addrs(&rig.rtr, "br-lan").iter().all(|(a, _)| !same64(*a, lan)), "{}", sh(&rig.rtr, "ip -6 addr show dev br-lan"));
+    assert!(!log().contains("ERROR"), "{}", log());
 }
