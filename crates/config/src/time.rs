@@ -24,8 +24,8 @@ pub const MAX_SERVERS: usize = 8;
 pub struct Time {
     pub enabled: bool,
     pub servers: Vec<String>,
-    /// The NTP servers the WAN's DHCP lease names (option 42, as netd vetted them) come
-    /// before [`Time::servers`].
+    /// The NTP servers the WAN's DHCP leases name (option 42, DHCPv6 option 31; as netd
+    /// vetted them) come before [`Time::servers`].
     pub servers_from_dhcp: bool,
 }
 

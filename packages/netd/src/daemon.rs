@@ -225,6 +225,12 @@ pub struct Daemon {
     v6: Option<crate::ipv6::Ipv6>,
     /// The LAN IPv6 addresses the router's name was last published at.
     published6: Vec<std::net::Ipv6Addr>,
+    /// The DHCP lease's NTP servers (option 42, vetted).
+    ntp4: Vec<Ipv4Addr>,
+    /// The DHCPv6 lease's (option 31, vetted), as last published.
+    ntp6: Vec<std::net::Ipv6Addr>,
+    /// What /run/netd/ntp-servers says (None: not written yet).
+    published_ntp: Option<Vec<std::net::IpAddr>>,
 }
 
 /// The lease file (on the flash overlay) is written at most this often; a change waits
@@ -288,6 +294,9 @@ impl Daemon {
             lease_writes: 0,
             v6: None,
             published6: Vec::new(),
+            ntp4: Vec::new(),
+            ntp6: Vec::new(),
+            published_ntp: None,
         };
         // The firewall before any link or socket (module docs).
         d.firewall_ok = hooks::firewall(&d.config, &d.config.network.wan.device, None);
@@ -349,7 +358,7 @@ impl Daemon {
         self.wan = None;
         self.wan_addr = None;
         self.lease_dns.clear();
-        self.publish_ntp(&[]);
+        self.publish_ntp(Some(&[]));
         match apply::wan_down(&mut self.rtnl, &device) {
             Ok(true) => crate::say!("{device} down"),
             Ok(false) => {}
@@ -720,14 +729,27 @@ impl Daemon {
         }
     }
 
-    /// The WAN lease's NTP servers (option 42, vetted) for timed: [`Paths::ntp_servers`],
-    /// one address a line; empty without a lease. Written only when it changes (tmpfs).
-    fn publish_ntp(&mut self, servers: &[Ipv4Addr]) {
+    /// The WAN leases' NTP servers for timed, vetted: the DHCP lease's (option 42, `ntp4`,
+    /// [`None`]: as before) then the DHCPv6 lease's (option 31), in [`Paths::ntp_servers`],
+    /// one address a line; empty without a lease. Written when the list changes (tmpfs).
+    fn publish_ntp(&mut self, ntp4: Option<&[Ipv4Addr]>) {
+        if let Some(v4) = ntp4 {
+            self.ntp4 = v4.to_vec();
+        }
+        self.ntp6 = self.v6.as_ref().and_then(|v| v.lease()).map(|l| l.ntp.clone()).unwrap_or_default();
+        let servers: Vec<std::net::IpAddr> = self.ntp4.iter().map(|a| (*a).into()).chain(self.ntp6.iter().map(|a| (*a).into())).collect();
+        if self.published_ntp.as_ref() == Some(&servers) {
+            return;
+        }
         let text: String = servers.iter().map(|s| format!("{s}\n")).collect();
         let path = self.paths.ntp_servers();
         match state::write_if_changed(&path, &text) {
-            Ok(true) if !servers.is_empty() => crate::say!("wan: NTP servers {servers:?} (for timed, in {})", path.display()),
-            Ok(_) => {}
+            Ok(_) => {
+                if !servers.is_empty() {
+                    crate::say!("wan: NTP servers {servers:?} (for timed, in {})", path.display());
+                }
+                self.published_ntp = Some(servers);
+            }
             Err(e) => crate::say!("cannot write {}: {e}", path.display()),
         }
     }
@@ -757,7 +779,7 @@ impl Daemon {
                         }
                         Err(why) => {
                             limited!(self.noisy, now, "wan: refused the lease {} from {}: {why}", lease.address, lease.server);
-                            self.publish_ntp(&[]);
+                            self.publish_ntp(Some(&[]));
                             if self.wan_addr.is_some() || !self.lease_dns.is_empty() {
                                 self.set_wan_address(&WanAddress::None);
                                 self.wan_addr = None;
@@ -769,7 +791,7 @@ impl Daemon {
                         }
                     };
                     // Before the default route: timed waits for that, then reads the file.
-                    self.publish_ntp(&lease.ntp);
+                    self.publish_ntp(Some(&lease.ntp));
                     let want = WanAddress::Lease { cidr: lease.address, gateway: lease.routers.first().copied(), valid_secs: lease.remaining(now) };
                     self.set_wan_address(&want);
                     let addr = Some(lease.address.addr());
@@ -787,7 +809,7 @@ impl Daemon {
                 }
                 Action::Lost => {
                     crate::say!("wan: the DHCP lease ended; address removed");
-                    self.publish_ntp(&[]);
+                    self.publish_ntp(Some(&[]));
                     self.set_wan_address(&WanAddress::None);
                     self.wan_addr = None;
                     self.lease_dns.clear();
@@ -992,6 +1014,9 @@ impl Daemon {
         }
         if self.v6.as_ref().is_some_and(|v| v.lan_addrs() != self.published6) {
             self.publish_hosts6();
+        }
+        if self.v6.as_ref().is_some_and(|v| v.lease().map_or(&[][..], |l| &l.ntp[..]) != &self.ntp6[..]) {
+            self.publish_ntp(None);
         }
         if let Some(w) = &mut self.wan {
             if w.client.deadline().is_some_and(|d| d <= now) {

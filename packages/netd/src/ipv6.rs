@@ -411,7 +411,8 @@ impl Ipv6 {
     /// The LAN's ULA /64 is no longer the one in the configuration (`lan.ula` or
     /// `lan.ipv6_subnet` changed, or IPv6 turned off): the router's address in it and so its
     /// route go, and one last advertisement from this side deprecates it (preferred lifetime
-    /// 0; hosts keep what they made of it at most two hours, RFC 4862 5.5.3 e). Returns the
+    /// 0; hosts keep what they made of it at most two hours, RFC 4862 5.5.3 e) and withdraws
+    /// the old DNS server address (RDNSS lifetime 0). Returns the
     /// /64 as the next [`Ipv6`] should keep announcing it ([`Ipv6::deprecate`]); None when
     /// the LAN side never started.
     pub fn retire_ula(&mut self, rtnl: &mut Rtnl) -> Option<Timed> {
@@ -422,12 +423,15 @@ impl Ipv6 {
             crate::say!("ipv6: cannot remove the old ULA address {}/64 from {}: {e}", ula.host(1), self.lan_dev);
         }
         let old = Timed { prefix: ula, preferred_until: Some(now), valid_until: Some(now + Duration::from_secs(crate::ra::TWO_HOURS.into())) };
+        let old_dns = l.announce.dns.take();
         l.announce.ula = None;
-        l.announce.dns = None;
         l.announce.old.retain(|o| o.prefix != ula);
         l.announce.old.push(old);
+        let mut ra = l.announce.advert(now);
+        // The DNS server address that just went: lifetime 0, hosts drop it (RFC 8106 5.1).
+        ra.rdnss = old_dns.map(|d| vec![(0, vec![d])]).unwrap_or_default();
         let to = SockaddrIn6::from(SocketAddrV6::new(ndp::ALL_NODES, 0, 0, l.index));
-        if let Err(e) = socket::sendto(l.sock.as_raw_fd(), &l.announce.advert(now).encode(), &to, MsgFlags::empty()) {
+        if let Err(e) = socket::sendto(l.sock.as_raw_fd(), &ra.encode(), &to, MsgFlags::empty()) {
             crate::say!("ipv6: cannot send the advertisement that deprecates {ula} on {}: {e}", self.lan_dev);
         }
         crate::say!("ipv6: the LAN's ULA prefix {ula} is deprecated (the configuration changed)");

@@ -2,7 +2,7 @@
 //!
 //! - "isp": radvd (router advertisements with the M and O flags, the ISP's /64),
 //!   ISC dhcpd -6 (DHCPv6 with prefix delegation: /60s out of 2001:db8:100::/56, DNS
-//!   server option), dnsmasq as the ISP's DNS server (an AAAA record), a TCP server;
+//!   server and SNTP server options), dnsmasq as the ISP's DNS server (an AAAA record), a TCP server;
 //! - "router": netd (`wan.ipv6 = "auto"`) between wan0 (to the ISP) and br-lan (lan0);
 //! - "host": a LAN host with the Linux kernel's own SLAAC, rdisc6 and dig.
 //!
@@ -12,7 +12,8 @@
 //! as stateless DHCPv6 says to ISC dhclient -S (DNS server and search list); the host pings
 //! the ISP and connects to it
 //! over IPv6 with its own address (no NAT66); it resolves an AAAA name through netd's
-//! forwarder over IPv6 (netd asks the ISP's server from the DHCPv6 lease); the ISP cannot
+//! forwarder over IPv6 (netd asks the ISP's server from the DHCPv6 lease); netd publishes
+//! the lease's SNTP server for timed (/run/netd/ntp-servers); the ISP cannot
 //! open a connection to the host (WAN to LAN: only established).
 //!
 //! A second test renumbers (the ISP's dhcpd restarted with another pool); a third runs
@@ -70,6 +71,7 @@ const RADVD: &str = "interface isp0 {
 const DHCPD6: &str = "default-lease-time 600;
 max-lease-time 7200;
 option dhcp6.name-servers 2001:db8:ffff::53;
+option dhcp6.sntp-servers 2001:db8:ffff::123, fe80::123;
 subnet6 2001:db8:ffff::/64 {
     range6 2001:db8:ffff::100 2001:db8:ffff::1ff;
     prefix6 2001:db8:100:: 2001:db8:100:f0:: /60;
@@ -339,6 +341,9 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     assert_eq!(std::fs::read_to_string(&rig.ula_file).ok(), None, "lan.ula is set: nothing made up");
     let unreachable = rtr.ip(&["-6", "route", "show", "type", "unreachable"]);
     assert!(unreachable.contains(&format!("{delegated}/60")), "the rest of the delegated prefix is unreachable: {unreachable}");
+    // The SNTP servers of the DHCPv6 lease (option 31) for timed, the link-local one left out.
+    let ntp = std::fs::read_to_string(rig.root.join("run/netd/ntp-servers")).unwrap_or_default();
+    assert_eq!(ntp, "2001:db8:ffff::123\n", "/run/netd/ntp-servers");
 
     // The LAN host: SLAAC in the LAN /64 from netd's router advertisement.
     let addr = wait_for(LIMIT, || global_addrs(host, "eth0").into_iter().find(|(a, _)| same64(*a, lan64)))

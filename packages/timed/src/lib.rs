@@ -6,7 +6,7 @@
 //! 1. at start, moves the clock forward to the newest of the image's build time and the
 //!    time it saved on flash, if the clock is behind it ([`clock::floor`]): never back;
 //! 2. once there is a default route (the WAN is up), asks the NTP servers the WAN's DHCP
-//!    lease named (option 42: netd writes them, vetted, to /run/netd/ntp-servers; unless
+//!    leases named (option 42, DHCPv6 option 31: netd writes them, vetted, to /run/netd/ntp-servers; unless
 //!    time.toml says `servers_from_dhcp = false`), then those of /etc/oxwrt/time.toml
 //!    ([`servers`]; SNTP, RFC 4330, through [`sntp`]) in turn until one answers
 //!    believably ([`judge`]: not before the build time, not decades after it), then steps the

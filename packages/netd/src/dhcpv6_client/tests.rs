@@ -184,14 +184,16 @@ fn vet_refuses_unusable_prefixes_and_servers() {
             "2001:db8:0:11::1".parse().unwrap(),
             "2001:db8::53".parse().unwrap(),
         ],
+        ntp: vec!["fe80::123".parse().unwrap(), "fd00:1:2::1".parse().unwrap(), "2001:db8::123".parse().unwrap()],
         t1: 5,
         t2: 8,
         since: t0,
     };
     let (ok, dropped) = lease.vet(Some(ula)).unwrap();
     assert_eq!(ok.dns, vec!["2001:db8::53".parse::<Ipv6Addr>().unwrap()]);
+    assert_eq!(ok.ntp, vec!["2001:db8::123".parse::<Ipv6Addr>().unwrap()], "SNTP servers (option 31): the same rules");
     assert!(ok.address.is_none(), "an address inside the delegated prefix");
-    assert_eq!(dropped.len(), 5, "{dropped:?}");
+    assert_eq!(dropped.len(), 7, "{dropped:?}");
     let bad = Lease { prefix: Some(("fe80::/64".parse().unwrap(), life)), address: None, ..lease.clone() };
     assert!(bad.vet(None).unwrap_err().contains("not a global unicast prefix"));
     let long = Lease { prefix: Some(("2001:db8::/80".parse().unwrap(), life)), address: None, ..lease.clone() };
