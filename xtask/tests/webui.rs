@@ -120,6 +120,19 @@ fn webui_in_a_browser(board_id: &str) {
     b.go("/logs");
     let log = b.text("#log");
     assert!(log.contains("webd"), "the log ring shows webd's lines");
+    // The page follows new lines (its script polls /api/log): timed restarted on the
+    // console, its start-up lines appear without a reload.
+    let timed_lines = |t: &str| t.lines().filter(|l| l.contains("timed:")).count();
+    let before = timed_lines(&log);
+    let page = b.find("html");
+    r.guest.shell("service restart timed");
+    let followed = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || {
+        std::thread::sleep(Duration::from_secs(1));
+        (timed_lines(&b.text("#log")) > before).then_some(())
+    });
+    assert!(followed.is_some(), "no new timed lines on the logs page after `service restart timed`\n{}", b.text("#log"));
+    assert_eq!(b.find("html"), page, "the same page (followed by its script, not reloaded)");
+    b.no_dialog();
     // What the first password cost on this board (docs/benchmarks.md): kept beside the
     // screenshots.
     let cost = log.lines().find(|l| l.contains("password set (scrypt")).unwrap_or_else(|| panic!("no `password set` line in the log:\n{log}"));
