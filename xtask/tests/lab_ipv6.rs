@@ -8,7 +8,8 @@
 //! the laptop pings the ISP's IPv6 address, resolves the ISP's name through the router's
 //! DNS forwarder over IPv6 and the router's own name to its two LAN IPv6 addresses
 //! (AAAA, dig); the ISP
-//! cannot ping the laptop (WAN to LAN: only established). Printed: the average ping time
+//! cannot ping the laptop (WAN to LAN: only established); netd hands the DHCPv6 lease's
+//! SNTP server (option 31) to timed (/run/netd/ntp-servers). Printed: the average ping time
 //! through the router for IPv4 and IPv6 (20 each), and netd's resident memory.
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ const RADVD: &str = "interface wan {
 const DHCPD6: &str = "default-lease-time 600;
 max-lease-time 7200;
 option dhcp6.name-servers 2001:db8:1::1;
+option dhcp6.sntp-servers 2001:db8:1::1;
 subnet6 2001:db8:1::/64 {
     prefix6 2001:db8:100:: 2001:db8:100:f0:: /60;
 }
@@ -73,6 +75,8 @@ fn ipv6_through_the_router(board_id: &str) {
     let delegated = r.guest.wait_for_log("ipv6: delegated prefix 2001:db8:100:", T);
     // "... delegated prefix 2001:db8:100:f0::/60 (valid 600 s), LAN 2001:db8:100:f0::/64, ..."
     let lan64 = delegated.split("LAN ").nth(1).and_then(|s| s.split("::/64").next()).unwrap_or_else(|| panic!("no LAN /64 in {delegated}")).to_string();
+    let ntp = r.guest.shell("cat /run/netd/ntp-servers");
+    assert!(ntp.lines().any(|l| l.trim() == "2001:db8:1::1"), "the DHCPv6 lease's SNTP server (option 31) for timed:\n{ntp}");
     let isp_route = format!("ip -6 route replace 2001:db8:100::/56 via {} dev wan", eui64_link_local([0x52, 0x54, 0, 0x0a, 1, 1]));
     let (status, out) = lab.isp().exec(&["sh", "-c", &isp_route]).wait(Duration::from_secs(5));
     assert_eq!(status, Some(0), "{isp_route}: {out}");
