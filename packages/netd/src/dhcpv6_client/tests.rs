@@ -60,7 +60,7 @@ fn solicit_advertise_request_reply_delegates_the_prefix() {
     let hint = sol.ia_pd(IAID).unwrap().prefixes().next().unwrap().len;
     assert_eq!(hint, 56, "the configured length is the hint");
     assert!(sol.ia_na(IAID).is_some());
-    assert!(sol.options.contains(&Opt::Oro(vec![code::DNS_SERVERS])));
+    assert!(sol.options.contains(&Opt::Oro(vec![code::DNS_SERVERS, code::SNTP_SERVERS])), "DNS and SNTP servers asked for");
 
     // Two ADVERTISEs: the higher preference wins, at the end of the first timeout.
     let low = answer(&sol, msg::ADVERTISE, Some(1), 7200);
