@@ -160,13 +160,14 @@ fn saved_time(g: &mut Guest) -> i64 {
 
 /// Seconds left on `ip`'s lease in netd's lease file (`EXPIRES MAC IP NAME` lines).
 fn lease_left(g: &mut Guest, ip: &str) -> i64 {
-    // The file is written at most once a minute: a new binding is written at once.
-    let leases = g.shell("cat /etc/oxwrt/netd/dhcp.leases");
-    let expires: i64 = leases
-        .lines()
-        .find(|l| l.split_whitespace().nth(2) == Some(ip))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no lease for {ip}:\n{leases}"));
+    // The file is written at most once a minute (LEASE_SAVE_EVERY): a new binding right
+    // after another write waits for the rest of that minute.
+    let mut leases = String::new();
+    let expires: i64 = oxwrt_testkit::netns::wait_for(Duration::from_secs(75), || {
+        leases = g.shell("cat /etc/oxwrt/netd/dhcp.leases");
+        leases.lines().find(|l| l.split_whitespace().nth(2) == Some(ip)).and_then(|l| l.split_whitespace().next()?.parse().ok())
+    })
+    .unwrap_or_else(|| panic!("no lease for {ip} within 75 s:\n{leases}"));
     expires - guest_now(g)
 }
 

@@ -75,8 +75,15 @@ fn ipv6_through_the_router(board_id: &str) {
     let delegated = r.guest.wait_for_log("ipv6: delegated prefix 2001:db8:100:", T);
     // "... delegated prefix 2001:db8:100:f0::/60 (valid 600 s), LAN 2001:db8:100:f0::/64, ..."
     let lan64 = delegated.split("LAN ").nth(1).and_then(|s| s.split("::/64").next()).unwrap_or_else(|| panic!("no LAN /64 in {delegated}")).to_string();
-    let ntp = r.guest.shell("cat /run/netd/ntp-servers");
-    assert!(ntp.lines().any(|l| l.trim() == "2001:db8:1::1"), "the DHCPv6 lease's SNTP server (option 31) for timed:\n{ntp}");
+    let ntp = oxwrt_testkit::netns::wait_for(Duration::from_secs(10), || {
+        let ntp = r.guest.shell("cat /run/netd/ntp-servers");
+        ntp.lines().any(|l| l.trim() == "2001:db8:1::1").then_some(ntp)
+    });
+    assert!(
+        ntp.is_some(),
+        "the DHCPv6 lease's SNTP server (option 31) for timed:\n{}",
+        r.guest.shell("cat /run/netd/ntp-servers; logread | grep -i 'netd.*\\(ntp\\|ipv6\\)'")
+    );
     let isp_route = format!("ip -6 route replace 2001:db8:100::/56 via {} dev wan", eui64_link_local([0x52, 0x54, 0, 0x0a, 1, 1]));
     let (status, out) = lab.isp().exec(&["sh", "-c", &isp_route]).wait(Duration::from_secs(5));
     assert_eq!(status, Some(0), "{isp_route}: {out}");
