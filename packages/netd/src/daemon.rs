@@ -117,7 +117,8 @@ impl Paths {
         self.run_dir.join("applied.toml")
     }
 
-    /// The WAN lease's NTP servers (DHCP option 42), one address a line: timed reads it.
+    /// The WAN leases' NTP servers (DHCP option 42, DHCPv6 option 31), one address a line:
+    /// timed reads it.
     pub fn ntp_servers(&self) -> PathBuf {
         self.run_dir.join("ntp-servers")
     }

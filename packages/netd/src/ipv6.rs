@@ -10,10 +10,14 @@
 //!   netd sends router advertisements for both /64s with the ULA address as RDNSS, the
 //!   local domain as DNSSL and the bridge's MTU ([`crate::ra`]), and answers DHCPv6
 //!   INFORMATION-REQUESTs with the same DNS server and search list (stateless DHCPv6, RFC
-//!   8415 6.1: [`information_reply`]; the advertisements' O flag says so). What of the delegated prefix is not the LAN's gets an unreachable
-//!   route (no loop back to the ISP, RFC 7084 WPD-5). A new prefix deprecates the old one:
-//!   its LAN address stays with preferred lifetime 0 until it runs out, and the
-//!   advertisements say the same.
+//!   8415 6.1: [`information_reply`]; the advertisements' O flag says so). What of the
+//!   delegated prefix is not the LAN's gets an unreachable route (no loop back to the ISP,
+//!   RFC 7084 WPD-5). A new prefix deprecates the old one: its LAN address stays with
+//!   preferred lifetime 0 until it runs out, and the advertisements say the same. A new
+//!   ULA /64 (a reload, [`Ipv6::retire_ula`]) removes the old address at once and
+//!   deprecates the old /64.
+//! - Shutdown ([`Ipv6::shutdown`]): RELEASE to the DHCPv6 server (at most
+//!   [`RELEASE_WAIT`]), and a last advertisement with the delegated /64's lifetimes 0.
 //! - Forwarding (net.ipv6.conf.all.forwarding) is turned on by the daemon only once the
 //!   firewall is in place, and off when it cannot load ([`set_forwarding`]).
 //!
@@ -412,9 +416,9 @@ impl Ipv6 {
     /// `lan.ipv6_subnet` changed, or IPv6 turned off): the router's address in it and so its
     /// route go, and one last advertisement from this side deprecates it (preferred lifetime
     /// 0; hosts keep what they made of it at most two hours, RFC 4862 5.5.3 e) and withdraws
-    /// the old DNS server address (RDNSS lifetime 0). Returns the
-    /// /64 as the next [`Ipv6`] should keep announcing it ([`Ipv6::deprecate`]); None when
-    /// the LAN side never started.
+    /// the old DNS server address (RDNSS lifetime 0). Returns the /64 as the next [`Ipv6`]
+    /// should keep announcing it ([`Ipv6::deprecate`]); None when the LAN side never
+    /// started.
     pub fn retire_ula(&mut self, rtnl: &mut Rtnl) -> Option<Timed> {
         let now = Instant::now();
         let ula = self.ula64();
