@@ -55,15 +55,13 @@ use crate::{hooks, state, udp};
 use netlink::rtnetlink::{RTMGRP_LINK, RTM_DELLINK, RTM_NEWLINK};
 use netproto::dhcp::{Message, SERVER_PORT};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use oxwrt_config::{diff, Changes, Config, Firewall, Network, Upstream, WanProto};
+use oxwrt_log::control::Control;
 use oxwrt_log::{limited, Limited};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -210,8 +208,8 @@ pub struct Daemon {
     /// The WAN device's carrier as last seen in a link event.
     wan_carrier: Option<bool>,
     lease_dns: Vec<Ipv4Addr>,
-    signals: Option<SignalFd>,
-    watch: Option<Inotify>,
+    /// SIGHUP/SIGTERM and the watched configuration directory (set by [`run`]).
+    control: Option<Control>,
     reload_at: Option<Instant>,
     noisy: Limited,
     last_problems: Vec<String>,
@@ -284,8 +282,7 @@ impl Daemon {
             firewall_ok: false,
             wan_carrier: None,
             lease_dns: Vec::new(),
-            signals: None,
-            watch: None,
+            control: None,
             reload_at: None,
             noisy: crate::log::rate_limited(5),
             last_problems: Vec::new(),
@@ -909,27 +906,22 @@ impl Daemon {
     }
 
     fn on_signal(&mut self) -> bool {
-        loop {
-            let Some(Ok(Some(info))) = self.signals.as_ref().map(|s| s.read_signal()) else { return true };
-            match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGHUP) => {
-                    crate::say!("SIGHUP: reloading the configuration");
-                    self.reload();
-                }
-                Ok(Signal::SIGTERM | Signal::SIGINT) => return false,
-                _ => {}
-            }
+        let Some(got) = self.control.as_ref().map(Control::signals) else { return true };
+        if got.stop {
+            return false;
         }
+        if got.reload {
+            crate::say!("SIGHUP: reloading the configuration");
+            self.reload();
+        }
+        true
     }
 
     fn on_watch(&mut self, now: Instant) {
-        let Some(w) = &self.watch else { return };
-        let Ok(events) = w.read_events() else { return };
-        let ours = events
-            .iter()
-            .any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE));
+        let Some(names) = self.control.as_ref().map(Control::replaced) else { return };
+        let ours = names.iter().any(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE);
         // vpn.toml (vpnd's): only the firewall's VPN zone depends on it (nft/vpn.rs).
-        if events.iter().any(|e| e.name.as_ref().and_then(|n| n.to_str()) == Some(oxwrt_config::vpn::VPN_FILE)) {
+        if names.iter().any(|n| n == oxwrt_config::vpn::VPN_FILE) {
             hooks::firewall(&self.config, &self.config.network.wan.device, self.wan_addr);
         }
         if ours {
@@ -957,11 +949,11 @@ impl Daemon {
             wait = Some(wait.map_or(m, |w| w.min(m)));
         }
         let mut fds: Vec<(Source, RawFd)> = vec![(Source::LinkEvents, self.events.as_raw_fd())];
-        if let Some(s) = &self.signals {
-            fds.push((Source::Signals, s.as_fd().as_raw_fd()));
-        }
-        if let Some(w) = &self.watch {
-            fds.push((Source::Watch, w.as_fd().as_raw_fd()));
+        if let Some(c) = &self.control {
+            fds.push((Source::Signals, c.signal_fd()));
+            if let Some(w) = c.watch_fd() {
+                fds.push((Source::Watch, w));
+            }
         }
         if let Some(w) = &self.wan {
             fds.push((Source::Wan, w.sock.as_raw_fd()));
@@ -1075,21 +1067,18 @@ fn send_reply(lan: &LanServer, reply: crate::dhcp_server::Reply, from: SocketAdd
 /// The daemon's main: signals blocked and read from a signalfd, the configuration
 /// directory watched, then the event loop until SIGTERM. Returns the exit status.
 pub fn run(paths: Paths) -> i32 {
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
-        mask.add(s);
-    }
-    if let Err(e) = mask.thread_block() {
-        crate::log::LOG.error(format_args!("cannot block signals: {e}"));
-        return 1;
-    }
-    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
-        Ok(s) => s,
+    let mut control = match Control::open(&[]) {
+        Ok(c) => c,
         Err(e) => {
-            crate::log::LOG.error(format_args!("cannot open a signalfd: {e}"));
+            crate::log::LOG.error(format_args!("{e}"));
             return 1;
         }
     };
+    // Whole-file replacements only (the web UI's atomic save, editors); edits written line
+    // by line on the console take effect with SIGHUP or `service restart netd`.
+    if let Err(e) = control.watch(&paths.config_dir) {
+        crate::say!("{e}: reload with SIGHUP");
+    }
     let mut d = match Daemon::start(paths) {
         Ok(d) => d,
         Err(e) => {
@@ -1097,20 +1086,7 @@ pub fn run(paths: Paths) -> i32 {
             return 1;
         }
     };
-    d.signals = Some(signals);
-    match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-        Ok(w) => {
-            // Only whole-file replacements (rename: the web UI's save_atomic, editors):
-            // a file being written line by line (`echo >>` on the console) would be applied
-            // half-written. Those edits take effect with `service restart netd` or SIGHUP.
-            let flags = AddWatchFlags::IN_MOVED_TO;
-            match w.add_watch(&d.paths.config_dir, flags) {
-                Ok(_) => d.watch = Some(w),
-                Err(e) => crate::say!("not watching {} ({e}): reload with SIGHUP", d.paths.config_dir.display()),
-            }
-        }
-        Err(e) => crate::say!("no inotify ({e}): reload with SIGHUP"),
-    }
+    d.control = Some(control);
     crate::say!("running");
     loop {
         match d.step(None) {
