@@ -156,9 +156,10 @@ impl<'a> Client<'a> {
     }
 }
 
-/// The router's WAN address, from netd's `wan: lease ADDR/PREFIX ...` log line.
+/// The router's WAN address, from netd's `wan: lease ADDR/PREFIX ...` log line (not its
+/// `wan: lease from SERVER: ...` remarks).
 pub fn wan_address(guest: &mut Guest) -> String {
-    let lease = guest.wait_for_log("wan: lease", Duration::from_secs(60));
+    let lease = guest.wait_for_log(&format!("wan: lease {}", "192.0.2."), Duration::from_secs(60));
     let addr = lease.split("lease ").nth(1).and_then(|s| s.split(['/', ' ']).next()).unwrap_or_default().to_string();
     assert!(addr.starts_with("192.0.2."), "no WAN address in {lease:?}");
     addr
