@@ -6,7 +6,11 @@
 //!    ISP's segment. It handshakes within 5 s and reaches the laptop on the router's LAN
 //!    through the tunnel (ping, HTTP), and resolves the laptop's name through the router's
 //!    DNS. The QR code printed after it decodes (zbarimg) to exactly the configuration.
-//!    `vpn status` shows the peer online with its bytes.
+//!    `vpn status` shows the peer online with its bytes. IPv6: the interface has a /64 of
+//!    the router's ULA /48, the phone a /128 of it next to its /32, and `::/0` and the
+//!    router's ULA address as DNS in its configuration; it pings the laptop's ULA address
+//!    (SLAAC from netd's advertisements, which route the /48 to the router) and the
+//!    router, and asks the router's DNS over IPv6, through the tunnel.
 //! 2. A second road warrior; then the first is disabled: it can no longer handshake, and
 //!    the second's session goes on (same handshake, traffic still flows).
 //! 3. Site to site: a second router (its LAN moved to 192.168.2.0/24), both joined with
@@ -248,15 +252,23 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
 
     // 1. The interface, then a phone.
     let out = clean(&r.guest.shell("vpn init"));
-    assert!(out.contains("added interface wg0 (10.8.0.1/24), port 51820"), "{out}");
+    assert!(out.contains("added interface wg0 (10.8.0.1/24, fd") && out.contains(":8::1/64), port 51820"), "10.8.0.1/24 and a /64 of the ULA: {out}");
     let ok = wait_for(T, || clean(&r.guest.shell("vpn check")).contains("wg0: the kernel matches vpn.toml: 0 peers").then_some(()));
     assert!(ok.is_some(), "vpnd did not apply wg0:\n{}\n{}", r.guest.shell("vpn check"), r.guest.shell("logread"));
     let phone_name = format!("ph-{tag}");
     let (phone, config) = warrior(&lab, &mut r, &phone_name, "192.0.2.10/24", dir.path());
-    assert!(config.contains("Address = 10.8.0.2/32\n") && config.contains("DNS = 192.168.1.1\n") && config.contains("AllowedIPs = 0.0.0.0/0\n"), "{config}");
+    // IPv6: `<ULA /48>:8::2/128` next to the /32, the router's LAN ULA address as DNS.
+    let v6 = config
+        .lines()
+        .find_map(|l| l.strip_prefix("Address = 10.8.0.2/32, "))
+        .and_then(|a| a.strip_suffix("::2/128"))
+        .unwrap_or_else(|| panic!("a /32 and a /128:\n{config}"));
+    let ula48 = v6.strip_suffix(":8").unwrap_or_else(|| panic!("the VPN's /64 is the ULA's 8th: {v6}"));
+    let router6 = format!("{ula48}::1");
+    assert!(config.contains(&format!("DNS = 192.168.1.1, {router6}\n")) && config.contains("AllowedIPs = 0.0.0.0/0, ::/0\n"), "{config}");
     let wan = lease_address(&lease);
     assert!(config.contains(&format!("Endpoint = {wan}:51820\n")), "the WAN address {wan} as the endpoint:\n{config}");
-    let ok = wait_for(T, || clean(&r.guest.shell("vpn check")).contains("wg0: the kernel matches vpn.toml: 1 peers, 1 allowed IPs").then_some(()));
+    let ok = wait_for(T, || clean(&r.guest.shell("vpn check")).contains("wg0: the kernel matches vpn.toml: 1 peers, 2 allowed IPs").then_some(()));
     assert!(ok.is_some(), "the phone is not in the kernel:\n{}", r.guest.shell("vpn check"));
     phone.up();
     let started = Instant::now();
@@ -281,6 +293,28 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     assert_eq!((status, name.trim()), (Some(0), laptop.as_str()), "the laptop's name through the router's DNS over the tunnel");
     let dns = std::fs::read_to_string(dir.path().join(format!("dns.{phone_name}"))).unwrap_or_default();
     assert!(dns.contains("nameserver 192.168.1.1"), "wg-quick set the router as DNS: {dns:?}");
+    // IPv6 through the tunnel: the laptop's ULA address, the router's, its DNS.
+    let laptop6 = wait_for(T, || {
+        let v = r.laptop.ip_json(&["-6", "addr", "show", "dev", "eth0", "scope", "global"]);
+        let addrs: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["local"].as_str().map(String::from))
+            .collect();
+        addrs.into_iter().find(|a| a.starts_with(&format!("{ula48}:")))
+    });
+    let Some(laptop6) = laptop6 else { panic!("the laptop has no address in {ula48}::/64: {}", r.laptop.ip(&["-6", "addr"])) };
+    assert!(
+        wait_for(T, || phone.ping(&laptop6).then_some(())).is_some(),
+        "no IPv6 ping to the laptop {laptop6} through the tunnel\nlaptop routes: {}\n{}",
+        r.laptop.ip(&["-6", "route"]),
+        r.guest.shell("nft list ruleset | grep -c wg0; ip -6 route")
+    );
+    assert!(phone.ping(&router6) && phone.ping(&format!("{v6}::1")), "the router's IPv6 addresses through the tunnel");
+    let (status, name) = phone.ns.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{router6}"), "laptop.lan"]).wait(T);
+    assert_eq!((status, name.trim()), (Some(0), laptop.as_str()), "the laptop's name through the router's DNS over IPv6 in the tunnel");
     let status = clean(&r.guest.shell("vpn status"));
     let line = status.lines().find(|l| l.trim_start().starts_with(&phone_name) && !l.contains("vpn status")).unwrap_or_else(|| panic!("{status}"));
     assert!(line.contains("online") && line.contains("192.0.2.10:") && !line.contains("rx 0 B"), "{status}");
@@ -288,7 +322,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     // 2. A second phone; the first disabled.
     let tab_name = format!("tb-{tag}");
     let (tablet, _) = warrior(&lab, &mut r, &tab_name, "192.0.2.11/24", dir.path());
-    assert!(wait_for(T, || clean(&r.guest.shell("vpn check")).contains("2 peers, 2 allowed IPs").then_some(())).is_some());
+    assert!(wait_for(T, || clean(&r.guest.shell("vpn check")).contains("2 peers, 4 allowed IPs").then_some(())).is_some());
     tablet.up();
     assert!(wait_for(T, || tablet.ping(&laptop).then_some(())).is_some(), "the second phone reaches no laptop");
     let tablet_handshake = tablet.handshake();
@@ -346,9 +380,10 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     // vpn.toml as the router has it now, rebuilt here (the console's echo of typed-ahead
     // commands can interleave with a `cat`, so the file is not read back): wg0 with the two
     // phones, their public keys from their configurations by `wg pubkey`.
-    let mut vpn = Vpn::parse("[[interface]]\nname = \"wg0\"\naddress = [\"10.8.0.1/24\"]\n").unwrap();
-    for (w, addr, enabled) in [(&phone, "10.8.0.2/32", false), (&tablet, "10.8.0.3/32", true)] {
-        let mut p = oxwrt_config::vpn::Peer::new(&w.name, w.public_key(), vec![addr.parse().unwrap()]);
+    let mut vpn = Vpn::parse(&format!("[[interface]]\nname = \"wg0\"\naddress = [\"10.8.0.1/24\", \"{v6}::1/64\"]\n")).unwrap();
+    for (w, n, enabled) in [(&phone, 2, false), (&tablet, 3, true)] {
+        let ips = vec![format!("10.8.0.{n}/32").parse().unwrap(), format!("{v6}::{n}/128").parse().unwrap()];
+        let mut p = oxwrt_config::vpn::Peer::new(&w.name, w.public_key(), ips);
         p.interface = Some("wg0".into());
         p.preshared_key_file = Some(format!("/etc/oxwrt/vpnd/{}.psk", w.name));
         p.enabled = enabled;
@@ -382,7 +417,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
         c.contains("wg9: the kernel matches vpn.toml: 500 peers, 2000 allowed IPs").then_some(c)
     });
     let Some(check) = check else { panic!("500 peers not applied:\n{}\n{}", r.guest.shell("vpn check"), r.guest.shell("logread")) };
-    if !check.contains("wg0: the kernel matches vpn.toml: 2 peers, 3 allowed IPs") {
+    if !check.contains("wg0: the kernel matches vpn.toml: 2 peers, 4 allowed IPs") {
         let file = clean(&r.guest.shell("cat /etc/oxwrt/vpn.toml"));
         panic!("wg0 after the scale change:\n{check}\n--- vpn.toml ---\n{}", &file[..file.len().min(3000)]);
     }

@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 pub mod rng;
 mod time;
-pub use time::{civil, format_iso, format_utc, Civil};
+pub use time::{build_time, civil, format_iso, format_utc, Civil};
 
 /// The longest line written, newline included (`PIPE_BUF` is 4096 on Linux; init's reader
 /// cuts lines at 1024 bytes, so a longer line would come out in pieces anyway).

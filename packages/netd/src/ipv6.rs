@@ -43,7 +43,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The file that keeps the made-up ULA prefix, in netd's directory.
-pub const ULA_FILE: &str = "ula-prefix";
+pub use oxwrt_config::ipv6::ULA_FILE;
 /// net.ipv6.conf.all.forwarding.
 pub const FORWARDING: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
 
@@ -61,16 +61,12 @@ pub fn set_forwarding(path: &Path, on: bool) {
 
 /// The ULA /48: configured, else kept in `dir`/ula-prefix, else made up and kept there.
 pub fn ula(configured: Option<Ipv6Prefix>, dir: &Path) -> Ipv6Prefix {
-    if let Some(u) = configured {
-        return u;
+    match oxwrt_config::ipv6::kept_ula(configured, dir) {
+        Ok(Some(p)) => return p,
+        Ok(None) => {}
+        Err(e) => crate::say!("{e}; making up a new one"),
     }
     let path = dir.join(ULA_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        match text.trim().parse::<Ipv6Prefix>() {
-            Ok(p) if p.is_ula() && p.prefix_len() == 48 => return p,
-            _ => crate::say!("{}: `{}` is not a ULA /48; making up a new one", path.display(), text.trim()),
-        }
-    }
     let p = oxwrt_config::ipv6::ula_from_random(oxwrt_log::rng::u64());
     match crate::state::write_if_changed(&path, &format!("{p}\n")) {
         Ok(_) => crate::say!("made up the LAN's ULA prefix {p} (kept in {}; set lan.ula to choose one)", path.display()),
@@ -293,7 +289,7 @@ impl Ipv6 {
                         None
                     }
                 };
-                let announce = Announce { mac, ula: Some(ula), dns: Some(ula.host(1)), other: dhcp.is_some(), ..Announce::default() };
+                let announce = Announce { mac, ula: Some(ula), dns: Some(ula.host(1)), routes: vec![self.ula48], other: dhcp.is_some(), ..Announce::default() };
                 let schedule = Schedule::new(oxwrt_log::rng::u64(), now);
                 let server_id = netproto::dhcpv6::duid_ll(mac.unwrap_or([2, 0, 0, 0, 0, 2]));
                 self.lan = Some(Lan { sock, dhcp, server_id, index, announce, schedule });

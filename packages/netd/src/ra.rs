@@ -7,7 +7,9 @@
 //! RFC 8106: stable across renumbering), and the bridge's MAC address. The router is a
 //! default router (lifetime [`ROUTER_LIFETIME`]) only while it holds a delegated prefix:
 //! without upstream IPv6 it must not attract the LAN's traffic (RFC 7084 G-4); the ULA
-//! prefix is announced either way. A prefix that went away (renumbering) is announced
+//! prefix is announced either way, and so is a route to the whole ULA /48 (route
+//! information, RFC 4191): other /64s of it, such as the VPN's (docs/vpn.md), are reached
+//! through the router even when it is not a default router. A prefix that went away (renumbering) is announced
 //! with preferred lifetime 0 and a valid lifetime of what it has left, at most 2 hours
 //! (RFC 4862 5.5.3 e: hosts keep at least that much), so hosts stop using it for new
 //! connections at once.
@@ -17,7 +19,7 @@
 //! router solicitation brings one within 0-0.5 s, never sooner than [`MIN_DELAY`] after
 //! the one before. Every advertisement goes to all nodes (ff02::1): no unicast replies.
 
-use netproto::ndp::{PrefixInfo, RouterAdvert};
+use netproto::ndp::{PrefixInfo, RouteInfo, RouterAdvert};
 use oxwrt_config::Ipv6Prefix;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -67,6 +69,9 @@ pub struct Announce {
     /// Prefixes that went away: announced deprecated until their valid time ends.
     pub old: Vec<Timed>,
     pub dns: Option<Ipv6Addr>,
+    /// Prefixes reached through the router beyond the on-link /64s (route information
+    /// options): the ULA /48.
+    pub routes: Vec<Ipv6Prefix>,
     /// The O flag: "other configuration" (the DNS server) from stateless DHCPv6 too.
     pub other: bool,
 }
@@ -120,6 +125,7 @@ impl Announce {
             router_lifetime: if live { ROUTER_LIFETIME } else { 0 },
             source_lladdr: self.mac,
             prefixes,
+            routes: self.routes.iter().map(|r| RouteInfo { prefix: r.addr(), len: r.prefix_len(), lifetime: u32::from(ROUTER_LIFETIME) }).collect(),
             rdnss: self.dns.map(|d| vec![(RDNSS_LIFETIME, vec![d])]).unwrap_or_default(),
             ..RouterAdvert::default()
         }
@@ -199,9 +205,20 @@ mod tests {
     #[test]
     fn a_renumbered_prefix_is_deprecated_then_dropped() {
         let t0 = Instant::now();
-        let mut a = Announce { ula: Some(p("fd00:1:2::/64")), dns: Some("fd00:1:2::1".parse().unwrap()), mac: Some([2, 0, 0, 0, 0, 1]), ..Announce::default() };
+        let mut a = Announce {
+            ula: Some(p("fd00:1:2::/64")),
+            dns: Some("fd00:1:2::1".parse().unwrap()),
+            mac: Some([2, 0, 0, 0, 0, 1]),
+            routes: vec![p("fd00:1:2::/48")],
+            ..Announce::default()
+        };
         let ra = a.advert(t0);
         assert_eq!(ra.router_lifetime, 0, "no delegated prefix: not a default router");
+        assert_eq!(
+            ra.routes,
+            vec![RouteInfo { prefix: "fd00:1:2::".parse().unwrap(), len: 48, lifetime: u32::from(ROUTER_LIFETIME) }],
+            "the ULA /48 (the VPN's /64) through the router anyway"
+        );
         assert_eq!(ra.prefixes.len(), 1);
         assert_eq!(ra.rdnss, vec![(RDNSS_LIFETIME, vec!["fd00:1:2::1".parse().unwrap()])]);
         let old = Timed {

@@ -47,7 +47,7 @@ pub fn main(args: Vec<String>) -> i32 {
         [] => daemon::run(daemon::Paths::device()),
         ["--root", dir] => {
             let root = std::path::Path::new(dir);
-            daemon::run(daemon::Paths { config_dir: root.join("etc/oxwrt"), run_dir: root.join("run/vpnd") })
+            daemon::run(daemon::Paths { config_dir: root.join("etc/oxwrt"), run_dir: root.join("run/vpnd"), synced: root.join("run/timed/synced") })
         }
         ["--version"] => i32::from(writeln!(std::io::stdout().lock(), "vpnd {}", env!("CARGO_PKG_VERSION")).is_err()),
         _ => {
