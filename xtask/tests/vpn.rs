@@ -10,7 +10,8 @@
 //!    the router's ULA /48, the phone a /128 of it next to its /32, and `::/0` and the
 //!    router's ULA address as DNS in its configuration; it pings the laptop's ULA address
 //!    (SLAAC from netd's advertisements, which route the /48 to the router) and the
-//!    router, and asks the router's DNS over IPv6, through the tunnel.
+//!    router, and asks the router's DNS over IPv6, through the tunnel. vpnd logs that the
+//!    clock is synced (timed, from the ISP's chronyd) and `vpn status` has no clock note.
 //! 2. A second road warrior; then the first is disabled: it can no longer handshake, and
 //!    the second's session goes on (same handshake, traffic still flows).
 //! 3. Site to site: a second router (its LAN moved to 192.168.2.0/24), both joined with
@@ -26,157 +27,15 @@
 //! through oxwrt_testkit: failed with what to install under OXWRT_STRICT_TESTS=1).
 
 use oxwrt_config::vpn::{Key, Vpn};
-use oxwrt_testkit::netns::{wait_for, Netns};
+use oxwrt_testkit::netns::wait_for;
 use oxwrt_testkit::Prereq;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use xtask::context::Context;
-use xtask::tools::lab::{self, Lab, Router};
+use xtask::tools::lab::{self, Lab};
+use xtask::tools::wireguard::{add_peer as warrior, clean, install_resolvconf, lease_address, public_key};
 
 const BOOT: Duration = Duration::from_secs(300);
 const T: Duration = Duration::from_secs(30);
-
-/// The console's output without carriage returns.
-fn clean(s: &str) -> String {
-    s.replace('\r', "")
-}
-
-/// The wg-quick configuration `vpn add-peer` printed: from `[Interface]` to the blank
-/// line after the `[Peer]` section (the QR code follows).
-fn printed_config(out: &str) -> String {
-    let start = out.find("[Interface]").unwrap_or_else(|| panic!("no configuration in:\n{out}"));
-    let rest = &out[start..];
-    let peer = rest.find("[Peer]").unwrap_or_else(|| panic!("no [Peer] in:\n{rest}"));
-    let end = rest[peer..].find("\n\n").map(|e| peer + e + 1).unwrap_or_else(|| panic!("no end of the configuration in:\n{rest}"));
-    rest[..end].to_string()
-}
-
-/// The ASCII QR code after the configuration (`##` = light module), as a grid of dark
-/// modules.
-fn printed_qr(out: &str) -> Vec<Vec<bool>> {
-    let grid: Vec<Vec<bool>> =
-        out.lines().filter(|l| l.starts_with("####") && l.len() % 2 == 0).map(|l| l.as_bytes().chunks(2).map(|c| c == b"  ").collect()).collect();
-    assert!(grid.len() > 20 && grid.iter().all(|r| r.len() == grid.len()), "no square QR code in:\n{out}");
-    grid
-}
-
-/// zbarimg's reading of a grid (written as a PBM image, 4 pixels a module).
-fn decode(grid: &[Vec<bool>], dir: &Path) -> String {
-    let n = grid.len() * 4;
-    let mut s = format!("P1\n{n} {n}\n");
-    for row in grid {
-        let line: String = row.iter().flat_map(|&d| std::iter::repeat_n(if d { "1 " } else { "0 " }, 4)).collect();
-        for _ in 0..4 {
-            s.push_str(&line);
-            s.push('\n');
-        }
-    }
-    let img = dir.join("qr.pbm");
-    std::fs::write(&img, s).unwrap();
-    let out = std::process::Command::new("zbarimg").args(["--raw", "-q"]).arg(&img).output().expect("zbarimg");
-    assert!(out.status.success(), "zbarimg read no QR code: {}", String::from_utf8_lossy(&out.stderr));
-    let mut text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.pop(), Some('\n'));
-    text
-}
-
-/// The router's WAN address from netd's `wan: lease ADDR/PREFIX ...` log line.
-fn lease_address(lease: &str) -> String {
-    lease.split("lease ").nth(1).and_then(|s| s.split(['/', ' ']).next()).unwrap_or_default().to_string()
-}
-
-/// The public key `vpn public-key` printed (retried: the console may interleave).
-fn public_key(r: &mut Router) -> Key {
-    let found = wait_for(T, || clean(&r.guest.shell("vpn public-key")).split_whitespace().find_map(|w| w.parse::<Key>().ok()));
-    found.unwrap_or_else(|| panic!("no public key from `vpn public-key`:\n{}", r.guest.tail()))
-}
-
-/// A road warrior: a host on the ISP's segment running wg-quick + wireguard-go.
-struct Warrior {
-    ns: Netns,
-    name: String,
-    conf: String,
-    dir: std::path::PathBuf,
-}
-
-impl Warrior {
-    /// `cmd` in the namespace through sh, output to a file (wireguard-go stays in the
-    /// background holding its output: never a pipe the test waits on).
-    fn sh(&self, cmd: &str, limit: Duration) -> (Option<i32>, String) {
-        let log = self.dir.join(format!("{}.log", self.name));
-        let script = format!("PATH={}:$PATH WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go {cmd} > {} 2>&1", self.dir.display(), log.display());
-        let (status, _) = self.ns.exec(&["sh", "-c", &script]).wait(limit);
-        (status, std::fs::read_to_string(&log).unwrap_or_default())
-    }
-
-    /// A wireguard-go of this name left by a killed run (the namespace is gone, the process
-    /// and its socket are not): ended by its pid, its socket removed.
-    fn clear_leftovers(name: &str) {
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if cmdline == format!("wireguard-go\0{name}\0").as_bytes() {
-                let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
-            }
-        }
-        let _ = std::fs::remove_file(format!("/var/run/wireguard/{name}.sock"));
-    }
-
-    fn up(&self) {
-        let (status, out) = self.sh(&format!("wg-quick up {}", self.conf), T);
-        assert_eq!(status, Some(0), "wg-quick up {}:\n{out}", self.conf);
-    }
-
-    fn down(&self) {
-        let _ = self.sh(&format!("wg-quick down {}", self.conf), T);
-    }
-
-    /// The public key of the configuration's private key, by `wg pubkey`.
-    fn public_key(&self) -> Key {
-        let conf = std::fs::read_to_string(&self.conf).unwrap();
-        let private = conf.lines().find_map(|l| l.strip_prefix("PrivateKey = ")).expect("a PrivateKey line");
-        let mut child =
-            std::process::Command::new("wg").arg("pubkey").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("wg pubkey");
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{private}\n").as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|e| panic!("wg pubkey: {e}"))
-    }
-
-    /// The peer's last handshake (seconds since the epoch; 0: none).
-    fn handshake(&self) -> u64 {
-        let (_, out) = self.sh(&format!("wg show {} latest-handshakes", self.name), T);
-        out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
-    }
-
-    fn ping(&self, addr: &str) -> bool {
-        self.ns.exec(&["busybox", "ping", "-c", "1", "-W", "1", addr]).wait(Duration::from_secs(3)).0 == Some(0)
-    }
-}
-
-impl Drop for Warrior {
-    fn drop(&mut self) {
-        self.down();
-        Warrior::clear_leftovers(&self.name);
-    }
-}
-
-fn warrior(lab: &Lab, r: &mut Router, name: &str, host: &str, dir: &Path) -> (Warrior, String) {
-    let out = clean(&r.guest.shell(&format!("vpn add-peer {name} --ascii")));
-    let config = printed_config(&out);
-    // The QR code on the console is the configuration.
-    assert_eq!(decode(&printed_qr(&out), dir), config, "the console's QR code of {name}");
-    let conf = dir.join(format!("{name}.conf"));
-    std::fs::write(&conf, &config).unwrap();
-    std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    Warrior::clear_leftovers(name);
-    let ns = lab.isp_host(name, host);
-    (Warrior { ns, name: name.to_string(), conf: conf.display().to_string(), dir: dir.to_path_buf() }, config)
-}
-
-/// wg-quick hands the DNS servers to resolvconf, which the test host may lack: this one
-/// records them.
-const RESOLVCONF: &str =
-    "#!/bin/sh\n# oxwrt test: record what wg-quick asks of resolvconf\ncase \"$1\" in -a) cat > \"$(dirname \"$0\")/dns.$2\" ;; esac\nexit 0\n";
 
 /// vpn.toml as inline arrays, so that a few lines carry many peers (the console takes
 /// one line per command).
@@ -225,20 +84,14 @@ fn inline_lines(vpn: &Vpn) -> Vec<String> {
 fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     let ctx = Context::from_env(false).unwrap();
     let board = ctx.repo().load_board(board_id).unwrap();
-    if !oxwrt_testkit::require_all(&[
-        Prereq::program("wg-quick", "apt-get install wireguard-tools"),
-        Prereq::program("wireguard-go", "apt-get install wireguard-go"),
-        Prereq::program("zbarimg", "apt-get install zbar-tools"),
-        Prereq::program("dig", "apt-get install dnsutils"),
-        Prereq::program("nft", "apt-get install nftables"),
-    ]) {
+    let mut prereqs = xtask::tools::wireguard::prerequisites();
+    prereqs.extend([Prereq::program("dig", "apt-get install dnsutils"), Prereq::program("nft", "apt-get install nftables")]);
+    if !oxwrt_testkit::require_all(&prereqs) {
         return;
     }
     let Some(mut lab) = Lab::new(tag, None) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let rc = dir.path().join("resolvconf");
-    std::fs::write(&rc, RESOLVCONF).unwrap();
-    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    install_resolvconf(dir.path());
     let image = lab::scratch_image(&ctx, &board, dir.path());
     let mut r = lab.router(&ctx, &board, image, BOOT);
     let lease = r.guest.wait_for_log("wan: lease", T);
@@ -315,7 +168,16 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     assert!(phone.ping(&router6) && phone.ping(&format!("{v6}::1")), "the router's IPv6 addresses through the tunnel");
     let (status, name) = phone.ns.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{router6}"), "laptop.lan"]).wait(T);
     assert_eq!((status, name.trim()), (Some(0), laptop.as_str()), "the laptop's name through the router's DNS over IPv6 in the tunnel");
+    // The clock: timed set it from the ISP's chronyd; vpnd saw /run/timed/synced.
+    let synced = wait_for(T, || {
+        clean(&r.guest.shell("logread | grep 'vpnd: the clock is synced'"))
+            .lines()
+            .find(|l| l.contains("vpnd: the clock is synced (") && l.contains("clock set from"))
+            .map(String::from)
+    });
+    assert!(synced.is_some(), "vpnd did not see the clock synced:\n{}", r.guest.shell("logread | grep -e vpnd -e timed"));
     let status = clean(&r.guest.shell("vpn status"));
+    assert!(!status.contains("the clock has not"), "the clock is synced, yet: {status}");
     let line = status.lines().find(|l| l.trim_start().starts_with(&phone_name) && !l.contains("vpn status")).unwrap_or_else(|| panic!("{status}"));
     assert!(line.contains("online") && line.contains("192.0.2.10:") && !line.contains("rx 0 B"), "{status}");
 

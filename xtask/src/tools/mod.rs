@@ -1,8 +1,9 @@
 //! Host tools the commands and steps drive: [`exec`] (external commands, logged),
 //! [`lab`] (booted routers in network namespaces with real peers, for tests and benchmarks)
 //! and [`load`] (bounded DNS and DHCP load for them),
-//! [`qemu`] (command lines for a board's images) and [`tftp`] (a TFTP client for
-//! bootloader recovery). They run nothing of the pipeline; qemu only finds a board's
+//! [`qemu`] (command lines for a board's images), [`tftp`] (a TFTP client for
+//! bootloader recovery) and [`wireguard`] (road warriors with the real WireGuard tools,
+//! and readers of `vpn add-peer`'s output). They run nothing of the pipeline; qemu only finds a board's
 //! images where [`crate::steps::image`] puts them.
 
 pub mod exec;
@@ -10,3 +11,4 @@ pub mod lab;
 pub mod load;
 pub mod qemu;
 pub mod tftp;
+pub mod wireguard;
