@@ -351,6 +351,22 @@ pub fn import(dirs: &Dirs, text: &str, name: &str) -> Result<String, String> {
     Ok(s)
 }
 
+/// `vpn disable NAME` / `vpn enable NAME`: keeps the peer in vpn.toml, out of or back
+/// into the kernel.
+pub fn set_enabled(dirs: &Dirs, name: &str, enabled: bool) -> Result<(), String> {
+    edit_peer(dirs, name, |v, i| v.peers[i].enabled = enabled).map(|_| ())
+}
+
+/// `vpn remove-peer NAME`: out of vpn.toml, and its preshared key file deleted.
+pub fn remove_peer(dirs: &Dirs, name: &str) -> Result<(), String> {
+    let mut psk = None;
+    edit_peer(dirs, name, |v, i| psk = v.peers.remove(i).preshared_key_file)?;
+    if let Some(f) = psk {
+        let _ = std::fs::remove_file(f);
+    }
+    Ok(())
+}
+
 fn edit_peer(dirs: &Dirs, name: &str, f: impl FnOnce(&mut Vpn, usize)) -> Result<Vpn, String> {
     let mut vpn = load(dirs)?;
     let i = vpn.peers.iter().position(|p| p.name == name).ok_or_else(|| format!("no peer named {name} in vpn.toml (`vpn status` lists them)"))?;
@@ -497,19 +513,11 @@ pub fn run(dirs: &Dirs, args: &[&str]) -> i32 {
                 Err(e) => fail(e),
             }
         }
-        ["remove-peer", name] => {
-            let mut psk = None;
-            match edit_peer(dirs, name, |v, i| psk = v.peers.remove(i).preshared_key_file) {
-                Ok(_) => {
-                    if let Some(f) = psk {
-                        let _ = std::fs::remove_file(f);
-                    }
-                    print(&format!("removed {name}\n"))
-                }
-                Err(e) => fail(e),
-            }
-        }
-        [cmd @ ("enable" | "disable"), name] => match edit_peer(dirs, name, |v, i| v.peers[i].enabled = *cmd == "enable") {
+        ["remove-peer", name] => match remove_peer(dirs, name) {
+            Ok(()) => print(&format!("removed {name}\n")),
+            Err(e) => fail(e),
+        },
+        [cmd @ ("enable" | "disable"), name] => match set_enabled(dirs, name, *cmd == "enable") {
             Ok(_) => print(&format!("{name}: {cmd}d\n")),
             Err(e) => fail(e),
         },

@@ -7,6 +7,8 @@
 //!   interface, editors that save by rename);
 //! - a client of the status socket (/run/vpnd/status.sock): it gets the status as JSON
 //!   ([`crate::status`]) and the connection is closed;
+//! - a client of the control socket (/run/vpnd/control.sock, group `config`: the web
+//!   interface): one peer change ([`crate::control`]);
 //! - every 60 s: re-apply (resolves site-to-site endpoints again; sends nothing when the
 //!   kernel already matches);
 //! - every 5 s until the clock is synced: /run/timed/synced ([`Clock`]).
@@ -263,6 +265,24 @@ fn listen(path: &Path) -> Result<UnixListener, String> {
     Ok(l)
 }
 
+/// The control socket: mode 0660, group [`crate::control::CONTROL_GROUP`] (vpnd is a
+/// member of it in /etc/group; without that, only root could use it).
+fn listen_control(path: &Path) -> Result<UnixListener, String> {
+    let l = listen(path)?;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660));
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let gid = oxwrt_config::init::group_id(&group, crate::control::CONTROL_GROUP)
+        .ok_or_else(|| format!("no group {} in /etc/group: the web interface cannot change peers", crate::control::CONTROL_GROUP))?;
+    std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+        format!(
+            "cannot give {} to group {} ({e}): the web interface cannot change peers; is vpnd a member of it in /etc/group?",
+            path.display(),
+            crate::control::CONTROL_GROUP
+        )
+    })?;
+    Ok(l)
+}
+
 /// The daemon's main. Returns the exit status.
 pub fn run(paths: Paths) -> i32 {
     let mut mask = SigSet::empty();
@@ -302,6 +322,13 @@ pub fn run(paths: Paths) -> i32 {
             None
         }
     };
+    let control = match listen_control(&paths.run_dir.join(crate::control::CONTROL_SOCKET)) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            crate::log::LOG.error(format_args!("{e}"));
+            None
+        }
+    };
     let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok().filter(|w| {
         // Whole-file replacements only: a file written line by line would be read half-done.
         w.add_watch(&paths.config_dir, AddWatchFlags::IN_MOVED_TO)
@@ -324,6 +351,9 @@ pub fn run(paths: Paths) -> i32 {
             fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
         }
         if let Some(l) = &listener {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(l) = &control {
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, timeout) {
@@ -364,6 +394,17 @@ pub fn run(paths: Paths) -> i32 {
         if let Some(l) = &listener {
             if ready.get(i) == Some(&true) {
                 serve(&mut d, l);
+            }
+            i += 1;
+        }
+        if let Some(l) = &control {
+            if ready.get(i) == Some(&true) {
+                let dirs = crate::cli::Dirs { config: d.paths.config_dir.clone(), run: d.paths.run_dir.clone() };
+                for _ in 0..4 {
+                    let Ok((s, _)) = l.accept() else { break };
+                    let _ = s.set_nonblocking(false);
+                    crate::control::serve(&dirs, s);
+                }
             }
         }
         d.check_clock();
