@@ -22,6 +22,9 @@ use serde_json::{json, Value};
 use xtask::context::Context;
 use xtask::tools::lab::{self, Lab};
 
+#[path = "webui/vpn.rs"]
+mod vpn;
+
 const BOOT: Duration = Duration::from_secs(300);
 const T: Duration = Duration::from_secs(60);
 const DRIVER_PORT: u16 = 9515;
@@ -303,6 +306,7 @@ fn webui_in_a_browser(board_id: &str) {
     b.screenshot("clients");
     b.go("/system");
     b.screenshot("system");
+    vpn::vpn_page(&lab, &mut r.guest, &b, dir.path());
     b.go("/logs");
     let log = b.text("#log");
     assert!(log.contains("webd"), "the log ring shows webd's lines");
