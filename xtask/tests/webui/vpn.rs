@@ -20,7 +20,8 @@ const NAME_PAYLOAD: &str = "<img src=x onerror=alert(1)>";
 /// The modules of the page's QR code: the SVG's `viewBox="0 0 N N"` and its path of
 /// `M{x} {y}h{w}v1h-{w}z` runs of dark modules (packages/vpnd/src/qr.rs).
 fn svg_grid(svg: &str) -> Vec<Vec<bool>> {
-    let n: usize = svg.split("viewBox=\"0 0 ").nth(1).and_then(|v| v.split(' ').next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no viewBox in {svg}"));
+    let n: usize =
+        svg.split("viewBox=\"0 0 ").nth(1).and_then(|v| v.split(' ').next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no viewBox in {svg}"));
     let d = svg.split(" d=\"").nth(1).and_then(|v| v.split('"').next()).unwrap_or_else(|| panic!("no path in {svg}"));
     let mut grid = vec![vec![false; n]; n];
     for run in d.split('M').filter(|r| !r.is_empty()) {
