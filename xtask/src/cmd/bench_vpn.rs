@@ -136,7 +136,8 @@ pub fn vpn(ctx: &Context, board: Option<&str>) -> Result<()> {
          Throughput: iperf3 TCP, {IPERF_SECS} s each way (laptop to warrior / warrior to laptop, Mbit/s the receiver got): without the tunnel the laptop reaches \
          the warrior's ISP address through NAT, with it the warrior's tunnel address (the router encrypts or decrypts every packet). RTT: average of 20 pings \
          from the laptop, the tunnel's added time in brackets. vpnd: RSS / PSS (kB, /proc/PID/smaps_rollup) after the traffic. QEMU emulates the CPU \
-         (TCG): for comparing builds and boards, not hardware.\n\n\
+         (TCG), so the router's ChaCha20-Poly1305 is slow here, and the warrior's wireguard-go shares this machine's cores with QEMU: for comparing builds \
+         and boards, not hardware.\n\n\
          | board | handshake | NAT up / down | tunnel up / down | RTT NAT | RTT tunnel | vpnd RSS / PSS |\n|---|---|---|---|---|---|---|\n{}\n",
         rows.join("\n")
     );
