@@ -11,7 +11,8 @@
 //!   ([`crate::ra`]), and answers DHCPv6 INFORMATION-REQUESTs with the same DNS server
 //!   (stateless DHCPv6, RFC 8415 6.1: [`information_reply`]; the advertisements' O flag
 //!   says so). What of the delegated prefix is not the LAN's gets an unreachable
-//!   route (no loop back to the ISP, RFC 7084 WPD-5). A new prefix deprecates the old one:
+//!   route (no loop back to the ISP, RFC 7084 WPD-5), and so does the ULA /48 (the LAN's and
+//!   the VPN's /64s are more specific; the advertisements route the /48 to the router). A new prefix deprecates the old one:
 //!   its LAN address stays with preferred lifetime 0 until it runs out, and the
 //!   advertisements say the same.
 //! - Forwarding (net.ipv6.conf.all.forwarding) is turned on by the daemon only once the
@@ -279,6 +280,12 @@ impl Ipv6 {
         let ula = self.ula64();
         if let Err(e) = rtnl.add_addr6(index, ula.host(1), 64, u32::MAX, u32::MAX) {
             crate::say!("ipv6: cannot add {}/64 to {}: {e}", ula.host(1), self.lan_dev);
+        }
+        // The advertisements route the whole ULA /48 here (the VPN's /64 is in it): what of
+        // it is neither the LAN's nor the VPN's (their /64s are more specific) ends here and
+        // never goes out of the WAN (RFC 4193 4.3: unique local addresses stay in the site).
+        if let Err(e) = rtnl.add_unreachable6(self.ula48.addr(), self.ula48.prefix_len()) {
+            crate::say!("ipv6: cannot add the unreachable route for {}: {e}", self.ula48);
         }
         match ra_socket(&self.lan_dev, index) {
             Ok(sock) => {
