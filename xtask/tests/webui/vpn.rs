@@ -7,12 +7,13 @@
 //! in the page, it is gone. Markup as a device name is refused and shown as text, with no
 //! dialog.
 
-use super::{base64_decode, Browser, T};
+use super::T;
 use oxwrt_testkit::netns::wait_for;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use xtask::tools::lab::Lab;
 use xtask::tools::qemu::Guest;
+use xtask::tools::webdriver::{base64_decode, Browser};
 use xtask::tools::wireguard::{self, clean, Warrior};
 
 const NAME_PAYLOAD: &str = "<img src=x onerror=alert(1)>";
