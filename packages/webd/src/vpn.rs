@@ -84,7 +84,7 @@ pub fn page(hostname: &str, csrf: &str, run: &Path, n: &Notice) -> Markup {
                         h2 { (i.name) " (UDP port " (i.listen_port) ")" }
                         p { "Public key: " code { (i.public_key.as_deref().unwrap_or("(not in the kernel)")) } }
                         table {
-                            tr { th { "Device" } th { "State" } th { "Handshake" } th { "Endpoint" } th { "Received / sent" } th { "Addresses" } th {} }
+                            tr { th { "Device" } th { "State" } th { "Handshake" } th { "Endpoint" } th { "Received / sent" } th { "Addresses" } }
                             @for p in &i.peers {
                                 tr.peer {
                                     td.peer-name { (p.name) }
@@ -93,7 +93,10 @@ pub fn page(hostname: &str, csrf: &str, run: &Path, n: &Notice) -> Markup {
                                     td { (p.endpoint.as_deref().unwrap_or("-")) }
                                     td { (crate::html::format_kib(p.rx_bytes / 1024)) " / " (crate::html::format_kib(p.tx_bytes / 1024)) }
                                     td { (p.allowed_ips.join(", ")) }
-                                    td {
+                                }
+                                // The buttons on a row of their own: the table fits a phone.
+                                tr.actions {
+                                    td colspan="6" {
                                         form.inline method="post" action=(if p.enabled { "/vpn/disable" } else { "/vpn/enable" }) {
                                             (crate::pages::csrf_field(csrf))
                                             input type="hidden" name="name" value=(p.name);
