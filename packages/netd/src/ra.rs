@@ -4,7 +4,8 @@
 //!
 //! Content: the LAN's /64s as prefix information with L and A set (hosts make their own
 //! addresses, SLAAC, RFC 4862), the router's ULA address as recursive DNS server (RDNSS,
-//! RFC 8106: stable across renumbering), and the bridge's MAC address. The router is a
+//! RFC 8106: stable across renumbering), the local domain (`lan`) as DNS search list
+//! (DNSSL, RFC 8106 5.2), the bridge's MTU (RFC 4861 4.6.4) and its MAC address. The router is a
 //! default router (lifetime [`ROUTER_LIFETIME`]) only while it holds a delegated prefix:
 //! without upstream IPv6 it must not attract the LAN's traffic (RFC 7084 G-4); the ULA
 //! prefix is announced either way, and so is a route to the whole ULA /48 (route
@@ -19,6 +20,7 @@
 //! router solicitation brings one within 0-0.5 s, never sooner than [`MIN_DELAY`] after
 //! the one before. Every advertisement goes to all nodes (ff02::1): no unicast replies.
 
+use netproto::dns::Name;
 use netproto::ndp::{PrefixInfo, RouteInfo, RouterAdvert};
 use oxwrt_config::Ipv6Prefix;
 use std::net::Ipv6Addr;
@@ -72,6 +74,10 @@ pub struct Announce {
     /// Prefixes reached through the router beyond the on-link /64s (route information
     /// options): the ULA /48.
     pub routes: Vec<Ipv6Prefix>,
+    /// The DNS search list (the local domain): DNSSL, with the RDNSS's lifetime.
+    pub domain: Option<Name>,
+    /// The LAN link's MTU.
+    pub mtu: Option<u32>,
     /// The O flag: "other configuration" (the DNS server) from stateless DHCPv6 too.
     pub other: bool,
 }
@@ -127,6 +133,8 @@ impl Announce {
             prefixes,
             routes: self.routes.iter().map(|r| RouteInfo { prefix: r.addr(), len: r.prefix_len(), lifetime: u32::from(ROUTER_LIFETIME) }).collect(),
             rdnss: self.dns.map(|d| vec![(RDNSS_LIFETIME, vec![d])]).unwrap_or_default(),
+            dnssl: self.domain.clone().map(|d| vec![(RDNSS_LIFETIME, vec![d])]).unwrap_or_default(),
+            mtu: self.mtu,
             ..RouterAdvert::default()
         }
     }
@@ -205,11 +213,14 @@ mod tests {
     #[test]
     fn a_renumbered_prefix_is_deprecated_then_dropped() {
         let t0 = Instant::now();
+        let lan = Name::from_ascii("lan").unwrap();
         let mut a = Announce {
             ula: Some(p("fd00:1:2::/64")),
             dns: Some("fd00:1:2::1".parse().unwrap()),
             mac: Some([2, 0, 0, 0, 0, 1]),
             routes: vec![p("fd00:1:2::/48")],
+            domain: Some(lan.clone()),
+            mtu: Some(1492),
             ..Announce::default()
         };
         let ra = a.advert(t0);
@@ -221,6 +232,7 @@ mod tests {
         );
         assert_eq!(ra.prefixes.len(), 1);
         assert_eq!(ra.rdnss, vec![(RDNSS_LIFETIME, vec!["fd00:1:2::1".parse().unwrap()])]);
+        assert_eq!((ra.dnssl, ra.mtu), (vec![(RDNSS_LIFETIME, vec![lan])], Some(1492)));
         let old = Timed {
             prefix: p("2001:db8:0:10::/64"),
             preferred_until: Some(t0 + Duration::from_secs(3600)),
