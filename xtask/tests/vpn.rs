@@ -94,7 +94,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     install_resolvconf(dir.path());
     let image = lab::scratch_image(&ctx, &board, dir.path());
     let mut r = lab.router(&ctx, &board, image, BOOT);
-    let lease = r.guest.wait_for_log("wan: lease", T);
+    let lease = r.guest.wait_for_log("wan: lease 192.0.2.", T);
     assert!(lease.contains("192.0.2."), "{lease}");
     let laptop = r.laptop_lease(T);
     let www = dir.path().join("www");
@@ -206,7 +206,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     std::fs::create_dir_all(&dir2).unwrap();
     let image2 = lab::scratch_image(&ctx, &board, &dir2);
     let mut r2 = lab.router(&ctx, &board, image2, BOOT);
-    let lease2 = r2.guest.wait_for_log("wan: lease", T);
+    let lease2 = r2.guest.wait_for_log("wan: lease 192.0.2.", T);
     let wan2 = lease_address(&lease2);
     r2.guest.shell("echo '[lan]' > /etc/oxwrt/network.toml");
     r2.guest.shell("echo 'address = \"192.168.2.1/24\"' >> /etc/oxwrt/network.toml");

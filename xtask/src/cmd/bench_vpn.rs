@@ -69,7 +69,7 @@ fn one_board(ctx: &Context, b: &crate::board::Board, tag: &str, dir: &std::path:
     wireguard::install_resolvconf(dir);
     let image = lab::scratch_image(ctx, b, dir);
     let mut r = lab.router(ctx, b, image, BOOT);
-    r.guest.wait_for_log("wan: lease", T);
+    r.guest.wait_for_log("wan: lease 192.0.2.", T);
     let laptop = r.laptop_lease(T);
     r.laptop_spawn(&["iperf3", "-s"]);
     let out = clean(&r.guest.shell("vpn init --address 10.8.0.1/24"));
