@@ -211,6 +211,12 @@ pub enum BenchCmd {
     /// The router's network in QEMU (both QEMU boards, images built): netd's memory, lease
     /// times, NAT throughput and added latency (runs the ignored test xtask/tests/bench_net.rs).
     Net,
+    /// WireGuard through the router on each QEMU board (images built): handshake time,
+    /// throughput and round-trip time with and without the tunnel, vpnd's memory.
+    Vpn {
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// The web interface in headless chromium on both QEMU boards (images built): page
     /// weight, time to first byte and page load, login cost, webd's memory with 4 browsers
     /// (runs the ignored test xtask/tests/bench_web.rs).

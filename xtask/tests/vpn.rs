@@ -6,7 +6,12 @@
 //!    ISP's segment. It handshakes within 5 s and reaches the laptop on the router's LAN
 //!    through the tunnel (ping, HTTP), and resolves the laptop's name through the router's
 //!    DNS. The QR code printed after it decodes (zbarimg) to exactly the configuration.
-//!    `vpn status` shows the peer online with its bytes.
+//!    `vpn status` shows the peer online with its bytes. IPv6: the interface has a /64 of
+//!    the router's ULA /48, the phone a /128 of it next to its /32, and `::/0` and the
+//!    router's ULA address as DNS in its configuration; it pings the laptop's ULA address
+//!    (SLAAC from netd's advertisements, which route the /48 to the router) and the
+//!    router, and asks the router's DNS over IPv6, through the tunnel. vpnd logs that the
+//!    clock is synced (timed, from the ISP's chronyd) and `vpn status` has no clock note.
 //! 2. A second road warrior; then the first is disabled: it can no longer handshake, and
 //!    the second's session goes on (same handshake, traffic still flows).
 //! 3. Site to site: a second router (its LAN moved to 192.168.2.0/24), both joined with
@@ -22,157 +27,15 @@
 //! through oxwrt_testkit: failed with what to install under OXWRT_STRICT_TESTS=1).
 
 use oxwrt_config::vpn::{Key, Vpn};
-use oxwrt_testkit::netns::{wait_for, Netns};
+use oxwrt_testkit::netns::wait_for;
 use oxwrt_testkit::Prereq;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use xtask::context::Context;
-use xtask::tools::lab::{self, Lab, Router};
+use xtask::tools::lab::{self, Lab};
+use xtask::tools::wireguard::{add_peer as warrior, clean, install_resolvconf, lease_address, public_key};
 
 const BOOT: Duration = Duration::from_secs(300);
 const T: Duration = Duration::from_secs(30);
-
-/// The console's output without carriage returns.
-fn clean(s: &str) -> String {
-    s.replace('\r', "")
-}
-
-/// The wg-quick configuration `vpn add-peer` printed: from `[Interface]` to the blank
-/// line after the `[Peer]` section (the QR code follows).
-fn printed_config(out: &str) -> String {
-    let start = out.find("[Interface]").unwrap_or_else(|| panic!("no configuration in:\n{out}"));
-    let rest = &out[start..];
-    let peer = rest.find("[Peer]").unwrap_or_else(|| panic!("no [Peer] in:\n{rest}"));
-    let end = rest[peer..].find("\n\n").map(|e| peer + e + 1).unwrap_or_else(|| panic!("no end of the configuration in:\n{rest}"));
-    rest[..end].to_string()
-}
-
-/// The ASCII QR code after the configuration (`##` = light module), as a grid of dark
-/// modules.
-fn printed_qr(out: &str) -> Vec<Vec<bool>> {
-    let grid: Vec<Vec<bool>> =
-        out.lines().filter(|l| l.starts_with("####") && l.len() % 2 == 0).map(|l| l.as_bytes().chunks(2).map(|c| c == b"  ").collect()).collect();
-    assert!(grid.len() > 20 && grid.iter().all(|r| r.len() == grid.len()), "no square QR code in:\n{out}");
-    grid
-}
-
-/// zbarimg's reading of a grid (written as a PBM image, 4 pixels a module).
-fn decode(grid: &[Vec<bool>], dir: &Path) -> String {
-    let n = grid.len() * 4;
-    let mut s = format!("P1\n{n} {n}\n");
-    for row in grid {
-        let line: String = row.iter().flat_map(|&d| std::iter::repeat_n(if d { "1 " } else { "0 " }, 4)).collect();
-        for _ in 0..4 {
-            s.push_str(&line);
-            s.push('\n');
-        }
-    }
-    let img = dir.join("qr.pbm");
-    std::fs::write(&img, s).unwrap();
-    let out = std::process::Command::new("zbarimg").args(["--raw", "-q"]).arg(&img).output().expect("zbarimg");
-    assert!(out.status.success(), "zbarimg read no QR code: {}", String::from_utf8_lossy(&out.stderr));
-    let mut text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.pop(), Some('\n'));
-    text
-}
-
-/// The router's WAN address from netd's `wan: lease ADDR/PREFIX ...` log line.
-fn lease_address(lease: &str) -> String {
-    lease.split("lease ").nth(1).and_then(|s| s.split(['/', ' ']).next()).unwrap_or_default().to_string()
-}
-
-/// The public key `vpn public-key` printed (retried: the console may interleave).
-fn public_key(r: &mut Router) -> Key {
-    let found = wait_for(T, || clean(&r.guest.shell("vpn public-key")).split_whitespace().find_map(|w| w.parse::<Key>().ok()));
-    found.unwrap_or_else(|| panic!("no public key from `vpn public-key`:\n{}", r.guest.tail()))
-}
-
-/// A road warrior: a host on the ISP's segment running wg-quick + wireguard-go.
-struct Warrior {
-    ns: Netns,
-    name: String,
-    conf: String,
-    dir: std::path::PathBuf,
-}
-
-impl Warrior {
-    /// `cmd` in the namespace through sh, output to a file (wireguard-go stays in the
-    /// background holding its output: never a pipe the test waits on).
-    fn sh(&self, cmd: &str, limit: Duration) -> (Option<i32>, String) {
-        let log = self.dir.join(format!("{}.log", self.name));
-        let script = format!("PATH={}:$PATH WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go {cmd} > {} 2>&1", self.dir.display(), log.display());
-        let (status, _) = self.ns.exec(&["sh", "-c", &script]).wait(limit);
-        (status, std::fs::read_to_string(&log).unwrap_or_default())
-    }
-
-    /// A wireguard-go of this name left by a killed run (the namespace is gone, the process
-    /// and its socket are not): ended by its pid, its socket removed.
-    fn clear_leftovers(name: &str) {
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            if cmdline == format!("wireguard-go\0{name}\0").as_bytes() {
-                let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
-            }
-        }
-        let _ = std::fs::remove_file(format!("/var/run/wireguard/{name}.sock"));
-    }
-
-    fn up(&self) {
-        let (status, out) = self.sh(&format!("wg-quick up {}", self.conf), T);
-        assert_eq!(status, Some(0), "wg-quick up {}:\n{out}", self.conf);
-    }
-
-    fn down(&self) {
-        let _ = self.sh(&format!("wg-quick down {}", self.conf), T);
-    }
-
-    /// The public key of the configuration's private key, by `wg pubkey`.
-    fn public_key(&self) -> Key {
-        let conf = std::fs::read_to_string(&self.conf).unwrap();
-        let private = conf.lines().find_map(|l| l.strip_prefix("PrivateKey = ")).expect("a PrivateKey line");
-        let mut child =
-            std::process::Command::new("wg").arg("pubkey").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("wg pubkey");
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), format!("{private}\n").as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|e| panic!("wg pubkey: {e}"))
-    }
-
-    /// The peer's last handshake (seconds since the epoch; 0: none).
-    fn handshake(&self) -> u64 {
-        let (_, out) = self.sh(&format!("wg show {} latest-handshakes", self.name), T);
-        out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
-    }
-
-    fn ping(&self, addr: &str) -> bool {
-        self.ns.exec(&["busybox", "ping", "-c", "1", "-W", "1", addr]).wait(Duration::from_secs(3)).0 == Some(0)
-    }
-}
-
-impl Drop for Warrior {
-    fn drop(&mut self) {
-        self.down();
-        Warrior::clear_leftovers(&self.name);
-    }
-}
-
-fn warrior(lab: &Lab, r: &mut Router, name: &str, host: &str, dir: &Path) -> (Warrior, String) {
-    let out = clean(&r.guest.shell(&format!("vpn add-peer {name} --ascii")));
-    let config = printed_config(&out);
-    // The QR code on the console is the configuration.
-    assert_eq!(decode(&printed_qr(&out), dir), config, "the console's QR code of {name}");
-    let conf = dir.join(format!("{name}.conf"));
-    std::fs::write(&conf, &config).unwrap();
-    std::fs::set_permissions(&conf, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    Warrior::clear_leftovers(name);
-    let ns = lab.isp_host(name, host);
-    (Warrior { ns, name: name.to_string(), conf: conf.display().to_string(), dir: dir.to_path_buf() }, config)
-}
-
-/// wg-quick hands the DNS servers to resolvconf, which the test host may lack: this one
-/// records them.
-const RESOLVCONF: &str =
-    "#!/bin/sh\n# oxwrt test: record what wg-quick asks of resolvconf\ncase \"$1\" in -a) cat > \"$(dirname \"$0\")/dns.$2\" ;; esac\nexit 0\n";
 
 /// vpn.toml as inline arrays, so that a few lines carry many peers (the console takes
 /// one line per command).
@@ -221,23 +84,17 @@ fn inline_lines(vpn: &Vpn) -> Vec<String> {
 fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     let ctx = Context::from_env(false).unwrap();
     let board = ctx.repo().load_board(board_id).unwrap();
-    if !oxwrt_testkit::require_all(&[
-        Prereq::program("wg-quick", "apt-get install wireguard-tools"),
-        Prereq::program("wireguard-go", "apt-get install wireguard-go"),
-        Prereq::program("zbarimg", "apt-get install zbar-tools"),
-        Prereq::program("dig", "apt-get install dnsutils"),
-        Prereq::program("nft", "apt-get install nftables"),
-    ]) {
+    let mut prereqs = xtask::tools::wireguard::prerequisites();
+    prereqs.extend([Prereq::program("dig", "apt-get install dnsutils"), Prereq::program("nft", "apt-get install nftables")]);
+    if !oxwrt_testkit::require_all(&prereqs) {
         return;
     }
     let Some(mut lab) = Lab::new(tag, None) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let rc = dir.path().join("resolvconf");
-    std::fs::write(&rc, RESOLVCONF).unwrap();
-    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    install_resolvconf(dir.path());
     let image = lab::scratch_image(&ctx, &board, dir.path());
     let mut r = lab.router(&ctx, &board, image, BOOT);
-    let lease = r.guest.wait_for_log("wan: lease", T);
+    let lease = r.guest.wait_for_log("wan: lease 192.0.2.", T);
     assert!(lease.contains("192.0.2."), "{lease}");
     let laptop = r.laptop_lease(T);
     let www = dir.path().join("www");
@@ -248,15 +105,23 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
 
     // 1. The interface, then a phone.
     let out = clean(&r.guest.shell("vpn init"));
-    assert!(out.contains("added interface wg0 (10.8.0.1/24), port 51820"), "{out}");
+    assert!(out.contains("added interface wg0 (10.8.0.1/24, fd") && out.contains(":8::1/64), port 51820"), "10.8.0.1/24 and a /64 of the ULA: {out}");
     let ok = wait_for(T, || clean(&r.guest.shell("vpn check")).contains("wg0: the kernel matches vpn.toml: 0 peers").then_some(()));
     assert!(ok.is_some(), "vpnd did not apply wg0:\n{}\n{}", r.guest.shell("vpn check"), r.guest.shell("logread"));
     let phone_name = format!("ph-{tag}");
     let (phone, config) = warrior(&lab, &mut r, &phone_name, "192.0.2.10/24", dir.path());
-    assert!(config.contains("Address = 10.8.0.2/32\n") && config.contains("DNS = 192.168.1.1\n") && config.contains("AllowedIPs = 0.0.0.0/0\n"), "{config}");
+    // IPv6: `<ULA /48>:8::2/128` next to the /32, the router's LAN ULA address as DNS.
+    let v6 = config
+        .lines()
+        .find_map(|l| l.strip_prefix("Address = 10.8.0.2/32, "))
+        .and_then(|a| a.strip_suffix("::2/128"))
+        .unwrap_or_else(|| panic!("a /32 and a /128:\n{config}"));
+    let ula48 = v6.strip_suffix(":8").unwrap_or_else(|| panic!("the VPN's /64 is the ULA's 8th: {v6}"));
+    let router6 = format!("{ula48}::1");
+    assert!(config.contains(&format!("DNS = 192.168.1.1, {router6}\n")) && config.contains("AllowedIPs = 0.0.0.0/0, ::/0\n"), "{config}");
     let wan = lease_address(&lease);
     assert!(config.contains(&format!("Endpoint = {wan}:51820\n")), "the WAN address {wan} as the endpoint:\n{config}");
-    let ok = wait_for(T, || clean(&r.guest.shell("vpn check")).contains("wg0: the kernel matches vpn.toml: 1 peers, 1 allowed IPs").then_some(()));
+    let ok = wait_for(T, || clean(&r.guest.shell("vpn check")).contains("wg0: the kernel matches vpn.toml: 1 peers, 2 allowed IPs").then_some(()));
     assert!(ok.is_some(), "the phone is not in the kernel:\n{}", r.guest.shell("vpn check"));
     phone.up();
     let started = Instant::now();
@@ -281,14 +146,43 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     assert_eq!((status, name.trim()), (Some(0), laptop.as_str()), "the laptop's name through the router's DNS over the tunnel");
     let dns = std::fs::read_to_string(dir.path().join(format!("dns.{phone_name}"))).unwrap_or_default();
     assert!(dns.contains("nameserver 192.168.1.1"), "wg-quick set the router as DNS: {dns:?}");
+    // IPv6 through the tunnel: the laptop's ULA address, the router's, its DNS.
+    let laptop6 = wait_for(T, || {
+        let v = r.laptop.ip_json(&["-6", "addr", "show", "dev", "eth0", "scope", "global"]);
+        let addrs: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["local"].as_str().map(String::from))
+            .collect();
+        addrs.into_iter().find(|a| a.starts_with(&format!("{ula48}:")))
+    });
+    let Some(laptop6) = laptop6 else { panic!("the laptop has no address in {ula48}::/64: {}", r.laptop.ip(&["-6", "addr"])) };
+    assert!(
+        wait_for(T, || phone.ping(&laptop6).then_some(())).is_some(),
+        "no IPv6 ping to the laptop {laptop6} through the tunnel\nlaptop routes: {}\n{}",
+        r.laptop.ip(&["-6", "route"]),
+        r.guest.shell("nft list ruleset | grep -c wg0; ip -6 route")
+    );
+    assert!(phone.ping(&router6) && phone.ping(&format!("{v6}::1")), "the router's IPv6 addresses through the tunnel");
+    let (status, name) = phone.ns.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{router6}"), "laptop.lan"]).wait(T);
+    assert_eq!((status, name.trim()), (Some(0), laptop.as_str()), "the laptop's name through the router's DNS over IPv6 in the tunnel");
+    // The clock: timed set it from the ISP's chronyd; vpnd saw /run/timed/synced.
+    let synced = wait_for(T, || {
+        std::thread::sleep(Duration::from_secs(2));
+        clean(&r.guest.shell("logread")).lines().find(|l| l.contains("vpnd: the clock is synced (") && l.contains("clock set from")).map(String::from)
+    });
+    assert!(synced.is_some(), "vpnd did not see the clock synced:\n{}", r.guest.shell("logread"));
     let status = clean(&r.guest.shell("vpn status"));
+    assert!(!status.contains("the clock has not"), "the clock is synced, yet: {status}");
     let line = status.lines().find(|l| l.trim_start().starts_with(&phone_name) && !l.contains("vpn status")).unwrap_or_else(|| panic!("{status}"));
     assert!(line.contains("online") && line.contains("192.0.2.10:") && !line.contains("rx 0 B"), "{status}");
 
     // 2. A second phone; the first disabled.
     let tab_name = format!("tb-{tag}");
     let (tablet, _) = warrior(&lab, &mut r, &tab_name, "192.0.2.11/24", dir.path());
-    assert!(wait_for(T, || clean(&r.guest.shell("vpn check")).contains("2 peers, 2 allowed IPs").then_some(())).is_some());
+    assert!(wait_for(T, || clean(&r.guest.shell("vpn check")).contains("2 peers, 4 allowed IPs").then_some(())).is_some());
     tablet.up();
     assert!(wait_for(T, || tablet.ping(&laptop).then_some(())).is_some(), "the second phone reaches no laptop");
     let tablet_handshake = tablet.handshake();
@@ -312,7 +206,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     std::fs::create_dir_all(&dir2).unwrap();
     let image2 = lab::scratch_image(&ctx, &board, &dir2);
     let mut r2 = lab.router(&ctx, &board, image2, BOOT);
-    let lease2 = r2.guest.wait_for_log("wan: lease", T);
+    let lease2 = r2.guest.wait_for_log("wan: lease 192.0.2.", T);
     let wan2 = lease_address(&lease2);
     r2.guest.shell("echo '[lan]' > /etc/oxwrt/network.toml");
     r2.guest.shell("echo 'address = \"192.168.2.1/24\"' >> /etc/oxwrt/network.toml");
@@ -346,9 +240,10 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
     // vpn.toml as the router has it now, rebuilt here (the console's echo of typed-ahead
     // commands can interleave with a `cat`, so the file is not read back): wg0 with the two
     // phones, their public keys from their configurations by `wg pubkey`.
-    let mut vpn = Vpn::parse("[[interface]]\nname = \"wg0\"\naddress = [\"10.8.0.1/24\"]\n").unwrap();
-    for (w, addr, enabled) in [(&phone, "10.8.0.2/32", false), (&tablet, "10.8.0.3/32", true)] {
-        let mut p = oxwrt_config::vpn::Peer::new(&w.name, w.public_key(), vec![addr.parse().unwrap()]);
+    let mut vpn = Vpn::parse(&format!("[[interface]]\nname = \"wg0\"\naddress = [\"10.8.0.1/24\", \"{v6}::1/64\"]\n")).unwrap();
+    for (w, n, enabled) in [(&phone, 2, false), (&tablet, 3, true)] {
+        let ips = vec![format!("10.8.0.{n}/32").parse().unwrap(), format!("{v6}::{n}/128").parse().unwrap()];
+        let mut p = oxwrt_config::vpn::Peer::new(&w.name, w.public_key(), ips);
         p.interface = Some("wg0".into());
         p.preshared_key_file = Some(format!("/etc/oxwrt/vpnd/{}.psk", w.name));
         p.enabled = enabled;
@@ -382,7 +277,7 @@ fn vpn_on_a_booted_router(board_id: &str, tag: &str) {
         c.contains("wg9: the kernel matches vpn.toml: 500 peers, 2000 allowed IPs").then_some(c)
     });
     let Some(check) = check else { panic!("500 peers not applied:\n{}\n{}", r.guest.shell("vpn check"), r.guest.shell("logread")) };
-    if !check.contains("wg0: the kernel matches vpn.toml: 2 peers, 3 allowed IPs") {
+    if !check.contains("wg0: the kernel matches vpn.toml: 2 peers, 4 allowed IPs") {
         let file = clean(&r.guest.shell("cat /etc/oxwrt/vpn.toml"));
         panic!("wg0 after the scale change:\n{check}\n--- vpn.toml ---\n{}", &file[..file.len().min(3000)]);
     }

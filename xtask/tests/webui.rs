@@ -3,11 +3,11 @@
 //! the image booted in QEMU. One boot per board for all of its checks: the first password,
 //! login and logout, a DHCP pool changed on the network page and the laptop's next lease
 //! from the new pool, markup as a port forward's name and as a DHCP hostname (sent by the
-//! laptop) shown as text with no dialog, the time zone, LAN address changes rolled back
-//! and kept; issue 15's security regressions against the image (webui/security.rs: raw
-//! HTTP from the LAN, the WAN side, a port forward from the ISP); then backup, factory
-//! reset (one extra boot) and restore (webui/system.rs). A screenshot of every page is
-//! kept under target/webui/BOARD/ (test artifacts).
+//! laptop) shown as text with no dialog, the time zone, the VPN page (webui/vpn.rs), LAN
+//! address changes rolled back and kept; issue 15's security regressions against the image
+//! (webui/security.rs: raw HTTP from the LAN, the WAN side, a port forward from the ISP);
+//! then backup, factory reset (one extra boot) and restore (webui/system.rs). A screenshot
+//! of every page is kept under target/webui/BOARD/ (test artifacts).
 //!
 //! The browser and its WebDriver client: xtask/src/tools/webdriver.rs (shared with
 //! `cargo xtask bench web`).
@@ -26,6 +26,9 @@ mod security;
 /// Backup, factory reset and restore in the browser.
 #[path = "webui/system.rs"]
 mod system;
+/// The VPN page: a device added, its QR code, a tunnel, disabled and removed.
+#[path = "webui/vpn.rs"]
+mod vpn;
 
 const BOOT: Duration = Duration::from_secs(300);
 const T: Duration = Duration::from_secs(60);
@@ -153,6 +156,7 @@ fn webui_in_a_browser(board_id: &str) {
     let err = b.text("form[action='/system/hostname'] .err");
     assert!(err.contains(&format!("`{XSS}` is not a valid hostname")), "{err}");
     system::time_zone(&b, &mut r.guest);
+    vpn::vpn_page(&lab, &mut r.guest, &b, dir.path());
     b.go("/logs");
     let log = b.text("#log");
     assert!(log.contains("webd"), "the log ring shows webd's lines");

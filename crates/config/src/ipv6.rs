@@ -148,6 +148,27 @@ impl<'de> Deserialize<'de> for Ipv6Prefix {
     }
 }
 
+/// The file, in netd's directory (/etc/oxwrt/netd), that keeps the ULA /48 netd made up.
+pub const ULA_FILE: &str = "ula-prefix";
+
+/// The LAN's ULA /48 as netd uses it: `configured` (`lan.ula`), else the one kept in
+/// `netd_dir`/[`ULA_FILE`]. `Ok(None)`: none yet (netd makes one at its first start with
+/// IPv6); `Err`: the file holds something else than a ULA /48 (the message names it).
+pub fn kept_ula(configured: Option<Ipv6Prefix>, netd_dir: &std::path::Path) -> Result<Option<Ipv6Prefix>, String> {
+    if configured.is_some() {
+        return Ok(configured);
+    }
+    let path = netd_dir.join(ULA_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match text.trim().parse::<Ipv6Prefix>() {
+            Ok(p) if p.is_ula() && p.prefix_len() == 48 => Ok(Some(p)),
+            _ => Err(format!("{}: `{}` is not a ULA /48", path.display(), text.trim())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 /// A ULA /48 from 40 random bits (RFC 4193 3.2: the global ID should be random).
 pub fn ula_from_random(bits: u64) -> Ipv6Prefix {
     let id = (u128::from(bits) & 0xff_ffff_ffff) << 80;

@@ -100,8 +100,14 @@ impl Secret {
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn base64_encode(k: &[u8; 32]) -> String {
-    let mut out = String::with_capacity(44);
-    for chunk in k.chunks(3) {
+    base64(k)
+}
+
+/// Standard base64 with padding (RFC 4648 section 4): keys, and the web interface's
+/// download of a client configuration.
+pub fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
         let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {

@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 pub mod control;
 pub mod rng;
 mod time;
-pub use time::{civil, format_iso, format_local, format_utc, Civil, Tz};
+pub use time::{build_time, civil, format_iso, format_local, format_utc, Civil, Tz};
 
 /// The longest line written, newline included (`PIPE_BUF` is 4096 on Linux; init's reader
 /// cuts lines at 1024 bytes, so a longer line would come out in pieces anyway).

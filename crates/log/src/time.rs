@@ -2,6 +2,13 @@
 //! time comes from a POSIX TZ string ([`Tz`], as OpenWrt's `system.timezone`), which
 //! carries the offsets and the daylight-saving rules of a zone in a few bytes.
 
+/// The image's build time (SOURCE_DATE_EPOCH, which xtask sets for every device build);
+/// 0 in a build without it. timed never lets the clock fall below it; vpnd takes a clock
+/// before it as not set.
+pub fn build_time() -> u64 {
+    option_env!("SOURCE_DATE_EPOCH").and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
 /// A Unix time broken down into the proleptic Gregorian calendar, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Civil {

@@ -1,6 +1,7 @@
 //! Router solicitations and advertisements (RFC 4861 4.1, 4.2) with the options a router
-//! sends: source link-layer address, MTU, prefix information (RFC 4861 4.6), recursive
-//! DNS servers (RDNSS, RFC 8106 5.1) and the DNS search list (DNSSL, RFC 8106 5.2). The ICMPv6 checksum is left zero: the kernel fills
+//! sends: source link-layer address, MTU, prefix information (RFC 4861 4.6), route
+//! information (RFC 4191 2.3), recursive DNS servers (RDNSS, RFC 8106 5.1) and the DNS
+//! search list (DNSSL, RFC 8106 5.2). The ICMPv6 checksum is left zero: the kernel fills
 //! it in on a raw ICMPv6 socket (RFC 3542 3.1), and checks it on the way in.
 
 use crate::dns::Name;
@@ -17,6 +18,7 @@ pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 const OPT_SOURCE_LLADDR: u8 = 1;
 const OPT_PREFIX_INFO: u8 = 3;
 const OPT_MTU: u8 = 5;
+const OPT_ROUTE_INFO: u8 = 24;
 const OPT_RDNSS: u8 = 25;
 const OPT_DNSSL: u8 = 31;
 
@@ -30,6 +32,16 @@ pub struct PrefixInfo {
     pub autonomous: bool,
     pub valid: u32,
     pub preferred: u32,
+}
+
+/// One route information option (RFC 4191 2.3): "`prefix`/`len` is reached through me"
+/// for `lifetime` seconds, with medium preference. Encoded with the whole 16-byte prefix
+/// (length 3), which every prefix length allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub prefix: Ipv6Addr,
+    pub len: u8,
+    pub lifetime: u32,
 }
 
 /// A router advertisement.
@@ -47,6 +59,7 @@ pub struct RouterAdvert {
     pub source_lladdr: Option<[u8; 6]>,
     pub mtu: Option<u32>,
     pub prefixes: Vec<PrefixInfo>,
+    pub routes: Vec<RouteInfo>,
     /// (lifetime seconds, servers): one RDNSS option each.
     pub rdnss: Vec<(u32, Vec<Ipv6Addr>)>,
     /// (lifetime seconds, domains): one DNSSL option each.
@@ -145,6 +158,12 @@ impl RouterAdvert {
             o.extend_from_slice(&[0; 4]);
             o.extend_from_slice(&p.prefix.octets());
         }
+        for r in &self.routes {
+            // Preference bits 00: medium (RFC 4191 2.1).
+            o.extend_from_slice(&[OPT_ROUTE_INFO, 3, r.len.min(128), 0]);
+            o.extend_from_slice(&r.lifetime.to_be_bytes());
+            o.extend_from_slice(&r.prefix.octets());
+        }
         for (lifetime, servers) in self.rdnss.iter().filter(|(_, s)| !s.is_empty()) {
             // At most 127 servers fit the length byte; a router announces one or two.
             let servers = &servers[..servers.len().min(127)];
@@ -198,6 +217,16 @@ impl RouterAdvert {
                     b.take(4, "reserved")?;
                     let prefix = Ipv6Addr::from(b.array::<16>("prefix")?);
                     ra.prefixes.push(PrefixInfo { prefix, len, on_link: f & 0x80 != 0, autonomous: f & 0x40 != 0, valid, preferred });
+                }
+                // Length 1, 2 or 3: 0, 8 or 16 bytes of the prefix.
+                OPT_ROUTE_INFO if matches!(body.len(), 6 | 14 | 22) => {
+                    let len = b.u8("route prefix length")?;
+                    b.take(1, "route flags")?;
+                    let lifetime = b.u32("route lifetime")?;
+                    let mut prefix = [0u8; 16];
+                    let rest = b.take(body.len() - 6, "route prefix")?;
+                    prefix[..rest.len()].copy_from_slice(rest);
+                    ra.routes.push(RouteInfo { prefix: Ipv6Addr::from(prefix), len, lifetime });
                 }
                 OPT_RDNSS if body.len() >= 22 && (body.len() - 6).is_multiple_of(16) => {
                     b.take(2, "reserved")?;
@@ -258,13 +287,14 @@ mod tests {
             source_lladdr: Some([2, 0, 0, 0, 0, 1]),
             mtu: Some(1500),
             prefixes: vec![PrefixInfo { prefix: "2001:db8:0:10::".parse().unwrap(), len: 64, on_link: true, autonomous: true, valid: 7200, preferred: 3600 }],
+            routes: vec![RouteInfo { prefix: "fd00:1:2::".parse().unwrap(), len: 48, lifetime: 1800 }],
             rdnss: vec![(1800, vec!["fd00:1:2::1".parse().unwrap()])],
             dnssl: vec![(1800, vec![Name::from_ascii("lan").unwrap(), Name::from_ascii("home.example").unwrap()])],
             ..RouterAdvert::default()
         };
         let b = ra.encode();
         // DNSSL: 8 bytes of header, `3lan0` and `4home7example0` (19 bytes) padded to 24.
-        assert_eq!(b.len(), 16 + 8 + 8 + 32 + 24 + 32);
+        assert_eq!(b.len(), 16 + 8 + 8 + 32 + 24 + 24 + 32);
         assert_eq!(RouterAdvert::parse(&b).unwrap(), ra);
         for n in 0..b.len() {
             let _ = RouterAdvert::parse(&b[..n]);

@@ -12,7 +12,8 @@
 //!   INFORMATION-REQUESTs with the same DNS server and search list (stateless DHCPv6, RFC
 //!   8415 6.1: [`information_reply`]; the advertisements' O flag says so). What of the
 //!   delegated prefix is not the LAN's gets an unreachable route (no loop back to the ISP,
-//!   RFC 7084 WPD-5). A new prefix deprecates the old one: its LAN address stays with
+//!   RFC 7084 WPD-5), and so does the ULA /48 (the LAN's and the VPN's /64s are more
+//!   specific; the advertisements route the /48 to the router). A new prefix deprecates the old one: its LAN address stays with
 //!   preferred lifetime 0 until it runs out, and the advertisements say the same. A new
 //!   ULA /64 (a reload, [`Ipv6::retire_ula`]) removes the old address at once and
 //!   deprecates the old /64.
@@ -48,7 +49,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The file that keeps the made-up ULA prefix, in netd's directory.
-pub const ULA_FILE: &str = "ula-prefix";
+pub use oxwrt_config::ipv6::ULA_FILE;
 /// net.ipv6.conf.all.forwarding.
 pub const FORWARDING: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
 
@@ -66,16 +67,12 @@ pub fn set_forwarding(path: &Path, on: bool) {
 
 /// The ULA /48: configured, else kept in `dir`/ula-prefix, else made up and kept there.
 pub fn ula(configured: Option<Ipv6Prefix>, dir: &Path) -> Ipv6Prefix {
-    if let Some(u) = configured {
-        return u;
+    match oxwrt_config::ipv6::kept_ula(configured, dir) {
+        Ok(Some(p)) => return p,
+        Ok(None) => {}
+        Err(e) => crate::say!("{e}; making up a new one"),
     }
     let path = dir.join(ULA_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        match text.trim().parse::<Ipv6Prefix>() {
-            Ok(p) if p.is_ula() && p.prefix_len() == 48 => return p,
-            _ => crate::say!("{}: `{}` is not a ULA /48; making up a new one", path.display(), text.trim()),
-        }
-    }
     let p = oxwrt_config::ipv6::ula_from_random(oxwrt_log::rng::u64());
     match crate::state::write_if_changed(&path, &format!("{p}\n")) {
         Ok(_) => crate::say!("made up the LAN's ULA prefix {p} (kept in {}; set lan.ula to choose one)", path.display()),
@@ -303,6 +300,12 @@ impl Ipv6 {
         if let Err(e) = rtnl.add_addr6(index, ula.host(1), 64, u32::MAX, u32::MAX) {
             crate::say!("ipv6: cannot add {}/64 to {}: {e}", ula.host(1), self.lan_dev);
         }
+        // The advertisements route the whole ULA /48 here (the VPN's /64 is in it): what of
+        // it is neither the LAN's nor the VPN's (their /64s are more specific) ends here and
+        // never goes out of the WAN (RFC 4193 4.3: unique local addresses stay in the site).
+        if let Err(e) = rtnl.add_unreachable6(self.ula48.addr(), self.ula48.prefix_len()) {
+            crate::say!("ipv6: cannot add the unreachable route for {}: {e}", self.ula48);
+        }
         match ra_socket(&self.lan_dev, index) {
             Ok(sock) => {
                 let dhcp = match server_socket(&self.lan_dev, index) {
@@ -314,8 +317,16 @@ impl Ipv6 {
                 };
                 // The bridge's MTU (its ports' smallest); IPv6 needs 1280 at least (RFC 8200 5).
                 let mtu = Some(mtu).filter(|m| *m >= 1280);
-                let announce =
-                    Announce { mac, ula: Some(ula), dns: Some(ula.host(1)), domain: self.domain.clone(), mtu, other: dhcp.is_some(), ..Announce::default() };
+                let announce = Announce {
+                    mac,
+                    ula: Some(ula),
+                    dns: Some(ula.host(1)),
+                    domain: self.domain.clone(),
+                    mtu,
+                    routes: vec![self.ula48],
+                    other: dhcp.is_some(),
+                    ..Announce::default()
+                };
                 let schedule = Schedule::new(oxwrt_log::rng::u64(), now);
                 let server_id = netproto::dhcpv6::duid_ll(mac.unwrap_or([2, 0, 0, 0, 0, 2]));
                 self.lan = Some(Lan { sock, dhcp, server_id, index, announce, schedule });
@@ -434,6 +445,12 @@ impl Ipv6 {
         let mut ra = l.announce.advert(now);
         // The DNS server address that just went: lifetime 0, hosts drop it (RFC 8106 5.1).
         ra.rdnss = old_dns.map(|d| vec![(0, vec![d])]).unwrap_or_default();
+        // The ULA /48 may go with it: its route too (the next start announces and blocks the
+        // /48 it has then).
+        for r in &mut ra.routes {
+            r.lifetime = 0;
+        }
+        let _ = rtnl.del_unreachable6(self.ula48.addr(), self.ula48.prefix_len());
         let to = SockaddrIn6::from(SocketAddrV6::new(ndp::ALL_NODES, 0, 0, l.index));
         if let Err(e) = socket::sendto(l.sock.as_raw_fd(), &ra.encode(), &to, MsgFlags::empty()) {
             crate::say!("ipv6: cannot send the advertisement that deprecates {ula} on {}: {e}", self.lan_dev);

@@ -8,7 +8,9 @@
 //! (DNSSL, RFC 8106 5.2), the bridge's MTU (RFC 4861 4.6.4) and its MAC address. The router is a
 //! default router (lifetime [`ROUTER_LIFETIME`]) only while it holds a delegated prefix:
 //! without upstream IPv6 it must not attract the LAN's traffic (RFC 7084 G-4); the ULA
-//! prefix is announced either way. A prefix that went away (renumbering) is announced
+//! prefix is announced either way, and so is a route to the whole ULA /48 (route
+//! information, RFC 4191): other /64s of it, such as the VPN's (docs/vpn.md), are reached
+//! through the router even when it is not a default router. A prefix that went away (renumbering) is announced
 //! with preferred lifetime 0 and a valid lifetime of what it has left, at most 2 hours
 //! (RFC 4862 5.5.3 e: hosts keep at least that much), so hosts stop using it for new
 //! connections at once.
@@ -19,7 +21,7 @@
 //! the one before. Every advertisement goes to all nodes (ff02::1): no unicast replies.
 
 use netproto::dns::Name;
-use netproto::ndp::{PrefixInfo, RouterAdvert};
+use netproto::ndp::{PrefixInfo, RouteInfo, RouterAdvert};
 use oxwrt_config::Ipv6Prefix;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
@@ -69,6 +71,9 @@ pub struct Announce {
     /// Prefixes that went away: announced deprecated until their valid time ends.
     pub old: Vec<Timed>,
     pub dns: Option<Ipv6Addr>,
+    /// Prefixes reached through the router beyond the on-link /64s (route information
+    /// options): the ULA /48.
+    pub routes: Vec<Ipv6Prefix>,
     /// The DNS search list (the local domain): DNSSL, with the RDNSS's lifetime.
     pub domain: Option<Name>,
     /// The LAN link's MTU.
@@ -126,6 +131,7 @@ impl Announce {
             router_lifetime: if live { ROUTER_LIFETIME } else { 0 },
             source_lladdr: self.mac,
             prefixes,
+            routes: self.routes.iter().map(|r| RouteInfo { prefix: r.addr(), len: r.prefix_len(), lifetime: u32::from(ROUTER_LIFETIME) }).collect(),
             rdnss: self.dns.map(|d| vec![(RDNSS_LIFETIME, vec![d])]).unwrap_or_default(),
             dnssl: self.domain.clone().map(|d| vec![(RDNSS_LIFETIME, vec![d])]).unwrap_or_default(),
             mtu: self.mtu,
@@ -212,12 +218,18 @@ mod tests {
             ula: Some(p("fd00:1:2::/64")),
             dns: Some("fd00:1:2::1".parse().unwrap()),
             mac: Some([2, 0, 0, 0, 0, 1]),
+            routes: vec![p("fd00:1:2::/48")],
             domain: Some(lan.clone()),
             mtu: Some(1492),
             ..Announce::default()
         };
         let ra = a.advert(t0);
         assert_eq!(ra.router_lifetime, 0, "no delegated prefix: not a default router");
+        assert_eq!(
+            ra.routes,
+            vec![RouteInfo { prefix: "fd00:1:2::".parse().unwrap(), len: 48, lifetime: u32::from(ROUTER_LIFETIME) }],
+            "the ULA /48 (the VPN's /64) through the router anyway"
+        );
         assert_eq!(ra.prefixes.len(), 1);
         assert_eq!(ra.rdnss, vec![(RDNSS_LIFETIME, vec!["fd00:1:2::1".parse().unwrap()])]);
         assert_eq!((ra.dnssl, ra.mtu), (vec![(RDNSS_LIFETIME, vec![lan])], Some(1492)));

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 /// The image's build time (SOURCE_DATE_EPOCH, which xtask sets for every device build);
 /// 0 in a build without it.
 pub fn build_time() -> u64 {
-    option_env!("SOURCE_DATE_EPOCH").and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    oxwrt_log::build_time()
 }
 
 /// Seconds since 1970 now (0 if the clock is before it).

@@ -22,6 +22,7 @@
 use crate::keys;
 use oxwrt_config::vpn::wgquick::{self, ClientConfig};
 use oxwrt_config::vpn::{Interface, IpNet, Peer, Secret, Vpn, KEY_DIR};
+use oxwrt_config::Ipv6Prefix;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -112,6 +113,43 @@ fn wan_address(dev: &str) -> Option<Ipv4Addr> {
     })
 }
 
+/// The LAN's ULA /48 (netd's, docs/network-config.md), when the router has IPv6: the
+/// VPN's own /64 is taken from it, and clients are told the router's ULA address as DNS.
+fn lan_ula(dirs: &Dirs, net: &oxwrt_config::Config) -> Option<Ipv6Prefix> {
+    if net.network.wan.ipv6 == oxwrt_config::WanIpv6::Off {
+        return None;
+    }
+    match oxwrt_config::ipv6::kept_ula(net.network.lan.ula, &dirs.config.join("netd")) {
+        Ok(u) => u,
+        Err(e) => {
+            crate::log::CLI.warn(format_args!("{e}: no IPv6 for the VPN"));
+            None
+        }
+    }
+}
+
+/// Which /64 of the ULA /48 the VPN takes: 8 (as in 10.8.0.0/24), or 9 when the LAN
+/// has the 8th.
+pub fn vpn_subnet_id(lan_subnet: u16) -> u16 {
+    if lan_subnet == 8 {
+        9
+    } else {
+        8
+    }
+}
+
+/// `vpn init`'s addresses without `--address`: 10.8.0.1/24, and with IPv6 on the router
+/// `<ULA /48>:8::1/64` (a /64 of the LAN's unique local prefix: stable, routed to the
+/// LAN by netd's router advertisements).
+pub fn default_addresses(dirs: &Dirs) -> Vec<IpNet> {
+    let mut a: Vec<IpNet> = IpNet::new(IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1)), 24).into_iter().collect();
+    let Ok(net) = oxwrt_config::Config::load(&dirs.config) else { return a };
+    if let Some(v6) = lan_ula(dirs, &net).and_then(|u| u.subnet64(vpn_subnet_id(net.network.lan.ipv6_subnet))) {
+        a.extend(IpNet::new(IpAddr::V6(v6.host(1)), 64));
+    }
+    a
+}
+
 /// Adds a road-warrior peer: see the module docs. Nothing is changed on an error.
 pub fn add_peer(dirs: &Dirs, req: &AddPeer) -> Result<NewPeer, String> {
     let mut vpn = load(dirs)?;
@@ -144,10 +182,20 @@ pub fn add_peer(dirs: &Dirs, req: &AddPeer) -> Result<NewPeer, String> {
         return Err(e);
     }
     let lan = net.network.lan.address;
+    // With IPv6 on the VPN, the LAN's ULA /48 too: the router's ULA address as DNS server,
+    // the /48 (the LAN's and the VPN's /64s) for LAN-only.
+    let ula = iface.v6().and_then(|_| lan_ula(dirs, &net));
+    let mut dns = vec![IpAddr::V4(lan.addr())];
+    dns.extend(ula.and_then(|u| u.subnet64(net.network.lan.ipv6_subnet)).map(|l| IpAddr::V6(l.host(1))));
     let mut allowed: Vec<IpNet> = Vec::new();
     if req.lan_only {
         allowed.extend(IpNet::new(IpAddr::V4(lan.network()), lan.prefix()));
         allowed.extend(iface.address.iter().map(|a| a.network()));
+        if let Some(u) = ula {
+            let u = IpNet::new(IpAddr::V6(u.addr()), u.prefix_len()).map_err(|e| e.to_string())?;
+            allowed.retain(|a| !(a.prefix() >= u.prefix() && u.contains(a.addr())));
+            allowed.push(u);
+        }
     } else {
         allowed.push(IpNet::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0).map_err(|e| e.to_string())?);
         if iface.v6().is_some() {
@@ -157,7 +205,7 @@ pub fn add_peer(dirs: &Dirs, req: &AddPeer) -> Result<NewPeer, String> {
     let config = ClientConfig {
         private_key: client,
         addresses,
-        dns: vec![IpAddr::V4(lan.addr())],
+        dns,
         mtu: None,
         server_public_key: keys::public_of(&server),
         preshared_key: Some(psk),
@@ -303,6 +351,22 @@ pub fn import(dirs: &Dirs, text: &str, name: &str) -> Result<String, String> {
     Ok(s)
 }
 
+/// `vpn disable NAME` / `vpn enable NAME`: keeps the peer in vpn.toml, out of or back
+/// into the kernel.
+pub fn set_enabled(dirs: &Dirs, name: &str, enabled: bool) -> Result<(), String> {
+    edit_peer(dirs, name, |v, i| v.peers[i].enabled = enabled).map(|_| ())
+}
+
+/// `vpn remove-peer NAME`: out of vpn.toml, and its preshared key file deleted.
+pub fn remove_peer(dirs: &Dirs, name: &str) -> Result<(), String> {
+    let mut psk = None;
+    edit_peer(dirs, name, |v, i| psk = v.peers.remove(i).preshared_key_file)?;
+    if let Some(f) = psk {
+        let _ = std::fs::remove_file(f);
+    }
+    Ok(())
+}
+
 fn edit_peer(dirs: &Dirs, name: &str, f: impl FnOnce(&mut Vpn, usize)) -> Result<Vpn, String> {
     let mut vpn = load(dirs)?;
     let i = vpn.peers.iter().position(|p| p.name == name).ok_or_else(|| format!("no peer named {name} in vpn.toml (`vpn status` lists them)"))?;
@@ -392,7 +456,10 @@ pub fn run(dirs: &Dirs, args: &[&str]) -> i32 {
             },
         },
         ["init", ..] => {
-            let address: Result<Vec<IpNet>, _> = opt("--address").unwrap_or("10.8.0.1/24").split(',').map(|s| s.trim().parse::<IpNet>()).collect();
+            let address: Result<Vec<IpNet>, _> = match opt("--address") {
+                Some(a) => a.split(',').map(|s| s.trim().parse::<IpNet>()).collect(),
+                None => Ok(default_addresses(dirs)),
+            };
             let port = match opt("--port").map(|p| p.parse::<u16>()) {
                 Some(Err(_)) => return fail("--port: a number 1-65535"),
                 Some(Ok(p)) => Some(p),
@@ -446,19 +513,11 @@ pub fn run(dirs: &Dirs, args: &[&str]) -> i32 {
                 Err(e) => fail(e),
             }
         }
-        ["remove-peer", name] => {
-            let mut psk = None;
-            match edit_peer(dirs, name, |v, i| psk = v.peers.remove(i).preshared_key_file) {
-                Ok(_) => {
-                    if let Some(f) = psk {
-                        let _ = std::fs::remove_file(f);
-                    }
-                    print(&format!("removed {name}\n"))
-                }
-                Err(e) => fail(e),
-            }
-        }
-        [cmd @ ("enable" | "disable"), name] => match edit_peer(dirs, name, |v, i| v.peers[i].enabled = *cmd == "enable") {
+        ["remove-peer", name] => match remove_peer(dirs, name) {
+            Ok(()) => print(&format!("removed {name}\n")),
+            Err(e) => fail(e),
+        },
+        [cmd @ ("enable" | "disable"), name] => match set_enabled(dirs, name, *cmd == "enable") {
             Ok(_) => print(&format!("{name}: {cmd}d\n")),
             Err(e) => fail(e),
         },

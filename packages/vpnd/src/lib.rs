@@ -15,6 +15,7 @@
 //! | [`status`] | per-peer status as JSON and text |
 //! | [`qr`] | QR codes of client configurations: text for the console, SVG for the web UI |
 //! | [`cli`] | `vpn status / init / add-peer / remove-peer / enable / disable / import / public-key` |
+//! | [`control`] | /run/vpnd/control.sock: the web interface's add / enable / disable / remove, group `config` only |
 //! | [`log`] | `vpnd: ` and `vpn: ` log lines |
 //!
 //! # Files
@@ -23,6 +24,7 @@
 //! | /etc/oxwrt/vpn.toml | the configuration (read; watched for replacement) |
 //! | /etc/oxwrt/vpnd/NAME.key, PEER.psk | private and preshared keys, mode 0600, owned by user vpnd |
 //! | /run/vpnd/status.sock | the status as JSON, one answer per connection |
+//! | /run/vpnd/control.sock | peer changes for the web interface ([`control`]), mode 0660, group `config` |
 //!
 //! # Dependencies and their flash cost
 //! `x25519-dalek` (default features off: no precomputed tables, no zeroize) for public
@@ -30,6 +32,7 @@
 //! WRT54GL build (docs/benchmarks.md, "vpnd").
 
 pub mod cli;
+pub mod control;
 pub mod daemon;
 pub mod keys;
 #[macro_use]
@@ -47,7 +50,7 @@ pub fn main(args: Vec<String>) -> i32 {
         [] => daemon::run(daemon::Paths::device()),
         ["--root", dir] => {
             let root = std::path::Path::new(dir);
-            daemon::run(daemon::Paths { config_dir: root.join("etc/oxwrt"), run_dir: root.join("run/vpnd") })
+            daemon::run(daemon::Paths { config_dir: root.join("etc/oxwrt"), run_dir: root.join("run/vpnd"), synced: root.join("run/timed/synced") })
         }
         ["--version"] => i32::from(writeln!(std::io::stdout().lock(), "vpnd {}", env!("CARGO_PKG_VERSION")).is_err()),
         _ => {

@@ -86,3 +86,45 @@ fn import_keeps_every_peer_and_key() {
     let e = import(&dirs, "[Peer]\nPublicKey = x\n", "wg0").unwrap_err();
     assert!(e.contains("line 2"), "{e}");
 }
+
+/// With the router's ULA /48 (netd's file), `vpn init` takes its 8th /64, and a phone added
+/// through the control socket's handler (the web interface's way; the console's function)
+/// gets a /32 and a /128, ::/0, and the router's LAN ULA address as a second DNS server;
+/// `--lan-only` gets the LAN and the ULA /48.
+#[test]
+fn an_ipv6_road_warrior() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = Dirs { config: dir.path().to_path_buf(), run: dir.path().join("run") };
+    std::fs::create_dir(dir.path().join("netd")).unwrap();
+    std::fs::write(dir.path().join("netd/ula-prefix"), "fd12:3456:789a::/48\n").unwrap();
+    let addrs = vpnd::cli::default_addresses(&dirs);
+    assert_eq!(addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["10.8.0.1/24", "fd12:3456:789a:8::1/64"]);
+    let mut iface = oxwrt_config::vpn::Interface::new("wg0", addrs);
+    iface.private_key_file = Some(dir.path().join("wg0.key").display().to_string());
+    iface.endpoint = Some("home.example.org".into());
+    Vpn { interfaces: vec![iface], peers: vec![] }.save(&dirs.config).unwrap();
+    let a = vpnd::control::handle(&dirs, &vpnd::control::Request::AddPeer { name: "phone".into(), lan_only: false });
+    assert!(a.ok, "{a:?}");
+    let c = a.config.unwrap();
+    for line in [
+        "Address = 10.8.0.2/32, fd12:3456:789a:8::2/128\n",
+        "DNS = 192.168.1.1, fd12:3456:789a::1\n",
+        "AllowedIPs = 0.0.0.0/0, ::/0\n",
+        "Endpoint = home.example.org:51820\n",
+    ] {
+        assert!(c.contains(line), "{line:?} in\n{c}");
+    }
+    let a = vpnd::control::handle(&dirs, &vpnd::control::Request::AddPeer { name: "laptop".into(), lan_only: true });
+    let c = a.config.unwrap();
+    assert!(
+        c.contains("Address = 10.8.0.3/32, fd12:3456:789a:8::3/128\n") && c.contains("AllowedIPs = 192.168.1.0/24, 10.8.0.0/24, fd12:3456:789a::/48\n"),
+        "{c}"
+    );
+    let psk = std::fs::metadata(dir.path().join("phone.psk")).unwrap();
+    assert_eq!(psk.permissions().mode() & 0o777, 0o600);
+    // Without IPv6 on the router (no ULA yet): IPv4 only.
+    std::fs::remove_file(dir.path().join("netd/ula-prefix")).unwrap();
+    assert_eq!(vpnd::cli::default_addresses(&dirs).len(), 1);
+    let a = vpnd::control::handle(&dirs, &vpnd::control::Request::Remove { name: "nobody".into() });
+    assert!(!a.ok && a.message.contains("no peer named nobody"), "{a:?}");
+}

@@ -134,6 +134,7 @@ pub mod server;
 pub mod session;
 pub mod status;
 pub mod system;
+pub mod vpn;
 
 /// The `webd` applet (`args[0]` is its name; the rest is [`cli`]): serves until it fails;
 /// returns the exit status.

@@ -22,7 +22,7 @@ pub const FORMS: &[&str] = &["/system/hostname", "/system/timezone", "/system/pa
 pub const DOWNLOADS: &[&str] = &["/system/backup"];
 
 pub fn is_form(path: &str) -> bool {
-    FORMS.contains(&path) || crate::network::FORMS.contains(&path)
+    FORMS.contains(&path) || crate::network::FORMS.contains(&path) || crate::vpn::FORMS.contains(&path)
 }
 
 fn hostname() -> String {
@@ -62,6 +62,7 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
             Err(e) => html_page(StatusCode::INTERNAL_SERVER_ERROR, system(app, &s.csrf, &r.path, Some((true, &e)))),
         },
         "/logs" => html_page(StatusCode::OK, crate::logs::page(&hostname(), &s.csrf, &r.query_value("q"))),
+        "/vpn" => html_page(StatusCode::OK, crate::vpn::page(&hostname(), &s.csrf, std::path::Path::new(crate::vpn::RUN_DIR), &Default::default())),
         _ => crate::app::plain(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
@@ -293,6 +294,17 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                 },
             };
             html_page(code, crate::network::page(&hostname(), &s.csrf, &c, None, &Default::default(), Some(notice), pending_left(app)))
+        }
+        p if crate::vpn::FORMS.contains(&p) => {
+            let run = std::path::Path::new(crate::vpn::RUN_DIR);
+            let (path, form) = (p.to_owned(), r.form.clone());
+            match tokio::task::spawn_blocking(move || crate::vpn::submit(&path, &form, run)).await {
+                Ok(n) => html_page(
+                    if n.msg.as_ref().is_some_and(|m| m.0) { StatusCode::BAD_REQUEST } else { StatusCode::OK },
+                    crate::vpn::page(&hostname(), &s.csrf, run, &n),
+                ),
+                Err(_) => crate::app::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
+            }
         }
         p if crate::network::FORMS.contains(&p) => match crate::network::submit(&app.dir, r, app.confirm_window) {
             (c, Ok(saved)) => {

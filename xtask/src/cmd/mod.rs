@@ -2,6 +2,7 @@
 //! loads what it needs (boards, the context), runs the [`crate::steps`] in order and reports.
 
 pub mod bench;
+pub mod bench_vpn;
 pub mod boards;
 pub mod build;
 pub mod doctor;

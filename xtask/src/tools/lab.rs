@@ -249,6 +249,10 @@ impl Lab {
         ns.ip(&["link", "set", "wport", "master", "brw", "up"]);
         ns.ip(&["link", "add", "name", "lport", "type", "veth", "peer", "name", "eth0", "netns", &laptop.name]);
         ns.ip(&["link", "set", "lport", "master", "brl", "up"]);
+        // The laptop takes route information options (RFC 4191) like phones and Windows do
+        // (Linux ignores them by default): the router's ULA /48, where the VPN's /64 is.
+        let (status, out) = laptop.exec(&["sh", "-c", "echo 64 > /proc/sys/net/ipv6/conf/eth0/accept_ra_rt_info_max_plen"]).wait(Duration::from_secs(5));
+        assert_eq!(status, Some(0), "the laptop's accept_ra_rt_info_max_plen (a kernel with CONFIG_IPV6_ROUTE_INFO): {out}");
         laptop.ip(&["link", "set", "eth0", "up"]);
 
         let nic = board.qemu.as_ref().unwrap_or_else(|| panic!("board {} has no [qemu] section", board.id)).nic();

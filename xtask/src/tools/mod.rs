@@ -2,7 +2,9 @@
 //! [`lab`] (booted routers in network namespaces with real peers, for tests and benchmarks)
 //! and [`load`] (bounded DNS and DHCP load for them),
 //! [`qemu`] (command lines for a board's images), [`tftp`] (a TFTP client for
-//! bootloader recovery) and [`webdriver`] (a headless browser in the lab, for the web UI). They run nothing of the pipeline; qemu only finds a board's
+//! bootloader recovery), [`webdriver`] (a headless browser in the lab, for the web UI)
+//! and [`wireguard`] (road warriors with the real WireGuard tools, and readers of
+//! `vpn add-peer`'s output). They run nothing of the pipeline; qemu only finds a board's
 //! images where [`crate::steps::image`] puts them.
 
 pub mod exec;
@@ -11,3 +13,4 @@ pub mod load;
 pub mod qemu;
 pub mod tftp;
 pub mod webdriver;
+pub mod wireguard;

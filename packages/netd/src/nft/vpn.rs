@@ -9,11 +9,15 @@
 //!   iifname "wg0" udp dport 53 accept        lan_access = false: the router's DNS only,
 //!   iifname "wg0" tcp dport 53 accept        and ping
 //!   iifname "wg0" icmp type echo-request accept
+//!   iifname "wg0" icmpv6 type echo-request accept
 //! chain forward
 //!   iifname "wg0" oifname LAN accept         lan_access = true
 //!   iifname LAN oifname "wg0" accept         lan_access = true (other sites, peers)
 //!   iifname "wg0" oifname WAN accept         internet = true (masqueraded like the LAN)
 //! ```
+//! The table is `inet`: each rule holds for IPv4 and IPv6 alike (the VPN's ULA /64 to the
+//! LAN's /64s, docs/vpn.md). There is no IPv6 masquerade: peers' ULA addresses reach the
+//! LAN and the router, not the internet (clients use IPv4 for that, RFC 6724 2.1).
 //! Replies come back through the chains' `ct state established,related accept`.
 //!
 //! netd reads vpn.toml at every firewall apply (at start, on SIGHUP, when vpn.toml is
@@ -21,7 +25,8 @@
 //! rules (vpnd also keeps its running configuration); a missing file means no VPN rules.
 
 use super::{
-    dport, ifname, meta_eq, rule, BadInterface, CmpOp, Expr, MetaKey, Ruleset, ACCEPT, ICMP_ECHO_REQUEST, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, REG_1,
+    dport, ifname, meta_eq, rule, BadInterface, CmpOp, Expr, MetaKey, Ruleset, ACCEPT, ICMPV6_ECHO_REQUEST, ICMP_ECHO_REQUEST, IPPROTO_ICMP, IPPROTO_ICMPV6,
+    IPPROTO_TCP, IPPROTO_UDP, REG_1,
 };
 use oxwrt_config::vpn::Vpn;
 use oxwrt_config::PortRange;
@@ -78,6 +83,12 @@ pub fn add(rs: &mut Ruleset, vpn: &Vpn, lan_if: &str, wan_if: &str) -> Result<()
             input.push(rule("input", format!("VPN {}: the router's DNS (tcp)", i.name), &[&from_wg, &tcp, &dns, &ACCEPT]));
             let echo = [Expr::Transport { offset: 0, len: 1, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![ICMP_ECHO_REQUEST] }];
             input.push(rule("input", format!("VPN {}: ping the router", i.name), &[&from_wg, &meta_eq(MetaKey::L4Proto, vec![IPPROTO_ICMP]), &echo, &ACCEPT]));
+            let echo6 = [Expr::Transport { offset: 0, len: 1, dreg: REG_1 }, Expr::Cmp { sreg: REG_1, op: CmpOp::Eq, data: vec![ICMPV6_ECHO_REQUEST] }];
+            input.push(rule(
+                "input",
+                format!("VPN {}: ping the router (IPv6)", i.name),
+                &[&from_wg, &meta_eq(MetaKey::L4Proto, vec![IPPROTO_ICMPV6]), &echo6, &ACCEPT],
+            ));
         }
         if i.internet {
             forward.push(rule("forward", format!("VPN {} to the internet", i.name), &[&from_wg, &meta_eq(MetaKey::OifName, wan.clone()), &ACCEPT]));
@@ -157,5 +168,6 @@ mod tests {
         let text = ns.sh("nft list table inet oxwrt");
         assert!(text.contains("iifname \"wg0\" udp dport 53 accept") && text.contains("iifname \"wg0\" tcp dport 53 accept"), "{text}");
         assert!(text.contains("iifname \"wg0\" icmp type echo-request accept") && !text.contains("oifname \"wg0\""), "{text}");
+        assert!(text.contains("iifname \"wg0\" icmpv6 type echo-request accept"), "{text}");
     }
 }
