@@ -13,7 +13,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -80,13 +80,13 @@ impl Control {
     }
 
     /// The signalfd, for poll(2).
-    pub fn signal_fd(&self) -> RawFd {
-        self.signals.as_raw_fd()
+    pub fn signal_fd(&self) -> BorrowedFd<'_> {
+        self.signals.as_fd()
     }
 
     /// The inotify descriptor, for poll(2), if the directory is watched.
-    pub fn watch_fd(&self) -> Option<RawFd> {
-        self.watch.as_ref().map(|w| w.as_raw_fd())
+    pub fn watch_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.watch.as_ref().map(|w| w.as_fd())
     }
 
     /// Reads every pending signal.

@@ -950,9 +950,9 @@ impl Daemon {
         }
         let mut fds: Vec<(Source, RawFd)> = vec![(Source::LinkEvents, self.events.as_raw_fd())];
         if let Some(c) = &self.control {
-            fds.push((Source::Signals, c.signal_fd()));
+            fds.push((Source::Signals, c.signal_fd().as_raw_fd()));
             if let Some(w) = c.watch_fd() {
-                fds.push((Source::Watch, w));
+                fds.push((Source::Watch, w.as_raw_fd()));
             }
         }
         if let Some(w) = &self.wan {

@@ -29,10 +29,8 @@
 use crate::wg::{Applied, Kernel};
 use crate::{keys, say};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use oxwrt_config::vpn::{Secret, Vpn, VPN_FILE};
+use oxwrt_log::control::Control;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
@@ -285,21 +283,17 @@ fn listen_control(path: &Path) -> Result<UnixListener, String> {
 
 /// The daemon's main. Returns the exit status.
 pub fn run(paths: Paths) -> i32 {
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT, Signal::SIGPIPE] {
-        mask.add(s);
-    }
-    if let Err(e) = mask.thread_block() {
-        crate::log::LOG.error(format_args!("cannot block signals: {e}"));
-        return 1;
-    }
-    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
-        Ok(s) => s,
+    let mut ctl = match Control::open(&[nix::libc::SIGPIPE]) {
+        Ok(c) => c,
         Err(e) => {
-            crate::log::LOG.error(format_args!("cannot open a signalfd: {e}"));
+            crate::log::LOG.error(format_args!("{e}"));
             return 1;
         }
     };
+    // Whole-file replacements only: a file written line by line would be read half-done.
+    if let Err(e) = ctl.watch(&paths.config_dir) {
+        say!("{e}: reload with SIGHUP");
+    }
     let kernel = match Kernel::open() {
         Ok(k) => k,
         Err(e) => {
@@ -329,12 +323,6 @@ pub fn run(paths: Paths) -> i32 {
             None
         }
     };
-    let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok().filter(|w| {
-        // Whole-file replacements only: a file written line by line would be read half-done.
-        w.add_watch(&paths.config_dir, AddWatchFlags::IN_MOVED_TO)
-            .map_err(|e| say!("not watching {} ({e}): reload with SIGHUP", paths.config_dir.display()))
-            .is_ok()
-    });
     let mut d = Daemon { paths, kernel, vpn, problems: Vec::new(), clock: Clock::Synced(String::new()) };
     d.check_clock(); // logs the clock's state once
     d.apply();
@@ -346,9 +334,9 @@ pub fn run(paths: Paths) -> i32 {
             wait = wait.min(CLOCK_LOOK);
         }
         let timeout = PollTimeout::try_from(wait.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::MAX);
-        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        if let Some(w) = &watch {
-            fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+        let mut fds = vec![PollFd::new(ctl.signal_fd(), PollFlags::POLLIN)];
+        if let Some(w) = ctl.watch_fd() {
+            fds.push(PollFd::new(w, PollFlags::POLLIN));
         }
         if let Some(l) = &listener {
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
@@ -366,25 +354,20 @@ pub fn run(paths: Paths) -> i32 {
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         if ready[0] {
-            while let Ok(Some(info)) = signals.read_signal() {
-                match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGHUP) => {
-                        say!("SIGHUP: applying {VPN_FILE} again");
-                        d.reload();
-                    }
-                    Ok(Signal::SIGTERM | Signal::SIGINT) => {
-                        say!("stopping (the tunnels stay up)");
-                        return 0;
-                    }
-                    _ => {}
-                }
+            let got = ctl.signals();
+            if got.stop {
+                say!("stopping (the tunnels stay up)");
+                return 0;
+            }
+            if got.reload {
+                say!("SIGHUP: applying {VPN_FILE} again");
+                d.reload();
             }
         }
         let mut i = 1;
-        if let Some(w) = &watch {
+        if ctl.watch_fd().is_some() {
             if ready.get(i) == Some(&true) {
-                let ours = w.read_events().map(|ev| ev.iter().any(|e| e.name.as_ref().and_then(|n| n.to_str()) == Some(VPN_FILE))).unwrap_or(false);
-                if ours {
+                if ctl.replaced().iter().any(|n| n == VPN_FILE) {
                     say!("{VPN_FILE} changed: applying it");
                     d.reload();
                 }
