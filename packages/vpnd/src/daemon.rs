@@ -366,11 +366,9 @@ pub fn run(paths: Paths) -> i32 {
         }
         let mut i = 1;
         if ctl.watch_fd().is_some() {
-            if ready.get(i) == Some(&true) {
-                if ctl.replaced().iter().any(|n| n == VPN_FILE) {
-                    say!("{VPN_FILE} changed: applying it");
-                    d.reload();
-                }
+            if ready.get(i) == Some(&true) && ctl.replaced().iter().any(|n| n == VPN_FILE) {
+                say!("{VPN_FILE} changed: applying it");
+                d.reload();
             }
             i += 1;
         }
