@@ -211,4 +211,10 @@ pub enum BenchCmd {
     /// The router's network in QEMU (both QEMU boards, images built): netd's memory, lease
     /// times, NAT throughput and added latency (runs the ignored test xtask/tests/bench_net.rs).
     Net,
+    /// sqmd on each QEMU board (builds and boots it in the lab): the bufferbloat table
+    /// without SQM, fixed and autorate, sqmd's CPU time at 20 Hz probing, RSS/PSS.
+    Sqm {
+        #[arg(long)]
+        board: Option<String>,
+    },
 }
