@@ -29,6 +29,9 @@ const ROUTER: &str = "http://192.168.1.1";
 const PASSWORD: &str = "browser test password";
 const XSS: &str = "<img src=x onerror=alert(1)>\"; reboot #";
 
+#[path = "webui/sqm.rs"]
+mod sqm;
+
 /// One WebDriver request from inside the laptop's namespace; the reply's `value`, or the
 /// WebDriver error (`error: message`).
 fn wd(ns: &Netns, method: &'static str, path: String, body: Option<Value>) -> Result<Value, String> {
@@ -303,6 +306,7 @@ fn webui_in_a_browser(board_id: &str) {
     b.screenshot("clients");
     b.go("/system");
     b.screenshot("system");
+    sqm::step(&b, &mut r.guest);
     b.go("/logs");
     let log = b.text("#log");
     assert!(log.contains("webd"), "the log ring shows webd's lines");

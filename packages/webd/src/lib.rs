@@ -130,6 +130,7 @@ pub mod password;
 pub mod routes;
 pub mod server;
 pub mod session;
+pub mod sqm;
 pub mod status;
 pub mod system;
 

@@ -38,7 +38,8 @@ var m=s.memory;set('memory',k(m.total_kib)+' total, '+k(m.available_kib)+' avail
 setInterval(tick,5000)})();";
 
 /// The menu of a logged-in page: (path, title).
-pub const MENU: &[(&str, &str)] = &[("/", "Overview"), ("/network", "Network"), ("/clients", "Clients"), ("/system", "System"), ("/logs", "Logs")];
+pub const MENU: &[(&str, &str)] =
+    &[("/", "Overview"), ("/network", "Network"), ("/clients", "Clients"), ("/sqm", "SQM"), ("/system", "System"), ("/logs", "Logs")];
 
 /// What every page has: the head, and for a session the menu and a logout button
 /// (`csrf`: the session's token; None on the login and first-password pages).
