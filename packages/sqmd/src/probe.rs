@@ -1,13 +1,16 @@
-//! ICMP echo probes for [`crate::autorate`]: one raw ICMP socket (NET_RAW), nonblocking,
-//! read from the poll loop. A probe carries this process's identifier and a sequence
+//! ICMP echo probes for [`crate::autorate`]: one raw ICMP socket (NET_RAW) for all
+//! reflectors, nonblocking, passed only echo replies (ICMP_FILTER), read when the loop
+//! wakes to send the next probe, each reply timed by the kernel's arrival stamp. A probe carries this process's identifier and a sequence
 //! number; the send times of the last [`IN_FLIGHT`] probes are kept, so memory is bounded
 //! and a reply that comes too late to be matched is ignored.
 
-use nix::sys::socket::{recvfrom, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn};
+use nix::sys::socket::{
+    recvmsg, sendto, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn,
+};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::time::Duration;
 
 /// Probes whose send time is remembered.
 pub const IN_FLIGHT: usize = 64;
@@ -48,11 +51,16 @@ pub fn parse_reply(datagram: &[u8]) -> Option<(u16, u16)> {
     Some((u16::from_be_bytes([icmp[4], icmp[5]]), u16::from_be_bytes([icmp[6], icmp[7]])))
 }
 
+/// The ICMP types a raw socket passes to sqmd (Linux's ICMP_FILTER, raw(7)): echo
+/// replies only, not every ICMP message the router receives.
+const ICMP_FILTER: libc::c_int = 1;
+
 pub struct Prober {
     fd: OwnedFd,
     id: u16,
     seq: u16,
-    sent: [Option<(u16, Ipv4Addr, Instant)>; IN_FLIGHT],
+    /// (sequence, reflector, send time on the wall clock: the kernel stamps replies with it).
+    sent: [Option<(u16, Ipv4Addr, Duration)>; IN_FLIGHT],
 }
 
 impl AsRawFd for Prober {
@@ -61,42 +69,74 @@ impl AsRawFd for Prober {
     }
 }
 
+/// The wall clock now (CLOCK_REALTIME, the clock of SO_TIMESTAMPNS), since the epoch.
+fn wall() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
 impl Prober {
+    /// The socket: nonblocking, replies stamped by the kernel when they arrive
+    /// (SO_TIMESTAMPNS), so that they can be read whenever the loop wakes anyway (with the
+    /// next probe) instead of waking it once more per reply.
     pub fn open() -> io::Result<Prober> {
         let fd = socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)?;
+        setsockopt(&fd, sockopt::ReceiveTimestampns, &true)?;
+        // Bit n set: type n blocked.
+        let filter: u32 = !(1u32 << ECHO_REPLY);
+        // SAFETY: a 4-byte option value that outlives the call, on a socket we own.
+        let r = unsafe {
+            libc::setsockopt(fd.as_raw_fd(), libc::SOL_RAW, ICMP_FILTER, (&filter as *const u32).cast(), std::mem::size_of::<u32>() as libc::socklen_t)
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(Prober { fd, id: (std::process::id() & 0xffff) as u16, seq: 0, sent: [None; IN_FLIGHT] })
     }
 
-    pub fn send(&mut self, to: Ipv4Addr, now: Instant) -> io::Result<()> {
+    pub fn send(&mut self, to: Ipv4Addr) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let msg = echo_request(self.id, self.seq);
         sendto(self.fd.as_raw_fd(), &msg, &SockaddrIn::from(SocketAddrV4::new(to, 0)), MsgFlags::empty())?;
-        self.sent[usize::from(self.seq) % IN_FLIGHT] = Some((self.seq, to, now));
+        self.sent[usize::from(self.seq) % IN_FLIGHT] = Some((self.seq, to, wall()));
         Ok(())
     }
 
-    /// The replies waiting: (reflector, round trip in ms).
-    pub fn receive(&mut self, now: Instant) -> Vec<(Ipv4Addr, f64)> {
-        let mut out = Vec::new();
+    /// The replies waiting, each given to `f` as (reflector, round trip in ms), timed by the
+    /// kernel's arrival stamp (a reply without one, or across a step of the wall clock that
+    /// makes it negative or longer than [`MAX_RTT`], is not a sample).
+    pub fn receive(&mut self, mut f: impl FnMut(Ipv4Addr, f64)) {
         let mut buf = [0u8; 256];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
         for _ in 0..256 {
-            let Ok((n, from)) = recvfrom::<SockaddrIn>(self.fd.as_raw_fd(), &mut buf) else { break };
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let Ok(msg) = recvmsg::<SockaddrIn>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()) else { break };
+            let (n, from) = (msg.bytes, msg.address);
+            let stamp = msg.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::ScmTimestampns(t) => Some(Duration::new(t.tv_sec().try_into().ok()?, t.tv_nsec().try_into().ok()?)),
+                    _ => None,
+                })
+            });
             let Some((id, seq)) = parse_reply(&buf[..n.min(buf.len())]) else { continue };
             if id != self.id {
                 continue; // another process's ping
             }
             let slot = &mut self.sent[usize::from(seq) % IN_FLIGHT];
-            match (*slot, from) {
-                (Some((s, to, at)), Some(from)) if s == seq && from.ip() == to => {
+            match (*slot, from, stamp) {
+                (Some((s, to, at)), Some(from), Some(stamp)) if s == seq && from.ip() == to => {
                     *slot = None;
-                    out.push((to, now.saturating_duration_since(at).as_secs_f64() * 1000.0));
+                    if let Some(rtt) = stamp.checked_sub(at).filter(|d| *d <= MAX_RTT) {
+                        f(to, rtt.as_secs_f64() * 1000.0);
+                    }
                 }
                 _ => {}
             }
         }
-        out
     }
 }
+
+/// The longest round trip taken as a sample.
+pub const MAX_RTT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -79,7 +79,8 @@ fn apply(s: &mut Sqm, r: &Req) -> Result<(), Errors> {
     let up = kbit("upload_kbit", "upload");
     let overhead = r.field("overhead");
     let preset = OVERHEAD_PRESETS.iter().any(|(n, ..)| *n == overhead);
-    if !preset && !(overhead.is_empty() && matches!(s.overhead, Overhead::Bytes(_))) {
+    let custom_kept = overhead.is_empty() && matches!(s.overhead, Overhead::Bytes(_));
+    if !preset && !custom_kept {
         add(&mut e, "overhead", format!("overhead: `{overhead}` is not one of the presets"));
     }
     let diffserv = match r.field("diffserv") {
