@@ -20,8 +20,9 @@
 //! - bad files (a negative rate, an unknown overhead preset, an interface that does not
 //!   exist) are refused naming sqm.toml:line and the key, on SIGHUP and on restart, and the
 //!   shaping stays exactly as it was;
-//! - autorate probes with ICMP echo: a reflector that does not answer is replaced by the
-//!   next of the pool; with none answering the kernel's CAKEs go to the minimum rates;
+//! - autorate probes with ICMP timestamps where answered (the ISP's Linux does: the status
+//!   says `timestamp`): a reflector that does not answer is replaced by the next of the
+//!   pool; with none answering the kernel's CAKEs go to the minimum rates;
 //! - autorate on a line whose rate changes (the modem's tbf changed mid-test), the ISP as
 //!   reflector: shaper at 40/8 on a 20/4 line, added latency under 30 ms from 2 s into the
 //!   load on; the line drops to 10/2: the same; back to 20/4: the download rate climbs back
@@ -302,7 +303,10 @@ fn scenario(id: &'static str) {
         std::thread::sleep(Duration::from_secs(1));
     };
     assert_eq!(st["autorate"]["download_kbit"], 9500, "{st:#}");
-    assert!(s.r.guest.shell("sqm status").contains("reflector 192.0.2.1"), "{id}");
+    // The ISP's Linux answers ICMP timestamp requests: one-way delays from it.
+    assert_eq!(st["autorate"]["reflectors"][0]["probe"], "timestamp", "{id}: {st:#}");
+    let text = s.r.guest.shell("sqm status");
+    assert!(text.contains("reflector 192.0.2.1") && text.contains("timestamp"), "{id}: {text}");
     // ... and none answering for stall_ms: the minimum rates, in the kernel.
     s.step("autorate: no reflector answers");
     auto.extend(["reflectors = [\"198.51.100.1\", \"198.51.100.2\"]", "stall_ms = 2000", "download_min_kbit = 3000", "upload_min_kbit = 600"]);

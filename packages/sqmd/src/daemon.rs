@@ -17,8 +17,8 @@
 //! shaping back. SIGTERM leaves the shaping in place (a restart of sqmd does not
 //! interrupt it); `enabled = false` removes what sqmd added.
 
-use crate::autorate::{self, Autorate, Limits, Params, Rates, Reflectors};
-use crate::probe::Prober;
+use crate::autorate::{self, Autorate, Limits, Params, Rates, Reflectors, DOWN, UP};
+use crate::probe::{Prober, Sample};
 use crate::shaper::{self, Plan, State};
 use crate::status::{self, AutorateStatus, ReflectorStatus, Status};
 use netlink::rtnetlink::cake;
@@ -210,10 +210,16 @@ impl Auto {
                 .iter()
                 .map(|addr| {
                     let d = self.reflectors.id(*addr).and_then(|id| self.sm.reflectors().iter().find(|r| r.id == id));
+                    let us = |ms: f64| (ms * 1000.0) as u64;
                     ReflectorStatus {
                         address: addr.to_string(),
-                        baseline_us: d.map_or(0, |d| (d.baseline_ms * 1000.0) as u64),
-                        last_delta_us: d.map_or(0, |d| (d.last_delta_ms * 1000.0) as u64),
+                        probe: self.prober.kind(*addr).name().to_string(),
+                        // One way: the two baselines' sum is the round trip's (the clocks'
+                        // offsets cancel).
+                        baseline_us: d.map_or(0, |d| us(if d.one_way { d.baseline_ms[DOWN] + d.baseline_ms[UP] } else { d.baseline_ms[DOWN] })),
+                        last_delta_us: d.map_or(0, |d| us(d.last_delta_ms[DOWN].max(d.last_delta_ms[UP]))),
+                        last_delta_down_us: d.map_or(0, |d| us(d.last_delta_ms[DOWN])),
+                        last_delta_up_us: d.map_or(0, |d| us(d.last_delta_ms[UP])),
                     }
                 })
                 .collect(),
@@ -498,10 +504,13 @@ impl Daemon {
             return;
         }
         let (reflectors, sm) = (&mut a.reflectors, &mut a.sm);
-        a.prober.receive(|from, rtt| {
+        a.prober.receive(|from, sample| {
             reflectors.on_reply(from, now);
             if let Some(id) = reflectors.id(from) {
-                sm.sample(id, rtt, now);
+                match sample {
+                    Sample::RoundTrip(ms) => sm.sample(id, ms, now),
+                    Sample::OneWay { down_ms, up_ms, .. } => sm.sample_one_way(id, down_ms, up_ms, now),
+                }
             }
         });
         if probe_due {
