@@ -16,9 +16,7 @@
 //! clock (NTP) does not move the one-way delays; the offset to the reflector's clock is a
 //! constant in each direction, which the per-direction baselines absorb.
 
-use nix::sys::socket::{
-    recvmsg, sendto, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn,
-};
+use nix::sys::socket::{sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -194,16 +192,10 @@ impl Prober {
     /// next probe) instead of waking it once more per reply.
     pub fn open() -> io::Result<Prober> {
         let fd = socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)?;
-        setsockopt(&fd, sockopt::ReceiveTimestampns, &true)?;
+        set_int(fd.as_raw_fd(), libc::SOL_SOCKET, SO_TIMESTAMPNS_OLD, 1)?;
         // Bit n set: type n blocked.
         let filter: u32 = !((1u32 << ECHO_REPLY) | (1u32 << TIMESTAMP_REPLY));
-        // SAFETY: a 4-byte option value that outlives the call, on a socket we own.
-        let r = unsafe {
-            libc::setsockopt(fd.as_raw_fd(), libc::SOL_RAW, ICMP_FILTER, (&filter as *const u32).cast(), std::mem::size_of::<u32>() as libc::socklen_t)
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_int(fd.as_raw_fd(), libc::SOL_RAW, ICMP_FILTER, filter as libc::c_int)?;
         let day_ms_at_epoch = (wall().as_millis() % u128::from(DAY_MS)) as u32;
         Ok(Prober { fd, id: (std::process::id() & 0xffff) as u16, seq: 0, sent: [None; IN_FLIGHT], kinds: Vec::new(), epoch: Instant::now(), day_ms_at_epoch })
     }
@@ -252,17 +244,8 @@ impl Prober {
     /// is not a sample).
     pub fn receive(&mut self, mut f: impl FnMut(Ipv4Addr, Sample)) {
         let mut buf = [0u8; 256];
-        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
         for _ in 0..256 {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let Ok(msg) = recvmsg::<SockaddrIn>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()) else { break };
-            let (n, from) = (msg.bytes, msg.address);
-            let stamp = msg.cmsgs().ok().and_then(|mut c| {
-                c.find_map(|c| match c {
-                    ControlMessageOwned::ScmTimestampns(t) => Some(Duration::new(t.tv_sec().try_into().ok()?, t.tv_nsec().try_into().ok()?)),
-                    _ => None,
-                })
-            });
+            let Some((n, from, stamp)) = recv_stamped(self.fd.as_raw_fd(), &mut buf) else { break };
             let Some(reply) = parse_reply(&buf[..n.min(buf.len())]) else { continue };
             let (id, seq) = match reply {
                 Reply::Echo { id, seq } | Reply::Timestamp { id, seq, .. } => (id, seq),
@@ -272,7 +255,7 @@ impl Prober {
             }
             let slot = &mut self.sent[usize::from(seq) % IN_FLIGHT];
             let (Some((s, to, at)), Some(from), Some(stamp)) = (*slot, from, stamp) else { continue };
-            if s != seq || from.ip() != to {
+            if s != seq || from != to {
                 continue;
             }
             *slot = None;
@@ -295,6 +278,73 @@ impl Prober {
             }
         }
     }
+}
+
+/// SO_TIMESTAMPNS as the kernel has it since 5.1: the `_OLD` option (the same number on
+/// x86, ARM and MIPS: include/uapi/asm-generic/socket.h, arch/mips/include/uapi/asm/socket.h)
+/// stamps with the kernel's own `timespec` (two 32-bit fields on a 32-bit kernel, two
+/// 64-bit ones on a 64-bit kernel), the `_NEW` one with two 64-bit fields. sqmd asks for
+/// `_OLD` and reads either by the payload's length, whatever the C library's `time_t`.
+const SO_TIMESTAMPNS_OLD: libc::c_int = 35;
+const SO_TIMESTAMPNS_NEW: libc::c_int = 64;
+
+fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: an int option value that outlives the call, on a socket the caller owns.
+    let r = unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), std::mem::size_of::<libc::c_int>() as libc::socklen_t) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A kernel timestamp's payload: seconds and nanoseconds, 32 or 64 bits each.
+fn parse_stamp(data: &[u8]) -> Option<Duration> {
+    let (sec, nsec) = match data.len() {
+        16 => (i64::from_ne_bytes(data[..8].try_into().ok()?), i64::from_ne_bytes(data[8..].try_into().ok()?)),
+        8 => (i64::from(i32::from_ne_bytes(data[..4].try_into().ok()?)), i64::from(i32::from_ne_bytes(data[4..].try_into().ok()?))),
+        _ => return None,
+    };
+    Some(Duration::new(u64::try_from(sec).ok()?, u32::try_from(nsec).ok().filter(|n| *n < 1_000_000_000)?))
+}
+
+/// One datagram (nonblocking): its length, sender and the kernel's arrival stamp (wall
+/// clock). None: nothing waiting, or an error.
+fn recv_stamped(fd: RawFd, buf: &mut [u8]) -> Option<(usize, Option<Ipv4Addr>, Option<Duration>)> {
+    // SAFETY: plain C structs, zero is a valid value of each.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // u64s: aligned for the control messages' headers.
+    let mut control = [0u64; 8];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` points into locals that outlive the call, with the
+    // lengths given.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    let n = usize::try_from(n).ok()?;
+    let from = (msg.msg_namelen as usize >= std::mem::size_of::<libc::sockaddr_in>() && libc::c_int::from(addr.sin_family) == libc::AF_INET)
+        .then(|| Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)));
+    let mut stamp = None;
+    // SAFETY: the CMSG_* walk stays within `msg.msg_control`/`msg_controllen` as the
+    // kernel filled them; each header's data is read within its `cmsg_len`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let h = &*c;
+            if h.cmsg_level == libc::SOL_SOCKET && (h.cmsg_type == SO_TIMESTAMPNS_OLD || h.cmsg_type == SO_TIMESTAMPNS_NEW) {
+                let data = libc::CMSG_DATA(c);
+                let len = (h.cmsg_len as usize).saturating_sub(data as usize - c as usize);
+                stamp = parse_stamp(std::slice::from_raw_parts(data, len));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Some((n.min(buf.len()), from, stamp))
 }
 
 /// The longest round trip taken as a sample.
@@ -353,5 +403,18 @@ mod tests {
         let (down, up) = one_way_ms(DAY_MS - 10, DAY_MS - 4_998, DAY_MS - 4_997, 9);
         assert_eq!((down, up, down + up), (5_006, -4_988, 18));
         assert_eq!(Kind::Trying(0).name(), "trying timestamp");
+    }
+
+    #[test]
+    fn kernel_stamps_of_either_width_parse() {
+        let mut b16 = 1_765_000_000i64.to_ne_bytes().to_vec();
+        b16.extend_from_slice(&250_000_000i64.to_ne_bytes());
+        assert_eq!(parse_stamp(&b16), Some(Duration::new(1_765_000_000, 250_000_000)));
+        let mut b8 = 1_765_000_000i32.to_ne_bytes().to_vec();
+        b8.extend_from_slice(&5i32.to_ne_bytes());
+        assert_eq!(parse_stamp(&b8), Some(Duration::new(1_765_000_000, 5)));
+        assert_eq!(parse_stamp(&b8[..7]), None);
+        b8[4..].copy_from_slice(&2_000_000_000i32.to_ne_bytes());
+        assert_eq!(parse_stamp(&b8), None, "nanoseconds out of range");
     }
 }
