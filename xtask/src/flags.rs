@@ -217,4 +217,8 @@ pub enum BenchCmd {
         #[arg(long)]
         board: Option<String>,
     },
+    /// The web interface in headless chromium on both QEMU boards (images built): page
+    /// weight, time to first byte and page load, login cost, webd's memory with 4 browsers
+    /// (runs the ignored test xtask/tests/bench_web.rs).
+    Web,
 }

@@ -1,6 +1,7 @@
-//! oxwrt's device runtime, shared by init, netd, webd and timed: logging that never panics and
+//! oxwrt's device runtime, shared by init and the services: logging that never panics and
 //! never waits ([`Sink`], [`Logger`]), per-kind rate limits ([`Limited`]), random bytes
-//! ([`rng`]) and the date as text ([`format_utc`]).
+//! ([`rng`]), the date as text ([`format_utc`]) and a service's signals and watched
+//! configuration directory ([`control`]).
 //!
 //! # Lines
 //!
@@ -50,6 +51,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod control;
 pub mod rng;
 mod time;
 pub use time::{civil, format_iso, format_utc, Civil};

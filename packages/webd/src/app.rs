@@ -377,10 +377,11 @@ fn session_of(app: &App, r: &Req, user: bool) -> Option<(String, Session)> {
 
 fn get(app: &App, r: &Req) -> Resp {
     let path = r.path.as_str();
-    let known =
-        matches!(path, "/static/style.css" | "/static/app.js" | "/api/status" | "/setup" | "/login" | "/logout" | crate::sqm::API | crate::sqm::SCRIPT_PATH)
-            || is_page(path)
-            || crate::routes::DOWNLOADS.contains(&path);
+    let known = matches!(
+        path,
+        "/static/style.css" | "/static/app.js" | "/api/status" | "/api/log" | "/setup" | "/login" | "/logout" | crate::sqm::API | crate::sqm::SCRIPT_PATH
+    ) || is_page(path)
+        || crate::routes::DOWNLOADS.contains(&path);
     if !known {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -412,6 +413,17 @@ fn get(app: &App, r: &Req) -> Resp {
         }
         return with_body(StatusCode::OK, "application/json", crate::json::render(&crate::status::collect()));
     }
+    if path == "/api/log" {
+        // The logs page's script follows the ring with it (a poll: the session's idle time
+        // goes on). Never without a password: the log names clients and addresses.
+        if !set || session_of(app, r, false).is_none() {
+            return plain(StatusCode::UNAUTHORIZED, "log in first\n");
+        }
+        return match crate::logs::text(&r.query_value("q")) {
+            Ok(t) => plain(StatusCode::OK, t),
+            Err(e) => plain(StatusCode::SERVICE_UNAVAILABLE, format!("The log cannot be read: {e}\n")),
+        };
+    }
     if !set {
         return match path {
             "/setup" => pre_page(r, StatusCode::OK, |t| pages::setup(&hostname(), t, None)),
@@ -438,7 +450,7 @@ fn forbidden(why: &str) -> Resp {
 async fn post(app: &Arc<App>, r: Req) -> Resp {
     let path = r.path.as_str();
     if !(matches!(path, "/setup" | "/login" | "/logout") || crate::routes::is_form(path)) {
-        return if is_page(path) || matches!(path, "/api/status" | "/static/style.css" | "/static/app.js") {
+        return if is_page(path) || matches!(path, "/api/status" | "/api/log" | "/static/style.css" | "/static/app.js") {
             method_not_allowed("GET, HEAD")
         } else {
             plain(StatusCode::NOT_FOUND, "not found\n")

@@ -1,5 +1,7 @@
 //! The logs page: init's log ring, asked for over its control socket (`log`, the request
-//! `logread` makes; a member of group `config` may read it), filtered by a word.
+//! `logread` makes; a member of group `config` may read it), filtered by a word. The page's
+//! script (pages::SCRIPT) follows new lines: it polls /api/log with the same filter
+//! ([`text`]) every few seconds and replaces the text (textContent: never parsed as markup).
 
 use maud::{html, Markup};
 
@@ -29,6 +31,17 @@ pub fn read_ring() -> Result<String, String> {
     let mut out = Capped(Vec::new());
     oxinit::control::call(&oxinit::control::Request::Log, &mut out)?;
     Ok(String::from_utf8_lossy(&out.0).into_owned())
+}
+
+/// The lines of the ring that contain `q`, as /api/log serves them (the page's `#log` text).
+pub fn text(q: &str) -> Result<String, String> {
+    let ring = read_ring()?;
+    let mut out = String::with_capacity(ring.len());
+    for l in filter(&ring, q) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// `q`: the filter word from the query string (`/logs?q=netd`).

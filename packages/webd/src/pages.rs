@@ -25,9 +25,15 @@ button{font-size:1em;padding:.35em 1em;margin-top:.8em}.err{color:#a00}.ok{color
 .box{border:1px solid #ccc;padding:.5em 1em;margin:1em 0}form.inline{display:inline}\
 pre{white-space:pre-wrap;word-break:break-all;font-size:.85em;background:#f6f6f6;padding:.5em}";
 
-/// /static/app.js: refreshes the overview's live values from /api/status every 5 s
-/// (textContent only: the data is never parsed as markup). The page works without it.
-pub const SCRIPT: &str = "(function(){var e=document.getElementById('live');if(!e)return;\
+/// /static/app.js: refreshes the overview's live values from /api/status every 5 s, and the
+/// logs page's lines from /api/log (with the page's filter) every 3 s, keeping the view at
+/// the newest line when it was there (textContent only: the data is never parsed as
+/// markup). The pages work without it.
+pub const SCRIPT: &str = "(function(){var g=document.getElementById('log');if(g){setInterval(function(){\
+fetch('/api/log'+location.search,{credentials:'same-origin'}).then(function(r){if(!r.ok)throw 0;return r.text()}).then(function(t){\
+if(t===g.textContent)return;var d=document.documentElement,end=window.innerHeight+window.scrollY>=d.scrollHeight-4;g.textContent=t;\
+if(end)window.scrollTo(0,d.scrollHeight)}).catch(function(){})},3000)}})();\
+(function(){var e=document.getElementById('live');if(!e)return;\
 function k(n){return n<1024?n+' KiB':n<1048576?(n/1024).toFixed(1)+' MiB':(n/1048576).toFixed(1)+' GiB'}\
 function u(s){s=Math.floor(s);var d=Math.floor(s/86400),h=Math.floor(s/3600)%24,m=Math.floor(s/60)%60,x=s%60;\
 return d?d+'d '+h+'h '+m+'m '+x+'s':h?h+'h '+m+'m '+x+'s':m?m+'m '+x+'s':x+'s'}\

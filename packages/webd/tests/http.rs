@@ -269,6 +269,7 @@ fn first_boot_every_page_leads_to_setting_a_password() {
     assert!(!server.password_file().exists(), "no password written");
     // The status JSON is readable before (nothing to protect yet), not after.
     assert_eq!(server.get("/api/status").status, 200);
+    assert_eq!(server.get("/api/log").status, 401, "the log never without a password");
     // A weak or mismatched password is refused next to the field.
     let r = b.post("/setup", &[("csrf", &form.csrf()), ("password", "short"), ("repeat", "short")]);
     assert_eq!(r.status, 400);
@@ -313,6 +314,12 @@ fn login_overview_logout() {
     for path in ["/clients", "/system", "/logs"] {
         assert_eq!(b.get(path).status, 200, "{path}");
     }
+    // The logs page's feed: the ring from init's control socket, which a host has not.
+    let feed = b.get("/api/log?q=netd");
+    assert_eq!(feed.status, 503, "{}", feed.body);
+    assert!(feed.body.contains("cannot reach init"), "{}", feed.body);
+    assert_eq!(server.get("/api/log").status, 401, "not without a session");
+    assert_eq!(b.post("/api/log", &[("csrf", &page.csrf())]).status, 405);
     let token = page.csrf();
     let r = b.post("/logout", &[("csrf", &token)]);
     assert_eq!((r.status, r.header("location")), (303, Some("/login")));

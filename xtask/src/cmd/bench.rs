@@ -78,14 +78,32 @@ pub fn kernel(ctx: &Context, board: Option<&str>) -> Result<()> {
 /// writes the `net` section of docs/benchmarks.md. Needs the images built. Release: in a
 /// debug build the harness's own smoltcp hosts cap a transfer at about 35 Mbit/s.
 pub fn net(ctx: &Context) -> Result<()> {
+    bench_test(ctx, "bench_net", true)
+}
+
+/// `cargo xtask bench web`: the web interface in headless chromium against both QEMU boards
+/// (page weight, time to first byte and page load per page, login cost, webd's memory idle
+/// and with four browsers), by the ignored test xtask/tests/bench_web.rs, which writes the
+/// `web` section of docs/benchmarks.md. Needs the images built.
+pub fn web(ctx: &Context) -> Result<()> {
+    bench_test(ctx, "bench_web", false)
+}
+
+/// Runs the ignored benchmark test `name` of xtask (a benchmark that boots routers in the
+/// lab lives with the tests: it shares their harness).
+fn bench_test(ctx: &Context, name: &str, release: bool) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
-        .current_dir(&ctx.root)
-        .args(["test", "--release", "-p", "xtask", "--test", "bench_net", "--", "--ignored", "--nocapture", "--test-threads=1"])
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&ctx.root).arg("test");
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .args(["-p", "xtask", "--test", name, "--", "--ignored", "--nocapture", "--test-threads=1"])
         .status()
         .with_context(|| format!("cannot run {cargo} test"))?;
     if !status.success() {
-        bail!("the network benchmark failed ({status})");
+        bail!("the benchmark xtask/tests/{name}.rs failed ({status}); its output above says where");
     }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! [`bufferbloat`] (latency under load and sqmd's cost, for the SQM test and benchmark),
 //! [`lab`] (booted routers in network namespaces with real peers, for tests and benchmarks)
 //! and [`load`] (bounded DNS and DHCP load for them),
-//! [`qemu`] (command lines for a board's images) and [`tftp`] (a TFTP client for
-//! bootloader recovery). They run nothing of the pipeline; qemu only finds a board's
+//! [`qemu`] (command lines for a board's images), [`tftp`] (a TFTP client for
+//! bootloader recovery) and [`webdriver`] (a headless browser in the lab, for the web UI). They run nothing of the pipeline; qemu only finds a board's
 //! images where [`crate::steps::image`] puts them.
 
 pub mod bufferbloat;
@@ -12,3 +12,4 @@ pub mod lab;
 pub mod load;
 pub mod qemu;
 pub mod tftp;
+pub mod webdriver;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use xtask::tools::qemu::Guest;
 
-use super::{Browser, ELEMENT};
+use xtask::tools::webdriver::{Browser, ELEMENT};
 
 /// Polls `sqm status` on the console until it contains every one of `want`.
 fn wait_status(g: &mut Guest, want: &[&str]) -> String {
