@@ -24,7 +24,9 @@
 //!
 //! Each direction decides on its own delays: with ICMP timestamps (RFC 792 types 13/14) a
 //! probe gives the one-way delay of each direction, as cake-autorate's tsping pinger
-//! does; with ICMP echo the delay is a round trip, so it belongs to both directions (the
+//! does; the round trip's added delay (the sum) is charged to the direction(s) carrying at
+//! least a third of it, the other keeps its own, so the round trip is held to the threshold
+//! as with echo while only the queueing direction is cut; with ICMP echo the delay is a round trip, so it belongs to both directions (the
 //! whole round trip: cake-autorate halves it and keeps its 30 ms threshold per direction,
 //! sqmd holds the round trip to it, which cuts earlier) and the load decides which one is
 //! cut (an unloaded direction is not the one queueing).
@@ -231,18 +233,27 @@ impl Autorate {
                 self.reflectors.last_mut().expect("just pushed")
             }
         };
+        let mut delta = [0.0; 2];
         for dir in [DOWN, UP] {
-            let delta = delay_ms[dir] - r.baseline_ms[dir];
-            let alpha = if delta < 0.0 { self.p.baseline_alpha_down } else { self.p.baseline_alpha_up };
+            let d = delay_ms[dir] - r.baseline_ms[dir];
+            let alpha = if d < 0.0 { self.p.baseline_alpha_down } else { self.p.baseline_alpha_up };
             r.baseline_ms[dir] += alpha * (delay_ms[dir] - r.baseline_ms[dir]);
-            let delta = delta.max(0.0);
-            r.last_delta_ms[dir] = delta;
-            self.delta_ewma_ms[dir] += self.p.delta_alpha * (delta - self.delta_ewma_ms[dir]);
+            delta[dir] = d.max(0.0);
+            r.last_delta_ms[dir] = delta[dir];
+        }
+        // What each direction is charged with: one way, the round trip's added delay (the
+        // sum of both) goes to the direction(s) carrying at least a third of it, the other
+        // keeps its own; so the round trip is held to the threshold as with echo, and only
+        // the queueing direction is cut.
+        let total = delta[DOWN] + delta[UP];
+        for dir in [DOWN, UP] {
+            let charged = if one_way && 3.0 * delta[dir] >= total { total } else { delta[dir] };
+            self.delta_ewma_ms[dir] += self.p.delta_alpha * (charged - self.delta_ewma_ms[dir]);
             let w = &mut self.window[dir];
             if w.len() >= self.p.bloat_window.max(1) {
                 w.remove(0);
             }
-            w.push(delta > self.p.delay_threshold_ms);
+            w.push(charged > self.p.delay_threshold_ms);
         }
     }
 

@@ -225,6 +225,17 @@ fn one_way_delays_cut_only_the_direction_that_queues() {
     let (rates, reason) = a.tick(t0 + ms(10), r(10_000, 2000)).unwrap();
     assert_eq!(reason, Reason::Bufferbloat);
     assert!(rates.upload_kbit < 2000 && rates.download_kbit > 10_000, "{rates:?}");
+    // 20 ms more each way: 40 ms on the round trip, charged to both.
+    for _ in 0..6 {
+        a.sample_one_way(0, 5_026.0, -4_968.0, t0);
+    }
+    assert!(a.bufferbloat_in(super::UP) && a.bufferbloat_in(super::DOWN));
+    // 25 ms down, 10 ms up: the download carries the round trip's 35 ms, the upload only
+    // its own 10.
+    for _ in 0..6 {
+        a.sample_one_way(0, 5_031.0, -4_978.0, t0);
+    }
+    assert!(!a.bufferbloat_in(super::UP) && a.bufferbloat_in(super::DOWN));
     // Round trips from the same reflector (it stopped answering timestamps) start its
     // baselines again.
     a.sample(0, 30.0, t0);
