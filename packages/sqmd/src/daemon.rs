@@ -507,9 +507,13 @@ impl Daemon {
         a.prober.receive(|from, sample| {
             reflectors.on_reply(from, now);
             if let Some(id) = reflectors.id(from) {
+                // Decisions on the round trip, on sqmd's monotonic clock at both ends. The
+                // one-way delays (`Autorate::sample_one_way`) are not used yet: against a
+                // reflector whose clock runs at another rate (the emulated Malta's does
+                // against the lab's host), their offsets drift faster than the baselines
+                // follow, and a direction looks queued that is not (docs/sqm.md).
                 match sample {
-                    Sample::RoundTrip(ms) => sm.sample(id, ms, now),
-                    Sample::OneWay { down_ms, up_ms, .. } => sm.sample_one_way(id, down_ms, up_ms, now),
+                    Sample::RoundTrip(rtt_ms) | Sample::OneWay { rtt_ms, .. } => sm.sample(id, rtt_ms, now),
                 }
             }
         });
