@@ -349,6 +349,8 @@ pub fn flash(ctx: &Context, board: Option<&str>) -> Result<()> {
 const SQM_MODEM: crate::tools::lab::Modem = crate::tools::lab::Modem { down_kbit: 10_000, up_kbit: 2_000, buffer_packets: 1000 };
 /// Seconds of autorate probing on an idle line over which `bench sqm` reads sqmd's CPU time.
 const SQM_IDLE_SECS: u64 = 20;
+/// How long `bench sqm` lets sqmd's start pass before that window.
+const SQM_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `cargo xtask bench sqm`: per QEMU board (built, then booted in the lab of
 /// xtask/src/tools/lab.rs behind [`SQM_MODEM`]), the bufferbloat table of
@@ -393,6 +395,9 @@ pub fn sqm(ctx: &Context, board: Option<&str>) -> Result<()> {
         r.guest.send("service restart sqmd");
         r.guest.wait_for_log("autorate: probing 192.0.2.1 at 20 Hz", t);
         let pid = r.guest.service_pid("sqmd");
+        // The start (configuration, the kernel's state read and compared, the IFB's own
+        // link notification) is not probing: let it pass.
+        std::thread::sleep(SQM_SETTLE);
         eprintln!("{id}: autorate, {SQM_IDLE_SECS} s idle");
         let (t0, c0) = (Instant::now(), bb::cpu_ticks(&mut r.guest, pid, "sqmd"));
         std::thread::sleep(Duration::from_secs(SQM_IDLE_SECS));
@@ -447,7 +452,7 @@ pub fn sqm(ctx: &Context, board: Option<&str>) -> Result<()> {
          `[autorate]` with the ISP as the one reflector at 20 Hz. Emulator numbers (TCG), on a host shared with other builds.\n\n\
          | board | sqm | idle | under load (median / p95) | added (median / p95) | grade | goodput down (whole / from 5 s) | goodput up (whole / from 5 s) |\n|---|---|---|---|---|---|---|---|\n{}\n\n\
          sqmd with autorate probing at 20 Hz: CPU time (utime + stime of /proc/PID/stat) per second of wall time, over {SQM_IDLE_SECS} s of an idle \
-         line and over the autorate row's measurement (idle probe and load); RSS / PSS (/proc/PID/smaps_rollup) after it; the rates autorate \
+         line ({} s after sqmd's restart: its start is not counted) and over the autorate row's measurement (idle probe and load); RSS / PSS (/proc/PID/smaps_rollup) after it; the rates autorate \
          had then (`sqm status`).\n\n\
          | board | CPU idle line | CPU under load | RSS / PSS | autorate after the load (`sqm status`) |\n|---|---|---|---|---|\n{}\n",
         ctx.jobs,
@@ -457,6 +462,7 @@ pub fn sqm(ctx: &Context, board: Option<&str>) -> Result<()> {
         bb::LOAD_SECS,
         bb::RAMP_SECS,
         rows.join("\n"),
+        SQM_SETTLE.as_secs(),
         cpu_rows.join("\n")
     );
     write_section(&ctx.root.join("docs/benchmarks.md"), "sqm", &section)?;
