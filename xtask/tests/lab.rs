@@ -5,9 +5,9 @@
 //!    ISP through the router's NAT: ping, a DNS name the ISP serves resolved through the
 //!    router's forwarder (dig), an HTTP download from a server on the ISP (busybox httpd
 //!    and wget). timed moves the clock forward to the image's build time at once, then sets
-//!    it from the ISP's NTP server (chronyd, reached as the NTP pool's name through the
-//!    router's DNS: timed's default configuration), says so in the log and
-//!    /run/timed/synced, and saves the time on flash. A clean reboot.
+//!    it from the ISP's NTP server (chronyd), named by the WAN's DHCP lease (option 42,
+//!    which also names the router's LAN address and loopback: netd drops those), says so in
+//!    the log and /run/timed/synced, and saves the time on flash. A clean reboot.
 //! 2. The clock starts in 2001 again: timed moves it to the time it saved, not older.
 //!    Network time is switched off (time.toml) for the next boot.
 //! 3. The clock starts 2 hours ahead; the laptop takes a lease; network time on again: the
@@ -68,10 +68,13 @@ fn routes_and_keeps_time(board_id: &str) {
     let floor = floor_line(&mut r.guest);
     let built = build_epoch(&ctx, board_id);
     assert!(floor >= built, "moved forward to {floor}, before the image's build time {built}");
-    let set = r.guest.wait_for_log("pool.ntp.org (192.0.2.1:123): offset", NTP);
-    assert!(set.contains("timed: clock set from ") && set.contains("stratum 8"), "{set}");
+    let set = r.guest.wait_for_log("clock set from 192.0.2.1 (192.0.2.1:123): offset", NTP);
+    assert!(set.contains("timed: ") && set.contains("stratum 8"), "{set}");
     let synced = r.guest.shell("cat /run/timed/synced");
-    assert!(synced.contains("pool.ntp.org (192.0.2.1:123)"), "{synced}");
+    assert!(synced.contains("192.0.2.1 (192.0.2.1:123)"), "{synced}");
+    let ntp = r.guest.shell("cat /run/netd/ntp-servers");
+    assert!(ntp.lines().any(|l| l.trim() == lab::ISP_IP) && !ntp.contains("127.0.0.1") && !ntp.contains("192.168.1.1"), "option 42, vetted:\n{ntp}");
+    r.guest.wait_for_log("NTP server 192.168.1.1 ignored: the router itself", T);
     let off = guest_now(&mut r.guest) - host_now();
     assert!(off.abs() <= 10, "the guest's clock is {off} s off the NTP server's");
     let saved = saved_time(&mut r.guest);
@@ -157,13 +160,14 @@ fn saved_time(g: &mut Guest) -> i64 {
 
 /// Seconds left on `ip`'s lease in netd's lease file (`EXPIRES MAC IP NAME` lines).
 fn lease_left(g: &mut Guest, ip: &str) -> i64 {
-    // The file is written at most once a minute: a new binding is written at once.
-    let leases = g.shell("cat /etc/oxwrt/netd/dhcp.leases");
-    let expires: i64 = leases
-        .lines()
-        .find(|l| l.split_whitespace().nth(2) == Some(ip))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no lease for {ip}:\n{leases}"));
+    // The file is written at most once a minute (LEASE_SAVE_EVERY): a new binding right
+    // after another write waits for the rest of that minute.
+    let mut leases = String::new();
+    let expires: i64 = oxwrt_testkit::netns::wait_for(Duration::from_secs(75), || {
+        leases = g.shell("cat /etc/oxwrt/netd/dhcp.leases");
+        leases.lines().find(|l| l.split_whitespace().nth(2) == Some(ip)).and_then(|l| l.split_whitespace().next()?.parse().ok())
+    })
+    .unwrap_or_else(|| panic!("no lease for {ip} within 75 s:\n{leases}"));
     expires - guest_now(g)
 }
 

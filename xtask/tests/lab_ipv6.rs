@@ -4,9 +4,12 @@
 //! the router's network.toml gets `wan.ipv6 = "auto"` on the console and netd is
 //! restarted. Checked: netd logs the delegated prefix; the laptop (the Linux kernel's
 //! SLAAC) gets an address in the LAN /64 of it from netd's router advertisement, whose
-//! RDNSS is the router's ULA address (rdisc6); the laptop pings the ISP's IPv6 address and
-//! resolves the ISP's name through the router's DNS forwarder over IPv6 (dig); the ISP
-//! cannot ping the laptop (WAN to LAN: only established). Printed: the average ping time
+//! RDNSS is the router's ULA address, DNSSL the local domain and MTU the LAN's (rdisc6);
+//! the laptop pings the ISP's IPv6 address, resolves the ISP's name through the router's
+//! DNS forwarder over IPv6 and the router's own name to its two LAN IPv6 addresses
+//! (AAAA, dig); the ISP
+//! cannot ping the laptop (WAN to LAN: only established); netd hands the DHCPv6 lease's
+//! SNTP server (option 31) to timed (/run/netd/ntp-servers). Printed: the average ping time
 //! through the router for IPv4 and IPv6 (20 each), and netd's resident memory.
 
 use std::time::Duration;
@@ -29,6 +32,7 @@ const RADVD: &str = "interface wan {
 const DHCPD6: &str = "default-lease-time 600;
 max-lease-time 7200;
 option dhcp6.name-servers 2001:db8:1::1;
+option dhcp6.sntp-servers 2001:db8:1::1;
 subnet6 2001:db8:1::/64 {
     prefix6 2001:db8:100:: 2001:db8:100:f0:: /60;
 }
@@ -71,6 +75,15 @@ fn ipv6_through_the_router(board_id: &str) {
     let delegated = r.guest.wait_for_log("ipv6: delegated prefix 2001:db8:100:", T);
     // "... delegated prefix 2001:db8:100:f0::/60 (valid 600 s), LAN 2001:db8:100:f0::/64, ..."
     let lan64 = delegated.split("LAN ").nth(1).and_then(|s| s.split("::/64").next()).unwrap_or_else(|| panic!("no LAN /64 in {delegated}")).to_string();
+    let ntp = oxwrt_testkit::netns::wait_for(Duration::from_secs(10), || {
+        let ntp = r.guest.shell("cat /run/netd/ntp-servers");
+        ntp.lines().any(|l| l.trim() == "2001:db8:1::1").then_some(ntp)
+    });
+    assert!(
+        ntp.is_some(),
+        "the DHCPv6 lease's SNTP server (option 31) for timed:\n{}",
+        r.guest.shell("cat /run/netd/ntp-servers; logread | grep -i 'netd.*\\(ntp\\|ipv6\\)'")
+    );
     let isp_route = format!("ip -6 route replace 2001:db8:100::/56 via {} dev wan", eui64_link_local([0x52, 0x54, 0, 0x0a, 1, 1]));
     let (status, out) = lab.isp().exec(&["sh", "-c", &isp_route]).wait(Duration::from_secs(5));
     assert_eq!(status, Some(0), "{isp_route}: {out}");
@@ -88,6 +101,8 @@ fn ipv6_through_the_router(board_id: &str) {
         .and_then(|l| l.split(':').skip(1).collect::<Vec<_>>().join(":").split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| panic!("no RDNSS in the router's advertisement:\n{rdisc}"));
     assert!(dns.starts_with("fd"), "RDNSS {dns}: the router's ULA address\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("DNS search list") && l.contains("lan")), "DNSSL: the local domain\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("MTU") && l.contains(" 1500 ")), "MTU: the LAN's 1500\n{rdisc}");
 
     // Through the router: ping the ISP, the ISP's name over IPv6 to the forwarder.
     let pinged = oxwrt_testkit::netns::wait_for(Duration::from_secs(30), || {
@@ -96,6 +111,10 @@ fn ipv6_through_the_router(board_id: &str) {
     assert!(pinged.is_some(), "the laptop ({addr}) cannot ping {} through the router\n{}", lab::ISP_IP6, r.guest.tail());
     let (status, out) = r.laptop.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{dns}"), lab::ISP_NAME]).wait(T);
     assert_eq!((status, out.trim()), (Some(0), lab::ISP_IP), "the ISP's name through the router's forwarder over IPv6");
+    let (status, out) = r.laptop.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{dns}"), "AAAA", "oxwrt.lan"]).wait(T);
+    let mut own: Vec<&str> = out.split_whitespace().collect();
+    own.sort();
+    assert_eq!((status, own), (Some(0), vec![format!("{lan64}::1").as_str(), dns.as_str()]), "AAAA of the router's own name (/etc/hostname)");
     let (status, _) = lab.isp().exec(&["busybox", "ping", "-6", "-c", "2", "-W", "1", &addr]).wait(Duration::from_secs(5));
     assert_ne!(status, Some(0), "the ISP pinged the laptop {addr}: WAN to LAN must be dropped");
 

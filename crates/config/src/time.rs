@@ -4,6 +4,7 @@
 //! # enabled = true     # false: never ask the network (the clock keeps its saved time)
 //! # servers = ["0.pool.ntp.org", "1.pool.ntp.org", "2.pool.ntp.org", "3.pool.ntp.org"]
 //! #                    # NTP servers: host names or IPv4/IPv6 addresses, tried in turn (at most 8)
+//! # servers_from_dhcp = true  # ask the NTP servers of the WAN's DHCP lease (option 42) first
 //! ```
 //!
 //! A missing or empty file means these defaults. Reference: docs/time.md.
@@ -23,11 +24,14 @@ pub const MAX_SERVERS: usize = 8;
 pub struct Time {
     pub enabled: bool,
     pub servers: Vec<String>,
+    /// The NTP servers the WAN's DHCP leases name (option 42, DHCPv6 option 31; as netd
+    /// vetted them) come before [`Time::servers`].
+    pub servers_from_dhcp: bool,
 }
 
 impl Default for Time {
     fn default() -> Time {
-        Time { enabled: true, servers: (0..4).map(|i| format!("{i}.pool.ntp.org")).collect() }
+        Time { enabled: true, servers: (0..4).map(|i| format!("{i}.pool.ntp.org")).collect(), servers_from_dhcp: true }
     }
 }
 
@@ -79,8 +83,11 @@ impl Time {
         let mut push = |path: &[Seg], message: String| {
             problems.push(Problem { file: File::Time, key: crate::span::path_string(path), line_col: src.and_then(|s| s.locate(path)), message });
         };
-        if self.enabled && self.servers.is_empty() {
-            push(&[Seg::Key("servers")], "no NTP server: name at least one (e.g. \"pool.ntp.org\"), or set enabled = false".into());
+        if self.enabled && self.servers.is_empty() && !self.servers_from_dhcp {
+            push(
+                &[Seg::Key("servers")],
+                "no NTP server: name at least one (e.g. \"pool.ntp.org\"), set servers_from_dhcp = true, or set enabled = false".into(),
+            );
         }
         if self.servers.len() > MAX_SERVERS {
             push(&[Seg::Key("servers")], format!("{} servers; at most {MAX_SERVERS}: remove some", self.servers.len()));
@@ -126,6 +133,7 @@ mod tests {
     fn empty_file_is_the_defaults() {
         assert_eq!(Time::parse("").unwrap(), Time::default());
         assert_eq!(Time::default().servers[0], "0.pool.ntp.org");
+        assert!(Time::default().servers_from_dhcp);
     }
 
     #[test]
@@ -141,9 +149,10 @@ mod tests {
         let e = Time::parse("enabled = true\nservers = [\"ok.example\", \"bad_name!\", \"x:123\"]\n").unwrap_err().to_string();
         assert!(e.contains("time.toml:2:") && e.contains("servers[1]: \"bad_name!\" is not a host name"), "{e}");
         assert!(e.contains("servers[2]: \"x:123\"") && e.contains("no port"), "{e}");
-        let e = Time::parse("servers = []\n").unwrap_err().to_string();
-        assert!(e.contains("servers: no NTP server"), "{e}");
         assert!(Time::parse("enabled = false\nservers = []\n").is_ok());
+        let e = Time::parse("servers = []\nservers_from_dhcp = false\n").unwrap_err().to_string();
+        assert!(e.contains("servers: no NTP server"), "{e}");
+        assert!(Time::parse("servers = []\nservers_from_dhcp = true\n").unwrap().servers_from_dhcp, "the lease's servers only");
         let e = Time::parse("server = [\"a\"]\n").unwrap_err().to_string();
         assert!(e.contains("time.toml:1:1") && e.contains("unknown field"), "{e}");
         let e = Time::parse("servers = [\"a\", \"a\"]\n").unwrap_err().to_string();

@@ -1,8 +1,9 @@
 //! Router solicitations and advertisements (RFC 4861 4.1, 4.2) with the options a router
-//! sends: source link-layer address, MTU, prefix information (RFC 4861 4.6) and recursive
-//! DNS servers (RDNSS, RFC 8106 5.1). The ICMPv6 checksum is left zero: the kernel fills
+//! sends: source link-layer address, MTU, prefix information (RFC 4861 4.6), recursive
+//! DNS servers (RDNSS, RFC 8106 5.1) and the DNS search list (DNSSL, RFC 8106 5.2). The ICMPv6 checksum is left zero: the kernel fills
 //! it in on a raw ICMPv6 socket (RFC 3542 3.1), and checks it on the way in.
 
+use crate::dns::Name;
 use crate::wire::{Reader, Truncated};
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -17,6 +18,7 @@ const OPT_SOURCE_LLADDR: u8 = 1;
 const OPT_PREFIX_INFO: u8 = 3;
 const OPT_MTU: u8 = 5;
 const OPT_RDNSS: u8 = 25;
+const OPT_DNSSL: u8 = 31;
 
 /// One prefix information option: L (on-link) and A (autonomous: SLAAC) set by
 /// [`RouterAdvert::encode`] as given.
@@ -47,6 +49,8 @@ pub struct RouterAdvert {
     pub prefixes: Vec<PrefixInfo>,
     /// (lifetime seconds, servers): one RDNSS option each.
     pub rdnss: Vec<(u32, Vec<Ipv6Addr>)>,
+    /// (lifetime seconds, domains): one DNSSL option each.
+    pub dnssl: Vec<(u32, Vec<Name>)>,
 }
 
 /// Why bytes are not a router advertisement or solicitation.
@@ -148,6 +152,18 @@ impl RouterAdvert {
             o.extend_from_slice(&lifetime.to_be_bytes());
             servers.iter().for_each(|s| o.extend_from_slice(&s.octets()));
         }
+        for (lifetime, domains) in self.dnssl.iter().filter(|(_, d)| !d.is_empty()) {
+            // The names in wire format, uncompressed, zero-padded to 8 bytes (RFC 8106
+            // 5.2); a name is at most 255 bytes, so a few always fit the length byte.
+            let mut names: Vec<u8> = Vec::new();
+            for d in domains.iter().take(4) {
+                names.extend_from_slice(d.wire());
+            }
+            names.resize((8 + names.len()).div_ceil(8) * 8 - 8, 0);
+            o.extend_from_slice(&[OPT_DNSSL, (1 + names.len() / 8) as u8, 0, 0]);
+            o.extend_from_slice(&lifetime.to_be_bytes());
+            o.extend_from_slice(&names);
+        }
         o
     }
 
@@ -192,11 +208,42 @@ impl RouterAdvert {
                     }
                     ra.rdnss.push((lifetime, servers));
                 }
+                OPT_DNSSL if body.len() >= 14 => {
+                    b.take(2, "reserved")?;
+                    let lifetime = b.u32("DNSSL lifetime")?;
+                    ra.dnssl.push((lifetime, search_list(&body[6..])));
+                }
                 _ => {}
             }
         }
         Ok(ra)
     }
+}
+
+/// The names of a DNSSL option's body: wire-format names one after the other, then zero
+/// padding; a name that does not parse ends the list.
+fn search_list(mut b: &[u8]) -> Vec<Name> {
+    let mut out = Vec::new();
+    while b.first().is_some_and(|l| *l != 0) {
+        let mut labels = Vec::new();
+        let mut at = 0;
+        loop {
+            let Some(&len) = b.get(at) else { return out };
+            at += 1;
+            if len == 0 {
+                break;
+            }
+            let Some(label) = b.get(at..at + usize::from(len)) else { return out };
+            labels.push(label);
+            at += usize::from(len);
+        }
+        match Name::from_labels(labels) {
+            Ok(n) => out.push(n),
+            Err(_) => return out,
+        }
+        b = &b[at..];
+    }
+    out
 }
 
 #[cfg(test)]
@@ -212,10 +259,12 @@ mod tests {
             mtu: Some(1500),
             prefixes: vec![PrefixInfo { prefix: "2001:db8:0:10::".parse().unwrap(), len: 64, on_link: true, autonomous: true, valid: 7200, preferred: 3600 }],
             rdnss: vec![(1800, vec!["fd00:1:2::1".parse().unwrap()])],
+            dnssl: vec![(1800, vec![Name::from_ascii("lan").unwrap(), Name::from_ascii("home.example").unwrap()])],
             ..RouterAdvert::default()
         };
         let b = ra.encode();
-        assert_eq!(b.len(), 16 + 8 + 8 + 32 + 24);
+        // DNSSL: 8 bytes of header, `3lan0` and `4home7example0` (19 bytes) padded to 24.
+        assert_eq!(b.len(), 16 + 8 + 8 + 32 + 24 + 32);
         assert_eq!(RouterAdvert::parse(&b).unwrap(), ra);
         for n in 0..b.len() {
             let _ = RouterAdvert::parse(&b[..n]);

@@ -30,8 +30,12 @@
 //! delegated prefix deprecated). A reload that touches the WAN or LAN starts it again; the
 //! lease is given back (RELEASE) when IPv6 is turned off or the WAN device changes.
 //!
-//! SIGTERM leaves the network as it is (addresses, routes, the lease on the WAN), so that a
-//! restart of netd does not interrupt forwarding.
+//! SIGTERM leaves the IPv4 network as it is (addresses, routes, the lease on the WAN), so
+//! that a restart of netd does not interrupt IPv4 forwarding. The delegated IPv6 prefix is
+//! given back (DHCPv6 RELEASE, at most 1.5 s of waiting) and a last router advertisement
+//! deprecates it on the LAN, as odhcp6c does: the ISP may hand it to another customer, so
+//! LAN hosts must stop using it; the next start asks again (the same DUID usually gets the
+//! same prefix).
 //!
 //! The lease file lives on the flash overlay: it is written when a binding is new, changed
 //! address or name, or ended, at most once per [`LEASE_SAVE_EVERY`] (a minute; a change
@@ -51,15 +55,13 @@ use crate::{hooks, state, udp};
 use netlink::rtnetlink::{RTMGRP_LINK, RTM_DELLINK, RTM_NEWLINK};
 use netproto::dhcp::{Message, SERVER_PORT};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use oxwrt_config::{diff, Changes, Config, Firewall, Network, Upstream, WanProto};
+use oxwrt_log::control::Control;
 use oxwrt_log::{limited, Limited};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -111,6 +113,12 @@ impl Paths {
     /// The configuration netd applied last.
     pub fn applied(&self) -> PathBuf {
         self.run_dir.join("applied.toml")
+    }
+
+    /// The WAN leases' NTP servers (DHCP option 42, DHCPv6 option 31), one address a line:
+    /// timed reads it.
+    pub fn ntp_servers(&self) -> PathBuf {
+        self.run_dir.join("ntp-servers")
     }
 
     /// The upstream DNS servers, resolv.conf format, for the DNS forwarder.
@@ -200,8 +208,8 @@ pub struct Daemon {
     /// The WAN device's carrier as last seen in a link event.
     wan_carrier: Option<bool>,
     lease_dns: Vec<Ipv4Addr>,
-    signals: Option<SignalFd>,
-    watch: Option<Inotify>,
+    /// SIGHUP/SIGTERM and the watched configuration directory (set by [`run`]).
+    control: Option<Control>,
     reload_at: Option<Instant>,
     noisy: Limited,
     last_problems: Vec<String>,
@@ -214,6 +222,14 @@ pub struct Daemon {
     lease_writes: u64,
     /// IPv6 of the WAN and LAN (`wan.ipv6 = "auto"`): [`crate::ipv6`].
     v6: Option<crate::ipv6::Ipv6>,
+    /// The LAN IPv6 addresses the router's name was last published at.
+    published6: Vec<std::net::Ipv6Addr>,
+    /// The DHCP lease's NTP servers (option 42, vetted).
+    ntp4: Vec<Ipv4Addr>,
+    /// The DHCPv6 lease's (option 31, vetted), as last published.
+    ntp6: Vec<std::net::Ipv6Addr>,
+    /// What /run/netd/ntp-servers says (None: not written yet).
+    published_ntp: Option<Vec<std::net::IpAddr>>,
 }
 
 /// The lease file (on the flash overlay) is written at most this often; a change waits
@@ -266,8 +282,7 @@ impl Daemon {
             firewall_ok: false,
             wan_carrier: None,
             lease_dns: Vec::new(),
-            signals: None,
-            watch: None,
+            control: None,
             reload_at: None,
             noisy: crate::log::rate_limited(5),
             last_problems: Vec::new(),
@@ -276,6 +291,10 @@ impl Daemon {
             leases_pending: false,
             lease_writes: 0,
             v6: None,
+            published6: Vec::new(),
+            ntp4: Vec::new(),
+            ntp6: Vec::new(),
+            published_ntp: None,
         };
         // The firewall before any link or socket (module docs).
         d.firewall_ok = hooks::firewall(&d.config, &d.config.network.wan.device, None);
@@ -337,6 +356,7 @@ impl Daemon {
         self.wan = None;
         self.wan_addr = None;
         self.lease_dns.clear();
+        self.publish_ntp(Some(&[]));
         match apply::wan_down(&mut self.rtnl, &device) {
             Ok(true) => crate::say!("{device} down"),
             Ok(false) => {}
@@ -517,6 +537,19 @@ impl Daemon {
             limited!(self.noisy, now, "dns: {ip} claims the name `{name}` (DHCP option 12): reserved, the router's or another host's; not answered for it");
         }
         state::set_hosts(hosts);
+        self.publish_hosts6();
+    }
+
+    /// The router's own name at its LAN IPv6 addresses (they come and go with the
+    /// delegated prefix): AAAA records of the forwarder.
+    fn publish_hosts6(&mut self) {
+        let addrs = self.v6.as_ref().map(|v| v.lan_addrs()).unwrap_or_default();
+        self.published6 = addrs.clone();
+        let hosts6 = match self.own_name() {
+            Some(name) => addrs.into_iter().map(|a| (name.clone(), a)).collect(),
+            None => Vec::new(),
+        };
+        state::set_hosts6(hosts6);
     }
 
     /// The router's own LAN name: /etc/hostname as a DNS label; None if it has none.
@@ -664,12 +697,22 @@ impl Daemon {
     fn restart_v6(&mut self, old: &Network) {
         let n = &self.config.network;
         let now = Instant::now();
-        if let Some(mut v6) = self.v6.take() {
+        let mut before = self.v6.take();
+        if let Some(v6) = &mut before {
             if n.wan.ipv6 == oxwrt_config::WanIpv6::Off || old.wan.device != n.wan.device {
                 v6.release(&mut self.rtnl, now);
             }
         }
         self.start_v6();
+        // A new ULA /64 (lan.ula, lan.ipv6_subnet) or none: the old one's address goes and
+        // the advertisements deprecate it.
+        if let Some(mut v6) = before.filter(|b| self.v6.as_ref().map(|v| v.ula64()) != Some(b.ula64())) {
+            if let Some(retired) = v6.retire_ula(&mut self.rtnl) {
+                if let Some(new) = &mut self.v6 {
+                    new.deprecate(retired, now);
+                }
+            }
+        }
         self.update_upstreams();
     }
 
@@ -681,6 +724,31 @@ impl Daemon {
                 }
             }
             Err(e) => crate::say!("wan: cannot configure {}: {e}", self.config.network.wan.device),
+        }
+    }
+
+    /// The WAN leases' NTP servers for timed, vetted: the DHCP lease's (option 42, `ntp4`,
+    /// [`None`]: as before) then the DHCPv6 lease's (option 31), in [`Paths::ntp_servers`],
+    /// one address a line; empty without a lease. Written when the list changes (tmpfs).
+    fn publish_ntp(&mut self, ntp4: Option<&[Ipv4Addr]>) {
+        if let Some(v4) = ntp4 {
+            self.ntp4 = v4.to_vec();
+        }
+        self.ntp6 = self.v6.as_ref().and_then(|v| v.lease()).map(|l| l.ntp.clone()).unwrap_or_default();
+        let servers: Vec<std::net::IpAddr> = self.ntp4.iter().map(|a| (*a).into()).chain(self.ntp6.iter().map(|a| (*a).into())).collect();
+        if self.published_ntp.as_ref() == Some(&servers) {
+            return;
+        }
+        let text: String = servers.iter().map(|s| format!("{s}\n")).collect();
+        let path = self.paths.ntp_servers();
+        match state::write_if_changed(&path, &text) {
+            Ok(_) => {
+                if !servers.is_empty() {
+                    crate::say!("wan: NTP servers {servers:?} (for timed, in {})", path.display());
+                }
+                self.published_ntp = Some(servers);
+            }
+            Err(e) => crate::say!("cannot write {}: {e}", path.display()),
         }
     }
 
@@ -709,6 +777,7 @@ impl Daemon {
                         }
                         Err(why) => {
                             limited!(self.noisy, now, "wan: refused the lease {} from {}: {why}", lease.address, lease.server);
+                            self.publish_ntp(Some(&[]));
                             if self.wan_addr.is_some() || !self.lease_dns.is_empty() {
                                 self.set_wan_address(&WanAddress::None);
                                 self.wan_addr = None;
@@ -719,6 +788,8 @@ impl Daemon {
                             continue;
                         }
                     };
+                    // Before the default route: timed waits for that, then reads the file.
+                    self.publish_ntp(Some(&lease.ntp));
                     let want = WanAddress::Lease { cidr: lease.address, gateway: lease.routers.first().copied(), valid_secs: lease.remaining(now) };
                     self.set_wan_address(&want);
                     let addr = Some(lease.address.addr());
@@ -736,6 +807,7 @@ impl Daemon {
                 }
                 Action::Lost => {
                     crate::say!("wan: the DHCP lease ended; address removed");
+                    self.publish_ntp(Some(&[]));
                     self.set_wan_address(&WanAddress::None);
                     self.wan_addr = None;
                     self.lease_dns.clear();
@@ -834,27 +906,22 @@ impl Daemon {
     }
 
     fn on_signal(&mut self) -> bool {
-        loop {
-            let Some(Ok(Some(info))) = self.signals.as_ref().map(|s| s.read_signal()) else { return true };
-            match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGHUP) => {
-                    crate::say!("SIGHUP: reloading the configuration");
-                    self.reload();
-                }
-                Ok(Signal::SIGTERM | Signal::SIGINT) => return false,
-                _ => {}
-            }
+        let Some(got) = self.control.as_ref().map(Control::signals) else { return true };
+        if got.stop {
+            return false;
         }
+        if got.reload {
+            crate::say!("SIGHUP: reloading the configuration");
+            self.reload();
+        }
+        true
     }
 
     fn on_watch(&mut self, now: Instant) {
-        let Some(w) = &self.watch else { return };
-        let Ok(events) = w.read_events() else { return };
-        let ours = events
-            .iter()
-            .any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE));
+        let Some(names) = self.control.as_ref().map(Control::replaced) else { return };
+        let ours = names.iter().any(|n| n == oxwrt_config::NETWORK_FILE || n == oxwrt_config::FIREWALL_FILE);
         // vpn.toml (vpnd's): only the firewall's VPN zone depends on it (nft/vpn.rs).
-        if events.iter().any(|e| e.name.as_ref().and_then(|n| n.to_str()) == Some(oxwrt_config::vpn::VPN_FILE)) {
+        if names.iter().any(|n| n == oxwrt_config::vpn::VPN_FILE) {
             hooks::firewall(&self.config, &self.config.network.wan.device, self.wan_addr);
         }
         if ours {
@@ -882,11 +949,11 @@ impl Daemon {
             wait = Some(wait.map_or(m, |w| w.min(m)));
         }
         let mut fds: Vec<(Source, RawFd)> = vec![(Source::LinkEvents, self.events.as_raw_fd())];
-        if let Some(s) = &self.signals {
-            fds.push((Source::Signals, s.as_fd().as_raw_fd()));
-        }
-        if let Some(w) = &self.watch {
-            fds.push((Source::Watch, w.as_fd().as_raw_fd()));
+        if let Some(c) = &self.control {
+            fds.push((Source::Signals, c.signal_fd()));
+            if let Some(w) = c.watch_fd() {
+                fds.push((Source::Watch, w));
+            }
         }
         if let Some(w) = &self.wan {
             fds.push((Source::Wan, w.sock.as_raw_fd()));
@@ -938,6 +1005,12 @@ impl Daemon {
                 self.update_upstreams();
             }
         }
+        if self.v6.as_ref().is_some_and(|v| v.lan_addrs() != self.published6) {
+            self.publish_hosts6();
+        }
+        if self.v6.as_ref().is_some_and(|v| v.lease().map_or(&[][..], |l| &l.ntp[..]) != &self.ntp6[..]) {
+            self.publish_ntp(None);
+        }
         if let Some(w) = &mut self.wan {
             if w.client.deadline().is_some_and(|d| d <= now) {
                 let actions = w.client.on_timer(now);
@@ -959,8 +1032,12 @@ impl Daemon {
     }
 
     /// Saves what must survive (the leases, renewals included, when anything changed since
-    /// the last write); the network stays as it is.
+    /// the last write) and gives the delegated IPv6 prefix back ([`crate::ipv6::Ipv6::shutdown`]);
+    /// the IPv4 network stays as it is.
     pub fn shutdown(&mut self) {
+        if let Some(v6) = &mut self.v6 {
+            v6.shutdown(&mut self.rtnl);
+        }
         if let Some(lan) = &mut self.lan {
             if lan.server.take_stale() || self.leases_pending {
                 self.leases_pending = false;
@@ -990,21 +1067,18 @@ fn send_reply(lan: &LanServer, reply: crate::dhcp_server::Reply, from: SocketAdd
 /// The daemon's main: signals blocked and read from a signalfd, the configuration
 /// directory watched, then the event loop until SIGTERM. Returns the exit status.
 pub fn run(paths: Paths) -> i32 {
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
-        mask.add(s);
-    }
-    if let Err(e) = mask.thread_block() {
-        crate::log::LOG.error(format_args!("cannot block signals: {e}"));
-        return 1;
-    }
-    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
-        Ok(s) => s,
+    let mut control = match Control::open(&[]) {
+        Ok(c) => c,
         Err(e) => {
-            crate::log::LOG.error(format_args!("cannot open a signalfd: {e}"));
+            crate::log::LOG.error(format_args!("{e}"));
             return 1;
         }
     };
+    // Whole-file replacements only (the web UI's atomic save, editors); edits written line
+    // by line on the console take effect with SIGHUP or `service restart netd`.
+    if let Err(e) = control.watch(&paths.config_dir) {
+        crate::say!("{e}: reload with SIGHUP");
+    }
     let mut d = match Daemon::start(paths) {
         Ok(d) => d,
         Err(e) => {
@@ -1012,20 +1086,7 @@ pub fn run(paths: Paths) -> i32 {
             return 1;
         }
     };
-    d.signals = Some(signals);
-    match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-        Ok(w) => {
-            // Only whole-file replacements (rename: the web UI's save_atomic, editors):
-            // a file being written line by line (`echo >>` on the console) would be applied
-            // half-written. Those edits take effect with `service restart netd` or SIGHUP.
-            let flags = AddWatchFlags::IN_MOVED_TO;
-            match w.add_watch(&d.paths.config_dir, flags) {
-                Ok(_) => d.watch = Some(w),
-                Err(e) => crate::say!("not watching {} ({e}): reload with SIGHUP", d.paths.config_dir.display()),
-            }
-        }
-        Err(e) => crate::say!("no inotify ({e}): reload with SIGHUP"),
-    }
+    d.control = Some(control);
     crate::say!("running");
     loop {
         match d.step(None) {

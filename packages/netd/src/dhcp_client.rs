@@ -41,6 +41,8 @@ pub struct Lease {
     pub routers: Vec<Ipv4Addr>,
     /// Option 6.
     pub dns: Vec<Ipv4Addr>,
+    /// Option 42: NTP servers (timed asks them first: /run/netd/ntp-servers).
+    pub ntp: Vec<Ipv4Addr>,
     /// Option 15, when it is printable ASCII.
     pub domain: Option<String>,
     /// Seconds; None: infinite.
@@ -105,6 +107,20 @@ impl Lease {
             }
             why.is_none()
         });
+        // The same rules for NTP servers: timed would ask the router itself, or nobody.
+        out.ntp.retain(|&n| {
+            let why = if n == lan.addr() || n == a {
+                Some("the router itself")
+            } else if n.is_unspecified() || n.is_broadcast() || n.is_multicast() || n.is_loopback() {
+                Some("not a host address")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                dropped.push(format!("NTP server {n} ignored: {why}"));
+            }
+            why.is_none()
+        });
         Ok((out, dropped))
     }
 }
@@ -120,12 +136,14 @@ pub enum Action {
     Lost,
 }
 
-/// What the client asks for (option 55): mask, router, DNS, domain, broadcast, lease, T1, T2.
-const PARAMETERS: [u8; 8] = [
+/// What the client asks for (option 55): mask, router, DNS, domain, NTP, broadcast, lease,
+/// T1, T2.
+const PARAMETERS: [u8; 9] = [
     code::SUBNET_MASK,
     code::ROUTER,
     code::DNS_SERVERS,
     code::DOMAIN_NAME,
+    code::NTP_SERVERS,
     code::BROADCAST_ADDRESS,
     code::LEASE_TIME,
     code::RENEWAL_TIME,
@@ -444,7 +462,18 @@ impl Client {
         let t1 = msg.options.renewal_time().filter(|&t| t < t2).unwrap_or((l / 2).min(t2));
         let domain = msg.options.domain_name().filter(|d| d.iter().all(|b| b.is_ascii_graphic())).map(|d| String::from_utf8_lossy(d).into_owned());
         let routers = msg.options.routers().into_iter().filter(|r| address.contains(*r) && *r != ip).collect();
-        Some(Lease { address, server, routers, dns: msg.options.dns_servers(), domain, lease_secs, t1, t2, since: self.request_sent })
+        Some(Lease {
+            address,
+            server,
+            routers,
+            dns: msg.options.dns_servers(),
+            ntp: msg.options.ntp_servers(),
+            domain,
+            lease_secs,
+            t1,
+            t2,
+            since: self.request_sent,
+        })
     }
 }
 

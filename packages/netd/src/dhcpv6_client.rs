@@ -53,6 +53,8 @@ pub struct Lease {
     /// The WAN's address (IA_NA).
     pub address: Option<(Ipv6Addr, Lifetimes)>,
     pub dns: Vec<Ipv6Addr>,
+    /// SNTP servers (option 31, RFC 4075): for timed, with the IPv4 lease's option 42.
+    pub ntp: Vec<Ipv6Addr>,
     pub t1: u32,
     pub t2: u32,
     /// When the message that got this lease was sent (lifetimes count from there).
@@ -127,6 +129,17 @@ impl Lease {
         if out.dns.len() > MAX_DNS {
             dropped.push(format!("{} DNS servers: the first {MAX_DNS} are used", out.dns.len()));
             out.dns.truncate(MAX_DNS);
+        }
+        // NTP servers: the same rules (timed would ask the router itself, or nobody).
+        let servers = std::mem::take(&mut out.ntp);
+        for n in servers {
+            if !is_global(n) {
+                dropped.push(format!("NTP server {n} ignored: not a global unicast address"));
+            } else if inside(n, &out) {
+                dropped.push(format!("NTP server {n} ignored: inside the router's own LAN prefixes"));
+            } else if out.ntp.len() < MAX_DNS {
+                out.ntp.push(n);
+            }
         }
         if out.prefix.is_none() && out.address.is_none() {
             return Err(dropped.join("; "));
@@ -259,7 +272,7 @@ impl Client {
         let elapsed = now.saturating_duration_since(self.started).as_millis() / 10;
         m.options.push(Opt::ElapsedTime(elapsed.min(0xffff) as u16));
         if t != msg::RELEASE {
-            m.options.push(Opt::Oro(vec![code::DNS_SERVERS]));
+            m.options.push(Opt::Oro(vec![code::DNS_SERVERS, code::SNTP_SERVERS]));
         }
         m.options.extend(self.ias());
         Action::Send(m)
@@ -399,7 +412,7 @@ impl Client {
             _ if shortest == u32::MAX => (u32::MAX, u32::MAX),
             _ => (shortest / 2, (shortest as u64 * 4 / 5) as u32),
         };
-        Some(Lease { server_id, prefix, address, dns: m.dns_servers(), t1: t1.max(1), t2: t2.max(1), since: self.sent_at })
+        Some(Lease { server_id, prefix, address, dns: m.dns_servers(), ntp: m.sntp_servers(), t1: t1.max(1), t2: t2.max(1), since: self.sent_at })
     }
 
     /// A message arrived on the client's socket. Other transactions and clients, and

@@ -3,7 +3,7 @@
 //!
 //! - Listens on UDP and TCP port 53 of the LAN address and of 127.0.0.1 ([`Settings`]).
 //! - Answers itself ([`local`]): LAN hosts by name from the DHCP leases (`nas.lan` and
-//!   bare `nas`, A records; PTR for their addresses), NXDOMAIN for other names under the
+//!   bare `nas`, A records; AAAA for the router's own name; PTR for their addresses), NXDOMAIN for other names under the
 //!   local domain, bare names and reverse names of private addresses (never sent out).
 //! - Forwards everything else to the upstream servers (from config, or from the WAN's
 //!   DHCP lease: [`Forwarder::set_upstream`]), starting with the one that answered last;
@@ -497,7 +497,7 @@ impl Forwarder {
             let v6 = crate::state::upstreams6().into_iter().map(|ip| SocketAddr::from((ip, proto::PORT)));
             let servers = v4.chain(v6).collect();
             self.set_upstream(servers);
-            self.hosts = HostTable(crate::state::lan_hosts());
+            self.hosts = HostTable(crate::state::lan_hosts(), crate::state::lan_hosts6());
         }
     }
 

@@ -7,13 +7,17 @@
 //!   [`crate::dhcpv6_client::Lease::vet`] first.
 //! - LAN: the bridge gets `<ULA /64>::1` (always: the DNS server address the LAN is told,
 //!   stable when the ISP renumbers) and `<delegated /64>::1` with the lease's lifetimes;
-//!   netd sends router advertisements for both /64s with the ULA address as RDNSS
-//!   ([`crate::ra`]), and answers DHCPv6 INFORMATION-REQUESTs with the same DNS server
-//!   (stateless DHCPv6, RFC 8415 6.1: [`information_reply`]; the advertisements' O flag
-//!   says so). What of the delegated prefix is not the LAN's gets an unreachable
-//!   route (no loop back to the ISP, RFC 7084 WPD-5). A new prefix deprecates the old one:
-//!   its LAN address stays with preferred lifetime 0 until it runs out, and the
-//!   advertisements say the same.
+//!   netd sends router advertisements for both /64s with the ULA address as RDNSS, the
+//!   local domain as DNSSL and the bridge's MTU ([`crate::ra`]), and answers DHCPv6
+//!   INFORMATION-REQUESTs with the same DNS server and search list (stateless DHCPv6, RFC
+//!   8415 6.1: [`information_reply`]; the advertisements' O flag says so). What of the
+//!   delegated prefix is not the LAN's gets an unreachable route (no loop back to the ISP,
+//!   RFC 7084 WPD-5). A new prefix deprecates the old one: its LAN address stays with
+//!   preferred lifetime 0 until it runs out, and the advertisements say the same. A new
+//!   ULA /64 (a reload, [`Ipv6::retire_ula`]) removes the old address at once and
+//!   deprecates the old /64.
+//! - Shutdown ([`Ipv6::shutdown`]): RELEASE to the DHCPv6 server (at most
+//!   [`RELEASE_WAIT`]), and a last advertisement with the delegated /64's lifetimes 0.
 //! - Forwarding (net.ipv6.conf.all.forwarding) is turned on by the daemon only once the
 //!   firewall is in place, and off when it cannot load ([`set_forwarding`]).
 //!
@@ -31,6 +35,7 @@ use crate::dhcpv6_client::{self, left, Action, Client, Lease};
 use crate::ra::{Announce, Schedule, Timed};
 use crate::rtnl::Rtnl;
 use netproto::dhcpv6::{Message, ALL_SERVERS, CLIENT_PORT, SERVER_PORT};
+use netproto::dns::Name;
 use netproto::ndp;
 use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn6};
 use oxwrt_config::{Ipv6Prefix, Network, WanIpv6};
@@ -157,9 +162,10 @@ fn server_socket(device: &str, index: u32) -> io::Result<UdpSocket> {
 }
 
 /// The stateless server's answer to `m` (RFC 8415 18.3.6, 18.4): a REPLY with the DNS
-/// server to an INFORMATION-REQUEST that carries no IA and names no other server; None for
-/// anything else (SOLICIT and the rest: this router hands out no addresses).
-pub fn information_reply(m: &Message, server_id: &[u8], dns: Ipv6Addr) -> Option<Message> {
+/// server and the search list (`domain`, option 24, RFC 3646) to an INFORMATION-REQUEST
+/// that carries no IA and names no other server; None for anything else (SOLICIT and the
+/// rest: this router hands out no addresses).
+pub fn information_reply(m: &Message, server_id: &[u8], dns: Ipv6Addr, domain: Option<&Name>) -> Option<Message> {
     use netproto::dhcpv6::{code, msg, Opt};
     if m.msg_type != msg::INFORMATION_REQUEST {
         return None;
@@ -176,6 +182,9 @@ pub fn information_reply(m: &Message, server_id: &[u8], dns: Ipv6Addr) -> Option
         r.options.push(Opt::ClientId(c.to_vec()));
     }
     r.options.push(Opt::DnsServers(vec![dns]));
+    if let Some(d) = domain {
+        r.options.push(Opt::Other { code: code::DOMAIN_LIST, data: d.wire().to_vec() });
+    }
     Some(r)
 }
 
@@ -210,6 +219,8 @@ pub struct Ipv6 {
     subnet: u16,
     pd_len: u8,
     ula48: Ipv6Prefix,
+    /// The local domain: DNSSL and DHCPv6 option 24 (None: no domain, or not a DNS name).
+    domain: Option<Name>,
     wan: Option<Wan>,
     lan: Option<Lan>,
     /// The vetted lease in force.
@@ -220,8 +231,9 @@ pub struct Ipv6 {
     buf: Vec<u8>,
 }
 
-fn index_of(rtnl: &mut Rtnl, name: &str) -> Option<(u32, Option<[u8; 6]>)> {
-    rtnl.links().ok()?.into_iter().find(|l| l.name == name).map(|l| (l.index, l.mac))
+/// (index, MAC address, MTU) of device `name`.
+fn index_of(rtnl: &mut Rtnl, name: &str) -> Option<(u32, Option<[u8; 6]>, u32)> {
+    rtnl.links().ok()?.into_iter().find(|l| l.name == name).map(|l| (l.index, l.mac, l.mtu))
 }
 
 impl Ipv6 {
@@ -237,6 +249,7 @@ impl Ipv6 {
             subnet: net.lan.ipv6_subnet,
             pd_len: net.wan.ipv6_prefix_length,
             ula48: ula(net.lan.ula, dir),
+            domain: Some(net.local_domain()).filter(|d| !d.is_empty()).and_then(|d| Name::from_ascii(d).ok()),
             wan: None,
             lan: None,
             lease: None,
@@ -262,6 +275,12 @@ impl Ipv6 {
         self.lan.as_ref().map(|_| self.ula64().host(1))
     }
 
+    /// The router's LAN IPv6 addresses: the ULA one, and the delegated /64's while there is
+    /// one (what its own name resolves to).
+    pub fn lan_addrs(&self) -> Vec<Ipv6Addr> {
+        self.lan_dns().into_iter().chain(self.lan_pd.filter(|_| self.lan.is_some()).map(|p| p.host(1))).collect()
+    }
+
     /// The upstream DNS servers of the DHCPv6 lease.
     pub fn upstreams(&self) -> Vec<Ipv6Addr> {
         self.lease.as_ref().map(|l| l.dns.clone()).unwrap_or_default()
@@ -276,7 +295,7 @@ impl Ipv6 {
         if self.lan.is_some() {
             return;
         }
-        let Some((index, mac)) = index_of(rtnl, &self.lan_dev) else {
+        let Some((index, mac, mtu)) = index_of(rtnl, &self.lan_dev) else {
             return limited!(self.noisy, now, "ipv6: no LAN bridge {} yet; the LAN gets IPv6 once it exists", self.lan_dev);
         };
         crate::sysctl::apply_device(Path::new("/proc/sys"), "LAN", &self.lan_dev);
@@ -293,7 +312,10 @@ impl Ipv6 {
                         None
                     }
                 };
-                let announce = Announce { mac, ula: Some(ula), dns: Some(ula.host(1)), other: dhcp.is_some(), ..Announce::default() };
+                // The bridge's MTU (its ports' smallest); IPv6 needs 1280 at least (RFC 8200 5).
+                let mtu = Some(mtu).filter(|m| *m >= 1280);
+                let announce =
+                    Announce { mac, ula: Some(ula), dns: Some(ula.host(1)), domain: self.domain.clone(), mtu, other: dhcp.is_some(), ..Announce::default() };
                 let schedule = Schedule::new(oxwrt_log::rng::u64(), now);
                 let server_id = netproto::dhcpv6::duid_ll(mac.unwrap_or([2, 0, 0, 0, 0, 2]));
                 self.lan = Some(Lan { sock, dhcp, server_id, index, announce, schedule });
@@ -308,7 +330,7 @@ impl Ipv6 {
         if self.wan.is_some() {
             return;
         }
-        let Some((index, mac)) = index_of(rtnl, &self.wan_dev) else {
+        let Some((index, mac, _)) = index_of(rtnl, &self.wan_dev) else {
             return limited!(self.noisy, now, "ipv6: no WAN device {} yet; DHCPv6 starts once it exists", self.wan_dev);
         };
         crate::sysctl::apply_device(Path::new("/proc/sys"), "WAN", &self.wan_dev);
@@ -350,6 +372,90 @@ impl Ipv6 {
         }
         self.wan = None;
         self.lost(rtnl, now);
+    }
+
+    /// At shutdown (SIGTERM): the delegated prefix and WAN address go back to the ISP
+    /// (RELEASE, RFC 8415 18.2.7) and a last advertisement deprecates the LAN's /64 of it
+    /// (preferred and valid lifetime 0, RFC 7084 L-13) and stops being a default router
+    /// (router lifetime 0, RFC 4861 6.2.5). Waits for the server's REPLY at most
+    /// [`RELEASE_WAIT`] (one retransmission after a second), so that shutdown is never held
+    /// longer. Returns whether the server confirmed.
+    pub fn shutdown(&mut self, rtnl: &mut Rtnl) -> bool {
+        let now = Instant::now();
+        let lan_pd = self.lan_pd;
+        let mut confirmed = false;
+        if let Some(w) = &mut self.wan {
+            if let Some(Action::Send(m)) = w.client.release(now) {
+                confirmed = release_and_wait(w, &m, &mut self.buf, now + RELEASE_WAIT);
+                crate::say!("ipv6: gave the delegated prefix back to the DHCPv6 server ({})", if confirmed { "confirmed" } else { "no reply within 1.5 s" });
+            }
+        }
+        self.lost(rtnl, now);
+        self.wan = None;
+        if let Some(l) = &mut self.lan {
+            // Gone now, not in two hours: the ISP may give it to someone else.
+            l.announce.old.retain(|o| Some(o.prefix) != lan_pd);
+            if let Some(p) = lan_pd {
+                let _ = rtnl.del_addr6(l.index, p.host(1), 64);
+                l.announce.old.push(Timed { prefix: p, preferred_until: Some(now), valid_until: Some(now + Duration::from_secs(1)) });
+            }
+            let mut ra = l.announce.advert(now);
+            for pi in ra.prefixes.iter_mut().filter(|pi| Some(pi.prefix) == lan_pd.map(|p| p.addr())) {
+                pi.valid = 0;
+            }
+            ra.router_lifetime = 0;
+            let to = SockaddrIn6::from(SocketAddrV6::new(ndp::ALL_NODES, 0, 0, l.index));
+            if let Err(e) = socket::sendto(l.sock.as_raw_fd(), &ra.encode(), &to, MsgFlags::empty()) {
+                crate::say!("ipv6: cannot send the last router advertisement on {}: {e}", self.lan_dev);
+            }
+        }
+        confirmed
+    }
+
+    /// The LAN's ULA /64 is no longer the one in the configuration (`lan.ula` or
+    /// `lan.ipv6_subnet` changed, or IPv6 turned off): the router's address in it and so its
+    /// route go, and one last advertisement from this side deprecates it (preferred lifetime
+    /// 0; hosts keep what they made of it at most two hours, RFC 4862 5.5.3 e) and withdraws
+    /// the old DNS server address (RDNSS lifetime 0). Returns the /64 as the next [`Ipv6`]
+    /// should keep announcing it ([`Ipv6::deprecate`]); None when the LAN side never
+    /// started.
+    pub fn retire_ula(&mut self, rtnl: &mut Rtnl) -> Option<Timed> {
+        let now = Instant::now();
+        let ula = self.ula64();
+        let l = self.lan.as_mut()?;
+        if let Err(e) = rtnl.del_addr6(l.index, ula.host(1), 64) {
+            crate::say!("ipv6: cannot remove the old ULA address {}/64 from {}: {e}", ula.host(1), self.lan_dev);
+        }
+        let old = Timed { prefix: ula, preferred_until: Some(now), valid_until: Some(now + Duration::from_secs(crate::ra::TWO_HOURS.into())) };
+        let old_dns = l.announce.dns.take();
+        l.announce.ula = None;
+        l.announce.old.retain(|o| o.prefix != ula);
+        l.announce.old.push(old);
+        let mut ra = l.announce.advert(now);
+        // The DNS server address that just went: lifetime 0, hosts drop it (RFC 8106 5.1).
+        ra.rdnss = old_dns.map(|d| vec![(0, vec![d])]).unwrap_or_default();
+        let to = SockaddrIn6::from(SocketAddrV6::new(ndp::ALL_NODES, 0, 0, l.index));
+        if let Err(e) = socket::sendto(l.sock.as_raw_fd(), &ra.encode(), &to, MsgFlags::empty()) {
+            crate::say!("ipv6: cannot send the advertisement that deprecates {ula} on {}: {e}", self.lan_dev);
+        }
+        crate::say!("ipv6: the LAN's ULA prefix {ula} is deprecated (the configuration changed)");
+        Some(old)
+    }
+
+    /// Keeps announcing `old` (a /64 this LAN had before) as deprecated until its valid
+    /// time ends, unless it is in use again.
+    pub fn deprecate(&mut self, old: Timed, now: Instant) {
+        let ula = self.ula64();
+        let Some(l) = self.lan.as_mut() else { return };
+        if old.prefix == ula || self.lan_pd == Some(old.prefix) {
+            return;
+        }
+        l.announce.old.retain(|o| o.prefix != old.prefix);
+        l.announce.old.push(old);
+        if l.announce.old.len() > crate::ra::MAX_OLD {
+            l.announce.old.remove(0);
+        }
+        l.schedule.changed(now);
     }
 
     pub fn fds(&self) -> Vec<RawFd> {
@@ -402,7 +508,7 @@ impl Ipv6 {
                     }
                 };
                 let Ok(m) = Message::parse(&self.buf[..n]) else { continue };
-                let Some(reply) = dns.and_then(|dns| information_reply(&m, &l.server_id, dns)) else { continue };
+                let Some(reply) = dns.and_then(|dns| information_reply(&m, &l.server_id, dns, self.domain.as_ref())) else { continue };
                 if let Err(e) = reply.encode().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string())).and_then(|b| d.send_to(&b, from)) {
                     limited!(self.noisy, now, "ipv6: cannot answer {from} (DHCPv6): {e}");
                 }
@@ -581,6 +687,40 @@ impl Ipv6 {
     }
 }
 
+/// How long shutdown waits for the REPLY to a RELEASE at most.
+pub const RELEASE_WAIT: Duration = Duration::from_millis(1500);
+
+/// Sends the RELEASE `m`, again after a second without an answer, and waits until
+/// `until` for the server's REPLY (same transaction ID). Returns whether it came.
+fn release_and_wait(w: &Wan, m: &Message, buf: &mut [u8], until: Instant) -> bool {
+    let mut resend = Some(Instant::now() + Duration::from_secs(1));
+    if send(w, m).is_err() {
+        return false;
+    }
+    loop {
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        if resend.is_some_and(|r| now >= r) {
+            resend = None;
+            let _ = send(w, m);
+        }
+        let wait = resend.unwrap_or(until).min(until).saturating_duration_since(now);
+        let mut pfd = [libc::pollfd { fd: w.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        // SAFETY: one pollfd, valid during the call.
+        let n = unsafe { libc::poll(pfd.as_mut_ptr(), 1, wait.as_millis().clamp(1, 1500) as libc::c_int) };
+        if n <= 0 {
+            continue;
+        }
+        while let Ok((len, _)) = w.sock.recv_from(buf) {
+            if Message::parse(&buf[..len]).is_ok_and(|r| r.msg_type == netproto::dhcpv6::msg::REPLY && r.xid == m.xid) {
+                return true;
+            }
+        }
+    }
+}
+
 fn send(w: &Wan, m: &Message) -> io::Result<()> {
     let bytes = m.encode().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
     w.sock.send_to(&bytes, SocketAddrV6::new(ALL_SERVERS, SERVER_PORT, 0, w.index))?;
@@ -621,18 +761,20 @@ mod tests {
         let dns: Ipv6Addr = "fd00:1:2::1".parse().unwrap();
         let mut req = Message::new(msg::INFORMATION_REQUEST, 0x42);
         req.options = vec![Opt::ClientId(duid_ll([2, 0, 0, 0, 0, 7])), Opt::Oro(vec![23])];
-        let r = information_reply(&req, &ours, dns).unwrap();
+        let lan = Name::from_ascii("lan").unwrap();
+        let r = information_reply(&req, &ours, dns, Some(&lan)).unwrap();
         assert_eq!((r.msg_type, r.xid), (msg::REPLY, 0x42));
         assert_eq!(r.server_id(), Some(&ours[..]));
         assert_eq!(r.client_id(), Some(&duid_ll([2, 0, 0, 0, 0, 7])[..]));
         assert_eq!(r.dns_servers(), vec![dns]);
+        assert!(r.options.contains(&Opt::Other { code: netproto::dhcpv6::code::DOMAIN_LIST, data: b"\x03lan\x00".to_vec() }), "{r:?}");
         let mut other_server = req.clone();
         other_server.options.push(Opt::ServerId(duid_ll([2, 0, 0, 0, 0, 9])));
-        assert!(information_reply(&other_server, &ours, dns).is_none(), "meant for another server");
+        assert!(information_reply(&other_server, &ours, dns, None).is_none(), "meant for another server");
         let mut with_ia = req.clone();
         with_ia.options.push(Opt::IaNa(netproto::dhcpv6::Ia { iaid: 1, t1: 0, t2: 0, options: vec![] }));
-        assert!(information_reply(&with_ia, &ours, dns).is_none(), "RFC 8415 18.4: an IA in an INFORMATION-REQUEST");
+        assert!(information_reply(&with_ia, &ours, dns, None).is_none(), "RFC 8415 18.4: an IA in an INFORMATION-REQUEST");
         let solicit = Message { msg_type: msg::SOLICIT, ..req };
-        assert!(information_reply(&solicit, &ours, dns).is_none(), "no addresses here");
+        assert!(information_reply(&solicit, &ours, dns, None).is_none(), "no addresses here");
     }
 }

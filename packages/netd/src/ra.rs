@@ -4,7 +4,8 @@
 //!
 //! Content: the LAN's /64s as prefix information with L and A set (hosts make their own
 //! addresses, SLAAC, RFC 4862), the router's ULA address as recursive DNS server (RDNSS,
-//! RFC 8106: stable across renumbering), and the bridge's MAC address. The router is a
+//! RFC 8106: stable across renumbering), the local domain (`lan`) as DNS search list
+//! (DNSSL, RFC 8106 5.2), the bridge's MTU (RFC 4861 4.6.4) and its MAC address. The router is a
 //! default router (lifetime [`ROUTER_LIFETIME`]) only while it holds a delegated prefix:
 //! without upstream IPv6 it must not attract the LAN's traffic (RFC 7084 G-4); the ULA
 //! prefix is announced either way. A prefix that went away (renumbering) is announced
@@ -17,6 +18,7 @@
 //! router solicitation brings one within 0-0.5 s, never sooner than [`MIN_DELAY`] after
 //! the one before. Every advertisement goes to all nodes (ff02::1): no unicast replies.
 
+use netproto::dns::Name;
 use netproto::ndp::{PrefixInfo, RouterAdvert};
 use oxwrt_config::Ipv6Prefix;
 use std::net::Ipv6Addr;
@@ -67,6 +69,10 @@ pub struct Announce {
     /// Prefixes that went away: announced deprecated until their valid time ends.
     pub old: Vec<Timed>,
     pub dns: Option<Ipv6Addr>,
+    /// The DNS search list (the local domain): DNSSL, with the RDNSS's lifetime.
+    pub domain: Option<Name>,
+    /// The LAN link's MTU.
+    pub mtu: Option<u32>,
     /// The O flag: "other configuration" (the DNS server) from stateless DHCPv6 too.
     pub other: bool,
 }
@@ -121,6 +127,8 @@ impl Announce {
             source_lladdr: self.mac,
             prefixes,
             rdnss: self.dns.map(|d| vec![(RDNSS_LIFETIME, vec![d])]).unwrap_or_default(),
+            dnssl: self.domain.clone().map(|d| vec![(RDNSS_LIFETIME, vec![d])]).unwrap_or_default(),
+            mtu: self.mtu,
             ..RouterAdvert::default()
         }
     }
@@ -199,11 +207,20 @@ mod tests {
     #[test]
     fn a_renumbered_prefix_is_deprecated_then_dropped() {
         let t0 = Instant::now();
-        let mut a = Announce { ula: Some(p("fd00:1:2::/64")), dns: Some("fd00:1:2::1".parse().unwrap()), mac: Some([2, 0, 0, 0, 0, 1]), ..Announce::default() };
+        let lan = Name::from_ascii("lan").unwrap();
+        let mut a = Announce {
+            ula: Some(p("fd00:1:2::/64")),
+            dns: Some("fd00:1:2::1".parse().unwrap()),
+            mac: Some([2, 0, 0, 0, 0, 1]),
+            domain: Some(lan.clone()),
+            mtu: Some(1492),
+            ..Announce::default()
+        };
         let ra = a.advert(t0);
         assert_eq!(ra.router_lifetime, 0, "no delegated prefix: not a default router");
         assert_eq!(ra.prefixes.len(), 1);
         assert_eq!(ra.rdnss, vec![(RDNSS_LIFETIME, vec!["fd00:1:2::1".parse().unwrap()])]);
+        assert_eq!((ra.dnssl, ra.mtu), (vec![(RDNSS_LIFETIME, vec![lan])], Some(1492)));
         let old = Timed {
             prefix: p("2001:db8:0:10::/64"),
             preferred_until: Some(t0 + Duration::from_secs(3600)),

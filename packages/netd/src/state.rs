@@ -8,6 +8,9 @@
 //!   from the cache).
 //! - [`lan_hosts`]: (hostname, address) of the LAN clients whose lease runs now; hostnames
 //!   are single DNS labels, lowercase (`laptop`, to be answered as `laptop.<local domain>`).
+//! - [`lan_hosts6`]: (hostname, IPv6 address): the router's own name at its LAN IPv6
+//!   addresses (ULA and delegated /64). netd does not know LAN clients' IPv6 addresses
+//!   (SLAAC: hosts make them up), so their names have A records only.
 //! - [`generation`]: a number that changes whenever either list changes, to notice cheaply.
 //!
 //! [`lan_names`] decides which names are published: the router's own name first (at its
@@ -27,10 +30,12 @@ struct State {
     upstreams6: Vec<Ipv6Addr>,
     /// (name, address, expiry in Unix seconds; None: static).
     hosts: Vec<(String, Ipv4Addr, Option<u64>)>,
+    /// (name, IPv6 address): the router's own name at its LAN IPv6 addresses.
+    hosts6: Vec<(String, Ipv6Addr)>,
     generation: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), generation: 0 });
+static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), hosts6: Vec::new(), generation: 0 });
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
@@ -122,6 +127,20 @@ pub fn upstreams() -> Vec<Ipv4Addr> {
 pub fn lan_hosts() -> Vec<(String, Ipv4Addr)> {
     let now = lease_now();
     with(|s| s.hosts.iter().filter(|(_, _, exp)| exp.is_none_or(|e| e > now)).map(|(n, ip, _)| (n.clone(), *ip)).collect())
+}
+
+/// IPv6 LAN names (the router's own).
+pub fn lan_hosts6() -> Vec<(String, Ipv6Addr)> {
+    with(|s| s.hosts6.clone())
+}
+
+pub(crate) fn set_hosts6(v: Vec<(String, Ipv6Addr)>) {
+    with(|s| {
+        if s.hosts6 != v {
+            s.hosts6 = v;
+            s.generation += 1;
+        }
+    })
 }
 
 /// Changes whenever [`upstreams`] or the lease list behind [`lan_hosts`] changes.
@@ -238,7 +257,7 @@ mod tests {
         // As the forwarder answers them (not through the process-wide state: tests run in
         // parallel): the router's name is its LAN address.
         use crate::dns::Leases;
-        let table = crate::dns::HostTable(names.into_iter().map(|(n, a, _)| (n, a)).collect());
+        let table = crate::dns::HostTable(names.into_iter().map(|(n, a, _)| (n, a)).collect(), Vec::new());
         assert_eq!(table.lookup("gw"), Some(ip(1)));
         assert_eq!(table.lookup("wpad"), None);
         assert_eq!(table.lookup("localhost"), None);

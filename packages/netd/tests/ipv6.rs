@@ -2,21 +2,27 @@
 //!
 //! - "isp": radvd (router advertisements with the M and O flags, the ISP's /64),
 //!   ISC dhcpd -6 (DHCPv6 with prefix delegation: /60s out of 2001:db8:100::/56, DNS
-//!   server option), dnsmasq as the ISP's DNS server (an AAAA record), a TCP server;
+//!   server and SNTP server options), dnsmasq as the ISP's DNS server (an AAAA record), a TCP server;
 //! - "router": netd (`wan.ipv6 = "auto"`) between wan0 (to the ISP) and br-lan (lan0);
 //! - "host": a LAN host with the Linux kernel's own SLAAC, rdisc6 and dig.
 //!
 //! Checked: netd gets a delegated prefix and a default route from the ISP's RAs; the LAN
 //! host gets an address in the LAN /64 of the delegated prefix from netd's RA, whose RDNSS
-//! is the router's ULA address (rdisc6 says so), as stateless DHCPv6 says to ISC dhclient
-//! -S; the host pings the ISP and connects to it
+//! is the router's ULA address, DNSSL the local domain and MTU br-lan's (rdisc6 says so),
+//! as stateless DHCPv6 says to ISC dhclient -S (DNS server and search list); the host pings
+//! the ISP and connects to it
 //! over IPv6 with its own address (no NAT66); it resolves an AAAA name through netd's
-//! forwarder over IPv6 (netd asks the ISP's server from the DHCPv6 lease); the ISP cannot
+//! forwarder over IPv6 (netd asks the ISP's server from the DHCPv6 lease); netd publishes
+//! the lease's SNTP server for timed (/run/netd/ntp-servers); the ISP cannot
 //! open a connection to the host (WAN to LAN: only established).
 //!
 //! A second test renumbers (the ISP's dhcpd restarted with another pool); a third runs
 //! netd's own binary as the device does (user netd, its three capabilities) with a
-//! made-up ULA prefix.
+//! made-up ULA prefix, and asks it AAAA for the router's own name; a fourth, netd's binary
+//! too, gets a new `lan.ula` at SIGHUP and gives the prefix back at SIGTERM (RELEASE). The
+//! tests that check what netd publishes to its DNS forwarder (names are process-wide state)
+//! run netd's binary, not a Daemon in the test's process, where the other tests' daemons
+//! run too.
 //!
 //! Needs root, `ip`, radvd, dhcpd (isc-dhcp-server), dnsmasq, dig, rdisc6 (ndisc6),
 //! busybox (ping), dhclient (isc-dhcp-client); without them the test is skipped, or fails under OXWRT_STRICT_TESTS=1.
@@ -46,6 +52,10 @@ ipv6 = "auto"
 ipv6_prefix_length = 60
 [dhcp]
 enabled = false
+[[dhcp.static]]
+mac = "02:00:00:00:00:10"
+ip = "192.168.60.10"
+hostname = "nas"
 "#;
 
 const RADVD: &str = "interface isp0 {
@@ -61,6 +71,7 @@ const RADVD: &str = "interface isp0 {
 const DHCPD6: &str = "default-lease-time 600;
 max-lease-time 7200;
 option dhcp6.name-servers 2001:db8:ffff::53;
+option dhcp6.sntp-servers 2001:db8:ffff::123, fe80::123;
 subnet6 2001:db8:ffff::/64 {
     range6 2001:db8:ffff::100 2001:db8:ffff::1ff;
     prefix6 2001:db8:100:: 2001:db8:100:f0:: /60;
@@ -149,6 +160,7 @@ struct Rig {
     stop: Arc<AtomicBool>,
     lease: Arc<Mutex<Option<String>>>,
     netd: Option<std::thread::JoinHandle<()>>,
+    root: std::path::PathBuf,
     /// netd as the device runs it (user netd, its capabilities only): [`Rig::as_user`].
     netd_proc: Option<Proc>,
     log: std::path::PathBuf,
@@ -212,6 +224,7 @@ impl Rig {
         // As the device: no lan.ula, netd makes one up.
         let network = if as_user { ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "") } else { ROUTER.to_string() };
         std::fs::write(root.join("etc/oxwrt/network.toml"), network).unwrap();
+        std::fs::write(root.join("etc/hostname"), "gw\n").unwrap();
         let paths = Paths::under(&root);
         let stop = Arc::new(AtomicBool::new(false));
         let lease: Arc<Mutex<Option<String>>> = Arc::default();
@@ -243,7 +256,7 @@ impl Rig {
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap();
-            return Rig { isp_ns, rtr, host, isp, stop, lease, netd: None, netd_proc: Some(Proc(Some(child))), log, ula_file };
+            return Rig { isp_ns, rtr, host, isp, stop, lease, netd: None, root, netd_proc: Some(Proc(Some(child))), log, ula_file };
         }
         let netd = {
             let (stop, seen) = (stop.clone(), lease.clone());
@@ -254,9 +267,11 @@ impl Rig {
                     let l = d.ipv6().and_then(|v| v.lease()).map(|l| format!("{:?} dns {:?}", l.prefix.map(|p| p.0.to_string()), l.dns));
                     *seen.lock().unwrap() = l;
                 }
+                // As netd's main does after SIGTERM.
+                d.shutdown();
             })
         };
-        Rig { isp_ns, rtr, host, isp, stop, lease, netd: Some(netd), netd_proc: None, log, ula_file }
+        Rig { isp_ns, rtr, host, isp, stop, lease, netd: Some(netd), root, netd_proc: None, log, ula_file }
     }
 
     /// The delegated prefix netd holds (its first address), once it holds one that `ok`.
@@ -326,6 +341,9 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     assert_eq!(std::fs::read_to_string(&rig.ula_file).ok(), None, "lan.ula is set: nothing made up");
     let unreachable = rtr.ip(&["-6", "route", "show", "type", "unreachable"]);
     assert!(unreachable.contains(&format!("{delegated}/60")), "the rest of the delegated prefix is unreachable: {unreachable}");
+    // The SNTP servers of the DHCPv6 lease (option 31) for timed, the link-local one left out.
+    let ntp = std::fs::read_to_string(rig.root.join("run/netd/ntp-servers")).unwrap_or_default();
+    assert_eq!(ntp, "2001:db8:ffff::123\n", "/run/netd/ntp-servers");
 
     // The LAN host: SLAAC in the LAN /64 from netd's router advertisement.
     let addr = wait_for(LIMIT, || global_addrs(host, "eth0").into_iter().find(|(a, _)| same64(*a, lan64)))
@@ -335,6 +353,9 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     assert!(ula_addr.is_some(), "and one in the ULA /64: {:?}", global_addrs(host, "eth0"));
     let rdisc = sh(host, "rdisc6 -1 -w 3000 eth0");
     assert!(rdisc.contains("fd00:6:6:3::1"), "RDNSS: the router's ULA address\n{rdisc}");
+    assert!(rdisc.lines().any(|l| l.contains("DNS search list") && l.contains("lan")), "DNSSL: the local domain\n{rdisc}");
+    let mtu = sh(rtr, "cat /sys/class/net/br-lan/mtu");
+    assert!(rdisc.lines().any(|l| l.contains("MTU") && l.contains(&format!(" {} ", mtu.trim()))), "MTU: the bridge's {mtu}\n{rdisc}");
     assert!(rdisc.contains(&format!("{lan64}/64")), "the delegated /64 is announced\n{rdisc}");
     assert!(rdisc.lines().any(|l| l.contains("Stateful other conf.") && l.contains("Yes")), "the O flag: DNS from stateless DHCPv6 too\n{rdisc}");
     assert!(rdisc.contains("Router lifetime") && !rdisc.contains("Router lifetime         :            0"), "a default router\n{rdisc}");
@@ -367,6 +388,7 @@ fn lan_host_gets_a_delegated_address_and_reaches_the_isp_over_ipv6() {
     let said = sh(host, &cmd);
     let env = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(env.contains("new_dhcp6_name_servers=fd00:6:6:3::1"), "dhclient -S got the router's DNS server:\n{env}\n{said}");
+    assert!(env.lines().any(|l| l.starts_with("new_dhcp6_domain_search=") && l.contains("lan")), "and the search list (option 24):\n{env}");
 
     // AAAA through netd's forwarder on its LAN IPv6 address.
     let answer = sh(host, "dig +short +time=3 +tries=2 AAAA www.isp.example @fd00:6:6:3::1");
@@ -431,7 +453,7 @@ fn a_renumbered_prefix_reaches_the_lan_and_the_old_one_is_deprecated() {
 /// As the device runs it: netd's own binary as user netd (uid 101) with its three
 /// capabilities, the ULA prefix made up (lan.ula unset) and kept in netd's directory; the
 /// delegated prefix, the WAN's accept_ra and IPv6 forwarding set, a LAN host with an
-/// address of it; nothing in the log is an ERROR.
+/// address of it, AAAA records for the router's own name; nothing in the log is an ERROR.
 #[test]
 fn netd_as_its_user_runs_ipv6() {
     if !can_run(&[
@@ -439,6 +461,7 @@ fn netd_as_its_user_runs_ipv6() {
         Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
         Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
         Prereq::program("setpriv", "apt-get install util-linux"),
+        Prereq::program("dig", "apt-get install dnsutils"),
     ]) {
         return;
     }
@@ -459,6 +482,19 @@ fn netd_as_its_user_runs_ipv6() {
         out.split_whitespace().find(|w| w.starts_with(&format!("{lan}:"))).map(str::to_string)
     });
     assert!(addr.is_some(), "the host has no address in {lan}::/64: {}\n{}", sh(&rig.host, "ip -6 addr"), log());
+
+    // The router's own name (/etc/hostname): its ULA and delegated LAN addresses (AAAA,
+    // answered by netd; in its own process, as the names are per process); a LAN name with
+    // an IPv4 address only: NODATA, not NXDOMAIN.
+    let dns = ula.subnet64(3).unwrap().host(1);
+    let own = sh(&rig.host, &format!("dig +short +time=3 +tries=3 AAAA gw.lan @{dns}"));
+    let mut own: Vec<String> = own.split_whitespace().map(str::to_string).collect();
+    own.sort();
+    assert_eq!(own, [format!("{lan}::1"), dns.to_string()], "AAAA gw.lan\n{}", log());
+    let nas = sh(&rig.host, &format!("dig +time=3 +tries=3 AAAA nas.lan @{dns}"));
+    assert!(nas.contains("status: NOERROR") && nas.contains("ANSWER: 0"), "NODATA for a name without IPv6:\n{nas}");
+    let nas4 = sh(&rig.host, &format!("dig +short +time=3 +tries=3 A nas.lan @{dns}"));
+    assert_eq!(nas4.trim(), "192.168.60.10");
     assert!(!log().contains("ERROR"), "{}", log());
 }
 
@@ -478,4 +514,78 @@ fn dhcpv6_starts_when_the_wan_device_appears() {
     let lan = lan64(prefix);
     let addr = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, lan)));
     assert!(addr.is_some(), "the host has an address in {lan}/64");
+}
+
+/// A new `lan.ula` on reload (SIGHUP), netd's own binary as the device runs it (its own
+/// process: the DNS names it publishes are per process): the router's old ULA address and
+/// its route go, the new one is there, and LAN hosts get the old /64 deprecated. Then
+/// SIGTERM: netd gives the delegated prefix back to the real dhcpd (its lease file says
+/// so), exits within a few seconds, and its last advertisement deprecates the delegated
+/// /64 on the host.
+#[test]
+fn a_new_ula_on_reload_and_the_prefix_released_at_shutdown() {
+    if !can_run(&[
+        Prereq::program("radvd", "apt-get install radvd"),
+        Prereq::program("dhcpd", "apt-get install isc-dhcp-server"),
+        Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
+        Prereq::program("setpriv", "apt-get install util-linux"),
+    ]) {
+        return;
+    }
+    let mut rig = Rig::as_user("v6r", DHCPD6);
+    let log = || std::fs::read_to_string(&rig.log).unwrap_or_default();
+    let line = wait_for(LIMIT, || log().lines().find(|l| l.contains("ipv6: delegated prefix 2001:db8:100:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no delegated prefix in netd's log:\n{}", log()));
+    let lan: Ipv6Addr = line.split("LAN ").nth(1).and_then(|s| s.split("/64").next()).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+    let ula48: oxwrt_config::Ipv6Prefix = std::fs::read_to_string(&rig.ula_file).unwrap().trim().parse().unwrap();
+    let old_ula = ula48.subnet64(3).unwrap().addr();
+    for want in [lan, old_ula] {
+        let got = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, want)));
+        assert!(got.is_some(), "the host has an address in {want}/64: {:?}", global_addrs(&rig.host, "eth0"));
+    }
+
+    let config = rig.root.join("etc/oxwrt/network.toml");
+    let network = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, network.replace("ipv6_subnet = 3\n", "ipv6_subnet = 3\nula = \"fd00:7:7::/48\"\n")).unwrap();
+    let child = rig.netd_proc.as_mut().and_then(|p| p.0.as_mut()).unwrap();
+    // SAFETY: kill(2) on our own child (`ip netns exec` and setpriv exec netd in place).
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+    let new_ula: Ipv6Addr = "fd00:7:7:3::".parse().unwrap();
+    let moved = wait_for(Duration::from_secs(10), || {
+        let r = global_addrs(&rig.rtr, "br-lan");
+        (r.contains(&("fd00:7:7:3::1".parse().unwrap(), 64)) && !r.iter().any(|(a, _)| same64(*a, old_ula))).then_some(())
+    });
+    assert!(moved.is_some(), "br-lan: the new ULA address only\n{}\n{}", sh(&rig.rtr, "ip -6 addr show dev br-lan"), log());
+    let routes = sh(&rig.rtr, "ip -6 route show dev br-lan");
+    assert!(!routes.contains(&format!("{old_ula}/64")), "the old ULA route is gone:\n{routes}");
+    let host_new = wait_for(LIMIT, || global_addrs(&rig.host, "eth0").into_iter().find(|(a, _)| same64(*a, new_ula)));
+    assert!(host_new.is_some(), "the host has an address in the new ULA /64: {}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    let deprecated = sh(&rig.host, "ip -6 addr show dev eth0 deprecated");
+    let old_text = old_ula.to_string().trim_end_matches("::").to_string();
+    assert!(deprecated.contains(&old_text), "the old ULA /64 is deprecated on the host:\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    // The reload starts the DHCPv6 client again: the same prefix (the same DUID).
+    let again = wait_for(LIMIT, || log().lines().filter(|l| l.contains("ipv6: delegated prefix 2001:db8:100:")).nth(1).map(str::to_string));
+    assert!(again.is_some_and(|l| l.contains(&format!("LAN {lan}/64"))), "{}", log());
+
+    // SIGTERM: RELEASE, and the last advertisement.
+    let leases = rig.isp.dir.join("dhcpd6.leases");
+    let t = std::time::Instant::now();
+    let child = rig.netd_proc.as_mut().and_then(|p| p.0.as_mut()).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let exited = wait_for(Duration::from_secs(10), || child.try_wait().unwrap());
+    let took = t.elapsed();
+    assert_eq!(exited.and_then(|s| s.code()), Some(0), "{}", log());
+    assert!(took < Duration::from_secs(4), "shutdown took {took:?}");
+    assert!(log().contains("ipv6: gave the delegated prefix back to the DHCPv6 server (confirmed)"), "{}", log());
+    let released = wait_for(Duration::from_secs(5), || {
+        let text = std::fs::read_to_string(&leases).unwrap_or_default();
+        text.contains("binding state released").then_some(text)
+    });
+    assert!(released.is_some(), "dhcpd saw no RELEASE:\n{}", std::fs::read_to_string(&leases).unwrap_or_default());
+    let lan_text = lan.to_string().trim_end_matches("::").to_string();
+    let gone = wait_for(Duration::from_secs(5), || sh(&rig.host, "ip -6 addr show dev eth0 deprecated").contains(&lan_text).then_some(()));
+    assert!(gone.is_some(), "the host's address in {lan}/64 is deprecated:\n{}", sh(&rig.host, "ip -6 addr show dev eth0"));
+    assert!(global_addrs(&rig.rtr, "br-lan").iter().all(|(a, _)| !same64(*a, lan)), "{}", sh(&rig.rtr, "ip -6 addr show dev br-lan"));
+    assert!(!log().contains("ERROR"), "{}", log());
 }

@@ -5,8 +5,10 @@
 //! DHCP lease files need a sane time. timed
 //! 1. at start, moves the clock forward to the newest of the image's build time and the
 //!    time it saved on flash, if the clock is behind it ([`clock::floor`]): never back;
-//! 2. once there is a default route (the WAN is up), asks the NTP servers of
-//!    /etc/oxwrt/time.toml (SNTP, RFC 4330, through [`sntp`]) in turn until one answers
+//! 2. once there is a default route (the WAN is up), asks the NTP servers the WAN's DHCP
+//!    leases named (option 42, DHCPv6 option 31: netd writes them, vetted, to /run/netd/ntp-servers; unless
+//!    time.toml says `servers_from_dhcp = false`), then those of /etc/oxwrt/time.toml
+//!    ([`servers`]; SNTP, RFC 4330, through [`sntp`]) in turn until one answers
 //!    believably ([`judge`]: not before the build time, not decades after it), then steps the
 //!    clock (an offset of a second or more) or slews it (`adjtime`, smaller ones);
 //! 3. says so: `timed: clock set from SERVER (ADDRESS): offset +N.NNN s, delay N ms, stratum
@@ -75,6 +77,8 @@ pub struct Paths {
     pub saved: PathBuf,
     /// "clock set" (/run/timed/synced).
     pub synced: PathBuf,
+    /// The WAN lease's NTP servers, one address a line (/run/netd/ntp-servers, netd's).
+    pub dhcp_servers: PathBuf,
 }
 
 impl Paths {
@@ -84,7 +88,12 @@ impl Paths {
 
     /// The same layout under `root` (tests).
     pub fn under(root: &Path) -> Paths {
-        Paths { config_dir: root.join("etc/oxwrt"), saved: root.join("etc/oxwrt/timed/clock"), synced: root.join("run/timed/synced") }
+        Paths {
+            config_dir: root.join("etc/oxwrt"),
+            saved: root.join("etc/oxwrt/timed/clock"),
+            synced: root.join("run/timed/synced"),
+            dhcp_servers: root.join("run/netd/ntp-servers"),
+        }
     }
 }
 
@@ -146,8 +155,16 @@ pub fn run(paths: &Paths) -> i32 {
     let mut backoff = POLL_MIN;
     let mut next = 0usize;
     let mut waiting_for_route = false;
+    let mut list: Vec<String> = Vec::new();
     loop {
-        let wait = if !config.enabled || config.servers.is_empty() {
+        // The lease's servers come and go with the WAN: read at every round (a few bytes
+        // on tmpfs); a new list starts from its first server.
+        let now_list = servers(&config, &paths.dhcp_servers);
+        if now_list != list {
+            list = now_list;
+            next = 0;
+        }
+        let wait = if !config.enabled || list.is_empty() {
             Duration::from_secs(24 * 3600)
         } else if !has_default_route() {
             if !waiting_for_route {
@@ -157,7 +174,7 @@ pub fn run(paths: &Paths) -> i32 {
             NO_ROUTE_RETRY
         } else {
             waiting_for_route = false;
-            match round(&config.servers, &mut next) {
+            match round(&list, &mut next) {
                 Some((server, addr, sample)) => {
                     if let Err(e) = clock::correct(sample.offset_us, STEP_AT) {
                         LOG.error(format_args!("cannot set the clock (offset {} from {server}): {e}", signed_secs(sample.offset_us)));
@@ -205,6 +222,23 @@ pub fn run(paths: &Paths) -> i32 {
             }
         }
     }
+}
+
+/// The servers to ask, in order: the WAN lease's (`dhcp_file`: one IP address a line,
+/// anything else skipped) when `servers_from_dhcp`, then time.toml's, each once.
+pub fn servers(config: &Time, dhcp_file: &Path) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if config.servers_from_dhcp {
+        let text = std::fs::read_to_string(dhcp_file).unwrap_or_default();
+        let from_lease = text.lines().filter_map(|l| l.trim().parse::<std::net::IpAddr>().ok()).map(|ip| ip.to_string());
+        out.extend(from_lease.take(oxwrt_config::time::MAX_SERVERS));
+    }
+    for s in &config.servers {
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    out
 }
 
 /// time.toml; its defaults when it is invalid (the problems are logged: the file is the
@@ -322,6 +356,20 @@ mod tests {
         assert!(e.contains("before this image was built"), "{e}");
         let e = judge(build, 31 * 365 * 86400 * 1_000_000, build).unwrap_err();
         assert!(e.contains("more than 30 years after"), "{e}");
+    }
+
+    #[test]
+    fn the_leases_servers_come_first() {
+        let dir = std::env::temp_dir().join(format!("timed-servers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ntp-servers");
+        let mut config = Time { servers: vec!["pool.example".into(), "192.0.2.9".into()], ..Time::default() };
+        assert_eq!(servers(&config, &file), ["pool.example", "192.0.2.9"], "no file: time.toml's");
+        std::fs::write(&file, "192.0.2.9\ngarbage\n192.0.2.123\n").unwrap();
+        assert_eq!(servers(&config, &file), ["192.0.2.9", "192.0.2.123", "pool.example"]);
+        config.servers_from_dhcp = false;
+        assert_eq!(servers(&config, &file), ["pool.example", "192.0.2.9"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

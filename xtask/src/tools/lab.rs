@@ -159,6 +159,9 @@ impl Lab {
             format!("--server=/{SLOW_DOMAIN}/192.0.2.250"),
             "--dhcp-range=192.0.2.100,192.0.2.199,255.255.255.0,1h".into(),
             format!("--dhcp-option=option:dns-server,{ISP_IP}"),
+            // NTP servers (option 42): the router's own LAN address and loopback, which
+            // netd must refuse, then the ISP's chronyd.
+            format!("--dhcp-option=option:ntp-server,192.168.1.1,127.0.0.1,{ISP_IP}"),
             format!("--dhcp-leasefile={}", leases.display()),
             format!("--pid-file={}", self.dir.join("dnsmasq.pid").display()),
             "--log-dhcp".into(),

@@ -13,6 +13,8 @@ pub mod code {
     pub const DNS_SERVERS: u8 = 6;
     pub const HOSTNAME: u8 = 12;
     pub const DOMAIN_NAME: u8 = 15;
+    /// NTP servers (RFC 2132 8.3).
+    pub const NTP_SERVERS: u8 = 42;
     pub const BROADCAST_ADDRESS: u8 = 28;
     pub const REQUESTED_IP: u8 = 50;
     pub const LEASE_TIME: u8 = 51;
@@ -302,6 +304,13 @@ impl Options {
     }
     pub fn set_dns_servers(&mut self, ips: &[Ipv4Addr]) {
         self.set_ips(code::DNS_SERVERS, ips)
+    }
+    /// Option 42, in preference order; empty when absent.
+    pub fn ntp_servers(&self) -> Vec<Ipv4Addr> {
+        self.ips(code::NTP_SERVERS)
+    }
+    pub fn set_ntp_servers(&mut self, ips: &[Ipv4Addr]) {
+        self.set_ips(code::NTP_SERVERS, ips)
     }
     /// Option 15, as sent (not necessarily ASCII: check before use).
     pub fn domain_name(&self) -> Option<&[u8]> {

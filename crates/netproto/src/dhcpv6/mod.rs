@@ -55,6 +55,8 @@ pub mod code {
     pub const RAPID_COMMIT: u16 = 14;
     pub const DNS_SERVERS: u16 = 23;
     pub const DOMAIN_LIST: u16 = 24;
+    /// SNTP servers (RFC 4075): IPv6 addresses.
+    pub const SNTP_SERVERS: u16 = 31;
     pub const IA_PD: u16 = 25;
     pub const IAPREFIX: u16 = 26;
 }
@@ -442,6 +444,16 @@ impl Message {
     /// The DNS servers (option 23), all of them in order.
     pub fn dns_servers(&self) -> Vec<Ipv6Addr> {
         self.options.iter().filter_map(|o| if let Opt::DnsServers(v) = o { Some(v.as_slice()) } else { None }).flatten().copied().collect()
+    }
+
+    /// The SNTP servers of option 31 (RFC 4075), if any; a length that is not a multiple
+    /// of 16 leaves the rest out.
+    pub fn sntp_servers(&self) -> Vec<Ipv6Addr> {
+        let data = self.options.iter().filter_map(|o| match o {
+            Opt::Other { code: code::SNTP_SERVERS, data } => Some(data.as_slice()),
+            _ => None,
+        });
+        data.flat_map(|d| d.chunks_exact(16)).filter_map(|c| <[u8; 16]>::try_from(c).ok()).map(Ipv6Addr::from).collect()
     }
 }
 

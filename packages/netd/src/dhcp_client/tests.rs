@@ -259,6 +259,7 @@ fn lease_with(address: &str, routers: &[&str], dns: &[&str]) -> Lease {
         server: SERVER,
         routers: routers.iter().map(|r| r.parse().unwrap()).collect(),
         dns: dns.iter().map(|r| r.parse().unwrap()).collect(),
+        ntp: Vec::new(),
         domain: None,
         lease_secs: Some(600),
         t1: 300,
@@ -280,11 +281,15 @@ fn vet_refuses_wan_addresses_in_the_lan_and_drops_loopback_and_own_servers() {
         &["127.0.0.1", "192.168.1.1", "203.0.113.7", "203.0.113.1"],
         &["127.0.0.1", "192.168.1.1", "127.0.0.53", "203.0.113.7", "9.9.9.9"],
     );
+    let mut l = l;
+    l.ntp = ["127.0.0.1", "192.168.1.1", "203.0.113.7", "255.255.255.255", "203.0.113.123"].iter().map(|r| r.parse().unwrap()).collect();
     let (ok, dropped) = l.vet(lan).unwrap();
     assert_eq!(ok.routers, vec![OFFERED_ROUTER]);
     assert_eq!(ok.dns, vec![Ipv4Addr::new(9, 9, 9, 9)]);
-    assert_eq!(dropped.len(), 7, "{dropped:?}");
+    assert_eq!(ok.ntp, vec![Ipv4Addr::new(203, 0, 113, 123)], "NTP servers (option 42): the same rules");
+    assert_eq!(dropped.len(), 11, "{dropped:?}");
     assert!(dropped.iter().any(|d| d.contains("192.168.1.1 is the router itself")), "{dropped:?}");
+    assert!(dropped.iter().any(|d| d == "NTP server 192.168.1.1 ignored: the router itself"), "{dropped:?}");
 }
 
 const OFFERED_ROUTER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);

@@ -60,7 +60,7 @@ fn solicit_advertise_request_reply_delegates_the_prefix() {
     let hint = sol.ia_pd(IAID).unwrap().prefixes().next().unwrap().len;
     assert_eq!(hint, 56, "the configured length is the hint");
     assert!(sol.ia_na(IAID).is_some());
-    assert!(sol.options.contains(&Opt::Oro(vec![code::DNS_SERVERS])));
+    assert!(sol.options.contains(&Opt::Oro(vec![code::DNS_SERVERS, code::SNTP_SERVERS])), "DNS and SNTP servers asked for");
 
     // Two ADVERTISEs: the higher preference wins, at the end of the first timeout.
     let low = answer(&sol, msg::ADVERTISE, Some(1), 7200);
@@ -184,14 +184,16 @@ fn vet_refuses_unusable_prefixes_and_servers() {
             "2001:db8:0:11::1".parse().unwrap(),
             "2001:db8::53".parse().unwrap(),
         ],
+        ntp: vec!["fe80::123".parse().unwrap(), "fd00:1:2::1".parse().unwrap(), "2001:db8::123".parse().unwrap()],
         t1: 5,
         t2: 8,
         since: t0,
     };
     let (ok, dropped) = lease.vet(Some(ula)).unwrap();
     assert_eq!(ok.dns, vec!["2001:db8::53".parse::<Ipv6Addr>().unwrap()]);
+    assert_eq!(ok.ntp, vec!["2001:db8::123".parse::<Ipv6Addr>().unwrap()], "SNTP servers (option 31): the same rules");
     assert!(ok.address.is_none(), "an address inside the delegated prefix");
-    assert_eq!(dropped.len(), 5, "{dropped:?}");
+    assert_eq!(dropped.len(), 7, "{dropped:?}");
     let bad = Lease { prefix: Some(("fe80::/64".parse().unwrap(), life)), address: None, ..lease.clone() };
     assert!(bad.vet(None).unwrap_err().contains("not a global unicast prefix"));
     let long = Lease { prefix: Some(("2001:db8::/80".parse().unwrap(), life)), address: None, ..lease.clone() };

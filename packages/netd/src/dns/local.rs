@@ -1,10 +1,11 @@
 //! What the forwarder answers itself, never asking upstream: LAN hosts by name (from the
-//! DHCP leases), their addresses' reverse names (PTR), and NXDOMAIN for names that can
+//! DHCP leases: A; AAAA for the names with IPv6 addresses, the router's own; NODATA for a
+//! LAN name without an address of the asked family), their addresses' reverse names (PTR), and NXDOMAIN for names that can
 //! only be local (anything under the local domain, bare host names, reverse names of
 //! private addresses: RFC 6303, so they never leak to the ISP).
 
 use netproto::dns::{class, parse_reverse_name, rtype, Message, Name, RData, Record, Soa};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// TTL of local answers, positive and negative: leases change, so short.
 pub const LOCAL_TTL: u32 = 60;
@@ -16,6 +17,10 @@ pub trait Leases {
     /// The address of the LAN host `name`: one label, lowercase ASCII (`"nas"` for both
     /// `nas` and `NAS.lan`).
     fn lookup(&self, name: &str) -> Option<Ipv4Addr>;
+    /// The IPv6 addresses of the LAN host `name` (as for [`Leases::lookup`]).
+    fn lookup6(&self, _name: &str) -> Vec<Ipv6Addr> {
+        Vec::new()
+    }
     /// The host name (one label, no domain) of the LAN host at `ip`.
     fn reverse(&self, ip: Ipv4Addr) -> Option<String>;
 }
@@ -33,14 +38,18 @@ impl Leases for NoLeases {
     }
 }
 
-/// A list of (host name, address), as netd's `state::lan_hosts` gives it; names are
-/// compared without case.
+/// Lists of (host name, address), as netd's `state::lan_hosts` and `state::lan_hosts6`
+/// give them; names are compared without case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostTable(pub Vec<(String, Ipv4Addr)>);
+pub struct HostTable(pub Vec<(String, Ipv4Addr)>, pub Vec<(String, Ipv6Addr)>);
 
 impl Leases for HostTable {
     fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
         self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, ip)| *ip)
+    }
+
+    fn lookup6(&self, name: &str) -> Vec<Ipv6Addr> {
+        self.1.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, ip)| *ip).collect()
     }
 
     fn reverse(&self, ip: Ipv4Addr) -> Option<String> {
@@ -81,6 +90,17 @@ pub fn answer(q: &Message, domain: &Name, leases: &dyn Leases) -> Option<Message
     let name = &question.name;
     let qtype = question.qtype;
     let wants_a = matches!(qtype, rtype::A | rtype::ANY);
+    let wants_aaaa = matches!(qtype, rtype::AAAA | rtype::ANY);
+    // The host's records of the asked type; None: no such host.
+    let records = |label: &[u8]| -> Option<Vec<RData>> {
+        let h = host_label(label)?;
+        let (v4, v6) = (leases.lookup(&h), leases.lookup6(&h));
+        if v4.is_none() && v6.is_empty() {
+            return None;
+        }
+        let a = v4.filter(|_| wants_a).map(RData::A);
+        Some(a.into_iter().chain(v6.into_iter().filter(|_| wants_aaaa).map(RData::Aaaa)).collect())
+    };
     let labels: Vec<&[u8]> = name.labels().collect();
     let in_domain = !domain.is_root() && name.is_in(domain);
 
@@ -89,17 +109,17 @@ pub fn answer(q: &Message, domain: &Name, leases: &dyn Leases) -> Option<Message
         if depth == 0 {
             return Some(nodata(q, Some(soa(domain))));
         }
-        let ip = if depth == 1 { host_label(labels[0]).and_then(|h| leases.lookup(&h)) } else { None };
-        return Some(match ip {
-            Some(ip) if wants_a => q.answer_a(&[ip], LOCAL_TTL),
+        let found = if depth == 1 { records(labels[0]) } else { None };
+        return Some(match found {
+            Some(r) if !r.is_empty() => q.answer(LOCAL_TTL, r),
             Some(_) => nodata(q, Some(soa(domain))),
             None => q.nxdomain(Some(soa(domain))),
         });
     }
     if labels.len() == 1 && matches!(qtype, rtype::A | rtype::AAAA | rtype::ANY) {
         // A bare host name: the LAN's, or nobody's (never sent to the ISP).
-        return Some(match host_label(labels[0]).and_then(|h| leases.lookup(&h)) {
-            Some(ip) if wants_a => q.answer_a(&[ip], LOCAL_TTL),
+        return Some(match records(labels[0]) {
+            Some(r) if !r.is_empty() => q.answer(LOCAL_TTL, r),
             Some(_) => nodata(q, None),
             None => q.nxdomain(None),
         });
@@ -130,10 +150,18 @@ mod tests {
         fn reverse(&self, ip: Ipv4Addr) -> Option<String> {
             self.0.iter().find(|(_, a)| **a == ip).map(|(n, _)| n.to_string())
         }
+
+        fn lookup6(&self, name: &str) -> Vec<Ipv6Addr> {
+            if name == "gw" {
+                vec!["fd00:1:2::1".parse().unwrap(), "2001:db8:0:10::1".parse().unwrap()]
+            } else {
+                Vec::new()
+            }
+        }
     }
 
     fn ask(name: &str, qtype: u16) -> Option<Message> {
-        let hosts = Hosts(HashMap::from([("nas", Ipv4Addr::new(192, 168, 1, 10))]));
+        let hosts = Hosts(HashMap::from([("nas", Ipv4Addr::new(192, 168, 1, 10)), ("gw", Ipv4Addr::new(192, 168, 1, 1))]));
         let q = Message::query(1, Name::from_ascii(name).unwrap(), qtype);
         answer(&q, &Name::from_ascii("lan").unwrap(), &hosts)
     }
@@ -153,6 +181,14 @@ mod tests {
         }
         let aaaa = ask("nas.lan", rtype::AAAA).unwrap();
         assert_eq!((aaaa.header.rcode(), aaaa.answers.len(), aaaa.authority.len()), (rcode::NOERROR, 0, 1), "NODATA + SOA");
+        let gw6: Vec<RData> = ["fd00:1:2::1", "2001:db8:0:10::1"].iter().map(|a| RData::Aaaa(a.parse().unwrap())).collect();
+        for name in ["gw.lan", "gw"] {
+            assert_eq!(a_records(&ask(name, rtype::AAAA).unwrap()), gw6, "{name}: the router's IPv6 addresses");
+        }
+        assert_eq!(a_records(&ask("gw.lan", rtype::A).unwrap()), [RData::A(Ipv4Addr::new(192, 168, 1, 1))]);
+        assert_eq!(a_records(&ask("gw.lan", rtype::ANY).unwrap()).len(), 3);
+        let bare = ask("nas", rtype::AAAA).unwrap();
+        assert_eq!((bare.header.rcode(), bare.answers.len()), (rcode::NOERROR, 0), "NODATA for a bare LAN name without IPv6 too");
         let none = ask("printer.lan", rtype::A).unwrap();
         assert_eq!(none.header.rcode(), rcode::NXDOMAIN);
         assert_eq!(none.authority[0].rtype(), rtype::SOA);

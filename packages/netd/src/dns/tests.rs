@@ -33,10 +33,16 @@ struct Upstream {
 
 impl Upstream {
     fn new() -> Upstream {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let tcp = TcpListener::bind(udp.local_addr().unwrap()).unwrap();
-        udp.set_read_timeout(Some(WAIT)).unwrap();
-        Upstream { udp, tcp }
+        // The kernel picks a free UDP port; its TCP twin may be taken by another process
+        // (tests run in parallel with other work): try another pair then.
+        for _ in 0..50 {
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()) {
+                udp.set_read_timeout(Some(WAIT)).unwrap();
+                return Upstream { udp, tcp };
+            }
+        }
+        panic!("no port of 127.0.0.1 free for both UDP and TCP in 50 tries");
     }
 
     fn addr(&self) -> SocketAddr {
@@ -115,7 +121,8 @@ impl Rig {
             rebind_ok: vec!["corp.example".into()],
             limits: Limits::default(),
         };
-        let fwd = Forwarder::bind(settings).unwrap();
+        // Port 0: the UDP port the kernel picks may be taken for TCP by another process.
+        let fwd = (0..50).find_map(|_| Forwarder::bind(settings.clone()).ok()).expect("no 127.0.0.1 port free for both UDP and TCP in 50 tries");
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         client.set_read_timeout(Some(WAIT)).unwrap();
         Rig { fwd, client, now: Instant::now(), leases: lan(), pollin_only: false }
