@@ -180,8 +180,10 @@ fn linux_answers_timestamp_probes_with_one_way_delays() {
     for (from, s) in got {
         assert_eq!(from, lo);
         let sqmd::probe::Sample::OneWay { down_ms, up_ms, rtt_ms } = s else { panic!("not one-way: {s:?}") };
-        // The same clock at both ends: each direction within a few ms, the round trip short.
-        assert!(down_ms.abs() <= 5.0 && up_ms.abs() <= 5.0 && rtt_ms < 50.0, "{s:?}");
+        // The same clock at both ends (no offset): neither way is negative, and the two add
+        // up to the round trip (timestamps have 1 ms steps; no bound on the time itself, a
+        // loaded machine delays the reply).
+        assert!(down_ms >= -1.0 && up_ms >= -1.0 && (down_ms + up_ms - rtt_ms).abs() <= 2.0, "{s:?}");
     }
     // A reflector that leaves the timestamp requests unanswered gets echo requests.
     let silent = std::net::Ipv4Addr::new(198, 51, 100, 7);
