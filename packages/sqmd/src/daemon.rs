@@ -26,14 +26,12 @@ use netlink::rtnetlink::tc::TC_H_ROOT;
 use netlink::rtnetlink::{RTMGRP_LINK, RTM_DELLINK, RTM_NEWLINK};
 use netlink::{Socket, NETLINK_ROUTE};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use oxwrt_config::span::{Seg, Source};
 use oxwrt_config::sqm::Sqm;
 use oxwrt_config::{File, Network, Problem};
+use oxwrt_log::control::Control;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -114,8 +112,8 @@ pub struct Daemon {
     rtnl: Socket,
     events: Socket,
     listener: Option<UnixListener>,
-    signals: Option<SignalFd>,
-    watch: Option<Inotify>,
+    /// SIGHUP/SIGTERM and the watched configuration directory (set by [`run`]).
+    control: Option<Control>,
     /// The configuration running (accepted), and the device it shapes.
     running: Option<Sqm>,
     status: Status,
@@ -257,8 +255,7 @@ impl Daemon {
             rtnl,
             events,
             listener,
-            signals: None,
-            watch: None,
+            control: None,
             running: None,
             status: Status::default(),
             sample: None,
@@ -417,25 +414,20 @@ impl Daemon {
     }
 
     fn on_signal(&mut self) -> bool {
-        loop {
-            let Some(Ok(Some(info))) = self.signals.as_ref().map(|s| s.read_signal()) else { return true };
-            match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGHUP) => {
-                    crate::say!("SIGHUP: reloading the configuration");
-                    self.reload();
-                }
-                Ok(Signal::SIGTERM | Signal::SIGINT) => return false,
-                _ => {}
-            }
+        let Some(got) = self.control.as_ref().map(Control::signals) else { return true };
+        if got.stop {
+            return false;
         }
+        if got.reload {
+            crate::say!("SIGHUP: reloading the configuration");
+            self.reload();
+        }
+        true
     }
 
     fn on_watch(&mut self) {
-        let Some(w) = &self.watch else { return };
-        let Ok(events) = w.read_events() else { return };
-        let ours =
-            events.iter().any(|e| e.name.as_ref().and_then(|n| n.to_str()).is_some_and(|n| n == oxwrt_config::sqm::FILE || n == oxwrt_config::NETWORK_FILE));
-        if ours {
+        let Some(names) = self.control.as_ref().map(Control::replaced) else { return };
+        if names.iter().any(|n| n == oxwrt_config::sqm::FILE || n == oxwrt_config::NETWORK_FILE) {
             crate::say!("configuration file replaced: reloading");
             self.reload();
         }
@@ -598,8 +590,8 @@ impl Daemon {
         // At most four sources: a fixed array, no allocation per round.
         let mut fds: [(Src, RawFd); 4] = [(Src::Events, self.events.as_raw_fd()); 4];
         let mut n = 1;
-        let signals = self.signals.as_ref().map(|s| (Src::Signals, s.as_fd().as_raw_fd()));
-        let watch = self.watch.as_ref().map(|w| (Src::Watch, w.as_fd().as_raw_fd()));
+        let signals = self.control.as_ref().map(|c| (Src::Signals, c.signal_fd().as_raw_fd()));
+        let watch = self.control.as_ref().and_then(|c| c.watch_fd()).map(|w| (Src::Watch, w.as_raw_fd()));
         let status = self.listener.as_ref().map(|l| (Src::Status, l.as_raw_fd()));
         for f in [signals, watch, status].into_iter().flatten() {
             fds[n] = f;
@@ -649,21 +641,18 @@ impl Daemon {
 /// The daemon's main: signals blocked and read from a signalfd, the configuration
 /// directory watched, then the loop until SIGTERM. Returns the exit status.
 pub fn run(paths: Paths) -> i32 {
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
-        mask.add(s);
-    }
-    if let Err(e) = mask.thread_block() {
-        crate::log::LOG.error(format_args!("cannot block signals: {e}"));
-        return 1;
-    }
-    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
-        Ok(s) => s,
+    let mut control = match Control::open(&[]) {
+        Ok(c) => c,
         Err(e) => {
-            crate::log::LOG.error(format_args!("cannot open a signalfd: {e}"));
+            crate::log::LOG.error(format_args!("{e}"));
             return 1;
         }
     };
+    // Whole-file replacements only (a file written line by line on the console would be
+    // read half-written): those edits take effect with SIGHUP or a restart.
+    if let Err(e) = control.watch(&paths.config_dir) {
+        crate::say!("{e}: reload with SIGHUP");
+    }
     let mut d = match Daemon::start(paths) {
         Ok(d) => d,
         Err(e) => {
@@ -671,16 +660,7 @@ pub fn run(paths: Paths) -> i32 {
             return 1;
         }
     };
-    d.signals = Some(signals);
-    match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-        // Whole-file replacements only (a file written line by line on the console would
-        // be read half-written): those edits take effect with SIGHUP or a restart.
-        Ok(w) => match w.add_watch(&d.paths.config_dir, AddWatchFlags::IN_MOVED_TO) {
-            Ok(_) => d.watch = Some(w),
-            Err(e) => crate::say!("not watching {} ({e}): reload with SIGHUP", d.paths.config_dir.display()),
-        },
-        Err(e) => crate::say!("no inotify ({e}): reload with SIGHUP"),
-    }
+    d.control = Some(control);
     crate::say!("running");
     loop {
         match d.step() {

@@ -7,38 +7,11 @@
 //! device that goes away and comes back is applied to again (link notifications). The
 //! shaping itself is checked in the booted images (xtask/tests/sqm.rs).
 
+use oxwrt_testkit::netns::Netns;
 use oxwrt_testkit::Prereq;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("sqmd-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
-        ip(&["netns", "add", &name]);
-        Netns(name)
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut a = vec!["-n", &self.0];
-        a.extend_from_slice(args);
-        ip(&a);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
-    assert!(st.success(), "ip {args:?}: {st}");
-}
 
 struct Daemon(Child);
 
@@ -95,7 +68,7 @@ fn without_cake_the_error_names_the_kernel_option_and_bad_files_are_refused() {
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sqmd"), root.join("sqm")).unwrap();
     std::fs::write(root.join("etc/oxwrt/sqm.toml"), "enabled = true\ninterface = \"wan0\"\ndownload_kbit = 9500\nupload_kbit = 1900\n").unwrap();
     let child = Command::new("ip")
-        .args(["netns", "exec", &ns.0, env!("CARGO_BIN_EXE_sqmd"), "--root"])
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_sqmd"), "--root"])
         .arg(root)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
