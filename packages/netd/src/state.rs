@@ -40,7 +40,8 @@ struct State {
     generation: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), hosts6: Vec::new(), macs: Vec::new(), generation: 0 });
+static STATE: Mutex<State> =
+    Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), hosts6: Vec::new(), macs: Vec::new(), generation: 0 });
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());

@@ -224,11 +224,8 @@ impl Rig {
     fn run(isp_ns: Netns, rtr: Netns, host: Netns, isp: Isp, tag: &str, as_user: bool) -> Rig {
         let root = tempdir(&format!("{tag}-router"));
         // As the device: no lan.ula, netd makes one up; its DHCP server on.
-        let network = if as_user {
-            ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "").replace("[dhcp]\nenabled = false\n", "[dhcp]\n")
-        } else {
-            ROUTER.to_string()
-        };
+        let network =
+            if as_user { ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "").replace("[dhcp]\nenabled = false\n", "[dhcp]\n") } else { ROUTER.to_string() };
         std::fs::write(root.join("etc/oxwrt/network.toml"), network).unwrap();
         std::fs::write(root.join("etc/hostname"), "gw\n").unwrap();
         let paths = Paths::under(&root);
@@ -513,9 +510,13 @@ fn netd_as_its_user_runs_ipv6() {
         let a = sh(&rig.host, &format!("dig +short +time=3 +tries=3 A laptop.lan @{dns}"));
         (!a.trim().is_empty()).then(|| a.trim().to_string())
     });
-    assert!(laptop4.is_some_and(|a| a.starts_with("192.168.60.")), "no A laptop.lan after udhcpc's lease:
+    assert!(
+        laptop4.is_some_and(|a| a.starts_with("192.168.60.")),
+        "no A laptop.lan after udhcpc's lease:
 {udhcpc}
-{}", log());
+{}",
+        log()
+    );
     let mut mine: Vec<String> = global_addrs(&rig.host, "eth0").into_iter().map(|(a, _)| a.to_string()).collect();
     mine.sort();
     assert!(mine.len() >= 2, "the host has its ULA and delegated SLAAC addresses: {mine:?}");
@@ -527,9 +528,14 @@ fn netd_as_its_user_runs_ipv6() {
     let answer = sh(&rig.host, &format!("dig +noall +answer +time=3 +tries=3 AAAA laptop.lan @{dns}"));
     let mut got: Vec<String> = answer.lines().filter_map(|l| l.split_whitespace().nth(4).map(str::to_string)).collect();
     got.sort();
-    assert_eq!(got, mine, "AAAA laptop.lan: the host's global addresses
+    assert_eq!(
+        got,
+        mine,
+        "AAAA laptop.lan: the host's global addresses
 {answer}
-{}", sh(&rig.rtr, "ip -6 neigh show dev br-lan"));
+{}",
+        sh(&rig.rtr, "ip -6 neigh show dev br-lan")
+    );
     let ttls: Vec<u32> = answer.lines().filter_map(|l| l.split_whitespace().nth(1)?.parse().ok()).collect();
     assert!(ttls.iter().all(|t| *t <= 60), "TTL at most 60 s: {answer}");
     assert!(!got.iter().any(|a| a.starts_with("fe80")), "no link-local addresses: {answer}");

@@ -6,8 +6,8 @@
 //! local domain, bare host names, reverse names of private addresses: RFC 6303, so they
 //! never leak to the ISP).
 
-use netproto::dns::{class, parse_reverse_name, rtype, Message, Name, RData, Record, Soa};
 use netlink::rtnetlink::{NUD_FAILED, NUD_INCOMPLETE};
+use netproto::dns::{class, parse_reverse_name, rtype, Message, Name, RData, Record, Soa};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// TTL of local answers, positive and negative: leases change, so short.
