@@ -217,6 +217,12 @@ pub enum BenchCmd {
         #[arg(long)]
         board: Option<String>,
     },
+    /// sqmd on each QEMU board (builds and boots it in the lab): the bufferbloat table
+    /// without SQM, fixed and autorate, sqmd's CPU time at 20 Hz probing, RSS/PSS.
+    Sqm {
+        #[arg(long)]
+        board: Option<String>,
+    },
     /// The web interface in headless chromium on both QEMU boards (images built): page
     /// weight, time to first byte and page load, login cost, webd's memory with 4 browsers
     /// (runs the ignored test xtask/tests/bench_web.rs).

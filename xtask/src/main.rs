@@ -39,6 +39,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench { what: BenchCmd::Memory { board } } => bench::memory(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Net } => bench::net(&ctx),
         Cmd::Bench { what: BenchCmd::Vpn { board } } => xtask::cmd::bench_vpn::vpn(&ctx, board.as_deref()),
+        Cmd::Bench { what: BenchCmd::Sqm { board } } => bench::sqm(&ctx, board.as_deref()),
         Cmd::Bench { what: BenchCmd::Web } => bench::web(&ctx),
     }
 }

@@ -20,8 +20,9 @@
 //! - bad files (a negative rate, an unknown overhead preset, an interface that does not
 //!   exist) are refused naming sqm.toml:line and the key, on SIGHUP and on restart, and the
 //!   shaping stays exactly as it was;
-//! - autorate probes with ICMP echo: a reflector that does not answer is replaced by the
-//!   next of the pool; with none answering the kernel's CAKEs go to the minimum rates;
+//! - autorate probes with ICMP timestamps where answered (the ISP's Linux does: the status
+//!   says `timestamp`): a reflector that does not answer is replaced by the next of the
+//!   pool; with none answering the kernel's CAKEs go to the minimum rates;
 //! - autorate on a line whose rate changes (the modem's tbf changed mid-test), the ISP as
 //!   reflector: shaper at 40/8 on a 20/4 line, added latency under 30 ms from 2 s into the
 //!   load on; the line drops to 10/2: the same; back to 20/4: the download rate climbs back
@@ -33,6 +34,7 @@
 use std::time::{Duration, Instant};
 use xtask::board::Board;
 use xtask::context::Context;
+use xtask::tools::bufferbloat::{self as bb, grade, median_of, Phase};
 use xtask::tools::lab::{self, Lab, Modem, Router};
 use xtask::tools::qemu::Guest;
 
@@ -96,23 +98,11 @@ impl Sqm {
 
     /// Writes sqm.toml a line at a time (the console shell has no editor) and reads it back.
     fn write(&mut self, lines: &[&str]) {
-        for (i, line) in lines.iter().enumerate() {
-            assert!(!line.contains('\''), "{line}");
-            // One command at a time, each waited for (the shell's prompt after it).
-            self.r.guest.shell(&format!("echo '{line}' {} {SQM_TOML}", if i == 0 { ">" } else { ">>" }));
-        }
-        let back = self.r.guest.shell(&format!("cat {SQM_TOML}")).replace("\r\n", "\n");
-        assert!(back.contains(&lines.join("\n")), "{}: {SQM_TOML} did not read back:\n{back}", self.board);
+        bb::write_lines(&mut self.r.guest, SQM_TOML, lines);
     }
 
     fn pid(&mut self) -> u32 {
-        let table = self.r.guest.shell("service");
-        table
-            .lines()
-            .find(|l| l.starts_with("sqmd ") && l.contains("running"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{}: no running sqmd in `service`:\n{table}", self.board))
+        self.r.guest.service_pid("sqmd")
     }
 
     fn restart(&mut self, expect: &str) -> String {
@@ -126,6 +116,20 @@ impl Sqm {
         self.expect_log(expect, |g| {
             g.send(&format!("kill -HUP {pid}"));
         })
+    }
+
+    /// [`bb::measure`], logged.
+    fn measure(&mut self, name: &str, ports: (u16, u16)) -> Phase {
+        self.step(&format!("measuring {name}: idle, then {} s of load", bb::LOAD_SECS));
+        let p = bb::measure(&self.r, self.board, name, ports);
+        log_always(&format!("{} {name}: {}", self.board, p.summary()));
+        p
+    }
+
+    /// sqmd's CPU time so far, in clock ticks.
+    fn cpu_ticks(&mut self) -> u64 {
+        let pid = self.pid();
+        bb::cpu_ticks(&mut self.r.guest, pid, "sqmd")
     }
 
     /// `sqm status --json`, parsed.
@@ -167,165 +171,6 @@ const DOWN_KBIT: u64 = 9_500;
 const UP_KBIT: u64 = 1_900;
 /// The least goodput accepted with sqmd, in % of the shaped rates (see the assertion).
 const GOODPUT_MIN_PERCENT: u64 = 65;
-/// Seconds of load per phase (4 TCP flows each way at once, as flent's RRUL).
-const LOAD_SECS: u64 = 20;
-
-/// What one phase measured: latency from the laptop to the ISP idle and under load (ms),
-/// goodput each way (kbit/s, what iperf3's receivers got).
-#[derive(Debug)]
-struct Phase {
-    idle_ms: f64,
-    loaded_median_ms: f64,
-    loaded_p95_ms: f64,
-    lost: usize,
-    /// Goodput over the whole test and in steady state (from 5 s on).
-    down_kbit: f64,
-    up_kbit: f64,
-    down_steady_kbit: f64,
-    up_steady_kbit: f64,
-}
-
-impl Phase {
-    fn added_ms(&self) -> f64 {
-        self.loaded_median_ms - self.idle_ms
-    }
-}
-
-/// DSLReports' bufferbloat grade of an added latency.
-fn grade(added_ms: f64) -> &'static str {
-    match added_ms {
-        a if a < 5.0 => "A+",
-        a if a < 30.0 => "A",
-        a if a < 60.0 => "B",
-        a if a < 200.0 => "C",
-        a if a < 400.0 => "D",
-        _ => "F",
-    }
-}
-
-/// fping -C's samples (`ADDR : 1.23 0.98 - 1.10`, `-` lost).
-fn fping_samples(out: &str) -> (Vec<f64>, usize) {
-    let line = out.lines().find(|l| l.contains(" : ")).unwrap_or_else(|| panic!("no samples in fping's output:\n{out}"));
-    let vals: Vec<&str> = line.split(" : ").nth(1).unwrap_or("").split_whitespace().collect();
-    let lost = vals.iter().filter(|v| **v == "-").count();
-    let mut ms: Vec<f64> = vals.iter().filter_map(|v| v.parse().ok()).collect();
-    ms.sort_by(|a, b| a.total_cmp(b));
-    (ms, lost)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    assert!(!sorted.is_empty(), "no latency samples");
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// iperf3 -J's goodput, kbit/s: over the whole test at the receiver, and in steady state
-/// (the intervals from 5 s on: TCP's slow start and the queues filling are over).
-fn iperf_kbit(path: &std::path::Path) -> (f64, f64) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}:\n{text}", path.display()));
-    let total = v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or_else(|| panic!("{}: no end.sum_received:\n{text}", path.display())) / 1000.0;
-    let steady: Vec<f64> = v["intervals"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|i| i["sum"]["start"].as_f64().is_some_and(|t| t >= 5.0))
-        .filter_map(|i| i["sum"]["bits_per_second"].as_f64())
-        .collect();
-    let steady = if steady.is_empty() { total } else { steady.iter().sum::<f64>() / steady.len() as f64 / 1000.0 };
-    (total, steady)
-}
-
-/// Idle latency, then LOAD_SECS of 4 flows up and 4 down through the router with the
-/// latency measured meanwhile (10 probes a second, after 3 s of ramp-up).
-fn measure(s: &mut Sqm, name: &str) -> Phase {
-    s.step(&format!("measuring {name}: idle, then {LOAD_SECS} s of load"));
-    let isp = lab::ISP_IP;
-    let (_, idle) = s.r.laptop.exec(&["fping", "-C", "20", "-p", "100", "-q", isp]).wait(T);
-    let (idle, _) = fping_samples(&idle);
-    let dir = s.r.dir().to_path_buf();
-    let (up_json, down_json) = (dir.join(format!("{name}-up.json")), dir.join(format!("{name}-down.json")));
-    let t = LOAD_SECS.to_string();
-    let up = s.r.laptop.exec(&["iperf3", "-c", isp, "-p", "5201", "-P", "4", "-t", &t, "-J", "--logfile", &up_json.display().to_string()]);
-    let down = s.r.laptop.exec(&["iperf3", "-c", isp, "-p", "5202", "-P", "4", "-t", &t, "-R", "-J", "--logfile", &down_json.display().to_string()]);
-    std::thread::sleep(Duration::from_secs(3));
-    let count = ((LOAD_SECS - 5) * 10).to_string();
-    let (_, loaded) = s.r.laptop.exec(&["fping", "-C", &count, "-p", "100", "-t", "3000", "-q", isp]).wait(Duration::from_secs(LOAD_SECS + 30));
-    let (up_status, up_out) = up.wait(Duration::from_secs(LOAD_SECS + 30));
-    let (down_status, down_out) = down.wait(Duration::from_secs(LOAD_SECS + 30));
-    assert_eq!(up_status, Some(0), "{}: iperf3 upload: {up_out}", s.board);
-    assert_eq!(down_status, Some(0), "{}: iperf3 download: {down_out}", s.board);
-    let (loaded, lost) = fping_samples(&loaded);
-    let ((down_kbit, down_steady_kbit), (up_kbit, up_steady_kbit)) = (iperf_kbit(&down_json), iperf_kbit(&up_json));
-    let p = Phase {
-        idle_ms: percentile(&idle, 0.5),
-        loaded_median_ms: percentile(&loaded, 0.5),
-        loaded_p95_ms: percentile(&loaded, 0.95),
-        lost,
-        down_kbit,
-        up_kbit,
-        down_steady_kbit,
-        up_steady_kbit,
-    };
-    log_always(&format!(
-        "{} {name}: idle {:.1} ms; under load median {:.1} ms, p95 {:.1} ms, {} lost of {count}; added {:.1} ms: grade {}; goodput down {:.0} kbit/s ({:.0} from 5 s on), up {:.0} kbit/s ({:.0} from 5 s on)",
-        s.board,
-        p.idle_ms,
-        p.loaded_median_ms,
-        p.loaded_p95_ms,
-        p.lost,
-        p.added_ms(),
-        grade(p.added_ms()),
-        p.down_kbit,
-        p.down_steady_kbit,
-        p.up_kbit,
-        p.up_steady_kbit
-    ));
-    p
-}
-
-/// A load of `secs` (4 flows each way, or only down) with fping from its first moment:
-/// the latency samples in order, 10 a second (None: lost), and the goodput each way.
-fn load_series(s: &mut Sqm, name: &str, ports: (u16, u16), secs: u64, up_too: bool) -> (Vec<Option<f64>>, f64, f64) {
-    let (up_port, down_port) = (ports.0.to_string(), ports.1.to_string());
-    let isp = lab::ISP_IP;
-    let dir = s.r.dir().to_path_buf();
-    let (up_json, down_json) = (dir.join(format!("{name}-up.json")), dir.join(format!("{name}-down.json")));
-    let t = secs.to_string();
-    let up = up_too.then(|| s.r.laptop.exec(&["iperf3", "-c", isp, "-p", &up_port, "-P", "4", "-t", &t, "-J", "--logfile", &up_json.display().to_string()]));
-    let down = s.r.laptop.exec(&["iperf3", "-c", isp, "-p", &down_port, "-P", "4", "-t", &t, "-R", "-J", "--logfile", &down_json.display().to_string()]);
-    let count = (secs * 10).to_string();
-    let (_, out) = s.r.laptop.exec(&["fping", "-C", &count, "-p", "100", "-t", "3000", "-q", isp]).wait(Duration::from_secs(secs + 30));
-    let up_kbit = up.map_or(0.0, |p| {
-        let (st, o) = p.wait(Duration::from_secs(secs + 30));
-        assert_eq!(st, Some(0), "{}: iperf3 upload: {o}", s.board);
-        iperf_kbit(&up_json).0
-    });
-    let (st, o) = down.wait(Duration::from_secs(secs + 30));
-    assert_eq!(st, Some(0), "{}: iperf3 download: {o}", s.board);
-    let line = out.lines().find(|l| l.contains(" : ")).unwrap_or_else(|| panic!("no samples in fping's output:\n{out}"));
-    let samples = line.split(" : ").nth(1).unwrap_or("").split_whitespace().map(|v| v.parse().ok()).collect();
-    (samples, iperf_kbit(&down_json).0, up_kbit)
-}
-
-fn median_of(samples: &[Option<f64>]) -> f64 {
-    let mut v: Vec<f64> = samples.iter().flatten().copied().collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    percentile(&v, 0.5)
-}
-
-/// sqmd's CPU time so far, in clock ticks (utime + stime of /proc/PID/stat; USER_HZ 100).
-fn cpu_ticks(s: &mut Sqm) -> u64 {
-    let pid = s.pid();
-    let stat = s.r.guest.shell(&format!("cat /proc/{pid}/stat"));
-    // The console may interleave the typed end marker with the output: look for the
-    // command's name, not for the line's start.
-    let at = stat.find("(sqmd) ").unwrap_or_else(|| panic!("no /proc/{pid}/stat:\n{stat}"));
-    let after = stat[at + "(sqmd) ".len()..].lines().next().unwrap_or("");
-    let f: Vec<u64> = after.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
-    // Fields 14 and 15 of the line: 12th and 13th after the command's closing parenthesis.
-    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
-}
-
 fn scenario(id: &'static str) {
     let ctx = ctx();
     let b = board(id);
@@ -368,7 +213,7 @@ fn scenario(id: &'static str) {
     assert!(text.contains("sqm: disabled on eth0"), "{text}");
 
     // The modem's bloat, unshaped: grade C or worse (added latency of 60 ms or more).
-    let without = measure(&mut s, "without sqmd");
+    let without = s.measure("without sqmd", (5201, 5202));
     assert!(without.added_ms() >= 60.0, "{id}: the bloated modem added only {:.1} ms without sqmd: {without:?}", without.added_ms());
 
     // Shaping on: both directions, as the kernel reports it.
@@ -405,7 +250,7 @@ fn scenario(id: &'static str) {
     }
 
     // The same line shaped at 95 %: grade A, and at least 85 % of the shaped rates through.
-    let with = measure(&mut s, "with sqmd at 95 %");
+    let with = s.measure("with sqmd at 95 %", (5209, 5210));
     let st = s.status();
     let drops: u64 = ["upload", "download"]
         .iter()
@@ -458,7 +303,10 @@ fn scenario(id: &'static str) {
         std::thread::sleep(Duration::from_secs(1));
     };
     assert_eq!(st["autorate"]["download_kbit"], 9500, "{st:#}");
-    assert!(s.r.guest.shell("sqm status").contains("reflector 192.0.2.1"), "{id}");
+    // The ISP's Linux answers ICMP timestamp requests: one-way delays from it.
+    assert_eq!(st["autorate"]["reflectors"][0]["probe"], "timestamp", "{id}: {st:#}");
+    let text = s.r.guest.shell("sqm status");
+    assert!(text.contains("reflector 192.0.2.1") && text.contains("timestamp"), "{id}: {text}");
     // ... and none answering for stall_ms: the minimum rates, in the kernel.
     s.step("autorate: no reflector answers");
     auto.extend(["reflectors = [\"198.51.100.1\", \"198.51.100.2\"]", "stall_ms = 2000", "download_min_kbit = 3000", "upload_min_kbit = 600"]);
@@ -489,19 +337,16 @@ fn scenario(id: &'static str) {
     ]);
     s.restart("autorate: probing 192.0.2.1 at 20 Hz");
     // sqmd's CPU time probing at 20 Hz on an idle line (a benchmark: printed, not asserted).
-    let (t0, c0) = (Instant::now(), cpu_ticks(&mut s));
+    let (t0, c0) = (Instant::now(), s.cpu_ticks());
     std::thread::sleep(Duration::from_secs(10));
-    let (idle_ticks, idle_secs) = (cpu_ticks(&mut s) - c0, t0.elapsed().as_secs_f64());
+    let (idle_ticks, idle_secs) = (s.cpu_ticks() - c0, t0.elapsed().as_secs_f64());
     log_always(&format!(
         "{id} sqmd CPU, autorate probing at 20 Hz, idle line: {idle_ticks} ticks in {idle_secs:.1} s = {:.2} % of a CPU",
         idle_ticks as f64 / idle_secs
     ));
-    let (t_load, c_load) = (Instant::now(), cpu_ticks(&mut s));
-    let idle = {
-        let (_, out) = s.r.laptop.exec(&["fping", "-C", "20", "-p", "100", "-q", lab::ISP_IP]).wait(T);
-        percentile(&fping_samples(&out).0, 0.5)
-    };
-    let (a, down_a, up_a) = load_series(&mut s, "autorate-20", (5203, 5204), 20, true);
+    let (t_load, c_load) = (Instant::now(), s.cpu_ticks());
+    let idle = bb::idle_ms(&s.r);
+    let (a, down_a, up_a) = bb::load_series(&s.r, id, "autorate-20", (5203, 5204), 20, true);
     let st = s.status();
     let first_2s = median_of(&a[..20.min(a.len())]) - idle;
     let after_2s = median_of(&a[20.min(a.len())..]) - idle;
@@ -511,7 +356,7 @@ fn scenario(id: &'static str) {
     ));
     s.step("autorate: the line drops to 10/2");
     lab.set_modem(10_000, 2_000);
-    let (b, down_b, up_b) = load_series(&mut s, "autorate-10", (5205, 5206), 20, true);
+    let (b, down_b, up_b) = bb::load_series(&s.r, id, "autorate-10", (5205, 5206), 20, true);
     let st_b = s.status();
     let b_first = median_of(&b[..20.min(b.len())]) - idle;
     let b_after = median_of(&b[20.min(b.len())..]) - idle;
@@ -524,11 +369,11 @@ fn scenario(id: &'static str) {
     // 60 s of download as two loads of 30 s (one 60 s iperf3 run ended with an error here).
     let (mut c, mut down_c) = (Vec::new(), 0.0);
     for (half, port) in [("autorate-back-1", 5207), ("autorate-back-2", 5208)] {
-        let (samples, down, _) = load_series(&mut s, half, (port, port), 30, false);
+        let (samples, down, _) = bb::load_series(&s.r, id, half, (port, port), 30, false);
         c.extend(samples);
         down_c += down / 2.0;
     }
-    let (load_ticks, load_secs) = (cpu_ticks(&mut s) - c_load, t_load.elapsed().as_secs_f64());
+    let (load_ticks, load_secs) = (s.cpu_ticks() - c_load, t_load.elapsed().as_secs_f64());
     log_always(&format!(
         "{id} sqmd CPU, autorate at 20 Hz under load (the three phases): {load_ticks} ticks in {load_secs:.1} s = {:.2} % of a CPU",
         load_ticks as f64 / load_secs

@@ -3,7 +3,7 @@
 //! the image booted in QEMU. One boot per board for all of its checks: the first password,
 //! login and logout, a DHCP pool changed on the network page and the laptop's next lease
 //! from the new pool, markup as a port forward's name and as a DHCP hostname (sent by the
-//! laptop) shown as text with no dialog, the time zone, the VPN page (webui/vpn.rs), LAN
+//! laptop) shown as text with no dialog, the time zone, the SQM and VPN pages (webui/sqm.rs, webui/vpn.rs), LAN
 //! address changes rolled back and kept; issue 15's security regressions against the image
 //! (webui/security.rs: raw HTTP from the LAN, the WAN side, a port forward from the ISP);
 //! then backup, factory reset (one extra boot) and restore (webui/system.rs). A screenshot
@@ -23,6 +23,9 @@ use xtask::tools::webdriver::{webd_rss, Browser, ROUTER};
 /// Issue 15's security regressions over raw HTTP and from the WAN side.
 #[path = "webui/security.rs"]
 mod security;
+/// The SQM page: rates set in the browser, seen in sqmd's status; the chart.
+#[path = "webui/sqm.rs"]
+mod sqm;
 /// Backup, factory reset and restore in the browser.
 #[path = "webui/system.rs"]
 mod system;
@@ -157,6 +160,7 @@ fn webui_in_a_browser(board_id: &str) {
     assert!(err.contains(&format!("`{XSS}` is not a valid hostname")), "{err}");
     system::time_zone(&b, &mut r.guest);
     vpn::vpn_page(&lab, &mut r.guest, &b, dir.path());
+    sqm::step(&b, &mut r.guest);
     b.go("/logs");
     let log = b.text("#log");
     assert!(log.contains("webd"), "the log ring shows webd's lines");

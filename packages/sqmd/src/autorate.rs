@@ -22,8 +22,14 @@
 //!   below) at most every `decay_refractory_ms` (1000).
 //! - No reflector answering for `stall_ms` (10 s): both directions at their minimum.
 //!
-//! With ICMP echo the delay is a round trip, so a delay belongs to both directions; the
-//! load decides which one is cut (an unloaded direction is not the one queueing).
+//! Each direction decides on its own delays: with ICMP timestamps (RFC 792 types 13/14) a
+//! probe gives the one-way delay of each direction, as cake-autorate's tsping pinger
+//! does; the round trip's added delay (the sum) is charged to the direction(s) carrying at
+//! least a third of it, the other keeps its own, so the round trip is held to the threshold
+//! as with echo while only the queueing direction is cut; with ICMP echo the delay is a round trip, so it belongs to both directions (the
+//! whole round trip: cake-autorate halves it and keeps its 30 ms threshold per direction,
+//! sqmd holds the round trip to it, which cuts earlier) and the load decides which one is
+//! cut (an unloaded direction is not the one queueing).
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -93,13 +99,22 @@ pub struct Rates {
     pub upload_kbit: u64,
 }
 
-/// One reflector's delay state.
+/// One reflector's delay state, per direction (download, upload): with ICMP echo both are
+/// the round trip; with ICMP timestamps the one-way delays (each with the constant offset
+/// between the two clocks in it, which its baseline absorbs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReflectorDelay {
     pub id: u32,
-    pub baseline_ms: f64,
-    pub last_delta_ms: f64,
+    pub baseline_ms: [f64; 2],
+    pub last_delta_ms: [f64; 2],
+    /// Its samples are one-way delays (ICMP timestamp replies).
+    pub one_way: bool,
 }
+
+/// Index of the download in the per-direction arrays.
+pub const DOWN: usize = 0;
+/// Index of the upload.
+pub const UP: usize = 1;
 
 /// Why the rates were set, for the status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,11 +131,11 @@ pub struct Autorate {
     pub p: Params,
     rates: Rates,
     reflectors: Vec<ReflectorDelay>,
-    /// The last `bloat_window` samples: delayed or not.
-    window: Vec<bool>,
-    delta_ewma_ms: f64,
+    /// Per direction, the last `bloat_window` samples: delayed or not.
+    window: [Vec<bool>; 2],
+    delta_ewma_ms: [f64; 2],
     last_sample: Instant,
-    last_bloat_cut: Option<Instant>,
+    last_bloat_cut: [Option<Instant>; 2],
     last_change: Instant,
     stalled: bool,
 }
@@ -137,13 +152,13 @@ impl Autorate {
     pub fn new(p: Params, now: Instant) -> Autorate {
         let rates = Rates { download_kbit: p.download.base_kbit, upload_kbit: p.upload.base_kbit };
         Autorate {
-            window: Vec::with_capacity(p.bloat_window),
+            window: [Vec::with_capacity(p.bloat_window), Vec::with_capacity(p.bloat_window)],
             p,
             rates,
             reflectors: Vec::new(),
-            delta_ewma_ms: 0.0,
+            delta_ewma_ms: [0.0; 2],
             last_sample: now,
-            last_bloat_cut: None,
+            last_bloat_cut: [None; 2],
             last_change: now,
             stalled: false,
         }
@@ -157,14 +172,15 @@ impl Autorate {
         &self.reflectors
     }
 
+    /// The larger of the two directions' delay EWMAs.
     pub fn delta_ewma_ms(&self) -> f64 {
-        self.delta_ewma_ms
+        self.delta_ewma_ms[DOWN].max(self.delta_ewma_ms[UP])
     }
 
     /// Probing starts again after a pause: the silence was ours, not a stall.
     pub fn resume(&mut self, now: Instant) {
         self.last_sample = now;
-        self.window.clear();
+        self.window.iter_mut().for_each(Vec::clear);
     }
 
     /// Forgets a reflector (replaced in the set): its baseline would mislead a newcomer.
@@ -172,39 +188,73 @@ impl Autorate {
         self.reflectors.retain(|r| r.id != id);
     }
 
-    /// Whether the last `bloat_window` samples hold `bloat_count` delayed ones.
-    pub fn bufferbloat(&self) -> bool {
-        self.window.iter().filter(|d| **d).count() >= self.p.bloat_count
+    /// Whether the last `bloat_window` samples of a direction hold `bloat_count` delayed ones.
+    pub fn bufferbloat_in(&self, dir: usize) -> bool {
+        self.window[dir].iter().filter(|d| **d).count() >= self.p.bloat_count
     }
 
-    /// A delay sample (ms) from reflector `id`.
+    /// Bufferbloat in either direction.
+    pub fn bufferbloat(&self) -> bool {
+        self.bufferbloat_in(DOWN) || self.bufferbloat_in(UP)
+    }
+
+    /// A round-trip sample (ms, ICMP echo) from reflector `id`: the delay of both
+    /// directions (the load decides which one is cut).
     pub fn sample(&mut self, id: u32, delay_ms: f64, now: Instant) {
         if !delay_ms.is_finite() || delay_ms < 0.0 {
             return;
         }
+        self.record(id, [delay_ms; 2], false, now);
+    }
+
+    /// One-way samples (ms, ICMP timestamp: reflector's receive time - our send time, our
+    /// receive time - reflector's send time) from reflector `id`. The clocks' offset makes
+    /// them any number, negative too; only their change over the baseline counts.
+    pub fn sample_one_way(&mut self, id: u32, down_ms: f64, up_ms: f64, now: Instant) {
+        if !down_ms.is_finite() || !up_ms.is_finite() {
+            return;
+        }
+        self.record(id, [down_ms, up_ms], true, now);
+    }
+
+    fn record(&mut self, id: u32, delay_ms: [f64; 2], one_way: bool, now: Instant) {
         self.last_sample = now;
         self.stalled = false;
-        let r = match self.reflectors.iter_mut().position(|r| r.id == id) {
+        let r = match self.reflectors.iter_mut().position(|r| r.id == id && r.one_way == one_way) {
             Some(i) => &mut self.reflectors[i],
             None => {
+                // A reflector whose kind of probe changed starts again.
+                self.reflectors.retain(|r| r.id != id);
                 if self.reflectors.len() >= MAX_REFLECTORS {
                     self.reflectors.remove(0);
                 }
                 // The first sample is the baseline.
-                self.reflectors.push(ReflectorDelay { id, baseline_ms: delay_ms, last_delta_ms: 0.0 });
+                self.reflectors.push(ReflectorDelay { id, baseline_ms: delay_ms, last_delta_ms: [0.0; 2], one_way });
                 self.reflectors.last_mut().expect("just pushed")
             }
         };
-        let delta = delay_ms - r.baseline_ms;
-        let alpha = if delta < 0.0 { self.p.baseline_alpha_down } else { self.p.baseline_alpha_up };
-        r.baseline_ms += alpha * (delay_ms - r.baseline_ms);
-        let delta = delta.max(0.0);
-        r.last_delta_ms = delta;
-        self.delta_ewma_ms += self.p.delta_alpha * (delta - self.delta_ewma_ms);
-        if self.window.len() >= self.p.bloat_window.max(1) {
-            self.window.remove(0);
+        let mut delta = [0.0; 2];
+        for dir in [DOWN, UP] {
+            let d = delay_ms[dir] - r.baseline_ms[dir];
+            let alpha = if d < 0.0 { self.p.baseline_alpha_down } else { self.p.baseline_alpha_up };
+            r.baseline_ms[dir] += alpha * (delay_ms[dir] - r.baseline_ms[dir]);
+            delta[dir] = d.max(0.0);
+            r.last_delta_ms[dir] = delta[dir];
         }
-        self.window.push(delta > self.p.delay_threshold_ms);
+        // What each direction is charged with: one way, the round trip's added delay (the
+        // sum of both) goes to the direction(s) carrying at least a third of it, the other
+        // keeps its own; so the round trip is held to the threshold as with echo, and only
+        // the queueing direction is cut.
+        let total = delta[DOWN] + delta[UP];
+        for dir in [DOWN, UP] {
+            let charged = if one_way && 3.0 * delta[dir] >= total { total } else { delta[dir] };
+            self.delta_ewma_ms[dir] += self.p.delta_alpha * (charged - self.delta_ewma_ms[dir]);
+            let w = &mut self.window[dir];
+            if w.len() >= self.p.bloat_window.max(1) {
+                w.remove(0);
+            }
+            w.push(charged > self.p.delay_threshold_ms);
+        }
     }
 
     /// The decision at time `now` with the achieved rates (kbit/s, from the interface
@@ -221,45 +271,48 @@ impl Autorate {
             self.last_change = now;
             return (self.rates != before).then_some((self.rates, Reason::Stall));
         }
-        if self.last_bloat_cut.is_some_and(|t| now.saturating_duration_since(t) < p.bloat_refractory) {
-            return None;
-        }
         let dirs = [(self.rates.download_kbit, achieved.download_kbit, p.download), (self.rates.upload_kbit, achieved.upload_kbit, p.upload)];
         let mut out = [before.download_kbit, before.upload_kbit];
-        let reason;
-        if self.bufferbloat() {
-            let scale = clamp01((self.delta_ewma_ms - p.delay_threshold_ms) / (p.delay_max_ms - p.delay_threshold_ms).max(1e-9));
-            let factor = p.cut_min - (p.cut_min - p.cut_max) * scale;
-            for (i, (rate, got, lim)) in dirs.into_iter().enumerate() {
+        let decay_due = now.saturating_duration_since(self.last_change) >= p.decay_refractory;
+        let (mut cut, mut high) = (false, false);
+        // Each direction on its own delays (the same round trips for both with echo).
+        for (i, (rate, got, lim)) in dirs.into_iter().enumerate() {
+            if self.last_bloat_cut[i].is_some_and(|t| now.saturating_duration_since(t) < p.bloat_refractory) {
+                continue;
+            }
+            let ewma = self.delta_ewma_ms[i];
+            if self.window[i].iter().filter(|d| **d).count() >= p.bloat_count {
                 if got.saturating_mul(4) < rate {
                     continue; // a direction under 25 % load is not the one queueing
                 }
+                let scale = clamp01((ewma - p.delay_threshold_ms) / (p.delay_max_ms - p.delay_threshold_ms).max(1e-9));
+                let factor = p.cut_min - (p.cut_min - p.cut_max) * scale;
                 let from = if got > 0 { rate.min(got) } else { rate };
                 out[i] = ((from as f64 * factor) as u64).clamp(lim.min_kbit, lim.max_kbit);
+                self.last_bloat_cut[i] = Some(now);
+                cut = true;
+            } else if got as f64 > p.high_load * rate as f64 {
+                let scale = clamp01(ewma / p.delay_threshold_ms.max(1e-9));
+                let raise = p.raise_max - (p.raise_max - p.raise_min) * scale;
+                high = true;
+                out[i] = ((rate as f64 * raise).ceil() as u64).clamp(lim.min_kbit, lim.max_kbit);
+            } else if decay_due {
+                out[i] = if rate > lim.base_kbit {
+                    ((rate as f64 * p.decay_down) as u64).max(lim.base_kbit)
+                } else if rate < lim.base_kbit {
+                    ((rate as f64 * p.decay_up).ceil() as u64).min(lim.base_kbit)
+                } else {
+                    rate
+                };
             }
-            self.last_bloat_cut = Some(now);
-            reason = Reason::Bufferbloat;
-        } else {
-            let scale = clamp01(self.delta_ewma_ms / p.delay_threshold_ms.max(1e-9));
-            let raise = p.raise_max - (p.raise_max - p.raise_min) * scale;
-            let decay_due = now.saturating_duration_since(self.last_change) >= p.decay_refractory;
-            let mut high = false;
-            for (i, (rate, got, lim)) in dirs.into_iter().enumerate() {
-                if got as f64 > p.high_load * rate as f64 {
-                    high = true;
-                    out[i] = ((rate as f64 * raise).ceil() as u64).clamp(lim.min_kbit, lim.max_kbit);
-                } else if decay_due {
-                    out[i] = if rate > lim.base_kbit {
-                        ((rate as f64 * p.decay_down) as u64).max(lim.base_kbit)
-                    } else if rate < lim.base_kbit {
-                        ((rate as f64 * p.decay_up).ceil() as u64).min(lim.base_kbit)
-                    } else {
-                        rate
-                    };
-                }
-            }
-            reason = if high { Reason::HighLoad } else { Reason::Decay };
         }
+        let reason = if cut {
+            Reason::Bufferbloat
+        } else if high {
+            Reason::HighLoad
+        } else {
+            Reason::Decay
+        };
         self.rates = Rates { download_kbit: out[0], upload_kbit: out[1] };
         if self.rates == before {
             return None;

@@ -2,7 +2,10 @@
 //! (SIGHUP: reload; SIGTERM, SIGINT: exit), an inotify watch on the configuration
 //! directory (sqm.toml or network.toml replaced by a rename, as editors and
 //! `oxwrt_config::write_atomic` do) and the status socket; a one-second tick samples the
-//! shaped device's byte counters for the achieved rates.
+//! shaped device's byte counters for the achieved rates. With autorate, the loop also
+//! wakes when a probe is due (20 times a second by default; replies wait in the socket
+//! with the kernel's arrival stamp until then) and every 200 ms to decide (once a second
+//! while paused on an idle link).
 //!
 //! Reload (start, SIGHUP, a replaced file): sqm.toml is parsed and validated; a file with
 //! problems is logged, problem by problem (file:line: key: what to do), shown in the
@@ -14,8 +17,8 @@
 //! shaping back. SIGTERM leaves the shaping in place (a restart of sqmd does not
 //! interrupt it); `enabled = false` removes what sqmd added.
 
-use crate::autorate::{self, Autorate, Limits, Params, Rates, Reflectors};
-use crate::probe::Prober;
+use crate::autorate::{self, Autorate, Limits, Params, Rates, Reflectors, DOWN, UP};
+use crate::probe::{Prober, Sample};
 use crate::shaper::{self, Plan, State};
 use crate::status::{self, AutorateStatus, ReflectorStatus, Status};
 use netlink::rtnetlink::cake;
@@ -30,7 +33,7 @@ use oxwrt_config::span::{Seg, Source};
 use oxwrt_config::sqm::Sqm;
 use oxwrt_config::{File, Network, Problem};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -71,10 +74,39 @@ fn wan_device(config_dir: &Path) -> String {
     toml::from_str::<Network>(&text).map(|n| n.wan.device).unwrap_or_else(|_| Network::default().wan.device)
 }
 
-/// A device's byte counters (received, transmitted).
-fn counters(sys_net: &Path, device: &str) -> Option<(u64, u64)> {
-    let read = |f: &str| std::fs::read_to_string(sys_net.join(device).join("statistics").join(f)).ok()?.trim().parse::<u64>().ok();
-    Some((read("rx_bytes")?, read("tx_bytes")?))
+/// A device's byte counters (received, transmitted) from its sysfs statistics files,
+/// opened once and read again from the start (pread) at each sample: one system call per
+/// counter, no allocation. A device that goes away closes them; the next read opens the
+/// files of the device then named.
+#[derive(Default)]
+struct Counters {
+    device: String,
+    files: Option<(std::fs::File, std::fs::File)>,
+}
+
+impl Counters {
+    fn read(&mut self, sys_net: &Path, device: &str) -> Option<(u64, u64)> {
+        use std::os::unix::fs::FileExt;
+        if self.device != device {
+            self.device = device.to_string();
+            self.files = None;
+        }
+        if self.files.is_none() {
+            let open = |f: &str| std::fs::File::open(sys_net.join(device).join("statistics").join(f)).ok();
+            self.files = Some((open("rx_bytes")?, open("tx_bytes")?));
+        }
+        let (rx, tx) = self.files.as_ref()?;
+        let value = |f: &std::fs::File| -> Option<u64> {
+            let mut buf = [0u8; 24];
+            let n = f.read_at(&mut buf, 0).ok()?;
+            std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+        };
+        let v = value(rx).zip(value(tx));
+        if v.is_none() {
+            self.files = None;
+        }
+        v
+    }
 }
 
 pub struct Daemon {
@@ -89,6 +121,7 @@ pub struct Daemon {
     status: Status,
     /// The last counters sample: when, received, transmitted.
     sample: Option<(Instant, u64, u64)>,
+    counters: Counters,
     /// The last error logged, so that a repeated failure is logged once.
     last_error: Option<String>,
     /// Rate adaptation, when enabled.
@@ -97,6 +130,8 @@ pub struct Daemon {
 
 /// How often autorate decides (and reads the counters).
 const AUTORATE_TICK: Duration = Duration::from_millis(200);
+/// How often paused autorate reads the counters (to see load come back).
+const PAUSED_TICK: Duration = Duration::from_secs(1);
 
 /// Rate adaptation's running state: the state machine, the reflectors, the probe socket,
 /// the devices' indexes (a rate change is one RTM_NEWQDISC change per direction).
@@ -175,10 +210,16 @@ impl Auto {
                 .iter()
                 .map(|addr| {
                     let d = self.reflectors.id(*addr).and_then(|id| self.sm.reflectors().iter().find(|r| r.id == id));
+                    let us = |ms: f64| (ms * 1000.0) as u64;
                     ReflectorStatus {
                         address: addr.to_string(),
-                        baseline_us: d.map_or(0, |d| (d.baseline_ms * 1000.0) as u64),
-                        last_delta_us: d.map_or(0, |d| (d.last_delta_ms * 1000.0) as u64),
+                        probe: self.prober.kind(*addr).name().to_string(),
+                        // One way: the two baselines' sum is the round trip's (the clocks'
+                        // offsets cancel).
+                        baseline_us: d.map_or(0, |d| us(if d.one_way { d.baseline_ms[DOWN] + d.baseline_ms[UP] } else { d.baseline_ms[DOWN] })),
+                        last_delta_us: d.map_or(0, |d| us(d.last_delta_ms[DOWN].max(d.last_delta_ms[UP]))),
+                        last_delta_down_us: d.map_or(0, |d| us(d.last_delta_ms[DOWN])),
+                        last_delta_up_us: d.map_or(0, |d| us(d.last_delta_ms[UP])),
                     }
                 })
                 .collect(),
@@ -221,6 +262,7 @@ impl Daemon {
             running: None,
             status: Status::default(),
             sample: None,
+            counters: Counters::default(),
             last_error: None,
             auto: None,
         };
@@ -401,7 +443,7 @@ impl Daemon {
 
     /// Samples the counters of the shaped device: the achieved rates of the last interval.
     fn tick(&mut self, now: Instant) {
-        let Some((rx, tx)) = counters(&self.paths.sys_net, &self.status.interface) else {
+        let Some((rx, tx)) = self.counters.read(&self.paths.sys_net, &self.status.interface) else {
             self.sample = None;
             return;
         };
@@ -452,30 +494,43 @@ impl Daemon {
     }
 
     /// Probes due, replies read, and every [`AUTORATE_TICK`] a decision; a new rate is
-    /// one change message per direction.
-    fn autorate(&mut self, now: Instant, readable: bool) {
+    /// one change message per direction. The loop wakes only for these: replies wait in
+    /// the socket, stamped by the kernel, until the next probe is sent. The ticks fall on
+    /// probe times (both advance from where they were due, not from when the loop woke).
+    fn autorate(&mut self, now: Instant) {
         let Some(a) = &mut self.auto else { return };
-        if readable {
-            for (from, rtt) in a.prober.receive(now) {
-                a.reflectors.on_reply(from, now);
-                if let Some(id) = a.reflectors.id(from) {
-                    a.sm.sample(id, rtt, now);
+        let probe_due = !a.paused && now >= a.next_probe;
+        if !probe_due && now < a.next_tick {
+            return;
+        }
+        let (reflectors, sm) = (&mut a.reflectors, &mut a.sm);
+        a.prober.receive(|from, sample| {
+            reflectors.on_reply(from, now);
+            if let Some(id) = reflectors.id(from) {
+                // Decisions on the round trip, on sqmd's monotonic clock at both ends. The
+                // one-way delays (`Autorate::sample_one_way`) are not used yet: against a
+                // reflector whose clock runs at another rate (the emulated Malta's does
+                // against the lab's host), their offsets drift faster than the baselines
+                // follow, and a direction looks queued that is not (docs/sqm.md).
+                match sample {
+                    Sample::RoundTrip(rtt_ms) | Sample::OneWay { rtt_ms, .. } => sm.sample(id, rtt_ms, now),
                 }
             }
-        }
-        if !a.paused && now >= a.next_probe {
+        });
+        if probe_due {
             if let Some(to) = a.reflectors.next_target() {
                 // A failed send (no route yet) is a missing answer: the reflector logic and
                 // the stall rule deal with it.
-                let _ = a.prober.send(to, now);
+                let _ = a.prober.send(to);
             }
             a.next_probe = (a.next_probe + a.every).max(now);
         }
         if now < a.next_tick {
             return;
         }
-        a.next_tick = now + AUTORATE_TICK;
-        let Some((rx, tx)) = counters(&self.paths.sys_net, &self.status.interface) else { return };
+        // Paused: the counters once a second, to see the load come back.
+        a.next_tick = (a.next_tick + if a.paused { PAUSED_TICK } else { AUTORATE_TICK }).max(now);
+        let Some((rx, tx)) = self.counters.read(&self.paths.sys_net, &self.status.interface) else { return };
         let achieved = match a.counters.replace((now, rx, tx)) {
             Some((then, rx0, tx0)) => {
                 let ms = now.saturating_duration_since(then).as_millis().max(1) as u64;
@@ -490,6 +545,7 @@ impl Daemon {
             a.idle_since = None;
             if a.paused {
                 a.paused = false;
+                a.next_probe = now;
                 a.sm.resume(now);
                 crate::say!("autorate: load again, probing");
             }
@@ -538,20 +594,16 @@ impl Daemon {
             Signals,
             Watch,
             Status,
-            Probes,
         }
-        let mut fds = vec![(Src::Events, self.events.as_raw_fd())];
-        if let Some(s) = &self.signals {
-            fds.push((Src::Signals, s.as_fd().as_raw_fd()));
-        }
-        if let Some(w) = &self.watch {
-            fds.push((Src::Watch, w.as_fd().as_raw_fd()));
-        }
-        if let Some(l) = &self.listener {
-            fds.push((Src::Status, l.as_raw_fd()));
-        }
-        if let Some(a) = &self.auto {
-            fds.push((Src::Probes, a.prober.as_raw_fd()));
+        // At most four sources: a fixed array, no allocation per round.
+        let mut fds: [(Src, RawFd); 4] = [(Src::Events, self.events.as_raw_fd()); 4];
+        let mut n = 1;
+        let signals = self.signals.as_ref().map(|s| (Src::Signals, s.as_fd().as_raw_fd()));
+        let watch = self.watch.as_ref().map(|w| (Src::Watch, w.as_fd().as_raw_fd()));
+        let status = self.listener.as_ref().map(|l| (Src::Status, l.as_raw_fd()));
+        for f in [signals, watch, status].into_iter().flatten() {
+            fds[n] = f;
+            n += 1;
         }
         let now = Instant::now();
         let wait = match &self.auto {
@@ -559,19 +611,22 @@ impl Daemon {
             Some(a) => a.next_tick.saturating_duration_since(now).min(Duration::from_secs(1)),
             None => Duration::from_secs(1),
         };
-        let ready: Vec<Src> = {
-            // SAFETY: every fd is owned by `self` and stays open until the poll returns.
-            let mut pfds: Vec<PollFd> = fds.iter().map(|(_, fd)| PollFd::new(unsafe { BorrowedFd::borrow_raw(*fd) }, PollFlags::POLLIN)).collect();
-            match poll(&mut pfds, PollTimeout::from(wait.as_millis().min(1000) as u16)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
+        // SAFETY: every fd is owned by `self` and stays open until the poll returns.
+        let mut pfds: [PollFd; 4] = std::array::from_fn(|i| PollFd::new(unsafe { BorrowedFd::borrow_raw(fds[i].1) }, PollFlags::POLLIN));
+        let (fds, pfds) = (&fds[..n], &mut pfds[..n]);
+        // Rounded up: a wake-up a little early would find nothing due and sleep again.
+        match poll(pfds, PollTimeout::from(wait.as_micros().div_ceil(1000).min(1000) as u16)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut ready = [None; 4];
+        for (i, (f, p)) in fds.iter().zip(pfds.iter()).enumerate() {
+            if p.revents().is_some_and(|r| !r.is_empty()) {
+                ready[i] = Some(f.0);
             }
-            fds.iter().zip(&pfds).filter(|(_, p)| p.revents().is_some_and(|r| !r.is_empty())).map(|(f, _)| f.0).collect()
-        };
-        let mut probes = false;
-        for src in ready {
+        }
+        for src in ready.into_iter().flatten() {
             match src {
-                Src::Probes => probes = true,
                 Src::Events => self.on_link_events(),
                 Src::Signals => {
                     if !self.on_signal() {
@@ -583,7 +638,7 @@ impl Daemon {
             }
         }
         let now = Instant::now();
-        self.autorate(now, probes);
+        self.autorate(now);
         if self.sample.is_none_or(|(t, ..)| now.saturating_duration_since(t) >= Duration::from_millis(900)) {
             self.tick(now);
         }

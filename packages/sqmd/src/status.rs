@@ -50,8 +50,15 @@ pub struct AutorateStatus {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReflectorStatus {
     pub address: String,
+    /// "timestamp" (one-way delays), "echo" (round trips) or "trying timestamp".
+    pub probe: String,
+    /// The round trip's baseline.
     pub baseline_us: u64,
+    /// The last probe's delay above its baseline: the larger direction's, and each one's
+    /// (the same with echo).
     pub last_delta_us: u64,
+    pub last_delta_down_us: u64,
+    pub last_delta_up_us: u64,
 }
 
 /// One direction.
@@ -197,7 +204,14 @@ pub fn render(s: &Status) -> String {
             ms(a.delay_ewma_us)
         ));
         for r in &a.reflectors {
-            out.push_str(&format!("  reflector {:<15} baseline {:>10}, last delta {:>10}\n", r.address, ms(r.baseline_us), ms(r.last_delta_us)));
+            out.push_str(&format!(
+                "  reflector {:<15} {:<16} baseline {:>10}, last delta down {:>10} up {:>10}\n",
+                r.address,
+                r.probe,
+                ms(r.baseline_us),
+                ms(r.last_delta_down_us),
+                ms(r.last_delta_up_us)
+            ));
         }
     }
     for (name, d) in [("upload", &s.upload), ("download", &s.download)] {

@@ -158,3 +158,37 @@ impl StderrOf for Child {
         s
     }
 }
+
+/// The probes against a real Linux stack (loopback): Linux answers ICMP timestamp
+/// requests, so the reflector is probed with them and gives one-way delays.
+#[test]
+fn linux_answers_timestamp_probes_with_one_way_delays() {
+    if !oxwrt_testkit::require_root() {
+        return;
+    }
+    let mut p = sqmd::probe::Prober::open().expect("raw ICMP socket (root)");
+    let lo = std::net::Ipv4Addr::LOCALHOST;
+    assert_eq!(p.kind(lo), sqmd::probe::Kind::Trying(0));
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        p.send(lo).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        p.receive(|from, s| got.push((from, s)));
+    }
+    assert_eq!(p.kind(lo), sqmd::probe::Kind::Timestamp, "{got:?}");
+    assert_eq!(got.len(), 5, "{got:?}");
+    for (from, s) in got {
+        assert_eq!(from, lo);
+        let sqmd::probe::Sample::OneWay { down_ms, up_ms, rtt_ms } = s else { panic!("not one-way: {s:?}") };
+        // The same clock at both ends (no offset): neither way is negative, and the two add
+        // up to the round trip (timestamps have 1 ms steps; no bound on the time itself, a
+        // loaded machine delays the reply).
+        assert!(down_ms >= -1.0 && up_ms >= -1.0 && (down_ms + up_ms - rtt_ms).abs() <= 2.0, "{s:?}");
+    }
+    // A reflector that leaves the timestamp requests unanswered gets echo requests.
+    let silent = std::net::Ipv4Addr::new(198, 51, 100, 7);
+    for _ in 0..=sqmd::probe::TIMESTAMP_TRIES {
+        let _ = p.send(silent); // no route here: unanswered either way
+    }
+    assert_eq!(p.kind(silent), sqmd::probe::Kind::Echo);
+}

@@ -377,8 +377,10 @@ fn session_of(app: &App, r: &Req, user: bool) -> Option<(String, Session)> {
 
 fn get(app: &App, r: &Req) -> Resp {
     let path = r.path.as_str();
-    let known = matches!(path, "/static/style.css" | "/static/app.js" | "/api/status" | "/api/log" | "/setup" | "/login" | "/logout")
-        || is_page(path)
+    let known = matches!(
+        path,
+        "/static/style.css" | "/static/app.js" | "/api/status" | "/api/log" | "/setup" | "/login" | "/logout" | crate::sqm::API | crate::sqm::SCRIPT_PATH
+    ) || is_page(path)
         || crate::routes::DOWNLOADS.contains(&path);
     if !known {
         return plain(StatusCode::NOT_FOUND, "not found\n");
@@ -389,6 +391,7 @@ fn get(app: &App, r: &Req) -> Resp {
     match path {
         "/static/style.css" => return with_body(StatusCode::OK, "text/css; charset=utf-8", pages::STYLE),
         "/static/app.js" => return with_body(StatusCode::OK, "text/javascript; charset=utf-8", pages::SCRIPT),
+        crate::sqm::SCRIPT_PATH => return with_body(StatusCode::OK, "text/javascript; charset=utf-8", crate::sqm::SCRIPT),
         "/logout" => return method_not_allowed("POST"),
         _ => {}
     }
@@ -401,9 +404,12 @@ fn get(app: &App, r: &Req) -> Resp {
             true // a broken file is not "no password": nobody gets in, nothing is reset
         }
     };
-    if path == "/api/status" {
+    if path == "/api/status" || path == crate::sqm::API {
         if set && session_of(app, r, false).is_none() {
             return with_body(StatusCode::UNAUTHORIZED, "application/json", "{\"error\":\"log in first\"}\n");
+        }
+        if path == crate::sqm::API {
+            return crate::sqm::api();
         }
         return with_body(StatusCode::OK, "application/json", crate::json::render(&crate::status::collect()));
     }

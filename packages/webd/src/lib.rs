@@ -132,6 +132,7 @@ pub mod password;
 pub mod routes;
 pub mod server;
 pub mod session;
+pub mod sqm;
 pub mod status;
 pub mod system;
 pub mod vpn;

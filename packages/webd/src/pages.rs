@@ -45,7 +45,7 @@ setInterval(tick,5000)})();";
 
 /// The menu of a logged-in page: (path, title).
 pub const MENU: &[(&str, &str)] =
-    &[("/", "Overview"), ("/network", "Network"), ("/clients", "Clients"), ("/system", "System"), ("/logs", "Logs"), ("/vpn", "VPN")];
+    &[("/", "Overview"), ("/network", "Network"), ("/clients", "Clients"), ("/sqm", "SQM"), ("/vpn", "VPN"), ("/system", "System"), ("/logs", "Logs")];
 
 /// What every page has: the head, and for a session the menu and a logout button
 /// (`csrf`: the session's token; None on the login and first-password pages).

@@ -22,7 +22,7 @@ pub const FORMS: &[&str] = &["/system/hostname", "/system/timezone", "/system/pa
 pub const DOWNLOADS: &[&str] = &["/system/backup"];
 
 pub fn is_form(path: &str) -> bool {
-    FORMS.contains(&path) || crate::network::FORMS.contains(&path) || crate::vpn::FORMS.contains(&path)
+    FORMS.contains(&path) || crate::network::FORMS.contains(&path) || crate::vpn::FORMS.contains(&path) || path == crate::sqm::PATH
 }
 
 fn hostname() -> String {
@@ -49,6 +49,7 @@ pub fn page(app: &App, r: &Req, s: &Session) -> Resp {
             };
             html_page(StatusCode::OK, crate::network::page(&hostname(), &s.csrf, &c, None, &errors, None, pending_left(app)))
         }
+        "/sqm" => crate::sqm::get(app, s),
         "/system" => html_page(StatusCode::OK, system(app, &s.csrf, "", None)),
         "/system/backup" => match crate::system::backup(&app.dir) {
             Ok(tar) => {
@@ -306,6 +307,7 @@ pub async fn form(app: &Arc<App>, r: &Req, s: &Session) -> Resp {
                 Err(_) => crate::app::plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"),
             }
         }
+        crate::sqm::PATH => crate::sqm::post(app, r, s),
         p if crate::network::FORMS.contains(&p) => match crate::network::submit(&app.dir, r, app.confirm_window) {
             (c, Ok(saved)) => {
                 crate::log(format_args!(

@@ -343,3 +343,129 @@ pub fn flash(ctx: &Context, board: Option<&str>) -> Result<()> {
     println!("{section}");
     Ok(())
 }
+
+/// The line of `bench sqm`: a cheap modem's 10/2 Mbit/s with a 1000-packet FIFO (as
+/// xtask/tests/sqm.rs).
+const SQM_MODEM: crate::tools::lab::Modem = crate::tools::lab::Modem { down_kbit: 10_000, up_kbit: 2_000, buffer_packets: 1000 };
+/// Seconds of autorate probing on an idle line over which `bench sqm` reads sqmd's CPU time.
+const SQM_IDLE_SECS: u64 = 20;
+/// How long `bench sqm` lets sqmd's start pass before that window.
+const SQM_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `cargo xtask bench sqm`: per QEMU board (built, then booted in the lab of
+/// xtask/src/tools/lab.rs behind [`SQM_MODEM`]), the bufferbloat table of
+/// xtask/src/tools/bufferbloat.rs without sqmd, with sqmd at 95 % of the line and with
+/// autorate (the ISP as reflector, 20 Hz), sqmd's CPU time per second of wall time probing
+/// idle and under load (its /proc/PID/stat), and its RSS/PSS; written to docs/benchmarks.md.
+pub fn sqm(ctx: &Context, board: Option<&str>) -> Result<()> {
+    use crate::tools::bufferbloat::{self as bb, grade, Phase};
+    use crate::tools::lab::{self, Lab};
+    use std::time::Duration;
+    let boards: Vec<_> = crate::cmd::boards(ctx, board)?.into_iter().filter(|b| b.qemu.is_some()).collect();
+    let t = Duration::from_secs(60);
+    let mut rows = Vec::new();
+    let mut cpu_rows = Vec::new();
+    for b in &boards {
+        crate::cmd::build::build(ctx, b)?;
+        let Some(mut lab) = Lab::new("bsqm", Some(SQM_MODEM)) else {
+            bail!("the lab's prerequisites are missing (listed above): `cargo xtask setup` installs them");
+        };
+        for port in 5201..=5206 {
+            lab.isp_spawn(&["iperf3", "-s", "-p", &port.to_string()]);
+        }
+        let dir = ctx.out.join("bench-sqm");
+        std::fs::create_dir_all(&dir)?;
+        let image = lab::scratch_image(ctx, b, &dir);
+        let mut r = lab.router(ctx, b, image, Duration::from_secs(300));
+        r.guest.wait_for_log("sqmd: running", t);
+        r.guest.wait_for_log("wan: lease", t);
+        r.laptop_lease(t);
+        let id = b.id.as_str();
+        let mut phases: Vec<(&str, Phase)> = Vec::new();
+        eprintln!("{id}: without sqmd");
+        phases.push(("none", bb::measure(&r, id, "none", (5201, 5202))));
+        let fixed = ["enabled = true", "download_kbit = 9500", "upload_kbit = 1900", "overhead = \"docsis\"", "ack_filter = true"];
+        bb::write_lines(&mut r.guest, "/etc/oxwrt/sqm.toml", &fixed);
+        r.guest.send("service restart sqmd");
+        r.guest.wait_for_log("eth0: shaping upload 1900 kbit/s, download 9500 kbit/s", t);
+        eprintln!("{id}: fixed SQM at 95 %");
+        phases.push(("fixed, 95 %", bb::measure(&r, id, "fixed", (5203, 5204))));
+        let auto = [&fixed[..], &["[autorate]", "enabled = true", "reflectors = [\"192.0.2.1\"]", "pingers = 1"]].concat();
+        bb::write_lines(&mut r.guest, "/etc/oxwrt/sqm.toml", &auto);
+        r.guest.send("service restart sqmd");
+        r.guest.wait_for_log("autorate: probing 192.0.2.1 at 20 Hz", t);
+        let pid = r.guest.service_pid("sqmd");
+        // The start (configuration, the kernel's state read and compared, the IFB's own
+        // link notification) is not probing: let it pass.
+        std::thread::sleep(SQM_SETTLE);
+        eprintln!("{id}: autorate, {SQM_IDLE_SECS} s idle");
+        let (t0, c0) = (Instant::now(), bb::cpu_ticks(&mut r.guest, pid, "sqmd"));
+        std::thread::sleep(Duration::from_secs(SQM_IDLE_SECS));
+        let idle = (bb::cpu_ticks(&mut r.guest, pid, "sqmd") - c0, t0.elapsed().as_secs_f64());
+        eprintln!("{id}: autorate under load");
+        let (t0, c0) = (Instant::now(), bb::cpu_ticks(&mut r.guest, pid, "sqmd"));
+        phases.push(("autorate", bb::measure(&r, id, "autorate", (5205, 5206))));
+        let loaded = (bb::cpu_ticks(&mut r.guest, pid, "sqmd") - c0, t0.elapsed().as_secs_f64());
+        let (rss, pss) = bb::rss_pss_kb(&mut r.guest, pid);
+        let status = r.guest.shell("sqm status");
+        let rates = status
+            .lines()
+            .find(|l| l.starts_with("autorate:"))
+            .map_or_else(|| format!("no autorate line in `sqm status`:\n{status}"), |l| l.trim().to_string());
+        r.guest.send("poweroff");
+        drop(r);
+        drop(lab);
+        std::fs::remove_dir_all(&dir).ok();
+        for (name, p) in &phases {
+            eprintln!("{id} {name}: {}", p.summary());
+            let pct = |v: f64, of: f64| if *name == "none" { String::new() } else { format!(" ({:.0} %)", 100.0 * v / of) };
+            rows.push(format!(
+                "| {id} | {name} | {:.1} ms | {:.1} / {:.1} ms | {:.1} / {:.1} ms | **{}** | {:.0}{} / {:.0}{} kbit/s | {:.0}{} / {:.0}{} kbit/s |",
+                p.idle_ms,
+                p.loaded_median_ms,
+                p.loaded_p95_ms,
+                p.added_ms(),
+                p.added_p95_ms(),
+                grade(p.added_ms()),
+                p.down_kbit,
+                pct(p.down_kbit, 9500.0),
+                p.down_steady_kbit,
+                pct(p.down_steady_kbit, 9500.0),
+                p.up_kbit,
+                pct(p.up_kbit, 1900.0),
+                p.up_steady_kbit,
+                pct(p.up_steady_kbit, 1900.0)
+            ));
+        }
+        // USER_HZ is 100: ticks per second are % of a CPU.
+        let pct = |(ticks, secs): (u64, f64)| format!("{:.2} % ({ticks} ticks in {secs:.0} s)", ticks as f64 / secs);
+        cpu_rows.push(format!("| {id} | {} | {} | {rss} kB / {pss} kB | {rates} |", pct(idle), pct(loaded)));
+    }
+    let today = crate::tools::exec::capture(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default();
+    let section = format!(
+        "Measured {today} on {} CPU(s) with `cargo xtask bench sqm` (xtask/src/tools/bufferbloat.rs, the measurement of xtask/tests/sqm.rs): each QEMU \
+         board in the lab, its WAN behind a modem of {}/{} kbit/s with a FIFO of {} packets. Load: 4 TCP flows up and 4 down (iperf3, {} s); latency: \
+         fping from the laptop to the ISP, 10 a second from {} s into the load, idle median just before. Added = under load - idle median (median, and \
+         p95); grade as DSLReports, of the median. Goodput: iperf3's receivers over the whole load / from 5 s on (slow start over), in % of the shaped \
+         9500/1900 kbit/s. Fixed: \
+         `download_kbit = 9500`, `upload_kbit = 1900`, `overhead = \"docsis\"`, `ack_filter = true`; autorate: the same as base rates, \
+         `[autorate]` with the ISP as the one reflector at 20 Hz. Emulator numbers (TCG), on a host shared with other builds.\n\n\
+         | board | sqm | idle | under load (median / p95) | added (median / p95) | grade | goodput down (whole / from 5 s) | goodput up (whole / from 5 s) |\n|---|---|---|---|---|---|---|---|\n{}\n\n\
+         sqmd with autorate probing at 20 Hz: CPU time (utime + stime of /proc/PID/stat) per second of wall time, over {SQM_IDLE_SECS} s of an idle \
+         line ({} s after sqmd's restart: its start is not counted) and over the autorate row's measurement (idle probe and load); RSS / PSS (/proc/PID/smaps_rollup) after it; the rates autorate \
+         had then (`sqm status`).\n\n\
+         | board | CPU idle line | CPU under load | RSS / PSS | autorate after the load (`sqm status`) |\n|---|---|---|---|---|\n{}\n",
+        ctx.jobs,
+        SQM_MODEM.down_kbit,
+        SQM_MODEM.up_kbit,
+        SQM_MODEM.buffer_packets,
+        bb::LOAD_SECS,
+        bb::RAMP_SECS,
+        rows.join("\n"),
+        SQM_SETTLE.as_secs(),
+        cpu_rows.join("\n")
+    );
+    write_section(&ctx.root.join("docs/benchmarks.md"), "sqm", &section)?;
+    println!("{section}");
+    Ok(())
+}

@@ -1,4 +1,5 @@
 //! Host tools the commands and steps drive: [`exec`] (external commands, logged),
+//! [`bufferbloat`] (latency under load and sqmd's cost, for the SQM test and benchmark),
 //! [`lab`] (booted routers in network namespaces with real peers, for tests and benchmarks)
 //! and [`load`] (bounded DNS and DHCP load for them),
 //! [`qemu`] (command lines for a board's images), [`tftp`] (a TFTP client for
@@ -7,6 +8,7 @@
 //! `vpn add-peer`'s output). They run nothing of the pipeline; qemu only finds a board's
 //! images where [`crate::steps::image`] puts them.
 
+pub mod bufferbloat;
 pub mod exec;
 pub mod lab;
 pub mod load;

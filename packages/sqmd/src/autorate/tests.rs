@@ -16,12 +16,12 @@ fn baselines_fall_fast_and_rise_slowly() {
     let t0 = Instant::now();
     let mut a = Autorate::new(Params::with_limits(DOWN, UP), t0);
     a.sample(1, 20.0, t0);
-    assert_eq!(a.reflectors()[0].baseline_ms, 20.0);
+    assert_eq!(a.reflectors()[0].baseline_ms, [20.0; 2]);
     a.sample(1, 10.0, t0);
-    assert!((a.reflectors()[0].baseline_ms - 11.0).abs() < 1e-9, "{:?}", a.reflectors());
+    assert!((a.reflectors()[0].baseline_ms[0] - 11.0).abs() < 1e-9, "{:?}", a.reflectors());
     a.sample(1, 111.0, t0);
-    assert!((a.reflectors()[0].baseline_ms - 11.1).abs() < 1e-9, "{:?}", a.reflectors());
-    assert!((a.reflectors()[0].last_delta_ms - 100.0).abs() < 1e-9);
+    assert!((a.reflectors()[0].baseline_ms[0] - 11.1).abs() < 1e-9, "{:?}", a.reflectors());
+    assert!((a.reflectors()[0].last_delta_ms[1] - 100.0).abs() < 1e-9);
     // Garbage is ignored.
     a.sample(1, f64::NAN, t0);
     a.sample(1, -1.0, t0);
@@ -206,4 +206,40 @@ fn dead_reflectors_are_replaced_round_robin_from_a_bounded_pool() {
     assert_eq!(rs.maintain(later).len(), 3);
     let empty = Reflectors::new(&[], 3, Duration::from_secs(3), t0).next_target();
     assert_eq!(empty, None);
+}
+
+#[test]
+fn one_way_delays_cut_only_the_direction_that_queues() {
+    let t0 = Instant::now();
+    let mut a = Autorate::new(Params::with_limits(DOWN, UP), t0);
+    // One-way delays hold the clocks' offset: any numbers, negative too.
+    for _ in 0..20 {
+        a.sample_one_way(0, 5_006.0, -4_988.0, t0);
+    }
+    for _ in 0..6 {
+        a.sample_one_way(0, 5_007.0, -4_900.0, t0); // the upload queues 88 ms more
+    }
+    assert!(a.bufferbloat_in(super::UP) && !a.bufferbloat_in(super::DOWN));
+    assert!(a.reflectors()[0].one_way);
+    // Both directions fully loaded: the upload is cut, the download still goes up.
+    let (rates, reason) = a.tick(t0 + ms(10), r(10_000, 2000)).unwrap();
+    assert_eq!(reason, Reason::Bufferbloat);
+    assert!(rates.upload_kbit < 2000 && rates.download_kbit > 10_000, "{rates:?}");
+    // 20 ms more each way: 40 ms on the round trip, charged to both.
+    for _ in 0..6 {
+        a.sample_one_way(0, 5_026.0, -4_968.0, t0);
+    }
+    assert!(a.bufferbloat_in(super::UP) && a.bufferbloat_in(super::DOWN));
+    // 25 ms down, 10 ms up: the download carries the round trip's 35 ms, the upload only
+    // its own 10.
+    for _ in 0..6 {
+        a.sample_one_way(0, 5_031.0, -4_978.0, t0);
+    }
+    assert!(!a.bufferbloat_in(super::UP) && a.bufferbloat_in(super::DOWN));
+    // Round trips from the same reflector (it stopped answering timestamps) start its
+    // baselines again.
+    a.sample(0, 30.0, t0);
+    assert_eq!(a.reflectors().len(), 1);
+    assert_eq!(a.reflectors()[0].baseline_ms, [30.0; 2]);
+    assert!(!a.reflectors()[0].one_way);
 }
