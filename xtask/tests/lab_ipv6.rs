@@ -7,7 +7,8 @@
 //! RDNSS is the router's ULA address, DNSSL the local domain and MTU the LAN's (rdisc6);
 //! the laptop pings the ISP's IPv6 address, resolves the ISP's name through the router's
 //! DNS forwarder over IPv6 and the router's own name to its two LAN IPv6 addresses
-//! (AAAA, dig); the ISP
+//! (AAAA, dig), and its own name (its DHCP lease's hostname) to its addresses from the
+//! router's neighbour table; the ISP
 //! cannot ping the laptop (WAN to LAN: only established); netd hands the DHCPv6 lease's
 //! SNTP server (option 31) to timed (/run/netd/ntp-servers). Printed: the average ping time
 //! through the router for IPv4 and IPv6 (20 each), and netd's resident memory.
@@ -134,6 +135,19 @@ fn ipv6_through_the_router(board_id: &str) {
     let (v4, v6) = (avg(lab::ISP_IP, false), avg(lab::ISP_IP6, true));
     eprintln!("{board_id}: ping through the router, average of 20: IPv4 {v4:?} ms, IPv6 {v6:?} ms");
     assert!(v4.is_some() && v6.is_some(), "both families answer 20 pings: {v4:?} {v6:?}");
+
+    // The laptop's name (its lease's hostname, `laptop`): AAAA at the IPv6 addresses the
+    // router's neighbour table holds for its MAC; the one it pinged from is among them,
+    // and all are its own global ones (no link-local).
+    let (status, out) = r.laptop.exec(&["dig", "+short", "+time=2", "+tries=3", &format!("@{dns}"), "AAAA", "laptop.lan"]).wait(T);
+    let (_, mine) = r.laptop.exec(&["ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global"]).wait(Duration::from_secs(5));
+    let mine: Vec<&str> = mine.split_whitespace().filter(|w| w.contains(':') && w.contains('/')).filter_map(|w| w.split('/').next()).collect();
+    let got: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(status, Some(0), "dig AAAA laptop.lan: {out}");
+    assert!(
+        got.contains(&addr.as_str()) && got.iter().all(|a| mine.contains(a)),
+        "AAAA laptop.lan: {got:?}, the laptop's global addresses {mine:?}, it pinged from {addr}"
+    );
 
     let pid = r.guest.service_pid("netd");
     let status = r.guest.shell(&format!("cat /proc/{pid}/status"));

@@ -532,6 +532,24 @@ impl Daemon {
             None => Vec::new(),
         };
         let (hosts, refused) = state::lan_names(router, statics, leases);
+        // The published clients' MACs (by name and address; the router's own name has
+        // none), for AAAA answers from the kernel's neighbour table.
+        let static_macs = self.config.network.dhcp.static_leases.iter().map(|s| (s.ip, s.mac.octets()));
+        let lease_macs: Vec<(Ipv4Addr, [u8; 6])> = match &self.lan {
+            Some(lan) => lan.server.leases().entries.iter().map(|e| (e.ip, e.mac)).collect(),
+            None => Vec::new(),
+        };
+        let macs = hosts
+            .iter()
+            .filter_map(|(name, ip, exp)| {
+                let mac = match exp {
+                    None => static_macs.clone().find(|(a, _)| a == ip)?.1,
+                    Some(_) => lease_macs.iter().find(|(a, _)| a == ip)?.1,
+                };
+                Some((name.clone(), mac, *exp))
+            })
+            .collect();
+        state::set_macs(macs);
         let now = Instant::now();
         for (name, ip) in refused {
             limited!(self.noisy, now, "dns: {ip} claims the name `{name}` (DHCP option 12): reserved, the router's or another host's; not answered for it");

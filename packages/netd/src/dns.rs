@@ -3,8 +3,18 @@
 //!
 //! - Listens on UDP and TCP port 53 of the LAN address and of 127.0.0.1 ([`Settings`]).
 //! - Answers itself ([`local`]): LAN hosts by name from the DHCP leases (`nas.lan` and
-//!   bare `nas`, A records; AAAA for the router's own name; PTR for their addresses), NXDOMAIN for other names under the
+//!   bare `nas`, A records; PTR for their addresses), NXDOMAIN for other names under the
 //!   local domain, bare names and reverse names of private addresses (never sent out).
+//!   AAAA: the router's own name at its LAN addresses; a client's name (a lease's or a
+//!   static lease's) at the global and ULA addresses the kernel's IPv6 neighbour table
+//!   holds for the lease's MAC on the LAN bridge ([`local::client_addrs6`]; SLAAC hosts
+//!   make their addresses up, so no lease has them), at most [`local::MAX_ADDRS6`], TTL
+//!   60 s or the lease's remaining time if shorter; NODATA when it holds none. Each such
+//!   AAAA (or ANY) query costs one RTM_GETNEIGH dump on a fresh netlink socket, answered
+//!   by the kernel at once from its table (no waiting on the network; a few hundred bytes
+//!   per neighbour, read and dropped): simpler than keeping a copy of the table from
+//!   neighbour events, and never stale. A dump that fails is logged once and answered
+//!   NODATA.
 //! - Forwards everything else to the upstream servers (from config, or from the WAN's
 //!   DHCP lease: [`Forwarder::set_upstream`]), starting with the one that answered last;
 //!   each query from a new socket (random source port) with a random ID, connected to
@@ -47,7 +57,10 @@
 //! # Size
 //! No dependency beyond netproto (the DNS wire format) and libc: the forwarder adds
 //! 90,856 bytes to a static MIPS32r1 binary (29,496 after xz; `device` profile), measured
-//! like the firewall (see crate::nft), netproto's DNS code included.
+//! like the firewall (see crate::nft), netproto's DNS code included. AAAA answers for LAN
+//! clients (the neighbour dump, the MACs in crate::state) added 6,400 bytes to the
+//! WRT54GL's multi-call binary (3,130 to its xz squashfs; `cargo xtask build --board
+//! linksys-wrt54gl`, before and after).
 //!
 //! # Driving it from a poll loop
 //! Two ways, the same machinery:
@@ -311,6 +324,67 @@ pub struct Forwarder {
     /// The crate::state generation `hosts` and the upstreams were taken at; None when
     /// not following crate::state ([`Forwarder::bind`]).
     state_seen: Option<Option<u64>>,
+    /// netd: the LAN bridge, whose IPv6 neighbours give the clients' AAAA records, and
+    /// the clients' (name, MAC, expiry) from crate::state.
+    bridge: Option<String>,
+    macs: Vec<(String, [u8; 6], Option<u64>)>,
+}
+
+/// netd's LAN names: the lease table's, and clients' IPv6 addresses from the kernel's
+/// neighbour table on the LAN bridge (see the module docs).
+struct LanHosts<'a> {
+    table: &'a HostTable,
+    macs: &'a [(String, [u8; 6], Option<u64>)],
+    bridge: Option<&'a str>,
+}
+
+/// A failed neighbour dump is logged once (it fails for every query alike).
+static NEIGH_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl LanHosts<'_> {
+    fn client(&self, name: &str) -> Option<&(String, [u8; 6], Option<u64>)> {
+        let now = crate::state::lease_now();
+        self.macs.iter().find(|(n, _, exp)| n.eq_ignore_ascii_case(name) && exp.is_none_or(|e| e > now))
+    }
+
+    fn neighbours(bridge: &str) -> io::Result<Vec<(std::net::Ipv6Addr, u16, Vec<u8>)>> {
+        let index = nix::net::if_::if_nametoindex(bridge).map_err(|e| io::Error::other(format!("no LAN bridge {bridge}: {e}")))?;
+        crate::rtnl::Rtnl::open()?.neighbours6(index)
+    }
+}
+
+impl Leases for LanHosts<'_> {
+    fn lookup(&self, name: &str) -> Option<Ipv4Addr> {
+        self.table.lookup(name)
+    }
+
+    fn lookup6(&self, name: &str) -> Vec<std::net::Ipv6Addr> {
+        let own = self.table.lookup6(name);
+        if !own.is_empty() {
+            return own;
+        }
+        let (Some((_, mac, _)), Some(bridge)) = (self.client(name), self.bridge) else { return Vec::new() };
+        match LanHosts::neighbours(bridge) {
+            Ok(n) => local::client_addrs6(&n, mac),
+            Err(e) => {
+                if !NEIGH_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    crate::say!("dns: cannot read the IPv6 neighbours of {bridge} (RTM_GETNEIGH dump) for AAAA answers to LAN names: {e}; answering NODATA (logged once)");
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn ttl(&self, name: &str) -> u32 {
+        match self.client(name).and_then(|c| c.2) {
+            Some(exp) => u32::try_from(exp.saturating_sub(crate::state::lease_now())).unwrap_or(u32::MAX).max(1),
+            None => LOCAL_TTL,
+        }
+    }
+
+    fn reverse(&self, ip: Ipv4Addr) -> Option<String> {
+        self.table.reverse(ip)
+    }
 }
 
 fn context(e: io::Error, what: String) -> io::Error {
@@ -356,6 +430,8 @@ impl Forwarder {
             last_now: None,
             hosts: HostTable::default(),
             state_seen: None,
+            bridge: None,
+            macs: Vec::new(),
             rebind_protection: s.rebind_protection,
             rebind_ok: s.rebind_ok.iter().filter_map(|d| Name::from_ascii(d).ok()).collect(),
         })
@@ -461,9 +537,7 @@ impl Forwarder {
         // (netd, with crate::state's LAN names; `bind` answers all at once).
         if self.state_seen.is_some() && self.has_backlog() {
             self.follow_state();
-            let hosts = std::mem::take(&mut self.hosts);
-            self.answer_backlog(now, &hosts);
-            self.hosts = hosts;
+            self.with_lan_hosts(|f, lan| f.answer_backlog(now, lan));
         }
         let pending = &self.pending;
         let busy = |id: u64| pending.iter().any(|p| matches!(p.client, Client::Tcp { conn, .. } if conn == id));
@@ -484,6 +558,7 @@ impl Forwarder {
         s.listen.extend(extra.iter().map(|a| SocketAddr::from((*a, proto::PORT))));
         let mut f = Forwarder::bind(s)?;
         f.state_seen = Some(None);
+        f.bridge = Some(config.network.lan.bridge.clone());
         f.follow_state();
         Ok(f)
     }
@@ -498,6 +573,7 @@ impl Forwarder {
             let servers = v4.chain(v6).collect();
             self.set_upstream(servers);
             self.hosts = HostTable(crate::state::lan_hosts(), crate::state::lan_hosts6());
+            self.macs = crate::state::lan_macs();
         }
     }
 
@@ -511,9 +587,18 @@ impl Forwarder {
     /// For netd: [`Forwarder::on_ready`] with the LAN names of `crate::state`.
     pub fn on_readable(&mut self, fd: RawFd, now: Instant) {
         self.follow_state();
+        self.with_lan_hosts(|f, lan| f.on_ready(fd, now, lan));
+    }
+
+    /// Runs `f` with netd's LAN names ([`LanHosts`]), taken out of `self` meanwhile.
+    fn with_lan_hosts(&mut self, f: impl FnOnce(&mut Forwarder, &dyn Leases)) {
         let hosts = std::mem::take(&mut self.hosts);
-        self.on_ready(fd, now, &hosts);
+        let macs = std::mem::take(&mut self.macs);
+        let bridge = self.bridge.take();
+        f(self, &LanHosts { table: &hosts, macs: &macs, bridge: bridge.as_deref() });
         self.hosts = hosts;
+        self.macs = macs;
+        self.bridge = bridge;
     }
 
     /// For netd: [`Forwarder::next_deadline`].

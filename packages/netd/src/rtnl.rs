@@ -172,6 +172,21 @@ impl Rtnl {
             .collect())
     }
 
+    /// The IPv6 neighbours (address, NUD state, link-layer address) on device `index`: one
+    /// RTM_GETNEIGH dump (the kernel answers it at once, from its table).
+    pub fn neighbours6(&mut self, index: u32) -> io::Result<Vec<(Ipv6Addr, u16, Vec<u8>)>> {
+        let all = self.dump(rt::get_neighbours(rt::AF_INET6), rt::RTM_NEWNEIGH)?;
+        Ok(all
+            .iter()
+            .filter_map(|p| rt::parse_neighbour(p))
+            .filter(|n| n.index == index)
+            .filter_map(|n| match (n.dst, n.lladdr) {
+                (Some(IpAddr::V6(a)), Some(ll)) => Some((a, n.state, ll)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// An unreachable route for `prefix` (a delegated prefix: what of it is not on the LAN
     /// must not go back out of the WAN, RFC 7084 WPD-5). EEXIST when it is there.
     pub fn add_unreachable6(&mut self, prefix: Ipv6Addr, len: u8) -> io::Result<()> {

@@ -10,7 +10,10 @@
 //!   are single DNS labels, lowercase (`laptop`, to be answered as `laptop.<local domain>`).
 //! - [`lan_hosts6`]: (hostname, IPv6 address): the router's own name at its LAN IPv6
 //!   addresses (ULA and delegated /64). netd does not know LAN clients' IPv6 addresses
-//!   (SLAAC: hosts make them up), so their names have A records only.
+//!   (SLAAC: hosts make them up); the kernel's neighbour table does, by MAC:
+//! - [`lan_macs`]: (hostname, MAC, expiry) of the same clients as [`lan_hosts`] (the
+//!   router's own name left out), for the forwarder to look their IPv6 addresses up in the
+//!   neighbour table when asked for AAAA.
 //! - [`generation`]: a number that changes whenever either list changes, to notice cheaply.
 //!
 //! [`lan_names`] decides which names are published: the router's own name first (at its
@@ -32,10 +35,13 @@ struct State {
     hosts: Vec<(String, Ipv4Addr, Option<u64>)>,
     /// (name, IPv6 address): the router's own name at its LAN IPv6 addresses.
     hosts6: Vec<(String, Ipv6Addr)>,
+    /// (name, MAC, expiry in Unix seconds; None: static) of the LAN clients in `hosts`.
+    macs: Vec<(String, [u8; 6], Option<u64>)>,
     generation: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), hosts6: Vec::new(), generation: 0 });
+static STATE: Mutex<State> =
+    Mutex::new(State { upstreams: Vec::new(), upstreams6: Vec::new(), hosts: Vec::new(), hosts6: Vec::new(), macs: Vec::new(), generation: 0 });
 
 fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
@@ -132,6 +138,22 @@ pub fn lan_hosts() -> Vec<(String, Ipv4Addr)> {
 /// IPv6 LAN names (the router's own).
 pub fn lan_hosts6() -> Vec<(String, Ipv6Addr)> {
     with(|s| s.hosts6.clone())
+}
+
+/// The LAN clients' names with their MACs and expiry (lease clock seconds; None: a static
+/// lease), leases that have not expired.
+pub fn lan_macs() -> Vec<(String, [u8; 6], Option<u64>)> {
+    let now = lease_now();
+    with(|s| s.macs.iter().filter(|(_, _, exp)| exp.is_none_or(|e| e > now)).cloned().collect())
+}
+
+pub(crate) fn set_macs(v: Vec<(String, [u8; 6], Option<u64>)>) {
+    with(|s| {
+        if s.macs != v {
+            s.macs = v;
+            s.generation += 1;
+        }
+    })
 }
 
 pub(crate) fn set_hosts6(v: Vec<(String, Ipv6Addr)>) {

@@ -18,14 +18,16 @@
 //!
 //! A second test renumbers (the ISP's dhcpd restarted with another pool); a third runs
 //! netd's own binary as the device does (user netd, its three capabilities) with a
-//! made-up ULA prefix, and asks it AAAA for the router's own name; a fourth, netd's binary
+//! made-up ULA prefix, and asks it AAAA for the router's own name and for a LAN client's
+//! (busybox udhcpc's lease with a hostname; its SLAAC addresses from the router's IPv6
+//! neighbour table after it pinged the router from each); a fourth, netd's binary
 //! too, gets a new `lan.ula` at SIGHUP and gives the prefix back at SIGTERM (RELEASE). The
 //! tests that check what netd publishes to its DNS forwarder (names are process-wide state)
 //! run netd's binary, not a Daemon in the test's process, where the other tests' daemons
 //! run too.
 //!
 //! Needs root, `ip`, radvd, dhcpd (isc-dhcp-server), dnsmasq, dig, rdisc6 (ndisc6),
-//! busybox (ping), dhclient (isc-dhcp-client); without them the test is skipped, or fails under OXWRT_STRICT_TESTS=1.
+//! busybox (ping, udhcpc), dhclient (isc-dhcp-client); without them the test is skipped, or fails under OXWRT_STRICT_TESTS=1.
 
 mod common;
 
@@ -221,8 +223,9 @@ impl Rig {
 
     fn run(isp_ns: Netns, rtr: Netns, host: Netns, isp: Isp, tag: &str, as_user: bool) -> Rig {
         let root = tempdir(&format!("{tag}-router"));
-        // As the device: no lan.ula, netd makes one up.
-        let network = if as_user { ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "") } else { ROUTER.to_string() };
+        // As the device: no lan.ula, netd makes one up; its DHCP server on.
+        let network =
+            if as_user { ROUTER.replace("ula = \"fd00:6:6::/48\"\n", "").replace("[dhcp]\nenabled = false\n", "[dhcp]\n") } else { ROUTER.to_string() };
         std::fs::write(root.join("etc/oxwrt/network.toml"), network).unwrap();
         std::fs::write(root.join("etc/hostname"), "gw\n").unwrap();
         let paths = Paths::under(&root);
@@ -453,7 +456,8 @@ fn a_renumbered_prefix_reaches_the_lan_and_the_old_one_is_deprecated() {
 /// As the device runs it: netd's own binary as user netd (uid 101) with its three
 /// capabilities, the ULA prefix made up (lan.ula unset) and kept in netd's directory; the
 /// delegated prefix, the WAN's accept_ra and IPv6 forwarding set, a LAN host with an
-/// address of it, AAAA records for the router's own name; nothing in the log is an ERROR.
+/// address of it, AAAA records for the router's own name and for a LAN client's (its SLAAC
+/// addresses, by its lease's MAC in the neighbour table); nothing in the log is an ERROR.
 #[test]
 fn netd_as_its_user_runs_ipv6() {
     if !can_run(&[
@@ -462,6 +466,7 @@ fn netd_as_its_user_runs_ipv6() {
         Prereq::program("dnsmasq", "apt-get install dnsmasq-base"),
         Prereq::program("setpriv", "apt-get install util-linux"),
         Prereq::program("dig", "apt-get install dnsutils"),
+        Prereq::program("busybox", "apt-get install busybox"),
     ]) {
         return;
     }
@@ -495,6 +500,45 @@ fn netd_as_its_user_runs_ipv6() {
     assert!(nas.contains("status: NOERROR") && nas.contains("ANSWER: 0"), "NODATA for a name without IPv6:\n{nas}");
     let nas4 = sh(&rig.host, &format!("dig +short +time=3 +tries=3 A nas.lan @{dns}"));
     assert_eq!(nas4.trim(), "192.168.60.10");
+
+    // A LAN client's name: an IPv4 lease with a hostname (busybox udhcpc sends option 12;
+    // its script does nothing, the lease is what counts), then a ping to the router from
+    // each of its global addresses (SLAAC from netd's RAs), so the router's neighbour table
+    // holds them with its MAC: AAAA laptop.lan is exactly those, with a short TTL.
+    let udhcpc = sh(&rig.host, "busybox udhcpc -i eth0 -n -q -t 10 -T 1 -x hostname:laptop -s /bin/true 2>&1");
+    let laptop4 = wait_for(Duration::from_secs(10), || {
+        let a = sh(&rig.host, &format!("dig +short +time=3 +tries=3 A laptop.lan @{dns}"));
+        (!a.trim().is_empty()).then(|| a.trim().to_string())
+    });
+    assert!(
+        laptop4.is_some_and(|a| a.starts_with("192.168.60.")),
+        "no A laptop.lan after udhcpc's lease:
+{udhcpc}
+{}",
+        log()
+    );
+    let mut mine: Vec<String> = global_addrs(&rig.host, "eth0").into_iter().map(|(a, _)| a.to_string()).collect();
+    mine.sort();
+    assert!(mine.len() >= 2, "the host has its ULA and delegated SLAAC addresses: {mine:?}");
+    for a in &mine {
+        // (A new address is tentative for a moment: duplicate address detection.)
+        let pinged = wait_for(Duration::from_secs(10), || sh_ok(&rig.host, &format!("busybox ping -6 -c 1 -W 1 -I {a} {dns} >/dev/null")).then_some(()));
+        assert!(pinged.is_some(), "ping {dns} from {a}: {}", sh(&rig.host, "ip -6 addr; ip -6 route"));
+    }
+    let answer = sh(&rig.host, &format!("dig +noall +answer +time=3 +tries=3 AAAA laptop.lan @{dns}"));
+    let mut got: Vec<String> = answer.lines().filter_map(|l| l.split_whitespace().nth(4).map(str::to_string)).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        mine,
+        "AAAA laptop.lan: the host's global addresses
+{answer}
+{}",
+        sh(&rig.rtr, "ip -6 neigh show dev br-lan")
+    );
+    let ttls: Vec<u32> = answer.lines().filter_map(|l| l.split_whitespace().nth(1)?.parse().ok()).collect();
+    assert!(ttls.iter().all(|t| *t <= 60), "TTL at most 60 s: {answer}");
+    assert!(!got.iter().any(|a| a.starts_with("fe80")), "no link-local addresses: {answer}");
     assert!(!log().contains("ERROR"), "{}", log());
 }
 

@@ -1,14 +1,21 @@
 //! What the forwarder answers itself, never asking upstream: LAN hosts by name (from the
-//! DHCP leases: A; AAAA for the names with IPv6 addresses, the router's own; NODATA for a
-//! LAN name without an address of the asked family), their addresses' reverse names (PTR), and NXDOMAIN for names that can
-//! only be local (anything under the local domain, bare host names, reverse names of
-//! private addresses: RFC 6303, so they never leak to the ISP).
+//! DHCP leases: A; AAAA for the router's own name at its LAN addresses and for clients at
+//! the addresses the kernel's neighbour table holds for their MACs, [`client_addrs6`];
+//! NODATA for a LAN name without an address of the asked family), their addresses'
+//! reverse names (PTR), and NXDOMAIN for names that can only be local (anything under the
+//! local domain, bare host names, reverse names of private addresses: RFC 6303, so they
+//! never leak to the ISP).
 
+use netlink::rtnetlink::{NUD_FAILED, NUD_INCOMPLETE};
 use netproto::dns::{class, parse_reverse_name, rtype, Message, Name, RData, Record, Soa};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// TTL of local answers, positive and negative: leases change, so short.
 pub const LOCAL_TTL: u32 = 60;
+
+/// The most IPv6 addresses answered for one LAN client (a host with privacy addresses
+/// keeps several; the answer, and the memory it takes, stays small).
+pub const MAX_ADDRS6: usize = 8;
 
 /// The DHCP server's view of the LAN, as the forwarder needs it. netd implements it on its
 /// lease table (static leases included, and the router's own name if it wants that name
@@ -17,9 +24,15 @@ pub trait Leases {
     /// The address of the LAN host `name`: one label, lowercase ASCII (`"nas"` for both
     /// `nas` and `NAS.lan`).
     fn lookup(&self, name: &str) -> Option<Ipv4Addr>;
-    /// The IPv6 addresses of the LAN host `name` (as for [`Leases::lookup`]).
+    /// The IPv6 addresses of the LAN host `name` (as for [`Leases::lookup`]). Asked only
+    /// for AAAA or ANY queries, or when `lookup` has no address.
     fn lookup6(&self, _name: &str) -> Vec<Ipv6Addr> {
         Vec::new()
+    }
+    /// The TTL of the LAN host `name`'s records: at most [`LOCAL_TTL`] is used (a lease
+    /// that ends sooner may lower it).
+    fn ttl(&self, _name: &str) -> u32 {
+        LOCAL_TTL
     }
     /// The host name (one label, no domain) of the LAN host at `ip`.
     fn reverse(&self, ip: Ipv4Addr) -> Option<String>;
@@ -57,6 +70,25 @@ impl Leases for HostTable {
     }
 }
 
+/// The global and ULA addresses (not link-local, multicast, loopback or unspecified) that
+/// `neighbours` (address, NUD state, link-layer address; one device's IPv6 neighbour
+/// table) holds for `mac`, leaving out entries that are not (or no longer) resolved
+/// (INCOMPLETE, FAILED); at most [`MAX_ADDRS6`], in table order, without duplicates.
+pub fn client_addrs6(neighbours: &[(Ipv6Addr, u16, Vec<u8>)], mac: &[u8; 6]) -> Vec<Ipv6Addr> {
+    let mut v: Vec<Ipv6Addr> = Vec::new();
+    for (a, state, ll) in neighbours {
+        let usable = *state != 0 && state & (NUD_INCOMPLETE | NUD_FAILED) == 0;
+        let scoped = a.is_unicast_link_local() || a.is_multicast() || a.is_loopback() || a.is_unspecified();
+        if usable && !scoped && ll.as_slice() == mac.as_slice() && !v.contains(a) {
+            v.push(*a);
+            if v.len() == MAX_ADDRS6 {
+                break;
+            }
+        }
+    }
+    v
+}
+
 /// 10/8, 172.16/12, 192.168/16 (RFC 1918), 169.254/16 (link local) and 100.64/10 (RFC 6598).
 fn private(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
@@ -92,14 +124,18 @@ pub fn answer(q: &Message, domain: &Name, leases: &dyn Leases) -> Option<Message
     let wants_a = matches!(qtype, rtype::A | rtype::ANY);
     let wants_aaaa = matches!(qtype, rtype::AAAA | rtype::ANY);
     // The host's records of the asked type; None: no such host.
-    let records = |label: &[u8]| -> Option<Vec<RData>> {
+    // (TTL, the records): the TTL is the host's, at most LOCAL_TTL.
+    let records = |label: &[u8]| -> Option<(u32, Vec<RData>)> {
         let h = host_label(label)?;
-        let (v4, v6) = (leases.lookup(&h), leases.lookup6(&h));
+        let v4 = leases.lookup(&h);
+        // lookup6 may ask the kernel (netd): only when the answer needs it.
+        let v6 = if wants_aaaa || v4.is_none() { leases.lookup6(&h) } else { Vec::new() };
         if v4.is_none() && v6.is_empty() {
             return None;
         }
         let a = v4.filter(|_| wants_a).map(RData::A);
-        Some(a.into_iter().chain(v6.into_iter().filter(|_| wants_aaaa).map(RData::Aaaa)).collect())
+        let ttl = leases.ttl(&h).min(LOCAL_TTL);
+        Some((ttl, a.into_iter().chain(v6.into_iter().filter(|_| wants_aaaa).map(RData::Aaaa)).collect()))
     };
     let labels: Vec<&[u8]> = name.labels().collect();
     let in_domain = !domain.is_root() && name.is_in(domain);
@@ -111,7 +147,7 @@ pub fn answer(q: &Message, domain: &Name, leases: &dyn Leases) -> Option<Message
         }
         let found = if depth == 1 { records(labels[0]) } else { None };
         return Some(match found {
-            Some(r) if !r.is_empty() => q.answer(LOCAL_TTL, r),
+            Some((ttl, r)) if !r.is_empty() => q.answer(ttl, r),
             Some(_) => nodata(q, Some(soa(domain))),
             None => q.nxdomain(Some(soa(domain))),
         });
@@ -119,7 +155,7 @@ pub fn answer(q: &Message, domain: &Name, leases: &dyn Leases) -> Option<Message
     if labels.len() == 1 && matches!(qtype, rtype::A | rtype::AAAA | rtype::ANY) {
         // A bare host name: the LAN's, or nobody's (never sent to the ISP).
         return Some(match records(labels[0]) {
-            Some(r) if !r.is_empty() => q.answer(LOCAL_TTL, r),
+            Some((ttl, r)) if !r.is_empty() => q.answer(ttl, r),
             Some(_) => nodata(q, None),
             None => q.nxdomain(None),
         });
@@ -195,6 +231,27 @@ mod tests {
         assert_eq!(ask("printer", rtype::A).unwrap().header.rcode(), rcode::NXDOMAIN, "bare names stay here");
         assert_eq!(ask("a.b.lan", rtype::A).unwrap().header.rcode(), rcode::NXDOMAIN);
         assert_eq!(ask("lan", rtype::SOA).unwrap().header.rcode(), rcode::NOERROR);
+    }
+
+    #[test]
+    fn client_addresses_from_the_neighbour_table() {
+        use netlink::rtnetlink::{NUD_REACHABLE, NUD_STALE};
+        let mac = [2, 0, 0, 0, 0, 7];
+        let other = vec![2, 0, 0, 0, 0, 8];
+        let a = |s: &str| -> Ipv6Addr { s.parse().unwrap() };
+        let table = vec![
+            (a("fe80::7"), NUD_REACHABLE, mac.to_vec()),
+            (a("fd00:1:2::7"), NUD_STALE, mac.to_vec()),
+            (a("2001:db8:0:10::7"), NUD_REACHABLE, mac.to_vec()),
+            (a("2001:db8:0:10::8"), NUD_REACHABLE, other),
+            (a("2001:db8:0:10::9"), NUD_INCOMPLETE, mac.to_vec()),
+            (a("2001:db8:0:10::a"), NUD_FAILED, mac.to_vec()),
+            (a("2001:db8:0:10::7"), NUD_REACHABLE, mac.to_vec()),
+        ];
+        assert_eq!(client_addrs6(&table, &mac), [a("fd00:1:2::7"), a("2001:db8:0:10::7")]);
+        let many: Vec<_> = (1..=20u16).map(|i| (Ipv6Addr::new(0x2001, 0xdb8, 0, 0x10, 0, 0, 0, i), NUD_STALE, mac.to_vec())).collect();
+        assert_eq!(client_addrs6(&many, &mac).len(), MAX_ADDRS6);
+        assert!(client_addrs6(&table, &[2, 0, 0, 0, 0, 9]).is_empty());
     }
 
     #[test]
