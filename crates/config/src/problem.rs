@@ -110,6 +110,23 @@ impl fmt::Display for Problems {
 
 impl std::error::Error for Problems {}
 
+/// `text` parsed as `file`'s type and validated by `check` (given the text's spans, to
+/// locate what it finds): the value, or every problem at once.
+pub(crate) fn parse_checked<T: serde::de::DeserializeOwned>(
+    file: File,
+    text: &str,
+    check: impl FnOnce(&T, Option<&Source>) -> Vec<Problem>,
+) -> Result<T, Problems> {
+    let value: T = toml::from_str(text).map_err(|e| Problems(vec![from_toml_error(file, text, &e)]))?;
+    let src = Source::parse(text).ok();
+    let problems = check(&value, src.as_ref());
+    if problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
 /// A parse error of `file` as a problem: located, with the key it is about, and serde's
 /// message made to say what to do for the common cases.
 pub(crate) fn from_toml_error(file: File, text: &str, e: &toml::de::Error) -> Problem {

@@ -69,7 +69,7 @@
 //! | pppoa-vcmux | 10 | 0 | atm | ADSL, PPP over ATM, VC multiplexed |
 //! | atm | 44 | 0 | atm | ADSL when the encapsulation is unknown: the largest common one |
 
-use crate::problem::{from_toml_error, File, Problem, Problems};
+use crate::problem::{File, Problem, Problems};
 use crate::span::{path_string, Seg, Source};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -371,14 +371,7 @@ impl Sqm {
     /// Parses and validates sqm.toml's text ("" for a missing file: all defaults). Every
     /// problem at once, each with the file, line and key.
     pub fn parse(text: &str) -> Result<Sqm, Problems> {
-        let sqm: Sqm = toml::from_str(text).map_err(|e| Problems(vec![from_toml_error(File::Sqm, text, &e)]))?;
-        let src = Source::parse(text).ok();
-        let problems = sqm.problems(src.as_ref());
-        if problems.is_empty() {
-            Ok(sqm)
-        } else {
-            Err(Problems(problems))
-        }
+        crate::problem::parse_checked(File::Sqm, text, |sqm: &Sqm, src| sqm.problems(src))
     }
 
     /// Reads and validates `dir`/sqm.toml (normally [`crate::DIR`]); a missing file is the

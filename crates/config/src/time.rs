@@ -89,14 +89,7 @@ impl Time {
     /// Parses and validates time.toml's text ("" = all defaults); problems name the line
     /// and key.
     pub fn parse(text: &str) -> Result<Time, Problems> {
-        let time: Time = toml::from_str(text).map_err(|e| Problems(vec![problem::from_toml_error(File::Time, text, &e)]))?;
-        let src = Source::parse(text).ok();
-        let problems = time.check(src.as_ref());
-        if problems.is_empty() {
-            Ok(time)
-        } else {
-            Err(Problems(problems))
-        }
+        problem::parse_checked(File::Time, text, |time: &Time, src| time.check(src))
     }
 
     /// Reads `dir`/time.toml (normally [`crate::DIR`]); a missing file means the defaults.

@@ -39,14 +39,7 @@ impl Web {
     /// Parses and validates web.toml's text ("" = all defaults); problems name the line and
     /// key.
     pub fn parse(text: &str) -> Result<Web, Problems> {
-        let web: Web = toml::from_str(text).map_err(|e| Problems(vec![problem::from_toml_error(File::Web, text, &e)]))?;
-        let src = Source::parse(text).ok();
-        let problems = web.check(src.as_ref());
-        if problems.is_empty() {
-            Ok(web)
-        } else {
-            Err(Problems(problems))
-        }
+        problem::parse_checked(File::Web, text, |web: &Web, src| web.check(src))
     }
 
     /// Reads `dir`/web.toml (normally [`crate::DIR`]); a missing file means the defaults.
